@@ -1,0 +1,66 @@
+"""Injected time: the only place in engine/ that may read the wall clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from engine.errors import ConfigurationError
+
+
+class Clock(Protocol):
+    """Source of timezone-aware UTC time."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time for live and real-time paper sessions."""
+
+    def now(self) -> datetime:
+        """Return the current wall-clock time in UTC."""
+        return datetime.now(UTC)
+
+
+def ensure_utc(value: datetime, name: str = "time") -> datetime:
+    """Return value as UTC; refuse naive datetimes instead of guessing their zone."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        message = f"{name} must be timezone-aware (got naive {value.isoformat()})"
+        raise ConfigurationError(message)
+    return value.astimezone(UTC)
+
+
+class SimulatedClock:
+    """Deterministic clock for replays and tests, moved only by advance() and set()."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_utc(start, "start")
+
+    def now(self) -> datetime:
+        """Return the simulated time."""
+        return self._now
+
+    def advance(self, delta: float | timedelta) -> datetime:
+        """Move time forward by seconds or a timedelta and return the new time."""
+        step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+        if step < timedelta(0):
+            message = f"cannot advance a clock backwards (by {step})"
+            raise ValueError(message)
+        self._now = self._now + step
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to an absolute time; going backwards is refused."""
+        when = ensure_utc(when, "when")
+        if when < self._now:
+            message = f"cannot set clock back from {self._now.isoformat()} to {when.isoformat()}"
+            raise ValueError(message)
+        self._now = when
+
+    def set_unchecked(self, when: datetime) -> None:
+        """Jump to an absolute UTC time without the monotonic check (recovery only)."""
+        self._now = when

@@ -1,0 +1,67 @@
+"""Project exceptions: one base, subclasses named for what the operator must do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+
+class TradeguardError(Exception):
+    """Base of every error tradeguard raises on purpose."""
+
+
+class ConfigurationError(TradeguardError):
+    """A setting, config file or parameter is invalid: fix the configuration."""
+
+
+class DataError(TradeguardError):
+    """Market data cannot be read at all: fix or fetch the data file."""
+
+
+class FaultPlanError(ConfigurationError):
+    """A fault plan is malformed: fix the plan file (the message names entry and field)."""
+
+
+class StateError(TradeguardError):
+    """Persisted state cannot be read or trusted: the engine will not trade until restored."""
+
+
+class StateCorruptedError(StateError):
+    """The state store failed its integrity check: restore a backup."""
+
+
+class StateLockedError(StateError):
+    """Another live session owns the state directory: stop it or use another directory."""
+
+
+class SerializationError(StateError):
+    """A value cannot be written faithfully to the state store."""
+
+
+class BrokerError(TradeguardError):
+    """The broker did not give a definite answer."""
+
+
+class BrokerTimeoutError(BrokerError):
+    """No acknowledgement arrived: the order may or may not have executed; reconcile it."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """The broker cannot be reached: the order state is unknown until reconciled."""
+
+
+class CircuitBreakerOpenException(TradeguardError):  # noqa: N818 - name fixed by seed 001
+    """The circuit breaker blocks this order: wait for recovery or act as operator."""
+
+    def __init__(
+        self,
+        reason: str,
+        state: str,
+        failure_count: int,
+        failure_timestamps: Sequence[datetime],
+    ) -> None:
+        self.reason = reason
+        self.state = state
+        self.failure_count = failure_count
+        self.failure_timestamps = tuple(failure_timestamps)
+        super().__init__(f"circuit breaker {state}: {reason} (failures={failure_count})")
