@@ -17,7 +17,7 @@ class Side(StrEnum):
     @property
     def sign(self) -> int:
         """Return +1 for BUY and -1 for SELL."""
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
 
 
 class Bar(NamedTuple):
@@ -30,6 +30,9 @@ class Bar(NamedTuple):
     low: float
     close: float
     volume: float
+
+
+_BUY = Side.BUY
 
 
 @dataclass(frozen=True, slots=True)

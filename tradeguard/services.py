@@ -1,115 +1,298 @@
 """Use cases of the shell: each CLI command and each Prefect task calls exactly one of these.
 
 Every function takes the already-built `Settings` (built once at the edge) and returns plain
-frozen values or JSON-ready dicts. Implemented by the lead; the signatures are the contract.
+frozen values or JSON-ready dicts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import getpass
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import ConfigurationError
+from engine.events import BreakerTransitioned
+from engine.ports import Batch
+from tradeguard import bootstrap, validation
+from tradeguard.requests import (
+    CleanReport,
+    CommandReceipt,
+    DataSpec,
+    ReplayRequest,
+    SessionResult,
+)
+from tradeguard.store import hygiene
+from tradeguard.store.lock import is_locked_by_live_process
+
 if TYPE_CHECKING:
+    from engine.session import SessionEnd
     from tradeguard.settings import Settings
 
+__all__ = [
+    "CleanReport",
+    "CommandReceipt",
+    "DataSpec",
+    "ReplayRequest",
+    "SessionResult",
+]
 
-@dataclass(frozen=True)
-class DataSpec:
-    """One replay input: a file and the symbol its bars belong to."""
+log = logging.getLogger(__name__)
 
-    path: Path
-    symbol: str
-
-
-@dataclass(frozen=True)
-class ReplayRequest:
-    """Parameters of one session run."""
-
-    data: tuple[DataSpec, ...]
-    start: datetime | None = None
-    end: datetime | None = None
-    faults: Path | None = None
-    seed: int = 0
-    realtime: bool = False  # True: paper trading on the replayed feed at 1x speed (SystemClock)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+OPERATOR_ACTIONS = ("halt", "resume", "recover", "reset", "reset-daily")
 
 
-@dataclass(frozen=True)
-class SessionResult:
-    """What a session run returns: the summary dict printed by `replay --json`."""
+def run_session(
+    settings: Settings,
+    request: ReplayRequest,
+    listeners: Sequence[Callable[[Any], None]] = (),
+) -> SessionResult:
+    """Run (or resume) a session on settings.store.state_dir; listeners get every engine event."""
+    for spec in request.data:
+        bootstrap.require_data(spec.path)
+    items = bootstrap.feed_items(settings, request)
+    first, items = bootstrap.first_bar_time(items)
+    if request.realtime:
+        items = bootstrap.paced(items, settings.feed.bar_seconds)
+    runtime = bootstrap.build_runtime(
+        settings,
+        seed=request.seed,
+        faults=request.faults,
+        first_bar=first,
+        realtime=request.realtime,
+        listeners=listeners,
+    )
+    try:
+        reconciled = runtime.session.recover(runtime.recovered.open_intents)
+        end = runtime.session.run(items)
+        summary = summarize(runtime, end)
+        summary["reconciled_on_start"] = dict(sorted(reconciled.items()))
+    finally:
+        runtime.close()
+    return SessionResult(summary, end.stopped_by_breaker, settings.store.state_dir)
 
-    summary: dict[str, Any]
-    stopped_by_breaker: bool
-    state_dir: Path
+
+def summarize(runtime: bootstrap.Runtime, end: SessionEnd) -> dict[str, Any]:
+    """Build the session summary (the `replay --json` object) from state and journal."""
+    state = runtime.session.snapshot()
+    session, execution = state["session"], state["execution"]
+    portfolio = runtime.session.portfolio
+    breaker = runtime.session.breaker
+    starting = runtime.settings.broker.starting_cash
+    denials = execution["denials"]
+    return {
+        "bars": session["bars"],
+        "bad_bars": session["bad_bars"],
+        "bad_bar_reasons": session["bad_bar_reasons"],
+        "gaps": session["gaps"],
+        "signals": session["signals"],
+        "signals_suppressed": session["signals_suppressed"],
+        "orders_submitted": execution["orders_submitted"],
+        "orders_filled": execution["orders_filled"],
+        "orders_failed": execution["orders_failed"],
+        "orders_denied": sum(denials.values()),
+        "orders_denied_by_reason": denials,
+        "trades_executed": execution["trades_executed"],
+        "pnl": round(portfolio.equity() - starting, 8),
+        "fees": round(execution["fees"], 8),
+        "positions": {
+            s: p.quantity for s, p in sorted(portfolio.positions().items()) if p.quantity
+        },
+        "daily_pnl": round(runtime.session.risk.daily_pnl, 8),
+        "daily_trades": runtime.session.risk.daily_trades,
+        "transitions": [
+            transition_dict(t) for t in runtime.store.transitions_between(EPOCH, FAR_FUTURE)
+        ],
+        "final_state": breaker.state.value,
+        "stopped_by_breaker": end.stopped_by_breaker,
+        "stop_reason": end.reason,
+        "last_bar": end.last_bar.isoformat() if end.last_bar else None,
+    }
 
 
-@dataclass(frozen=True)
-class CleanReport:
-    """Files removed (or that would be, with dry_run) by state cleanup."""
-
-    removed: tuple[Path, ...] = ()
-    kept: tuple[Path, ...] = ()
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class CommandReceipt:
-    """How an operator command was handled: queued for a live session, or applied directly."""
-
-    action: str
-    applied_directly: bool
-    command_id: int | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+def transition_dict(event: BreakerTransitioned) -> dict[str, Any]:
+    """Return a transition as the JSON summary shows it."""
+    return {
+        "at": event.at.isoformat(),
+        "from": event.from_state,
+        "to": event.to_state,
+        "trigger": event.trigger,
+        "observed": event.observed,
+        "threshold": event.threshold,
+        "reason": event.reason,
+    }
 
 
-def run_session(settings: Settings, request: ReplayRequest) -> SessionResult:
-    """Run (or resume) a trading session on the state dir in settings.store.state_dir."""
-    raise NotImplementedError
+def _offline_runtime(settings: Settings) -> bootstrap.Runtime:
+    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
+    del state_dir
+    return bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=None)
 
 
 def reconcile(settings: Settings) -> dict[str, Any]:
     """Reconcile every non-final order intent with the broker; return counts by outcome."""
-    raise NotImplementedError
+    bootstrap.existing_state_dir(settings.store.state_dir)
+    runtime = _offline_runtime(settings)
+    try:
+        outcome = runtime.session.recover(runtime.recovered.open_intents)
+        runtime.session.commit(Batch(), clean_shutdown=runtime.session.was_clean)
+    finally:
+        runtime.close()
+    return {"reconciled": len(runtime.recovered.open_intents), "outcome": outcome}
 
 
 def reset_daily(settings: Settings, source: str = "operator") -> dict[str, Any]:
     """Reset daily P&L and trade count for the current trading day (idempotent per day)."""
-    raise NotImplementedError
+    receipt = operator_command(settings, "reset-daily", f"daily reset ({source})", source)
+    return {
+        "action": receipt.action,
+        "applied_directly": receipt.applied_directly,
+        "command_id": receipt.command_id,
+        **receipt.detail,
+    }
 
 
 def operator_command(settings: Settings, action: str, reason: str, who: str) -> CommandReceipt:
     """Apply halt/resume/recover/reset/reset-daily: queued if a session runs, else direct."""
-    raise NotImplementedError
+    if action not in OPERATOR_ACTIONS:
+        message = (
+            f"unknown operator action {action!r}; expected one of {', '.join(OPERATOR_ACTIONS)}"
+        )
+        raise ConfigurationError(message)
+    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
+    who = who or getpass.getuser()
+    now = datetime.now(UTC)
+    store = bootstrap.open_store(settings, state_dir)
+    try:
+        command_id = store.enqueue_command(action, reason, who, now)
+    finally:
+        store.close()
+    owner = is_locked_by_live_process(state_dir)
+    if owner is not None:
+        log.info(
+            "operator_command_queued id=%s action=%s owner_pid=%s",
+            command_id,
+            action,
+            owner.get("pid"),
+        )
+        return CommandReceipt(action, False, command_id, {"owner_pid": owner.get("pid")})
+    runtime = _offline_runtime(settings)
+    try:
+        runtime.session.drain_commands()
+        detail = {
+            "state": runtime.session.breaker.state.value,
+            "daily_pnl": runtime.session.risk.daily_pnl,
+            "daily_trades": runtime.session.risk.daily_trades,
+        }
+    finally:
+        runtime.close()
+    return CommandReceipt(action, True, command_id, detail)
 
 
 def status(settings: Settings) -> dict[str, Any]:
     """Return breaker state, counters, daily P&L/trades, positions, pending intents."""
-    raise NotImplementedError
+    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
+    store = bootstrap.open_store(settings, state_dir)
+    try:
+        recovered = store.load()
+        last = store.recent_transitions(1)
+        pending = store.pending_commands()
+    finally:
+        store.close()
+    state = recovered.state
+    breaker = state.get("breaker", {})
+    risk = state.get("risk", {})
+    owner = is_locked_by_live_process(state_dir)
+    return {
+        "state_dir": str(state_dir),
+        "running": owner is not None,
+        "owner": owner.describe() if owner is not None else None,
+        "breaker": {
+            "state": breaker.get("state", "CLOSED"),
+            "reason": breaker.get("reason", ""),
+            "consecutive_failures": breaker.get("consecutive_failures", 0),
+            "override": breaker.get("override"),
+        },
+        "daily": {
+            k: risk.get(k) for k in ("daily_pnl", "daily_trades", "trading_day", "last_reset_day")
+        },
+        "counters": {**state.get("session", {}), **state.get("execution", {})},
+        "positions": {p.symbol: p.quantity for p in recovered.positions if p.quantity},
+        "pending_intents": [
+            {
+                "client_order_id": i.client_order_id,
+                "status": i.status.value,
+                "symbol": i.request.symbol,
+                "side": i.request.side.value,
+                "quantity": i.request.quantity,
+            }
+            for i in recovered.open_intents
+        ],
+        "pending_commands": [c.action for c in pending],
+        "last_transition": transition_dict(last[0]) if last else None,
+        "clock": state.get("clock", {}).get("now"),
+    }
 
 
 def clean_state(settings: Settings, older_than_seconds: float, dry_run: bool) -> CleanReport:
     """Remove stale locks/temp files and rotate backups in the state dir."""
-    raise NotImplementedError
+    state_dir = settings.store.state_dir
+    if not state_dir.is_dir():
+        message = f"state directory {state_dir} does not exist"
+        raise ConfigurationError(message)
+    result = hygiene.clean_state(
+        state_dir,
+        older_than=timedelta(seconds=older_than_seconds),
+        now=datetime.now(UTC),
+        dry_run=dry_run,
+    )
+    return CleanReport(tuple(result.removed), tuple(result.kept), dry_run)
 
 
 def backup_state(settings: Settings) -> Path:
     """Write an online backup of the state store and return its path."""
-    raise NotImplementedError
+    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
+    return hygiene.backup(
+        bootstrap.store_path(state_dir),
+        state_dir / "backups",
+        retention=settings.store.backup_retention,
+        now=datetime.now(UTC),
+    )
 
 
 def restore_state(settings: Settings, source: Path | None) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
-    raise NotImplementedError
+    state_dir = settings.store.state_dir
+    if not state_dir.is_dir():
+        message = f"state directory {state_dir} does not exist"
+        raise ConfigurationError(message)
+    # restore() itself refuses while a live session holds the state directory.
+    return hygiene.restore(
+        bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups"
+    )
 
 
 def incident_timeline(
     settings: Settings, start: datetime | None, end: datetime | None
 ) -> dict[str, Any]:
     """Return breaker events, orders and operator actions in a window (default: last incident)."""
-    raise NotImplementedError
+    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
+    store = bootstrap.open_store(settings, state_dir)
+    try:
+        return validation.incident_timeline(store, start, end)
+    finally:
+        store.close()
 
 
-def validate_24h(settings: Settings, request: ReplayRequest) -> dict[str, Any]:
+def validate_24h(
+    settings: Settings,
+    request: ReplayRequest,
+    listeners: Sequence[Callable[[Any], None]] = (),
+    declare_faults: bool = True,
+) -> dict[str, Any]:
     """Run 24h of data through the engine and evaluate the validation gates."""
-    raise NotImplementedError
+    return validation.validate_24h(settings, request, run_session, listeners, declare_faults)

@@ -1,0 +1,210 @@
+"""Register every tradeguard deployment (and its work pool) from the local source tree."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import Flow
+from prefect.events import DeploymentEventTrigger
+from prefect.schedules import Cron, Schedule
+
+from deployments.server import is_healthy, local_api_url
+from tasks.events import HALT_EVENTS
+
+if TYPE_CHECKING:
+    from tradeguard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One deployment: which flow, under which name, when and with which defaults."""
+
+    entrypoint: str
+    name: str
+    description: str
+    schedules: tuple[Schedule, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)
+    triggers: tuple[DeploymentEventTrigger, ...] = ()
+
+
+def resolve_api_url(settings: Settings) -> str | None:
+    """Return the API to register against: settings, PREFECT_API_URL, a live local server."""
+    from prefect.settings import PREFECT_API_URL
+
+    orch = settings.orchestration
+    if orch.api_url:
+        return orch.api_url
+    ambient = PREFECT_API_URL.value()
+    if ambient:
+        return str(ambient)
+    local = local_api_url(orch.server_host, orch.server_port)
+    return local if is_healthy(local) else None
+
+
+def incident_trigger(common: dict[str, Any]) -> DeploymentEventTrigger:
+    """Run incident_report when a session's breaker reaches HALT or SHUTDOWN."""
+    return DeploymentEventTrigger(
+        name="tradeguard-incident-on-breaker-halt",
+        description="Publish an incident report when a breaker escalates to HALT or SHUTDOWN.",
+        expect=set(HALT_EVENTS),
+        match={"prefect.resource.id": "tradeguard.session.*"},
+        posture="Reactive",
+        threshold=1,
+        within=0,
+        parameters={
+            **common,
+            "state_dir": "{{ event.payload.state_dir }}",
+            "trigger_event": "{{ event.event }}",
+        },
+    )
+
+
+def deployment_specs(settings: Settings, config_file: Path | None = None) -> list[DeploymentSpec]:
+    """Return every deployment with schedules and defaults taken from settings."""
+    orch = settings.orchestration
+    tz = orch.schedule_timezone
+    common: dict[str, Any] = {"state_dir": str(settings.store.state_dir)}
+    if config_file is not None:
+        common["config_file"] = str(config_file)
+    operator = [
+        DeploymentSpec(
+            f"flows/operator.py:{action}",
+            "operator",
+            f"Operator command {action} (on demand).",
+            parameters=common,
+        )
+        for action in ("halt", "resume", "recover")
+    ]
+    return [
+        DeploymentSpec(
+            "flows/trading_session.py:trading_session",
+            "daily",
+            "Daily paper session on the replayed feed at 1x speed.",
+            (Cron(orch.session_cron, timezone=tz, slug="daily-session"),),
+            {
+                **common,
+                "data": _session_data(settings),
+                # The replayed day runs at 1x from 00:00 for the session length (23:55 end).
+                "start": f"{settings.replay.validation_day.isoformat()}T00:00:00Z",
+                "duration_minutes": orch.session_duration_minutes,
+                "realtime": True,
+            },
+        ),
+        DeploymentSpec(
+            "flows/daily_reset.py:daily_reset",
+            "daily",
+            "Reset daily P&L and trade count.",
+            (Cron(orch.reset_cron, timezone=tz, slug="daily-reset"),),
+            common,
+        ),
+        DeploymentSpec(
+            "flows/validation_24h.py:validation_24h",
+            "weekly",
+            "24h validation gates (weekly and on demand).",
+            (Cron(orch.validation_cron, timezone=tz, slug="weekly-validation"),),
+            common,
+        ),
+        DeploymentSpec(
+            "flows/state_cleanup.py:state_cleanup",
+            "hourly",
+            "Stale locks, temp files, backup rotation, old reports.",
+            (Cron(orch.cleanup_cron, timezone=tz, slug="hourly-cleanup"),),
+            {**common, "older_than_seconds": settings.store.stale_after_seconds},
+        ),
+        DeploymentSpec(
+            "flows/incident_report.py:incident_report",
+            "on-breaker-halt",
+            "Incident timeline, on demand and when the breaker reaches HALT/SHUTDOWN.",
+            parameters=common,
+            triggers=(incident_trigger(common),),
+        ),
+        *operator,
+    ]
+
+
+def _session_data(settings: Settings) -> list[str]:
+    try:
+        from flows._common import validation_data
+
+        return validation_data(settings)
+    except Exception as e:  # no data dir on this host: operators pass data at run time
+        log.warning("session_default_data_missing error=%s", e)
+        return []
+
+
+def ensure_work_pool(name: str) -> bool:
+    """Create the process work pool if it is missing; return True when it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            pass
+        pool = WorkPoolCreate(
+            name=name,
+            type="process",
+            base_job_template=ProcessWorker.get_default_base_job_template(),
+        )
+        try:
+            client.create_work_pool(pool)
+        except ObjectAlreadyExists:  # created concurrently (e.g. by a starting worker)
+            return False
+    log.info("work_pool_created name=%s type=process", name)
+    return True
+
+
+@contextmanager
+def _api(url: str | None) -> Iterator[None]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if url is None:
+        log.warning("deploy_target_ephemeral reason=no api_url and no local server answering")
+        yield
+        return
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield
+
+
+def deploy_all(settings: Settings, config_file: Path | None = None) -> list[str]:
+    """Create the work pool if missing and register every deployment (idempotent)."""
+    from tradeguard.settings import resolve_config_file
+
+    config_file = config_file or resolve_config_file(None)[0]
+    pool = settings.orchestration.work_pool
+    names: list[str] = []
+    with _api(resolve_api_url(settings)):
+        ensure_work_pool(pool)
+        for spec in deployment_specs(settings, config_file):
+            flow: Flow[..., Any] = Flow.from_source(
+                source=str(REPO_ROOT), entrypoint=spec.entrypoint
+            )
+            flow.deploy(
+                name=spec.name,
+                work_pool_name=pool,
+                build=False,
+                push=False,
+                schedules=list(spec.schedules),
+                parameters=spec.parameters,
+                triggers=list(spec.triggers),
+                description=spec.description,
+                tags=["tradeguard"],
+                print_next_steps=False,
+                ignore_warnings=True,
+            )
+            names.append(f"{flow.name}/{spec.name}")
+            log.info("deployment_registered name=%s/%s", flow.name, spec.name)
+    return names

@@ -1,0 +1,434 @@
+"""Values and pure policy of the circuit breaker: states, config, decisions, persisted memory."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engine.clock import ensure_utc
+from engine.errors import ConfigurationError, StateError
+from engine.model import Side
+
+SNAPSHOT_VERSION = 1
+
+_DAY = 86_400.0
+_WEEK = 7 * _DAY
+
+
+class CircuitState(Enum):
+    """Breaker level; HALF_OPEN is the probing phase on the way out of HALT."""
+
+    CLOSED = "CLOSED"
+    ALERT = "ALERT"
+    THROTTLE = "THROTTLE"
+    HALF_OPEN = "HALF_OPEN"
+    HALT = "HALT"
+    SHUTDOWN = "SHUTDOWN"
+
+    @property
+    def severity(self) -> int:
+        """Return the rank: CLOSED < ALERT < THROTTLE < HALF_OPEN < HALT < SHUTDOWN."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {state: rank for rank, state in enumerate(CircuitState)}
+
+# (target state, trigger name, observed value, threshold, reason)
+Trigger = tuple[CircuitState, str, float | None, float | None, str]
+
+
+class IssueType(StrEnum):
+    """Kind of unhealthy input the breaker was told about."""
+
+    API_LATENCY = "API_LATENCY"
+    ORDER_FAILURE = "ORDER_FAILURE"
+    SLIPPAGE = "SLIPPAGE"
+    LOSS = "LOSS"
+    DATA_FEED = "DATA_FEED"
+    MEMORY_ERROR = "MEMORY_ERROR"
+    DATABASE_CORRUPTION = "DATABASE_CORRUPTION"
+    SECURITY_BREACH = "SECURITY_BREACH"
+    CRITICAL_SYSTEM_ERROR = "CRITICAL_SYSTEM_ERROR"
+    CRASH_RECOVERY = "CRASH_RECOVERY"
+    MANUAL = "MANUAL"
+
+    @property
+    def is_critical(self) -> bool:
+        """Return True for the issue types that shut the breaker down."""
+        return self in _CRITICAL
+
+
+_CRITICAL = frozenset(
+    {
+        IssueType.MEMORY_ERROR,
+        IssueType.DATABASE_CORRUPTION,
+        IssueType.SECURITY_BREACH,
+        IssueType.CRITICAL_SYSTEM_ERROR,
+    }
+)
+
+
+def _ms(default: float, what: str) -> float:
+    return Field(default, description=what, gt=0.0, le=3_600_000.0)
+
+
+def _slip(default: float, what: str) -> float:
+    return Field(default, description=what + " (percent: 0.1 means 0.1 %)", gt=0.0, le=100.0)
+
+
+def _n(default: int, what: str) -> int:
+    return Field(default, description=what, ge=1, le=100_000)
+
+
+def _secs(default: float, what: str) -> float:
+    return Field(default, description=what + " (seconds)", gt=0.0, le=_WEEK)
+
+
+def _fraction(default: float, what: str) -> float:
+    return Field(default, description=what + " (fraction in (0, 1])", gt=0.0, le=1.0)
+
+
+class CircuitConfig(BaseModel):
+    """Thresholds, windows and cooldowns of the graduated breaker (seeds 001 and 004)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_api_latency_ms: float = _ms(500.0, "API latency at or above which the breaker ALERTs")
+    throttle_api_latency_ms: float = _ms(1000.0, "API latency at or above which it THROTTLEs")
+    halt_api_latency_ms: float = _ms(3000.0, "API latency at or above which it HALTs")
+    alert_slippage_pct: float = _slip(0.1, "absolute fill slippage that ALERTs")
+    throttle_slippage_pct: float = _slip(0.3, "absolute fill slippage that THROTTLEs")
+    halt_slippage_pct: float = _slip(0.5, "absolute fill slippage that HALTs")
+    alert_consecutive_failures: int = _n(2, "consecutive order failures that ALERT")
+    throttle_consecutive_failures: int = _n(3, "consecutive order failures that THROTTLE")
+    halt_consecutive_failures: int = _n(5, "consecutive order failures that HALT")
+    shutdown_consecutive_failures: int = _n(10, "consecutive order failures that SHUT DOWN")
+    halt_loss_pct: float = _fraction(
+        0.05,
+        "loss as a fraction of peak equity within loss_window_seconds that HALTs; "
+        "a loss of at least half of it counts as unhealthy",
+    )
+    loss_window_seconds: float = _secs(
+        3600.0, "window over which the session measures loss from peak equity for report_loss"
+    )
+    alert_cooldown_seconds: float = _secs(60.0, "healthy time before ALERT steps down to CLOSED")
+    throttle_cooldown_seconds: float = _secs(
+        300.0, "healthy time before THROTTLE steps down to ALERT"
+    )
+    halt_cooldown_seconds: float = _secs(900.0, "healthy time before HALT steps to HALF_OPEN")
+    failure_threshold: int = _n(5, "order failures within failure_window_secs that HALT")
+    failure_window_secs: float = _secs(60.0, "window for failure_threshold")
+    half_open_max_tries: int = _n(3, "successful orders in HALF_OPEN that close the breaker")
+    failure_rate_threshold: float = _fraction(
+        0.30, "share of failed orders within failure_rate_window_secs that THROTTLEs"
+    )
+    failure_rate_window_secs: float = _secs(300.0, "window for failure_rate_threshold")
+    failure_rate_min_calls: int = _n(
+        10, "orders (successes + failures) needed in the window before the rate is evaluated"
+    )
+    data_issue_window_secs: float = _secs(300.0, "window over which data-feed issues are counted")
+    alert_data_issues: int = _n(1, "data-feed issues within the window that ALERT")
+    throttle_data_issues: int = _n(3, "data-feed issues within the window that THROTTLE")
+    halt_data_issues: int = _n(5, "data-feed issues within the window that HALT")
+    throttle_min_confidence: float = Field(
+        0.7,
+        description="THROTTLE allows opening orders only with confidence strictly above this",
+        ge=0.0,
+        lt=1.0,
+    )
+    throttle_size_factor: float = _fraction(0.5, "size multiplier for orders allowed in THROTTLE")
+    half_open_size_factor: float = _fraction(0.5, "size multiplier for HALF_OPEN probe orders")
+    metrics_window_size: int = Field(
+        100, description="latency and slippage samples kept for avg/p95", ge=1, le=100_000
+    )
+    shadow_mode: bool = Field(
+        False, description="evaluate and report everything but never block an order"
+    )
+
+    @model_validator(mode="after")
+    def _levels_increase(self) -> CircuitConfig:
+        chains: tuple[tuple[str, ...], ...] = (
+            ("alert_api_latency_ms", "throttle_api_latency_ms", "halt_api_latency_ms"),
+            ("alert_slippage_pct", "throttle_slippage_pct", "halt_slippage_pct"),
+            (
+                "alert_consecutive_failures",
+                "throttle_consecutive_failures",
+                "halt_consecutive_failures",
+                "shutdown_consecutive_failures",
+            ),
+            ("alert_data_issues", "throttle_data_issues", "halt_data_issues"),
+        )
+        for names in chains:
+            values = [getattr(self, name) for name in names]
+            if any(low >= high for low, high in itertools.pairwise(values)):
+                shown = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
+                message = f"{' < '.join(names)} must be strictly increasing (got {shown})"
+                raise ValueError(message)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionAction:
+    """An order about to be sent, as the breaker needs to see it."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    confidence: float
+    reduces_position: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerDecision:
+    """The breaker's verdict on one ExecutionAction.
+
+    size_factor multiplies the order quantity; min_confidence is the confidence an opening
+    order had to exceed; reduce_only says new exposure is forbidden in this state (HALT and
+    SHUTDOWN); shadow_denied marks a shadow-mode decision that would have been a denial.
+    """
+
+    allowed: bool
+    reason: str
+    state: CircuitState
+    size_factor: float
+    min_confidence: float
+    reduce_only: bool
+    shadow_denied: bool = False
+
+
+def threshold_level(
+    value: float, alert: float, throttle: float, halt: float
+) -> tuple[CircuitState, float] | None:
+    """Return the highest level whose threshold value reaches, with that threshold."""
+    if value >= halt:
+        return CircuitState.HALT, float(halt)
+    if value >= throttle:
+        return CircuitState.THROTTLE, float(throttle)
+    if value >= alert:
+        return CircuitState.ALERT, float(alert)
+    return None
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Return the nearest-rank q-quantile of values, 0.0 when empty."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+def decide(
+    state: CircuitState, action: ExecutionAction, cfg: CircuitConfig, why: str
+) -> BreakerDecision:
+    """Return the decision for an order in a non-CLOSED state; why explains the state."""
+    if state is CircuitState.SHUTDOWN:
+        return BreakerDecision(False, f"shutdown: no trading until reset ({why})", state, 0.0,
+                               0.0, True)
+    if state is CircuitState.HALT:
+        if action.reduces_position:
+            return BreakerDecision(True, f"halt: position-reducing order allowed ({why})", state,
+                                   1.0, 0.0, True)
+        return BreakerDecision(False, f"halt: only position-reducing orders ({why})", state,
+                               0.0, 0.0, True)
+    if state is CircuitState.HALF_OPEN:
+        if action.reduces_position:
+            return BreakerDecision(True, "half_open: position-reducing order at full size",
+                                   state, 1.0, 0.0, False)
+        factor = cfg.half_open_size_factor
+        return BreakerDecision(True, f"half_open: probe order at size x{factor:g}", state,
+                               factor, 0.0, False)
+    if state is CircuitState.THROTTLE:
+        floor = cfg.throttle_min_confidence
+        if action.reduces_position:
+            return BreakerDecision(True, "throttle: position-reducing order at full size",
+                                   state, 1.0, floor, False)
+        if action.confidence > floor:
+            factor = cfg.throttle_size_factor
+            reason = f"throttle: confidence {action.confidence:.3f} > {floor:g}, size x{factor:g}"
+            return BreakerDecision(True, reason, state, factor, floor, False)
+        reason = f"throttle: confidence {action.confidence:.3f} <= {floor:g} ({why})"
+        return BreakerDecision(False, reason, state, 0.0, floor, False)
+    return BreakerDecision(True, f"{state.value.lower()}: full size ({why})", state, 1.0, 0.0,
+                           False)
+
+
+def shadowed(decision: BreakerDecision) -> BreakerDecision:
+    """Return the shadow-mode form: always allowed at full size, marking would-be denials."""
+    if decision.allowed and decision.size_factor == 1.0:
+        return decision
+    if decision.allowed:
+        reason = f"shadow: would size x{decision.size_factor:g}: {decision.reason}"
+        return BreakerDecision(True, reason, decision.state, 1.0, 0.0, False)
+    reason = f"shadow: would deny: {decision.reason}"
+    return BreakerDecision(True, reason, decision.state, 1.0, 0.0, False, shadow_denied=True)
+
+
+def failure_trigger(cfg: CircuitConfig, m: BreakerMemory, probing: bool) -> Trigger | None:
+    """Return the most severe trigger fired by the failure just recorded in m, if any."""
+    streak, in_window = m.consecutive_failures, len(m.failure_window)
+    why = f"{streak} consecutive order failures"
+    # max() keeps the first of equal severity, so a lost HALF_OPEN probe is named as such.
+    found: list[Trigger] = []
+    if probing:
+        found.append((CircuitState.HALT, "half_open_failure", float(streak), None,
+                      "order failed while probing in HALF_OPEN"))
+    if streak >= cfg.shutdown_consecutive_failures:
+        found.append((CircuitState.SHUTDOWN, "consecutive_failures", float(streak),
+                      float(cfg.shutdown_consecutive_failures), why))
+    level = threshold_level(streak, cfg.alert_consecutive_failures,
+                            cfg.throttle_consecutive_failures, cfg.halt_consecutive_failures)
+    if level is not None:
+        found.append((level[0], "consecutive_failures", float(streak), level[1], why))
+    if in_window >= cfg.failure_threshold:
+        found.append((CircuitState.HALT, "failure_window", float(in_window),
+                      float(cfg.failure_threshold),
+                      f"{in_window} order failures within {cfg.failure_window_secs:g}s"))
+    calls = len(m.rate_failures) + len(m.rate_successes)
+    if calls >= cfg.failure_rate_min_calls:
+        rate = len(m.rate_failures) / calls
+        if rate >= cfg.failure_rate_threshold:
+            found.append((CircuitState.THROTTLE, "failure_rate", rate,
+                          cfg.failure_rate_threshold,
+                          f"failure rate {rate:.2f} over {calls} orders"))
+    return max(found, key=lambda t: t[0].severity) if found else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        message = f"{name} must be an ISO-8601 string (got {value!r})"
+        raise TypeError(message)
+    return ensure_utc(datetime.fromisoformat(value), name)
+
+
+def _opt_time(value: Any, name: str) -> datetime | None:
+    return None if value is None else _time(value, name)
+
+
+def _times(values: Any, name: str) -> deque[datetime]:
+    times = deque(_time(t, name) for t in values)
+    if any(a > b for a, b in itertools.pairwise(times)):
+        message = f"{name} must be in time order"
+        raise ValueError(message)
+    return times
+
+
+def _non_negative(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        message = f"{name} must be a non-negative integer (got {value!r})"
+        raise ValueError(message)
+    return value
+
+
+def _samples(value: Any, name: str, size: int) -> deque[float]:
+    floats = [float(v) for v in value]
+    if not all(math.isfinite(v) and v >= 0.0 for v in floats):
+        message = f"{name} must hold finite non-negative numbers"
+        raise ValueError(message)
+    return deque(floats, maxlen=size)
+
+
+@dataclass(slots=True)
+class BreakerMemory:
+    """Everything the breaker must persist to resume exactly; times are absolute UTC."""
+
+    state: CircuitState
+    entered_at: datetime
+    samples: int
+    last_unhealthy_at: datetime | None = None
+    reason: str = "initial state"
+    trigger: str = "initial"
+    consecutive_failures: int = 0
+    half_open_successes: int = 0
+    failure_window: deque[datetime] = field(default_factory=deque)
+    rate_failures: deque[datetime] = field(default_factory=deque)
+    rate_successes: deque[datetime] = field(default_factory=deque)
+    data_issues: deque[datetime] = field(default_factory=deque)
+    latencies: deque[float] = field(default_factory=deque)
+    slippages: deque[float] = field(default_factory=deque)
+    override_active: bool = False
+    override_reason: str = ""
+    override_who: str = ""
+    override_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.latencies = deque(self.latencies, maxlen=self.samples)
+        self.slippages = deque(self.slippages, maxlen=self.samples)
+
+    def windows(self) -> tuple[deque[datetime], ...]:
+        """Return the time-stamped windows (failures, rate failures/successes, data issues)."""
+        return (self.failure_window, self.rate_failures, self.rate_successes, self.data_issues)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (datetimes as ISO-8601 strings)."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "state": self.state.value,
+            "entered_at": self.entered_at.isoformat(),
+            "last_unhealthy_at": _iso(self.last_unhealthy_at),
+            "reason": self.reason,
+            "trigger": self.trigger,
+            "consecutive_failures": self.consecutive_failures,
+            "half_open_successes": self.half_open_successes,
+            "failure_window": [t.isoformat() for t in self.failure_window],
+            "rate_failures": [t.isoformat() for t in self.rate_failures],
+            "rate_successes": [t.isoformat() for t in self.rate_successes],
+            "data_issues": [t.isoformat() for t in self.data_issues],
+            "latency_samples": list(self.latencies),
+            "slippage_samples": list(self.slippages),
+            "override": {
+                "active": self.override_active,
+                "reason": self.override_reason,
+                "who": self.override_who,
+                "at": _iso(self.override_at),
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], samples: int) -> BreakerMemory:
+        """Rebuild from to_json(); raise StateError naming the unreadable field."""
+        try:
+            if data.get("version") != SNAPSHOT_VERSION:
+                message = f"version must be {SNAPSHOT_VERSION} (got {data.get('version')!r})"
+                raise ValueError(message)
+            override = data["override"]
+            active = override["active"]
+            if not isinstance(active, bool):
+                message = f"override.active must be a boolean (got {active!r})"
+                raise TypeError(message)
+            return cls(
+                state=CircuitState(data["state"]),
+                entered_at=_time(data["entered_at"], "entered_at"),
+                samples=samples,
+                last_unhealthy_at=_opt_time(data["last_unhealthy_at"], "last_unhealthy_at"),
+                reason=str(data["reason"]),
+                trigger=str(data["trigger"]),
+                consecutive_failures=_non_negative(data["consecutive_failures"],
+                                                   "consecutive_failures"),
+                half_open_successes=_non_negative(data["half_open_successes"],
+                                                  "half_open_successes"),
+                latencies=_samples(data["latency_samples"], "latency_samples", samples),
+                slippages=_samples(data["slippage_samples"], "slippage_samples", samples),
+                failure_window=_times(data["failure_window"], "failure_window"),
+                rate_failures=_times(data["rate_failures"], "rate_failures"),
+                rate_successes=_times(data["rate_successes"], "rate_successes"),
+                data_issues=_times(data["data_issues"], "data_issues"),
+                override_active=active,
+                override_reason=str(override["reason"]),
+                override_who=str(override["who"]),
+                override_at=_opt_time(override["at"], "override.at"),
+            )
+        except (KeyError, TypeError, ValueError, ConfigurationError) as e:
+            message = f"breaker snapshot cannot be restored: {type(e).__name__}: {e}"
+            raise StateError(message) from e

@@ -1,0 +1,473 @@
+"""The broker port and the paper venue used for replays, paper trading and fault drills.
+
+`PaperBroker` keeps its own durable book (`PaperBook`), separate from the engine's journal, so
+that after a crash the engine can reconcile against the venue exactly as it would against a
+real exchange. Orders fill at the open of the first bar of their symbol that starts at or after
+the time they were placed, adjusted adversely by slippage. Every random draw is a hash of
+(seed, client_order_id, purpose), so a restarted process gets the same outcome for the same
+order and a run is reproducible under a seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.clock import Clock
+from engine.errors import BrokerTimeoutError, BrokerUnavailableError, StateError
+from engine.faults import FaultPlan, FaultWindow
+from engine.model import Bar, BrokerAck, BrokerOrder, Fill, OrderRequest, OrderStatus, Side
+
+log = logging.getLogger(__name__)
+
+INSUFFICIENT_FUNDS = "insufficient funds"
+_EPSILON = 1e-12
+_REJECTED = OrderStatus.REJECTED
+
+
+class Broker(Protocol):
+    """What the engine needs from a venue; every call may raise BrokerUnavailableError."""
+
+    def place_order(self, order: OrderRequest) -> BrokerAck:
+        """Send an order; raise BrokerTimeoutError when no ack arrives (state unknown)."""
+
+    def cancel_order(self, client_order_id: str) -> BrokerAck:
+        """Cancel a pending order and return the venue's answer."""
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """Return the venue's view of an order; None means the venue confirms it never existed."""
+
+    def get_fills(self, client_order_id: str) -> list[Fill]:
+        """Return every fill of one order."""
+
+    def get_positions(self) -> dict[str, float]:
+        """Return non-zero positions by symbol."""
+
+    def get_balance(self) -> float:
+        """Return free cash."""
+
+    def poll_fills(self) -> list[Fill]:
+        """Return fills since the previous poll in this process (dedupe by fill_id)."""
+
+
+class BrokerConfig(BaseModel):
+    """Paper venue economics and latency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    starting_cash: float = Field(100_000.0, description="Cash of a new paper book.", gt=0)
+    fee_pct: float = Field(0.05, description="Fee, percent of fill notional.", ge=0, le=10)
+    slippage_pct: float = Field(
+        0.01, description="Base adverse slippage, percent of the fill bar open.", ge=0, le=10
+    )
+    slippage_jitter_pct: float = Field(
+        0.0, description="Extra uniform adverse slippage 0..x percent per order.", ge=0, le=10
+    )
+    base_latency_ms: float = Field(
+        20.0, description="Acknowledgement latency reported on every ack.", ge=0, le=600_000
+    )
+    timeout_executes_fraction: float = Field(
+        0.5,
+        description="Of the orders that time out, the fraction that reached the venue anyway.",
+        ge=0,
+        le=1,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PaperOrder:
+    """One order as the paper venue books it."""
+
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    reference_price: float
+    placed_at: datetime
+    status: OrderStatus
+    latency_ms: float
+    reduce_only: bool = False
+    limit_price: float | None = None
+    reason: str = ""
+    filled_quantity: float = 0.0
+    average_price: float | None = None
+
+    def ack(self) -> BrokerAck:
+        """Return the acknowledgement this order was (or would again be) given."""
+        return BrokerAck(
+            self.client_order_id, self.status, self.broker_order_id, self.latency_ms, self.reason
+        )
+
+    def view(self) -> BrokerOrder:
+        """Return the client-facing view of the order."""
+        return BrokerOrder(
+            self.client_order_id, self.broker_order_id, self.symbol, self.side, self.quantity,
+            self.status, self.filled_quantity, self.average_price, self.reason,
+        )
+
+
+class PaperBook(Protocol):
+    """The paper venue's own durable book; each method is one atomic operation."""
+
+    def initialize(self, starting_cash: float) -> None:
+        """Set the cash of a new book; a book that already has a balance keeps it."""
+
+    def get_order(self, client_order_id: str) -> PaperOrder | None:
+        """Return a booked order or None."""
+
+    def add_order(self, order: PaperOrder) -> None:
+        """Book a new order; raise StateError if its client id is already booked."""
+
+    def update_order(self, order: PaperOrder) -> None:
+        """Replace a booked order's record (status change without a fill)."""
+
+    def apply_fill(
+        self, order: PaperOrder, fill: Fill, cash_delta: float, position_delta: float
+    ) -> None:
+        """Record fill, update order, cash and position together; a fill_id is stored once."""
+
+    def pending_orders(self) -> list[PaperOrder]:
+        """Return orders still SUBMITTED, in booking order."""
+
+    def fills_for(self, client_order_id: str) -> list[Fill]:
+        """Return the fills of one order."""
+
+    def positions(self) -> dict[str, float]:
+        """Return non-zero positions by symbol."""
+
+    def cash(self) -> float:
+        """Return the cash balance."""
+
+    def cursors(self) -> dict[str, datetime]:
+        """Return the last processed bar time per symbol."""
+
+    def set_cursor(self, symbol: str, ts: datetime) -> None:
+        """Record that bars of symbol up to ts are processed."""
+
+
+class InMemoryPaperBook:
+    """PaperBook held in memory: for unit tests and throwaway replays."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, PaperOrder] = {}
+        self.fills: dict[str, Fill] = {}
+        self.position_book: dict[str, float] = {}
+        self.cursor_book: dict[str, datetime] = {}
+        self.balance: float | None = None
+
+    def initialize(self, starting_cash: float) -> None:
+        """Set the cash of a new book; a book that already has a balance keeps it."""
+        if self.balance is None:
+            self.balance = starting_cash
+
+    def get_order(self, client_order_id: str) -> PaperOrder | None:
+        """Return a booked order or None."""
+        return self.orders.get(client_order_id)
+
+    def add_order(self, order: PaperOrder) -> None:
+        """Book a new order; raise StateError if its client id is already booked."""
+        if order.client_order_id in self.orders:
+            message = f"paper order {order.client_order_id} is already booked"
+            raise StateError(message)
+        self.orders[order.client_order_id] = order
+
+    def update_order(self, order: PaperOrder) -> None:
+        """Replace a booked order's record."""
+        self.orders[order.client_order_id] = order
+
+    def apply_fill(
+        self, order: PaperOrder, fill: Fill, cash_delta: float, position_delta: float
+    ) -> None:
+        """Record fill, update order, cash and position together."""
+        if fill.fill_id in self.fills:
+            message = f"fill {fill.fill_id} is already booked"
+            raise StateError(message)
+        self.fills[fill.fill_id] = fill
+        self.orders[order.client_order_id] = order
+        self.balance = self.cash() + cash_delta
+        quantity = self.position_book.get(fill.symbol, 0.0) + position_delta
+        self.position_book[fill.symbol] = quantity
+
+    def pending_orders(self) -> list[PaperOrder]:
+        """Return orders still SUBMITTED, in booking order."""
+        return [o for o in self.orders.values() if o.status is OrderStatus.SUBMITTED]
+
+    def fills_for(self, client_order_id: str) -> list[Fill]:
+        """Return the fills of one order."""
+        return [f for f in self.fills.values() if f.client_order_id == client_order_id]
+
+    def positions(self) -> dict[str, float]:
+        """Return non-zero positions by symbol."""
+        return {s: q for s, q in self.position_book.items() if abs(q) > _EPSILON}
+
+    def cash(self) -> float:
+        """Return the cash balance (0 before initialize)."""
+        return 0.0 if self.balance is None else self.balance
+
+    def cursors(self) -> dict[str, datetime]:
+        """Return the last processed bar time per symbol."""
+        return dict(self.cursor_book)
+
+    def set_cursor(self, symbol: str, ts: datetime) -> None:
+        """Record that bars of symbol up to ts are processed."""
+        self.cursor_book[symbol] = ts
+
+
+def unit_draw(seed: int, client_order_id: str, purpose: str) -> float:
+    """Return a uniform number in [0, 1) determined by (seed, client_order_id, purpose)."""
+    key = f"{seed}\x1f{client_order_id}\x1f{purpose}".encode()
+    digest = hashlib.blake2b(key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class PaperBroker:
+    """Simulated venue: books orders, fills them on later bars, injects planned faults."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        clock: Clock,
+        book: PaperBook,
+        faults: FaultPlan | None = None,
+        seed: int = 0,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._book = book
+        self._faults = faults if faults is not None else FaultPlan()
+        self._seed = seed
+        book.initialize(config.starting_cash)
+        self._pending: dict[str, dict[str, PaperOrder]] = {}
+        for order in book.pending_orders():
+            self._pending.setdefault(order.symbol, {})[order.client_order_id] = order
+        self._cursors: dict[str, datetime] = book.cursors()
+        self._unpolled: list[Fill] = []
+
+    # -- client calls -------------------------------------------------------------------------
+
+    def place_order(self, order: OrderRequest) -> BrokerAck:
+        """Book an order (idempotent per client id) or reject it; faults apply at clock.now()."""
+        now = self._clock.now()
+        window = self._reachable(now, "place_order")
+        cid = order.client_order_id
+        existing = self._book.get_order(cid)
+        if existing is not None:
+            return existing.ack()
+        latency = self._latency(window)
+        invalid = _invalid_reason(order)
+        if invalid:
+            return self._book_new(order, now, latency, _REJECTED, invalid).ack()
+        if window is not None and window.unfunded:
+            return self._book_new(order, now, latency, _REJECTED, INSUFFICIENT_FUNDS).ack()
+        draw = unit_draw(self._seed, cid, "outcome")
+        if window is not None and draw < window.reject_rate:
+            reason = "rejected by venue (injected fault)"
+            return self._book_new(order, now, latency, _REJECTED, reason).ack()
+        if window is not None and draw < window.reject_rate + window.timeout_rate:
+            reached = (
+                unit_draw(self._seed, cid, "timeout_reached")
+                < self._config.timeout_executes_fraction
+            )
+            if reached:
+                self._accept(order, now, latency)
+            log.info("paper_order_timeout cid=%s reached_venue=%s", cid, reached)
+            message = f"no acknowledgement for order {cid}: it may or may not have executed"
+            raise BrokerTimeoutError(message)
+        return self._accept(order, now, latency)
+
+    def cancel_order(self, client_order_id: str) -> BrokerAck:
+        """Cancel a pending order; a final or unknown order is reported as it is."""
+        window = self._reachable(self._clock.now(), "cancel_order")
+        latency = self._latency(window)
+        order = self._book.get_order(client_order_id)
+        if order is None:
+            return BrokerAck(client_order_id, OrderStatus.REJECTED, None, latency, "unknown order")
+        if order.status.is_final:
+            reason = f"order already {order.status.value}"
+            return BrokerAck(
+                client_order_id, order.status, order.broker_order_id, latency, reason
+            )
+        cancelled = replace(order, status=OrderStatus.CANCELLED, reason="cancelled by client")
+        self._book.update_order(cancelled)
+        self._pending.get(order.symbol, {}).pop(client_order_id, None)
+        return BrokerAck(
+            client_order_id, OrderStatus.CANCELLED, order.broker_order_id, latency, cancelled.reason
+        )
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """Return the venue's view of an order, or None when it was never booked."""
+        self._reachable(self._clock.now(), "get_order")
+        order = self._book.get_order(client_order_id)
+        return None if order is None else order.view()
+
+    def get_fills(self, client_order_id: str) -> list[Fill]:
+        """Return every fill of one order."""
+        self._reachable(self._clock.now(), "get_fills")
+        return self._book.fills_for(client_order_id)
+
+    def get_positions(self) -> dict[str, float]:
+        """Return non-zero positions by symbol."""
+        self._reachable(self._clock.now(), "get_positions")
+        return self._book.positions()
+
+    def get_balance(self) -> float:
+        """Return free cash."""
+        self._reachable(self._clock.now(), "get_balance")
+        return self._book.cash()
+
+    def poll_fills(self) -> list[Fill]:
+        """Return fills booked since the previous poll in this process."""
+        self._reachable(self._clock.now(), "poll_fills")
+        fills, self._unpolled = self._unpolled, []
+        return fills
+
+    # -- venue side ---------------------------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> list[Fill]:
+        """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts)."""
+        cursor = self._cursors.get(bar.symbol)
+        if cursor is not None and bar.ts <= cursor:
+            return []
+        self._cursors[bar.symbol] = bar.ts
+        pending = self._pending.get(bar.symbol)
+        if not pending:
+            return []
+        fills: list[Fill] = []
+        for order in list(pending.values()):
+            if order.placed_at > bar.ts:
+                continue  # sent after this bar opened: it fills on a later bar
+            fill = self._execute(order, bar)
+            if fill is not None:
+                fills.append(fill)
+        self._book.set_cursor(bar.symbol, bar.ts)
+        self._unpolled.extend(fills)
+        return fills
+
+    def _execute(self, order: PaperOrder, bar: Bar) -> Fill | None:
+        window = self._faults.active(bar.ts)
+        slippage = self._config.slippage_pct + (window.slippage_pct if window else 0.0)
+        if self._config.slippage_jitter_pct > 0:
+            jitter = unit_draw(self._seed, order.client_order_id, "slippage_jitter")
+            slippage += self._config.slippage_jitter_pct * jitter
+        sign = order.side.sign
+        price = bar.open * (1.0 + sign * slippage / 100.0)
+        if order.limit_price is not None and sign * (price - order.limit_price) > 0:
+            return None  # limit not reachable on this bar; stays pending
+        position = self._book.positions().get(order.symbol, 0.0)
+        quantity = order.quantity
+        reason = ""
+        if order.reduce_only:
+            reducible = max(-sign * position, 0.0)
+            if reducible <= _EPSILON:
+                return self._cancel_at_fill(order, "reduce-only order has no position to reduce")
+            if quantity > reducible:
+                reason = f"reduce-only: clipped from {quantity} to {reducible}"
+                quantity = reducible
+        notional = quantity * price
+        fee = notional * self._config.fee_pct / 100.0
+        opening = not order.reduce_only and sign * position >= 0
+        if opening and notional + fee > self._book.cash() + _EPSILON:
+            return self._cancel_at_fill(order, f"{INSUFFICIENT_FUNDS} at fill")
+        filled = replace(
+            order,
+            status=OrderStatus.FILLED,
+            filled_quantity=quantity,
+            average_price=price,
+            reason=reason,
+        )
+        fill = Fill(
+            fill_id=f"{order.client_order_id}-1",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            ts=bar.ts,
+        )
+        self._book.apply_fill(filled, fill, -sign * notional - fee, sign * quantity)
+        self._pending[order.symbol].pop(order.client_order_id, None)
+        return fill
+
+    def _cancel_at_fill(self, order: PaperOrder, reason: str) -> Fill | None:
+        self._book.update_order(replace(order, status=OrderStatus.CANCELLED, reason=reason))
+        self._pending[order.symbol].pop(order.client_order_id, None)
+        log.info("paper_order_cancelled cid=%s reason=%s", order.client_order_id, reason)
+        return None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _reachable(self, now: datetime, call: str) -> FaultWindow | None:
+        window = self._faults.active(now)
+        if window is not None and window.outage:
+            message = f"paper broker unreachable during {call} (injected outage until {window.end})"
+            raise BrokerUnavailableError(message)
+        return window
+
+    def _latency(self, window: FaultWindow | None) -> float:
+        return self._config.base_latency_ms + (window.latency_ms if window else 0.0)
+
+    def _accept(self, order: OrderRequest, now: datetime, latency: float) -> BrokerAck:
+        if self._lacks_funds(order):
+            return self._book_new(order, now, latency, _REJECTED, INSUFFICIENT_FUNDS).ack()
+        booked = self._book_new(order, now, latency, OrderStatus.SUBMITTED, "")
+        self._pending.setdefault(order.symbol, {})[order.client_order_id] = booked
+        return booked.ack()
+
+    def _book_new(
+        self, order: OrderRequest, now: datetime, latency: float, status: OrderStatus, reason: str
+    ) -> PaperOrder:
+        booked = PaperOrder(
+            client_order_id=order.client_order_id,
+            broker_order_id=f"paper-{order.client_order_id}",
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            reference_price=order.reference_price,
+            placed_at=now,
+            status=status,
+            latency_ms=latency,
+            reduce_only=order.reduce_only,
+            limit_price=order.limit_price,
+            reason=reason,
+        )
+        self._book.add_order(booked)
+        if status is OrderStatus.REJECTED:
+            log.debug("paper_order_rejected cid=%s reason=%s", order.client_order_id, reason)
+        return booked
+
+    def _lacks_funds(self, order: OrderRequest) -> bool:
+        """Return True when an exposure-increasing order costs more than unreserved cash."""
+        if order.reduce_only:
+            return False
+        position = self._book.positions().get(order.symbol, 0.0)
+        if order.side.sign * position < 0:
+            return False  # closes (part of) a position: never refused for funds
+        fee_factor = 1.0 + self._config.fee_pct / 100.0
+        reserved = sum(
+            o.quantity * (o.limit_price or o.reference_price) * fee_factor
+            for orders in self._pending.values()
+            for o in orders.values()
+            if o.side is Side.BUY and not o.reduce_only
+        )
+        price = order.limit_price or order.reference_price
+        return order.quantity * price * fee_factor > self._book.cash() - reserved + _EPSILON
+
+
+def _invalid_reason(order: OrderRequest) -> str:
+    if not (math.isfinite(order.quantity) and order.quantity > 0):
+        return f"invalid quantity {order.quantity}"
+    if not (math.isfinite(order.reference_price) and order.reference_price > 0):
+        return f"invalid reference price {order.reference_price}"
+    if order.limit_price is not None and not (
+        math.isfinite(order.limit_price) and order.limit_price > 0
+    ):
+        return f"invalid limit price {order.limit_price}"
+    return ""

@@ -1,0 +1,350 @@
+"""Idempotent order execution: gates, journaled intent, broker call, outcome, fills."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from engine.broker import Broker
+from engine.circuit_breaker import CircuitBreaker, ExecutionAction
+from engine.clock import Clock
+from engine.errors import BrokerError
+from engine.events import OrderDenied, SignalRecorded
+from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side, Signal
+from engine.portfolio import Portfolio
+from engine.ports import Batch
+from engine.risk import OrderRisk, RiskManager
+from engine.strategy import StrategyConfig, target_order
+
+log = logging.getLogger(__name__)
+
+Committer = Callable[[Batch], None]
+
+
+def client_order_id(strategy_id: str, signal: Signal) -> str:
+    """Return the deterministic client order id of the order a signal asks for."""
+    fast, slow = signal.periods
+    stamp = signal.bar_time.strftime("%Y%m%dT%H%M%SZ")
+    return f"{strategy_id}-{signal.symbol}-{signal.side.value}-{stamp}-{fast}x{slow}"
+
+
+def flatten_order_id(strategy_id: str, symbol: str, at: datetime) -> str:
+    """Return the deterministic client order id of a close-at-market order."""
+    return f"{strategy_id}-{symbol}-FLAT-{at.strftime('%Y%m%dT%H%M%SZ')}"
+
+
+class OrderExecutionEngine:
+    """Turn signals into orders through the breaker and risk gates, journaling every step.
+
+    The intent is committed (PENDING_SUBMIT) before the broker is called, so a crash at any
+    point leaves a record that recovery reconciles by client_order_id instead of resending.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        breaker: CircuitBreaker,
+        risk: RiskManager,
+        broker: Broker,
+        portfolio: Portfolio,
+        strategy: StrategyConfig,
+        commit: Committer,
+        open_intents: Iterable[OrderIntent] = (),
+        counters: dict[str, Any] | None = None,
+    ) -> None:
+        self._clock = clock
+        self._breaker = breaker
+        self._risk = risk
+        self._broker = broker
+        self._portfolio = portfolio
+        self._strategy = strategy
+        self._commit = commit
+        self.open_intents: dict[str, OrderIntent] = {i.client_order_id: i for i in open_intents}
+        data = counters or {}
+        self.orders_submitted = int(data.get("orders_submitted", 0))
+        self.orders_filled = int(data.get("orders_filled", 0))
+        self.orders_failed = int(data.get("orders_failed", 0))
+        self.trades_executed = int(data.get("trades_executed", 0))
+        self.denials: Counter[str] = Counter(data.get("denials", {}))
+        self.fees = float(data.get("fees", 0.0))
+
+    # ------------------------------------------------------------------ snapshots
+    def counters(self) -> dict[str, Any]:
+        """Return the execution counters as a JSON-ready dict."""
+        return {
+            "orders_submitted": self.orders_submitted,
+            "orders_filled": self.orders_filled,
+            "orders_failed": self.orders_failed,
+            "trades_executed": self.trades_executed,
+            "denials": dict(sorted(self.denials.items())),
+            "fees": self.fees,
+        }
+
+    def exposure(self, symbol: str) -> float:
+        """Return position plus the signed quantity of orders still open for a symbol."""
+        pending = 0.0
+        for intent in self.open_intents.values():
+            request = intent.request
+            if request.symbol == symbol:
+                pending += request.side.sign * request.quantity
+        return self._portfolio.position(symbol) + pending
+
+    # ------------------------------------------------------------------ signals
+    def handle_signal(self, signal: Signal, last_price: float) -> SignalRecorded:
+        """Gate a signal and, if allowed, journal and send its order; return what happened."""
+        now = self._clock.now()
+        cid = client_order_id(self._strategy.strategy_id, signal)
+        wanted = target_order(signal, self.exposure(signal.symbol), self._strategy)
+        if wanted is None:
+            record = self._signal_record(signal, now, "at_target", "position already at target")
+            self._commit(Batch(signals=[record]))
+            return record
+        side, quantity, reduce_only = wanted
+        request = OrderRequest(
+            client_order_id=cid,
+            symbol=signal.symbol,
+            side=side,
+            quantity=quantity,
+            reference_price=last_price,
+            created_at=now,
+            reduce_only=reduce_only,
+            confidence=signal.confidence,
+        )
+        gated = self._gate(request)
+        if isinstance(gated, OrderDenied):
+            record = self._signal_record(signal, now, "denied", gated.reason, cid)
+            self._commit(Batch(signals=[record], denials=[gated]))
+            return record
+        record = self._signal_record(signal, now, "ordered", "", cid)
+        self._submit(gated, signal_record=record)
+        return record
+
+    def flatten(self, symbol: str, last_price: float) -> OrderIntent | None:
+        """Send a reduce-only market order closing the symbol's position, if any."""
+        position = self.exposure(symbol)
+        if position == 0.0 or any(
+            i.request.symbol == symbol and i.request.reduce_only for i in self.open_intents.values()
+        ):
+            return None
+        now = self._clock.now()
+        request = OrderRequest(
+            client_order_id=flatten_order_id(self._strategy.strategy_id, symbol, now),
+            symbol=symbol,
+            side=Side.SELL if position > 0 else Side.BUY,
+            quantity=abs(position),
+            reference_price=last_price,
+            created_at=now,
+            reduce_only=True,
+        )
+        gated = self._gate(request)
+        if isinstance(gated, OrderDenied):
+            self._commit(Batch(denials=[gated]))
+            return None
+        return self._submit(gated)
+
+    def place_order(self, request: OrderRequest) -> OrderIntent | OrderDenied:
+        """Send a direct order; raise CircuitBreakerOpenException when the breaker blocks it."""
+        action = self._action(request)
+        decision = self._breaker.ensure_allowed(action)
+        if decision.size_factor != 1.0 and not request.reduce_only:
+            request = replace(request, quantity=request.quantity * decision.size_factor)
+        denied = self._risk_gate(request)
+        if denied is not None:
+            self._commit(Batch(denials=[denied]))
+            return denied
+        return self._submit(request)
+
+    # ------------------------------------------------------------------ gates
+    def _action(self, request: OrderRequest) -> ExecutionAction:
+        return ExecutionAction(
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            confidence=request.confidence,
+            reduces_position=request.reduce_only,
+        )
+
+    def _gate(self, request: OrderRequest) -> OrderRequest | OrderDenied:
+        decision = self._breaker.check_execution_allowed(self._action(request))
+        if not decision.allowed:
+            return self._deny(request, "breaker", decision.reason)
+        if decision.size_factor != 1.0 and not request.reduce_only:
+            request = replace(request, quantity=request.quantity * decision.size_factor)
+        denied = self._risk_gate(request)
+        return request if denied is None else denied
+
+    def _risk_gate(self, request: OrderRequest) -> OrderDenied | None:
+        symbol = request.symbol
+        order = OrderRisk(
+            symbol=symbol,
+            side=request.side,
+            quantity=request.quantity,
+            price=request.reference_price,
+            reduce_only=request.reduce_only,
+            limit_price=request.limit_price,
+        )
+        try:
+            decision = self._risk.check(
+                order,
+                self.exposure(symbol),
+                self._portfolio.last_price(symbol),
+                self._portfolio.unrealized_pnl(),
+            )
+        except (ArithmeticError, ValueError, KeyError) as e:
+            # Fail closed: a limit we cannot evaluate is a limit that blocks.
+            return self._deny(request, "evaluation", f"risk limits could not be evaluated: {e}")
+        if decision.allowed:
+            return None
+        return self._deny(request, decision.check, decision.reason)
+
+    def _deny(self, request: OrderRequest, check: str, reason: str) -> OrderDenied:
+        self.denials[check] += 1
+        log.info(
+            "order_denied cid=%s check=%s reason=%s", request.client_order_id, check, reason
+        )
+        return OrderDenied(
+            at=self._clock.now(),
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            check=check,
+            reason=reason,
+        )
+
+    # ------------------------------------------------------------------ broker
+    def _submit(
+        self, request: OrderRequest, signal_record: SignalRecorded | None = None
+    ) -> OrderIntent:
+        intent = OrderIntent(request, OrderStatus.PENDING_SUBMIT, self._clock.now())
+        self.open_intents[request.client_order_id] = intent
+        self._risk.record_submission()
+        self.orders_submitted += 1
+        self._commit(Batch(signals=[signal_record] if signal_record else [], intents=[intent]))
+        return self.send(intent)
+
+    def send(self, intent: OrderIntent) -> OrderIntent:
+        """Call the broker for a journaled intent and journal the outcome."""
+        request = intent.request
+        try:
+            ack = self._broker.place_order(request)
+        except BrokerError as e:
+            self.orders_failed += 1
+            self._breaker.report_order_failure(
+                {"client_order_id": request.client_order_id, "error": type(e).__name__,
+                 "message": str(e)}
+            )
+            updated = replace(
+                intent, status=OrderStatus.UNKNOWN, updated_at=self._clock.now(), reason=str(e)
+            )
+            return self._update(updated)
+        if ack.accepted:
+            self._breaker.report_api_latency(ack.latency_ms)
+            self._breaker.report_order_success()
+            status = ack.status
+        else:
+            self.orders_failed += 1
+            self._breaker.report_order_failure(
+                {"client_order_id": request.client_order_id, "reason": ack.reason}
+            )
+            status = OrderStatus.REJECTED
+        updated = replace(
+            intent,
+            status=status,
+            updated_at=self._clock.now(),
+            broker_order_id=ack.broker_order_id,
+            reason=ack.reason,
+        )
+        return self._update(updated)
+
+    def _update(self, intent: OrderIntent, batch: Batch | None = None) -> OrderIntent:
+        if intent.status.is_final:
+            self.open_intents.pop(intent.client_order_id, None)
+        else:
+            self.open_intents[intent.client_order_id] = intent
+        batch = batch or Batch()
+        batch.intents.append(intent)
+        self._commit(batch)
+        return intent
+
+    def reconcile_intent(self, intent: OrderIntent, *, resend_missing: bool) -> OrderIntent:
+        """Settle a non-final intent with the broker's view; resend only if it never arrived."""
+        cid = intent.client_order_id
+        self.open_intents[cid] = intent
+        try:
+            found = self._broker.get_order(cid)
+        except BrokerError as e:
+            log.warning("reconcile_deferred cid=%s error=%s", cid, e)
+            return intent
+        now = self._clock.now()
+        if found is None:
+            if resend_missing and intent.status is OrderStatus.PENDING_SUBMIT:
+                return self.send(intent)
+            gone = replace(intent, status=OrderStatus.REJECTED, updated_at=now,
+                           reason="broker confirms the order does not exist")
+            return self._update(gone)
+        if found.status is OrderStatus.FILLED:
+            for fill in self._broker.get_fills(cid):
+                self.apply_fill(fill)
+            current = self.open_intents.get(cid)
+            return current if current is not None else replace(intent, status=OrderStatus.FILLED)
+        if found.status is intent.status:
+            return intent
+        if intent.status is OrderStatus.PENDING_SUBMIT and found.status is OrderStatus.SUBMITTED:
+            self._breaker.report_order_success()
+        updated = replace(intent, status=found.status, updated_at=now,
+                          broker_order_id=found.broker_order_id, reason=found.reason)
+        return self._update(updated)
+
+    def apply_fill(self, fill: Fill, already_recorded: Callable[[str], bool] | None = None) -> bool:
+        """Book a broker fill exactly once; return False when it was already booked."""
+        intent = self.open_intents.get(fill.client_order_id)
+        if intent is None or (already_recorded is not None and already_recorded(fill.fill_id)):
+            return False
+        realized = self._portfolio.apply_fill(fill)
+        self._risk.record_fill(realized)
+        self.orders_filled += 1
+        self.trades_executed += 1
+        self.fees += fill.fee
+        reference = intent.request.reference_price
+        if reference > 0 and math.isfinite(fill.price):
+            self._breaker.report_slippage(reference, fill.price)
+        filled = replace(intent, status=OrderStatus.FILLED, updated_at=self._clock.now())
+        batch = Batch(
+            fills=[fill],
+            positions=[r for r in self._portfolio.position_records(fill.ts)
+                       if r.symbol == fill.symbol],
+        )
+        self._update(filled, batch)
+        return True
+
+    def suppressed_record(self, signal: Signal) -> SignalRecorded:
+        """Return the journal record of a duplicate signal the strategy suppressed."""
+        return self._signal_record(
+            signal, self._clock.now(), "suppressed", "duplicate of the last signal for this key"
+        )
+
+    def dry_run_record(self, signal: Signal) -> SignalRecorded:
+        """Return the journal record of a signal seen in dry-run mode (never ordered)."""
+        return self._signal_record(signal, self._clock.now(), "dry_run", "dry run: no order sent")
+
+    def _signal_record(
+        self, signal: Signal, now: datetime, outcome: str, reason: str, cid: str | None = None
+    ) -> SignalRecorded:
+        return SignalRecorded(
+            at=now,
+            symbol=signal.symbol,
+            side=signal.side,
+            confidence=signal.confidence,
+            bar_time=signal.bar_time,
+            periods=signal.periods,
+            outcome=outcome,
+            reason=reason,
+            client_order_id=cid,
+        )

@@ -1,0 +1,442 @@
+"""The trading loop: bars in, gated and journaled orders out, every state change committed."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.broker import Broker
+from engine.circuit_breaker import CircuitBreaker, CircuitState
+from engine.clock import Clock
+from engine.events import BarSkipped, BreakerTransitioned, IssueReported, OperatorActed
+from engine.execution import OrderExecutionEngine
+from engine.feed import BarValidator, FeedConfig, FeedItem
+from engine.model import Bar, OrderIntent, OrderStatus, Signal
+from engine.portfolio import Portfolio
+from engine.ports import Batch, EngineStore, EquityPoint, InMemoryLastSignals, OperatorCommand
+from engine.risk import RiskManager
+from engine.strategy import SmaCrossover
+
+log = logging.getLogger(__name__)
+
+class SessionConfig(BaseModel):
+    """How the trading loop checkpoints, reacts to the breaker and polls operator commands."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    checkpoint_every_bars: int = Field(
+        1000, ge=1, description="Commit the cursor and counters at least every N quiet bars."
+    )
+    command_poll_every_bars: int = Field(
+        1, ge=1, description="Poll the operator command queue every N bars."
+    )
+    flatten_on_halt: bool = Field(
+        True, description="Close open positions at market while the breaker is in HALT."
+    )
+    dry_run: bool = Field(
+        False, description="Compute and journal signals but never send an order."
+    )
+    equity_every_bars: int = Field(
+        60, ge=1, description="Record an equity-curve point every N bars (and at every fill)."
+    )
+
+
+@runtime_checkable
+class MarketSimulator(Protocol):
+    """A venue that needs market data to fill orders (the paper broker)."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """Let the venue see a new bar (fills pending orders)."""
+        ...
+
+
+@dataclass(slots=True)
+class SessionCounters:
+    """Counts that end up in the summary and survive restarts through the snapshot."""
+
+    bars: int = 0
+    bad_bars: int = 0
+    bad_bar_reasons: Counter[str] = field(default_factory=Counter)
+    gaps: int = 0
+    signals: int = 0
+    signals_suppressed: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return a JSON-ready copy."""
+        return {
+            "bars": self.bars,
+            "bad_bars": self.bad_bars,
+            "bad_bar_reasons": dict(sorted(self.bad_bar_reasons.items())),
+            "gaps": self.gaps,
+            "signals": self.signals,
+            "signals_suppressed": self.signals_suppressed,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> SessionCounters:
+        """Rebuild counters from a snapshot section."""
+        return cls(
+            bars=int(data.get("bars", 0)),
+            bad_bars=int(data.get("bad_bars", 0)),
+            bad_bar_reasons=Counter(data.get("bad_bar_reasons", {})),
+            gaps=int(data.get("gaps", 0)),
+            signals=int(data.get("signals", 0)),
+            signals_suppressed=int(data.get("signals_suppressed", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """Why run() returned."""
+
+    stopped_by_breaker: bool
+    reason: str
+    last_bar: datetime | None
+
+
+class TradingSession:
+    """One process's run over a bar stream; resumable from the store after any crash."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        advance_to: Callable[[datetime], None],
+        config: SessionConfig,
+        feed: FeedConfig,
+        store: EngineStore,
+        breaker: CircuitBreaker,
+        risk: RiskManager,
+        portfolio: Portfolio,
+        strategy: SmaCrossover,
+        last_signals: InMemoryLastSignals,
+        execution: OrderExecutionEngine,
+        broker: Broker,
+        state: dict[str, Any],
+        listeners: Sequence[Callable[[Any], None]] = (),
+    ) -> None:
+        self._clock = clock
+        self._advance_to = advance_to
+        self._config = config
+        self._feed = feed
+        self._store = store
+        self._breaker = breaker
+        self._risk = risk
+        self._portfolio = portfolio
+        self._strategy = strategy
+        self._last_signals = last_signals
+        self._execution = execution
+        self._broker = broker
+        self._simulator = broker if isinstance(broker, MarketSimulator) else None
+        self._listeners = list(listeners)
+        section = state.get("session", {})
+        self.counters = SessionCounters.from_snapshot(section)
+        self.cursors: dict[str, datetime] = {
+            s: datetime.fromisoformat(t) for s, t in section.get("cursors", {}).items()
+        }
+        self._loss_window: deque[tuple[datetime, float]] = deque(
+            (datetime.fromisoformat(t), float(e)) for t, e in section.get("loss_window", [])
+        )
+        # Bars at or before these cursors were fully processed by an earlier run: warm-up only.
+        self._resume_cursors = dict(self.cursors)
+        self._unclean = bool(section) and not section.get("clean_shutdown", False)
+        self._validator = BarValidator(feed)
+        self._loss_span = timedelta(seconds=breaker.config.loss_window_seconds)
+        self._pending = Batch()
+        self.transitions: list[BreakerTransitioned] = []
+        self._stop: str | None = None
+        breaker.add_listener(self._on_breaker_event)
+        breaker.register_alert_callback(self._on_issue)
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """Return the session's circuit breaker."""
+        return self._breaker
+
+    @property
+    def risk(self) -> RiskManager:
+        """Return the session's risk manager."""
+        return self._risk
+
+    @property
+    def portfolio(self) -> Portfolio:
+        """Return the session's ledger."""
+        return self._portfolio
+
+    @property
+    def was_clean(self) -> bool:
+        """Return False when the previous process on this state died without a clean end."""
+        return not self._unclean
+
+    # ------------------------------------------------------------------ journaling
+    def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
+        """Return every state section the store keeps, JSON-ready."""
+        session = self.counters.snapshot()
+        session["cursors"] = {s: t.isoformat() for s, t in sorted(self.cursors.items())}
+        session["loss_window"] = [[t.isoformat(), e] for t, e in self._loss_window]
+        session["clean_shutdown"] = clean_shutdown
+        return {
+            "session": session,
+            "breaker": self._breaker.snapshot(),
+            "risk": self._risk.snapshot(),
+            "portfolio": self._portfolio.snapshot(),
+            "execution": self._execution.counters(),
+            "last_signals": self._last_signals.snapshot(),
+            "clock": {"now": self._clock.now().isoformat()},
+        }
+
+    def commit(self, batch: Batch, clean_shutdown: bool = False) -> None:
+        """Merge pending events into batch, attach the snapshot and commit atomically."""
+        pending = self._pending
+        self._pending = Batch()
+        batch.transitions.extend(pending.transitions)
+        batch.issues.extend(pending.issues)
+        batch.operator_actions.extend(pending.operator_actions)
+        batch.signals.extend(pending.signals)
+        batch.equity.extend(pending.equity)
+        batch.state = self.snapshot(clean_shutdown)
+        self._store.commit(batch)
+        if self._listeners:
+            self._publish(batch)
+
+    def _publish(self, batch: Batch) -> None:
+        events: list[Any] = [
+            *batch.transitions, *batch.issues, *batch.denials, *batch.signals,
+            *batch.operator_actions, *batch.daily_resets, *batch.skipped_bars,
+        ]
+        for event in events:
+            for listener in self._listeners:
+                listener(event)
+
+    def _on_breaker_event(self, event: Any) -> None:
+        if isinstance(event, BreakerTransitioned):
+            self._pending.transitions.append(event)
+            self.transitions.append(event)
+        elif isinstance(event, OperatorActed):
+            self._pending.operator_actions.append(event)
+
+    def _on_issue(self, issue: IssueReported) -> None:
+        self._pending.issues.append(issue)
+
+    def on_suppressed(self, signal: Signal) -> None:
+        """Count and journal a duplicate signal the strategy suppressed."""
+        self.counters.signals_suppressed += 1
+        self._pending.signals.append(self._execution.suppressed_record(signal))
+
+    def _flush_if_pending(self) -> None:
+        pending = self._pending
+        # Signals without an order and equity points ride along with the next commit.
+        if pending.transitions or pending.issues or pending.operator_actions:
+            self.commit(Batch())
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self, open_intents: Iterable[OrderIntent]) -> dict[str, int]:
+        """Report an unclean restart and settle every non-final intent before trading."""
+        outcome: Counter[str] = Counter()
+        if self._unclean:
+            self._breaker.report_crash_recovery({"resumed_at": self._clock.now().isoformat()})
+        for intent in open_intents:
+            settled = self._execution.reconcile_intent(intent, resend_missing=True)
+            outcome[settled.status.value] += 1
+        self._flush_if_pending()
+        return dict(outcome)
+
+    # ------------------------------------------------------------------ loop
+    def run(self, items: Iterable[FeedItem]) -> SessionEnd:
+        """Process bars until the stream ends or the breaker shuts the session down."""
+        if self._breaker.state is CircuitState.SHUTDOWN and not self._shadow:
+            return self._finish(True, "breaker is in SHUTDOWN: run `tradeguard reset` first", None)
+        bar_delta = timedelta(seconds=self._feed.bar_seconds)
+        checkpoint_every = self._config.checkpoint_every_bars
+        poll_every = self._config.command_poll_every_bars
+        last: datetime | None = None
+        since_checkpoint = 0
+        tick = 0
+        validator = self._validator
+        for item in items:
+            tick += 1
+            if tick % poll_every == 0:
+                self._apply_commands()
+            symbol = item.symbol
+            resume = self._resume_cursors.get(symbol)
+            if resume is not None and item.ts <= resume:
+                self._warm(item.bar)
+                continue
+            bar = item.bar
+            if bar is None:
+                self._skip(symbol, None, item.reason or "unparsable row")
+                continue
+            verdict = validator.observe(bar)
+            if verdict.reason is not None:
+                self._skip(symbol, bar.ts, verdict.reason)
+                continue
+            self._advance_to(bar.ts + bar_delta)
+            if verdict.gap_seconds is not None:
+                self._report_gap(bar, verdict.gap_seconds)
+            self._on_bar(bar)
+            last = bar.ts
+            if self._stop is not None:
+                return self._finish(True, self._stop, last)
+            since_checkpoint += 1
+            if since_checkpoint >= checkpoint_every:
+                since_checkpoint = 0
+                self.commit(Batch())
+        return self._finish(False, "end of data", last)
+
+    @property
+    def _shadow(self) -> bool:
+        return bool(self._breaker.config.shadow_mode)
+
+    def _warm(self, bar: Bar | None) -> None:
+        # Replays what an earlier run already processed: rebuild indicators, count nothing.
+        if bar is not None and self._validator.observe(bar).reason is None:
+            self._strategy.warm(bar)
+            self._portfolio.mark(bar.symbol, bar.close)
+
+    def _report_gap(self, bar: Bar, gap: float) -> None:
+        self.counters.gaps += 1
+        self._breaker.report_data_feed_issue(
+            {"symbol": bar.symbol, "kind": "gap", "seconds": gap, "bar_time": bar.ts.isoformat()}
+        )
+
+    def _skip(self, symbol: str | None, bar_time: datetime | None, reason: str) -> None:
+        self.counters.bad_bars += 1
+        self.counters.bad_bar_reasons[reason.split(":")[0]] += 1
+        details: dict[str, Any] = {"kind": "invalid_bar", "reason": reason}
+        if symbol is not None and bar_time is not None:
+            details.update(symbol=symbol, bar_time=bar_time.isoformat())
+        self._breaker.report_data_feed_issue(details)
+        log.warning("bar_skipped symbol=%s bar_time=%s reason=%s", symbol, bar_time, reason)
+        skipped = BarSkipped(self._clock.now(), symbol or "", bar_time, reason)
+        self.commit(Batch(skipped_bars=[skipped]))
+
+    def _on_bar(self, bar: Bar) -> None:
+        breaker = self._breaker
+        execution = self._execution
+        breaker.tick()
+        reset = self._risk.roll_day_if_needed()
+        if reset is not None:
+            self.commit(Batch(daily_resets=[reset]))
+        if self._simulator is not None:
+            self._simulator.on_bar(bar)
+        for fill in self._broker.poll_fills():
+            execution.apply_fill(fill, self._store.fill_recorded)
+        if execution.open_intents:
+            self._reconcile_unknown()
+        symbol = bar.symbol
+        self._portfolio.mark(symbol, bar.close)
+        self._track_loss()
+        state = breaker.state
+        if state is not CircuitState.CLOSED:
+            if state is CircuitState.SHUTDOWN and not self._shadow:
+                self._stop = "breaker SHUTDOWN: " + breaker.get_status().get("reason", "")
+                self._flush_if_pending()
+                return
+            if state is CircuitState.HALT and self._config.flatten_on_halt and not self._shadow:
+                self._flatten_all()
+        signals = self._strategy.update(bar)
+        for signal in signals:
+            self.counters.signals += 1
+            if self._config.dry_run:
+                self._pending.signals.append(execution.dry_run_record(signal))
+            else:
+                execution.handle_signal(signal, bar.close)
+        self.counters.bars += 1
+        self.cursors[symbol] = bar.ts
+        if self.counters.bars % self._config.equity_every_bars == 0:
+            self._record_equity()
+        self._flush_if_pending()
+
+    def _reconcile_unknown(self) -> None:
+        for intent in list(self._execution.open_intents.values()):
+            if intent.status is OrderStatus.UNKNOWN:
+                self._execution.reconcile_intent(intent, resend_missing=False)
+
+    def _flatten_all(self) -> None:
+        for symbol, position in self._portfolio.positions().items():
+            if position.quantity != 0.0:
+                price = self._portfolio.last_price(symbol)
+                if price is not None:
+                    self._execution.flatten(symbol, price)
+
+    def _track_loss(self) -> None:
+        portfolio = self._portfolio
+        equity = portfolio.equity()
+        window = self._loss_window
+        now = self._clock.now()
+        if window and window[-1][1] == equity:
+            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
+            # between trades) stays in the window as the peak it is.
+            window[-1] = (now, equity)
+            return
+        while window and window[-1][1] <= equity:
+            window.pop()
+        window.append((now, equity))
+        horizon = now - self._loss_span
+        while window[0][0] < horizon:
+            window.popleft()
+        peak = window[0][1]
+        if peak > 0 and equity < peak:
+            self._breaker.report_loss((peak - equity) / peak)
+
+    def _record_equity(self) -> None:
+        # Rides along with the next commit: an equity point alone is not worth a transaction.
+        point = EquityPoint(
+            at=self._clock.now(),
+            equity=self._portfolio.equity(),
+            cash=self._portfolio.cash,
+            daily_pnl=self._risk.daily_pnl,
+        )
+        self._pending.equity.append(point)
+
+    # ------------------------------------------------------------------ commands
+    def _apply_commands(self) -> None:
+        commands = self._store.pending_commands()
+        if commands:
+            for command in commands:
+                self.apply_command(command)
+
+    def drain_commands(self) -> int:
+        """Apply every queued operator command outside a run; return how many were applied."""
+        commands = self._store.pending_commands()
+        for command in commands:
+            self.apply_command(command)
+        self.commit(Batch(), clean_shutdown=self.was_clean)
+        return len(commands)
+
+    def apply_command(self, command: OperatorCommand) -> None:
+        """Apply one operator command and journal it (with the audit record) atomically."""
+        action, reason, who = command.action, command.reason, command.who
+        batch = Batch(commands_done=[command.command_id])
+        if action == "halt":
+            self._breaker.manual_override_enable(reason, who=who)
+        elif action == "resume":
+            self._breaker.manual_override_disable(reason, who=who)
+        elif action == "recover":
+            self._breaker.force_recovery(reason, who=who)
+        elif action == "reset":
+            self._breaker.reset(reason, who=who)
+        elif action == "reset-daily":
+            batch.daily_resets.append(self._risk.reset_daily(source=f"operator:{who}"))
+            batch.operator_actions.append(
+                OperatorActed(self._clock.now(), action, reason, who)
+            )
+        else:
+            log.error("operator_command_unknown id=%s action=%s", command.command_id, action)
+            batch.operator_actions.append(
+                OperatorActed(self._clock.now(), f"rejected:{action}", "unknown action", who)
+            )
+        log.info("operator_command id=%s action=%s who=%s", command.command_id, action, who)
+        self.commit(batch)
+
+    def _finish(self, stopped: bool, reason: str, last: datetime | None) -> SessionEnd:
+        self._record_equity()
+        self.commit(Batch(), clean_shutdown=True)
+        log.info("session_end stopped_by_breaker=%s reason=%s", stopped, reason)
+        return SessionEnd(stopped, reason, last)

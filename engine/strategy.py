@@ -1,0 +1,253 @@
+"""SMA crossover strategy, O(1) per bar per (fast, slow) pair.
+
+Arithmetic: each close is converted once to a fixed-point integer, trunc(close * 2**64), and
+every window keeps an integer running sum over a per-symbol ring buffer (add the new value,
+subtract the one leaving). Integer sums are exact, so there is no float drift however long the
+replay, and a window's sum depends only on the closes inside it: warming a restarted process on
+the last `warmup_bars(symbol)` bars reproduces the running state bit for bit. The sign of
+fast_sma - slow_sma is decided exactly as the sign of fast_sum * slow - slow_sum * fast.
+
+Crossings: with d = fast_sma - slow_sma on consecutive bars, d going from <= 0 to > 0 is a BUY,
+from >= 0 to < 0 a SELL. Equality (d == 0) is "not above and not below": touching the slow average
+and returning to the same side fires that side again, which duplicate suppression normally drops.
+No signal is emitted until both windows are full and one full bar has been seen before (the
+first possible signal is at bar slow + 1 of a symbol).
+
+Confidence: the crossing speed is |d_now - d_prev| (how far the gap moved on the crossing bar)
+as a fraction of the crossing bar's close; confidence = speed / (confidence_scale_pct / 100),
+clipped to [0, 1]. With the default 0.05 %, a gap swing of 0.05 % of price in one bar gives 1.0;
+a slow drift across the average gives a value near 0. THROTTLE filters on confidence > 0.7.
+
+Duplicate suppression: a signal whose side equals the side last stored for (symbol, fast, slow)
+in the LastSignalStore is not returned but handed to on_suppressed; any other signal is saved in
+the store and returned, so a restart cannot re-send the same cross.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.errors import DataError
+from engine.model import Bar, Side, Signal
+from engine.ports import LastSignalStore
+
+_SCALE_BITS: Final = 64
+_SCALE: Final = float(2**_SCALE_BITS)
+_MAX_PERIOD: Final = 100_000
+_QTY_TOL: Final = 1e-9
+_NO_SIGNALS: Final[tuple[Signal, ...]] = ()
+
+Pair = tuple[int, int]
+
+
+def _check_pairs(pairs: Sequence[Pair], field: str) -> list[Pair]:
+    if not pairs:
+        message = f"{field} must hold at least one (fast, slow) pair"
+        raise ValueError(message)
+    seen: set[Pair] = set()
+    for fast, slow in pairs:
+        if not 1 <= fast < slow <= _MAX_PERIOD:
+            message = f"{field}: pair ({fast}, {slow}) needs 1 <= fast < slow <= {_MAX_PERIOD}"
+            raise ValueError(message)
+        if (fast, slow) in seen:
+            message = f"{field}: pair ({fast}, {slow}) is listed twice"
+            raise ValueError(message)
+        seen.add((fast, slow))
+    return list(pairs)
+
+
+class StrategyConfig(BaseModel):
+    """SMA crossover parameters and how signals become target positions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy_id: str = Field(
+        "sma", description="Stable id used in client order ids", min_length=1, max_length=32,
+        pattern=r"^[A-Za-z0-9_]+$",
+    )
+    pairs: list[Pair] = Field(
+        default_factory=lambda: [(10, 30)],
+        description="(fast, slow) SMA periods in bars, fast < slow, used for every symbol",
+    )
+    symbol_pairs: dict[str, list[Pair]] = Field(
+        default_factory=dict, description="Per-symbol override of pairs"
+    )
+    order_quantity: float = Field(
+        0.01, description="Units per order (the target position size)", gt=0, le=1e12
+    )
+    position_mode: Literal["long_only", "long_short"] = Field(
+        "long_only", description="long_only: SELL goes flat; long_short: SELL goes short"
+    )
+    confidence_scale_pct: float = Field(
+        0.05, description="Gap swing on the crossing bar, percent of price, that gives "
+        "confidence 1.0", gt=0, le=100,
+    )
+
+    @field_validator("pairs")
+    @classmethod
+    def _check_default_pairs(cls, value: list[Pair]) -> list[Pair]:
+        return _check_pairs(value, "pairs")
+
+    @field_validator("symbol_pairs")
+    @classmethod
+    def _check_symbol_pairs(cls, value: dict[str, list[Pair]]) -> dict[str, list[Pair]]:
+        for symbol, pairs in value.items():
+            if not symbol:
+                message = "symbol_pairs: symbol names must not be empty"
+                raise ValueError(message)
+            _check_pairs(pairs, f"symbol_pairs[{symbol!r}]")
+        return value
+
+    def pairs_for(self, symbol: str) -> list[Pair]:
+        """Return the (fast, slow) pairs traded on symbol."""
+        return self.symbol_pairs.get(symbol, self.pairs)
+
+
+class _PairState:
+    __slots__ = ("denominator", "fast", "fast_sum", "prev", "slow", "slow_sum")
+
+    def __init__(self, fast: int, slow: int) -> None:
+        self.fast = fast
+        self.slow = slow
+        self.fast_sum = 0
+        self.slow_sum = 0
+        self.prev: int | None = None
+        # d = numerator / denominator in price units, numerator = fast_sum*slow - slow_sum*fast
+        self.denominator = (fast * slow) << _SCALE_BITS
+
+
+class _Series:
+    __slots__ = ("buffer", "count", "pairs")
+
+    def __init__(self, pairs: Sequence[Pair]) -> None:
+        self.pairs = tuple(_PairState(fast, slow) for fast, slow in pairs)
+        self.buffer = [0] * max(slow for _, slow in pairs)
+        self.count = 0
+
+
+class SmaCrossover:
+    """Incremental SMA crossover over any number of symbols and (fast, slow) pairs."""
+
+    def __init__(
+        self,
+        config: StrategyConfig,
+        last_signals: LastSignalStore,
+        on_suppressed: Callable[[Signal], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._store = last_signals
+        self._on_suppressed = on_suppressed
+        self._full_confidence = config.confidence_scale_pct / 100.0
+        self._series: dict[str, _Series] = {}
+
+    @property
+    def config(self) -> StrategyConfig:
+        """Return the strategy parameters."""
+        return self._config
+
+    def warmup_bars(self, symbol: str) -> int:
+        """Return how many trailing bars warm() needs to rebuild symbol's state exactly."""
+        return max(slow for _, slow in self._config.pairs_for(symbol))
+
+    def update(self, bar: Bar) -> tuple[Signal, ...]:
+        """Add one bar and return the signals it fires (a shared empty tuple when none)."""
+        return self._step(bar, emit=True)
+
+    def warm(self, bar: Bar) -> None:
+        """Add one bar without emitting or touching the last-signal store (restart rebuild)."""
+        self._step(bar, emit=False)
+
+    def averages(self, symbol: str, fast: int, slow: int) -> tuple[float, float] | None:
+        """Return (fast SMA, slow SMA) for a pair, or None until the slow window is full."""
+        series = self._series.get(symbol)
+        if series is None or series.count < slow:
+            return None
+        for state in series.pairs:
+            if state.fast == fast and state.slow == slow:
+                scale = 1 << _SCALE_BITS
+                return state.fast_sum / (fast * scale), state.slow_sum / (slow * scale)
+        return None
+
+    def _step(self, bar: Bar, emit: bool) -> tuple[Signal, ...]:
+        series = self._series.get(bar.symbol)
+        if series is None:
+            series = self._series[bar.symbol] = _Series(self._config.pairs_for(bar.symbol))
+        close = bar.close
+        try:
+            value = int(close * _SCALE)
+        except (ValueError, OverflowError) as e:
+            message = f"{bar.symbol} bar at {bar.ts.isoformat()} has unusable close {close!r}"
+            raise DataError(message) from e
+        buffer = series.buffer
+        index = series.count % len(buffer)
+        count = series.count = series.count + 1
+        fired: list[Signal] | None = None
+        for state in series.pairs:
+            fast = state.fast
+            slow = state.slow
+            # Negative indexes wrap: the buffer length is the largest slow period.
+            fast_sum = state.fast_sum + value
+            if count > fast:
+                fast_sum -= buffer[index - fast]
+            state.fast_sum = fast_sum
+            slow_sum = state.slow_sum + value
+            if count > slow:
+                slow_sum -= buffer[index - slow]
+            state.slow_sum = slow_sum
+            if count < slow:
+                continue
+            numerator = fast_sum * slow - slow_sum * fast
+            prev = state.prev
+            state.prev = numerator
+            if prev is None or not emit:
+                continue
+            if numerator > 0 >= prev:
+                side = Side.BUY
+            elif numerator < 0 <= prev:
+                side = Side.SELL
+            else:
+                continue
+            signal = self._signal(bar, side, abs(numerator - prev) / state.denominator, state)
+            if signal is not None:
+                if fired is None:
+                    fired = []
+                fired.append(signal)
+        buffer[index] = value
+        return _NO_SIGNALS if fired is None else tuple(fired)
+
+    def _signal(self, bar: Bar, side: Side, swing: float, state: _PairState) -> Signal | None:
+        close = abs(bar.close)
+        speed = swing / close if close > 0 else 0.0
+        confidence = min(1.0, speed / self._full_confidence)
+        signal = Signal(bar.symbol, side, confidence, bar.ts, (state.fast, state.slow))
+        if self._store.get_last_signal(bar.symbol, state.fast, state.slow) == side:
+            if self._on_suppressed is not None:
+                self._on_suppressed(signal)
+            return None
+        self._store.save_last_signal(bar.symbol, state.fast, state.slow, side)
+        return signal
+
+
+def target_order(
+    signal: Signal, position: float, config: StrategyConfig
+) -> tuple[Side, float, bool] | None:
+    """Return (side, quantity, reduce_only) moving position toward the signal's target.
+
+    long_only: BUY targets +order_quantity, SELL targets flat; long_short: SELL targets
+    -order_quantity. Orders only go in the signal's direction: a BUY never sells down a larger
+    long. None when the position is already at (or beyond) the target.
+    """
+    quantity = config.order_quantity
+    if signal.side is Side.BUY:
+        target = quantity
+    else:
+        target = 0.0 if config.position_mode == "long_only" else -quantity
+    delta = target - position
+    if not math.isfinite(delta) or delta * signal.side.sign <= quantity * _QTY_TOL:
+        return None
+    reduce_only = position * target >= 0 and abs(target) < abs(position)
+    return signal.side, abs(delta), reduce_only

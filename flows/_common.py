@@ -1,0 +1,169 @@
+"""What every flow shares: settings from parameters, failure alerts, request building."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.clock import ensure_utc
+from engine.errors import ConfigurationError
+from tradeguard.alerts import Alert, LogNotifier, Notifier, Severity
+from tradeguard.requests import DataSpec, ReplayRequest
+
+if TYPE_CHECKING:
+    from prefect import Flow
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.states import State
+
+    from tradeguard.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
+
+
+def build_settings(config_file: str | None, state_dir: str | None) -> Settings:
+    """Build the run's Settings once from the flow parameters (config path, state_dir)."""
+    from tradeguard.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    if state_dir:
+        overrides["store"] = {"state_dir": Path(state_dir)}
+    return load_settings(Path(config_file) if config_file else None, **overrides)
+
+
+def data_dir(settings: Settings) -> Path:
+    """Return the market data directory: settings.replay.data_dir, else tradeguard.data's finder."""
+    if settings.replay.data_dir is not None:
+        return settings.replay.data_dir
+    from tradeguard.data import find_data_dir
+
+    return Path(find_data_dir(Path(__file__).resolve().parents[1]))
+
+
+def validation_data(settings: Settings) -> list[str]:
+    """Return the data parameter of the calm control validation day from settings.replay."""
+    return [str(data_dir(settings) / settings.replay.validation_file)]
+
+
+def has_state(settings: Settings) -> bool:
+    """Return True when the state dir already holds a tradeguard state store."""
+    from tradeguard.bootstrap import store_path
+
+    return store_path(settings.store.state_dir).exists()
+
+
+def build_notifier(settings: Settings | None) -> Notifier:
+    """Return the composition root's notifier, or a LogNotifier when it cannot be built."""
+    try:
+        from tradeguard import bootstrap
+
+        factory: Callable[..., Notifier] | None = getattr(bootstrap, "build_notifier", None)
+        if factory is not None and settings is not None:
+            return factory(settings)
+    except Exception as e:  # alerting about a failure must not fail itself
+        log.warning("notifier_build_failed error=%s", type(e).__name__)
+    return LogNotifier()
+
+
+def symbol_from_path(path: Path) -> str:
+    """Derive a symbol from a data file name: btc-perp_ftx_1m.csv.gz -> BTC-PERP."""
+    name = path.name
+    for suffix in DATA_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.split("_", 1)[0].upper()
+
+
+def parse_data_spec(spec: str) -> DataSpec:
+    """Parse one data parameter: "path" or "SYMBOL=path"."""
+    symbol, sep, path_text = spec.partition("=")
+    if not sep:
+        symbol, path_text = "", spec
+    path = Path(path_text).expanduser()
+    if not path_text:
+        message = f"data spec {spec!r} has no file path (expected 'path' or 'SYMBOL=path')"
+        raise ConfigurationError(message)
+    return DataSpec(path=path, symbol=symbol.strip() or symbol_from_path(path))
+
+
+def build_request(
+    data: Sequence[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    duration_minutes: float | None = None,
+    faults: str | None = None,
+    seed: int = 0,
+    realtime: bool = False,
+) -> ReplayRequest:
+    """Build a ReplayRequest from flow parameters; duration counts from start when end is unset."""
+    if not data:
+        message = "data: at least one data file is required ('path' or 'SYMBOL=path')"
+        raise ConfigurationError(message)
+    start_utc = ensure_utc(start, "start") if start is not None else None
+    end_utc = ensure_utc(end, "end") if end is not None else None
+    if end_utc is None and duration_minutes is not None:
+        if start_utc is None:
+            message = "duration_minutes needs start (or give end instead)"
+            raise ConfigurationError(message)
+        end_utc = start_utc + timedelta(minutes=duration_minutes)
+    if start_utc is not None and end_utc is not None and end_utc <= start_utc:
+        message = f"end ({end_utc.isoformat()}) must be after start ({start_utc.isoformat()})"
+        raise ConfigurationError(message)
+    return ReplayRequest(
+        data=tuple(parse_data_spec(s) for s in data),
+        start=start_utc,
+        end=end_utc,
+        faults=Path(faults) if faults else None,
+        seed=seed,
+        realtime=realtime,
+    )
+
+
+def day_window(day: date | str) -> tuple[datetime, datetime]:
+    """Return [00:00, next 00:00) UTC of a calendar day."""
+    first = date.fromisoformat(day) if isinstance(day, str) else day
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _settings_for_alert(flow_run: FlowRun) -> Settings | None:
+    params = flow_run.parameters or {}
+    try:
+        return build_settings(params.get("config_file"), params.get("state_dir"))
+    except Exception:  # the failure may be the settings themselves
+        return None
+
+
+def _send(event: str, severity: Severity, flow: Flow[..., Any], run: FlowRun, state: State) -> None:
+    alert = Alert(
+        event=event,
+        title=f"tradeguard flow {flow.name} run {run.name} {state.name}",
+        body=(state.message or "no message")
+        + f"\nflow_run_id={run.id} parameters={run.parameters}",
+        severity=severity,
+    )
+    try:
+        delivered = build_notifier(_settings_for_alert(run)).notify(alert)
+    except Exception as e:  # a broken channel must not mask the original failure
+        log.error("alert_send_failed event=%s error=%s", event, type(e).__name__)
+        return
+    if not delivered:
+        log.error("alert_not_delivered event=%s flow=%s", event, flow.name)
+
+
+def alert_on_failure(flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
+    """Flow hook: alert operators that a flow run failed."""
+    _send("flow_failed", Severity.CRITICAL, flow, flow_run, state)
+
+
+def alert_on_crash(flow: Flow[..., Any], flow_run: FlowRun, state: State) -> None:
+    """Flow hook: alert operators that a flow run crashed (infrastructure or process died)."""
+    _send("flow_crashed", Severity.EMERGENCY, flow, flow_run, state)
+
+
+ALERT_HOOKS: dict[str, Any] = {"on_failure": [alert_on_failure], "on_crashed": [alert_on_crash]}

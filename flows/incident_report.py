@@ -1,0 +1,33 @@
+"""Incident report flow: timeline of breaker events, orders and operator actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow
+
+from flows._common import ALERT_HOOKS, build_settings
+from tasks.reports import (
+    INCIDENT_KEY,
+    incident_markdown,
+    incident_timeline_task,
+    publish_markdown_task,
+)
+
+
+@flow(name="incident-report", **ALERT_HOOKS)
+def incident_report(
+    state_dir: str | None = None,
+    config_file: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    trigger_event: str | None = None,
+) -> dict[str, Any]:
+    """Publish the incident timeline of a window, or of the last incident when none is given."""
+    settings = build_settings(config_file, state_dir)
+    timeline = incident_timeline_task(settings, start, end)
+    if trigger_event:
+        timeline = {"trigger_event": trigger_event, **timeline}
+    publish_markdown_task(INCIDENT_KEY, incident_markdown(timeline), "Incident timeline")
+    return timeline

@@ -1,0 +1,54 @@
+"""Operator flows: halt, resume and recover, each one audited services call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows._common import ALERT_HOOKS, build_settings
+from tasks.maintenance import operator_command_task
+from tasks.reports import OPERATOR_KEY, markdown_table, publish_markdown_task
+
+
+def _command(
+    action: str, reason: str, who: str, state_dir: str | None, config_file: str | None
+) -> dict[str, Any]:
+    settings = build_settings(config_file, state_dir)
+    receipt = operator_command_task(settings, action, reason, who)
+    row = {
+        "action": receipt.action,
+        "applied_directly": receipt.applied_directly,
+        "command_id": receipt.command_id,
+        "reason": reason,
+        "who": who,
+        **receipt.detail,
+    }
+    publish_markdown_task(
+        OPERATOR_KEY, f"# Operator command: {action}\n\n" + markdown_table([row]), action
+    )
+    return row
+
+
+@flow(name="halt", **ALERT_HOOKS)
+def halt(
+    reason: str, who: str = "prefect", state_dir: str | None = None, config_file: str | None = None
+) -> dict[str, Any]:
+    """Halt trading now (queued for a live session, applied directly otherwise)."""
+    return _command("halt", reason, who, state_dir, config_file)
+
+
+@flow(name="resume", **ALERT_HOOKS)
+def resume(
+    reason: str, who: str = "prefect", state_dir: str | None = None, config_file: str | None = None
+) -> dict[str, Any]:
+    """Resume trading after a halt."""
+    return _command("resume", reason, who, state_dir, config_file)
+
+
+@flow(name="recover", **ALERT_HOOKS)
+def recover(
+    reason: str, who: str = "prefect", state_dir: str | None = None, config_file: str | None = None
+) -> dict[str, Any]:
+    """Start recovery from HALT/SHUTDOWN through the breaker's recovery path."""
+    return _command("recover", reason, who, state_dir, config_file)

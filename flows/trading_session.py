@@ -1,0 +1,51 @@
+"""Trading session flow: reconcile, run the engine loop as one task, publish the summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow
+
+from flows._common import ALERT_HOOKS, build_request, build_settings, has_state
+from tasks.reports import (
+    SESSION_SUMMARY_KEY,
+    SESSION_TABLE_KEY,
+    key_value_rows,
+    publish_markdown_task,
+    publish_table_task,
+    session_markdown,
+)
+from tasks.session import reconcile_task, run_session_task
+
+
+@flow(name="trading-session", log_prints=False, **ALERT_HOOKS)
+def trading_session(
+    data: list[str],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    duration_minutes: float | None = None,
+    faults: str | None = None,
+    state_dir: str | None = None,
+    config_file: str | None = None,
+    seed: int = 0,
+    realtime: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) one trading session on `data` ('path' or 'SYMBOL=path' each)."""
+    settings = build_settings(config_file, state_dir)
+    request = build_request(data, start, end, duration_minutes, faults, seed, realtime)
+    # A fresh state dir has no intents to reconcile (and reconcile refuses to create state).
+    fresh = not has_state(settings)
+    reconciled = (
+        {"reconciled": 0, "skipped": "fresh state dir"} if fresh else reconcile_task(settings)
+    )
+    result = run_session_task(settings, request)
+    summary = {**result.summary, "reconciled_before_start": reconciled}
+    state_path = str(result.state_dir)
+    publish_markdown_task(
+        SESSION_SUMMARY_KEY,
+        session_markdown(summary, result.stopped_by_breaker, state_path),
+        "Trading session summary",
+    )
+    publish_table_task(SESSION_TABLE_KEY, key_value_rows(summary), "Trading session metrics")
+    return {"summary": summary, "stopped_by_breaker": result.stopped_by_breaker}

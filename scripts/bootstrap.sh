@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the locked environment: uv (pinned) into .tools/, then `uv sync --frozen` into .venv/.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+UV_VERSION="0.13.8"
+UV=".tools/bin/uv"
+
+if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | awk '{print $2}')" != "$UV_VERSION" ]]; then
+    echo "bootstrap: installing uv ${UV_VERSION} into .tools/"
+    python3 -m venv .tools
+    .tools/bin/pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
+fi
+
+echo "bootstrap: uv sync --frozen"
+"$UV" sync --frozen

@@ -1,0 +1,60 @@
+"""Session tasks: the whole engine loop is ONE task; bars and orders never become tasks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from engine.errors import ConfigurationError, DataError, StateCorruptedError, StateLockedError
+from tasks.events import breaker_event_listener
+from tradeguard import services
+
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.client.schemas.objects import TaskRun
+    from prefect.states import State
+
+    from tradeguard.services import ReplayRequest, SessionResult
+    from tradeguard.settings import Settings
+
+# A retry cannot fix these: the operator must change config, data or state first.
+NOT_RETRYABLE: tuple[type[BaseException], ...] = (
+    ConfigurationError,
+    DataError,
+    StateCorruptedError,
+    StateLockedError,
+)
+SESSION_RETRIES = 2
+SESSION_RETRY_DELAY_SECONDS = 2
+
+
+def retry_unless_operator_must_act(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
+    """Retry a failed session only when the failure is not one a retry cannot fix."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    if error is None:
+        try:
+            error = state.result(raise_on_failure=False)  # type: ignore[assignment]
+        except Exception:
+            return True
+    return not isinstance(error, NOT_RETRYABLE)
+
+
+@task(
+    name="run-session",
+    retries=SESSION_RETRIES,
+    retry_delay_seconds=SESSION_RETRY_DELAY_SECONDS,
+    retry_condition_fn=retry_unless_operator_must_act,
+    cache_policy=NO_CACHE,
+)
+def run_session_task(settings: Settings, request: ReplayRequest) -> SessionResult:
+    """Run or resume the trading session; a retry after a crash resumes from the store."""
+    listener = breaker_event_listener(settings.store.state_dir)
+    return services.run_session(settings, request, listeners=[listener])
+
+
+@task(name="reconcile", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def reconcile_task(settings: Settings) -> dict[str, Any]:
+    """Reconcile every non-final order intent with the broker before trading."""
+    return services.reconcile(settings)

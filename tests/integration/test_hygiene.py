@@ -1,0 +1,216 @@
+"""State-dir cleanup removes exactly the stale files; backups rotate; restore keeps the damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StateCorruptedError, StateError, StateLockedError
+from engine.ports import Batch
+from tradeguard.store.hygiene import (
+    backup,
+    clean_state,
+    latest_good_backup,
+    quick_check_file,
+    restore,
+)
+from tradeguard.store.lock import StateDirLock
+from tradeguard.store.sqlite_store import SqliteStore
+
+NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+OLD = NOW - timedelta(minutes=30)
+RECENT = NOW - timedelta(minutes=2)
+
+
+def touch(path: Path, when: datetime, body: str = "") -> Path:
+    path.write_text(body)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+    return path
+
+
+def lock_body(pid: int) -> str:
+    return json.dumps({"pid": pid, "hostname": socket.gethostname(), "started_at": "x"})
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.fixture
+def messy_dir(tmp_path: Path) -> tuple[Path, set[Path]]:
+    """A state dir with a live store and a mix of stale and live leftovers."""
+    state = tmp_path / "state"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"n": 1}))
+    store.close()
+    gone = dead_pid()
+    stale = {
+        touch(state / "state.db.123.init.tmp", OLD),
+        touch(state / "export.tmp", OLD),
+        touch(state / "backup.db.tmp-wal", OLD),
+        touch(state / "old-session.lock", OLD, lock_body(gone)),
+        touch(state / "empty.lock", OLD),
+        touch(state / "orphan.db-journal", OLD),
+    }
+    touch(state / "fresh.tmp", RECENT)  # too young
+    touch(state / "fresh.lock", RECENT, lock_body(gone))  # too young
+    touch(state / "pidfile.lock", OLD, lock_body(os.getpid()))  # owner alive
+    touch(state / "data.db", OLD)
+    touch(state / "data.db-journal", OLD)  # may be a hot journal of data.db
+    touch(state / "notes.txt", OLD)  # not ours to judge
+    return state, stale
+
+
+def test_clean_state_removes_exactly_the_stale_files(messy_dir: tuple[Path, set[Path]]) -> None:
+    state, stale = messy_dir
+    before = set(state.iterdir())
+
+    result = clean_state(state, timedelta(minutes=10), NOW, dry_run=False)
+
+    assert set(result.removed) == stale
+    assert set(state.iterdir()) == before - stale
+    assert {p.name for p in result.kept} == {
+        "fresh.tmp",
+        "fresh.lock",
+        "pidfile.lock",
+        "data.db-journal",
+    }
+    reopened = SqliteStore(state)
+    assert reopened.load().state == {"n": 1}
+    reopened.close()
+
+
+def test_clean_state_dry_run_removes_nothing(messy_dir: tuple[Path, set[Path]]) -> None:
+    state, stale = messy_dir
+    before = {p: p.read_bytes() for p in state.iterdir()}
+
+    result = clean_state(state, timedelta(minutes=10), NOW, dry_run=True)
+
+    assert result.dry_run
+    assert set(result.removed) == stale
+    assert {p: p.read_bytes() for p in state.iterdir()} == before
+
+
+def test_clean_state_keeps_the_lock_of_a_live_session(tmp_path: Path) -> None:
+    with StateDirLock(tmp_path):
+        lock = tmp_path / ".lock"
+        os.utime(lock, (OLD.timestamp(), OLD.timestamp()))
+        result = clean_state(tmp_path, timedelta(minutes=10), NOW)
+        assert lock.exists()
+
+    assert result.removed == ()
+    assert result.kept == (lock,)
+
+
+def make_store(state: Path, n: int) -> SqliteStore:
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": n}}))
+    return store
+
+
+def test_backups_rotate_and_restore_brings_back_the_newest(tmp_path: Path) -> None:
+    state, backups = tmp_path / "state", tmp_path / "state" / "backups"
+    store = SqliteStore(state)
+    made = []
+    for n in range(3):
+        store.commit(Batch(state={"counters": {"n": n}}))
+        made.append(backup(store.path, backups, 2, NOW + timedelta(minutes=n)))
+    store.close()
+
+    assert sorted(backups.iterdir()) == made[1:]
+    assert made[2].name == "state-20260105T120200000000Z.db"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in made[1:]} == {0o600}
+    assert stat.S_IMODE(backups.stat().st_mode) == 0o700
+
+    with store.path.open("r+b") as handle:
+        handle.write(b"not a database!!")
+    damaged = store.path.read_bytes()
+    with pytest.raises(StateCorruptedError):
+        SqliteStore(state)
+
+    used = restore(store.path, now=NOW + timedelta(hours=1))
+
+    assert used == made[2]
+    kept = state / "state.db.corrupt-20260105T130000000000Z"
+    assert kept.read_bytes() == damaged
+    reopened = SqliteStore(state)
+    assert reopened.load().state == {"counters": {"n": 2}}
+    assert reopened.integrity_check() == "ok"
+    reopened.close()
+
+
+def test_latest_good_backup_skips_a_damaged_newest_copy(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "s", 1)
+    good = backup(store.path, tmp_path / "b", 5, NOW)
+    bad = backup(store.path, tmp_path / "b", 5, NOW + timedelta(minutes=1))
+    store.close()
+    os.truncate(bad, bad.stat().st_size // 2)
+
+    assert quick_check_file(bad) != "ok"
+    assert latest_good_backup(tmp_path / "b") == good
+
+
+def test_latest_good_backup_of_an_empty_directory_is_none(tmp_path: Path) -> None:
+    assert latest_good_backup(tmp_path / "nothing") is None
+
+
+def test_restore_is_refused_while_a_live_session_holds_the_lock(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "s", 1)
+    source = backup(store.path, tmp_path / "s" / "backups", 3, NOW)
+    before = store.path.read_bytes()
+
+    with StateDirLock(tmp_path / "s"), pytest.raises(StateLockedError, match=f"{os.getpid()}"):
+        restore(store.path, source)
+
+    store.close()
+    assert not list((tmp_path / "s").glob("*.corrupt-*"))
+    assert store.path.stat().st_size >= len(before) > 0
+
+
+def test_restore_refuses_a_damaged_explicit_source(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "s", 1)
+    store.close()
+    source = tmp_path / "bad.db"
+    source.write_bytes(b"x" * 8192)
+
+    with pytest.raises(StateCorruptedError):
+        restore(store.path, source)
+
+    assert SqliteStore(tmp_path / "s").load().state == {"counters": {"n": 1}}
+
+
+def test_restore_without_any_good_backup_is_refused(tmp_path: Path) -> None:
+    make_store(tmp_path / "s", 1).close()
+
+    with pytest.raises(StateError, match="no backup passing quick_check"):
+        restore(tmp_path / "s")
+
+
+def test_backup_of_a_damaged_store_fails_and_keeps_older_backups(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "s", 1)
+    good = backup(store.path, tmp_path / "b", 1, NOW)
+    store.close()
+    with store.path.open("r+b") as handle:
+        handle.write(b"not a database!!")
+
+    with pytest.raises(StateCorruptedError):
+        backup(store.path, tmp_path / "b", 1, NOW + timedelta(minutes=1))
+
+    assert list((tmp_path / "b").iterdir()) == [good]
+
+
+def test_backup_retention_below_one_is_refused(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "s", 1)
+    with pytest.raises(ValueError, match="retention"):
+        backup(store.path, tmp_path / "b", 0, NOW)
+    store.close()

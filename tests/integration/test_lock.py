@@ -1,0 +1,137 @@
+"""One writer per state directory; a lock left by a dead process never blocks the next one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine.clock import SimulatedClock
+from engine.errors import StateLockedError
+from tradeguard.store.lock import LOCK_FILENAME, StateDirLock, is_locked_by_live_process
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 4, 16, 52, tzinfo=UTC)
+
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from tradeguard.store.lock import StateDirLock
+    with StateDirLock(sys.argv[1]):
+        print("locked", flush=True)
+        sys.stdin.readline()
+    """
+)
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # exited and reaped: the pid no longer exists
+    assert child.returncode == 0
+    return child.pid
+
+
+def test_second_acquirer_in_the_same_process_is_refused_naming_the_owner(
+    tmp_path: Path,
+) -> None:
+    clock = SimulatedClock(T0)
+    with StateDirLock(tmp_path / "s", clock), pytest.raises(StateLockedError) as info:
+        StateDirLock(tmp_path / "s").acquire()
+
+    message = str(info.value)
+    assert f"pid {os.getpid()}" in message
+    assert "2026-01-04T16:52:00" in message
+
+
+def test_lock_held_by_another_process_is_refused_with_its_pid(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().strip() == "locked"
+        owner = is_locked_by_live_process(tmp_path)
+        with pytest.raises(StateLockedError, match=f"pid {holder.pid}"):
+            StateDirLock(tmp_path).acquire()
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+    finally:
+        holder.wait(timeout=30)
+
+    assert owner is not None and owner.pid == holder.pid
+    with StateDirLock(tmp_path):  # released by the holder's exit
+        pass
+
+
+def test_lock_of_a_killed_process_is_taken_over(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+
+    with StateDirLock(tmp_path) as lock:
+        body = json.loads((tmp_path / LOCK_FILENAME).read_text())
+
+    assert lock.held is False
+    assert body["pid"] == os.getpid()
+
+
+def test_stale_lock_body_from_a_dead_pid_is_taken_over_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = dead_pid()
+    body = {"pid": gone, "hostname": socket.gethostname(), "started_at": "2026-01-01T00:00:00Z"}
+    (tmp_path / LOCK_FILENAME).write_text(json.dumps(body))
+
+    with caplog.at_level(logging.WARNING), StateDirLock(tmp_path):
+        assert is_locked_by_live_process(tmp_path) is not None
+
+    takeovers = [r for r in caplog.records if "state_lock_taken_over" in r.getMessage()]
+    assert len(takeovers) == 1
+    assert f"previous_pid={gone}" in takeovers[0].getMessage()
+
+
+def test_clean_release_leaves_an_empty_body_and_no_live_owner(tmp_path: Path) -> None:
+    with StateDirLock(tmp_path):
+        pass
+
+    assert (tmp_path / LOCK_FILENAME).read_text() == ""
+    assert is_locked_by_live_process(tmp_path) is None
+
+
+def test_unlocked_or_missing_lock_reports_no_owner(tmp_path: Path) -> None:
+    assert is_locked_by_live_process(tmp_path) is None
+
+
+def test_lock_file_and_directory_are_private(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        with StateDirLock(tmp_path / "s"):
+            file_mode = stat.S_IMODE((tmp_path / "s" / LOCK_FILENAME).stat().st_mode)
+            dir_mode = stat.S_IMODE((tmp_path / "s").stat().st_mode)
+    finally:
+        os.umask(old)
+
+    assert (file_mode, dir_mode) == (0o600, 0o700)

@@ -1,0 +1,1 @@
+"""Shell-side adapters for engine ports that need real I/O (SQLite, files)."""

@@ -1,0 +1,394 @@
+"""Helpers of the console command: option parsing, logging set-up, error edge, text rendering."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import logging
+import os
+import re
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from engine.errors import ConfigurationError, TradeguardError
+
+if TYPE_CHECKING:
+    from tradeguard.settings import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXIT_USAGE = 2
+EXIT_GATE_FAILED = 1
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+WhoOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--who", metavar="NAME", help="Operator name for the audit trail (default: OS user)."
+    ),
+]
+StartOpt = Annotated[
+    str | None, typer.Option(metavar="ISO", help="Start, ISO-8601 with zone (…T00:00:00Z).")
+]
+EndOpt = Annotated[
+    str | None, typer.Option(metavar="ISO", help="End (exclusive), ISO-8601 with zone.")
+]
+
+
+class UsageError(ConfigurationError):
+    """A command-line option is invalid: fix the command (the message names the option)."""
+
+
+@dataclass
+class AppState:
+    """Global options of one invocation; settings are built lazily, once, on first use."""
+
+    config: Path | None = None
+    state_dir: Path | None = None
+    log_level: str = "WARNING"
+    _settings: Settings | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        """Build the settings on first use (so `--help` works with a broken config)."""
+        if self._settings is None:
+            from tradeguard.settings import load_settings
+
+            overrides: dict[str, Any] = {}
+            if self.state_dir is not None:
+                overrides["store"] = {"state_dir": self.state_dir}
+            self._settings = load_settings(self.config, **overrides)
+        return self._settings
+
+
+class EdgeGroup(TyperGroup):
+    """Top-level group turning deliberate tradeguard errors into `error: ...` and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; report TradeguardError without a traceback."""
+        try:
+            return super().invoke(ctx)
+        except TradeguardError as e:
+            log = logging.getLogger("tradeguard.cli")
+            log.debug("command_failed error=%s", type(e).__name__, exc_info=True)
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(EXIT_USAGE) from e
+
+
+class UtcFormatter(logging.Formatter):
+    """Log formatter stamping every line with ISO-8601 UTC time (milliseconds, Z)."""
+
+    def formatTime(  # noqa: N802 - overrides logging.Formatter API
+        self, record: logging.LogRecord, datefmt: str | None = None
+    ) -> str:
+        """Return the record time as 2024-01-31T12:00:00.123Z."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+def configure_logging(level: str) -> None:
+    """Send one line per event to stderr, UTC timestamps, at the given level."""
+    name = level.upper()
+    if name not in LOG_LEVELS:
+        message = f"--log-level: {level!r} is not one of {', '.join(LOG_LEVELS)}"
+        raise UsageError(message)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(UtcFormatter(LOG_FORMAT))
+    logging.basicConfig(level=name, handlers=[handler], force=True)
+
+
+def parse_utc(value: str | None, option: str) -> datetime | None:
+    """Parse an ISO-8601 time that carries its zone and return it in UTC (None passes)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as e:
+        message = f"{option}: {value!r} is not an ISO-8601 time (e.g. 2022-01-21T00:00:00Z)"
+        raise UsageError(message) from e
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        message = f"{option}: {value!r} has no time zone; add Z or +00:00 (times are UTC)"
+        raise UsageError(message)
+    return parsed.astimezone(UTC)
+
+
+def parse_duration(value: str, option: str) -> float:
+    """Parse 90s / 10m / 2h / 1d into seconds."""
+    match = _DURATION.match(value)
+    if match is None:
+        message = f"{option}: {value!r} is not a duration like 90s, 10m, 2h or 1d"
+        raise UsageError(message)
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+    if seconds <= 0:
+        message = f"{option}: duration must be positive (got {value!r})"
+        raise UsageError(message)
+    return seconds
+
+
+def default_symbol(path: Path) -> str:
+    """Return the symbol a data file name implies: text before the first '_', upper-cased."""
+    stem = path.name.split("_", 1)[0]
+    return stem.split(".", 1)[0].upper()
+
+
+def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
+    """Parse PATH[:SYMBOL] into (existing file, symbol); bare names also tried in data_dir."""
+    raw_path, symbol = value, ""
+    head, sep, tail = value.rpartition(":")
+    if sep and head and tail and _SYMBOL.match(tail) and "/" not in tail:
+        raw_path, symbol = head, tail.upper()
+    path = Path(raw_path).expanduser()
+    if not path.exists() and data_dir is not None and path.name == raw_path:
+        candidate = data_dir / raw_path
+        if candidate.exists():
+            path = candidate
+    if not path.is_file():
+        where = f" (also looked in {data_dir})" if data_dir is not None else ""
+        message = f"--data: data file {raw_path} does not exist{where}"
+        raise UsageError(message)
+    return path, symbol or default_symbol(path)
+
+
+def existing_file(path: Path | None, option: str, what: str) -> Path | None:
+    """Return path if it names an existing file; refuse a missing one naming the option."""
+    if path is None:
+        return None
+    resolved = path.expanduser()
+    if not resolved.is_file():
+        message = f"{option}: {what} {resolved} does not exist"
+        raise UsageError(message)
+    return resolved
+
+
+def require_state_dir(settings: Settings) -> Path:
+    """Return the state directory; refuse commands aimed at one that does not exist."""
+    state_dir = settings.store.state_dir
+    if not state_dir.is_dir():
+        message = (
+            f"state directory {state_dir} does not exist; run a session first or pass --state-dir"
+        )
+        raise UsageError(message)
+    return state_dir
+
+
+def os_user() -> str:
+    """Return the operating-system user name, for the audit trail of operator commands."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "operator"
+
+
+def dumps(data: Any) -> str:
+    """Serialise command output as one deterministic JSON object."""
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Flatten nested mappings into (dotted.key, value) rows, keeping the given order."""
+    if isinstance(data, Mapping):
+        if not data and prefix:
+            return [(prefix, "{}")]
+        rows: list[tuple[str, Any]] = []
+        for key, value in data.items():
+            rows.extend(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return rows
+    return [(prefix, data)]
+
+
+def render_rows(data: Any) -> list[str]:
+    """Render a mapping as `key: value` lines (lists as JSON)."""
+    lines = []
+    for key, value in flatten(data):
+        shown = json.dumps(value, default=str) if isinstance(value, list | tuple) else value
+        lines.append(f"{key}: {shown}")
+    return lines
+
+
+def _count(summary: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if key in summary:
+            return summary[key]
+    return 0
+
+
+def render_summary(summary: Mapping[str, Any], stopped_by_breaker: bool) -> list[str]:
+    """Render a session summary for people: counts, P&L, breaker transitions, final state."""
+    orders = summary.get("orders")
+    orders = orders if isinstance(orders, Mapping) else summary
+    denied = summary.get(
+        "orders_denied_by_reason", summary.get("denied_by_reason", orders.get("denied_by_reason"))
+    )
+    lines = [
+        f"bars: {_count(summary, 'bars', 'bars_processed')}"
+        f" (bad bars skipped: {_count(summary, 'bad_bars', 'bars_skipped')})",
+        f"signals: {_count(summary, 'signals')}"
+        f" (duplicates suppressed: {_count(summary, 'duplicate_signals', 'signals_suppressed')})",
+        "orders: "
+        f"submitted={_count(orders, 'submitted', 'orders_submitted')} "
+        f"filled={_count(orders, 'filled', 'orders_filled')} "
+        f"failed={_count(orders, 'failed', 'orders_failed')} "
+        f"denied={_count(orders, 'denied', 'orders_denied')}",
+    ]
+    if isinstance(denied, Mapping) and denied:
+        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(denied.items()))
+        lines.append(f"denied by reason: {reasons}")
+    lines.append(f"trades executed: {_count(summary, 'trades_executed')}")
+    lines.append(f"pnl: {_count(summary, 'pnl', 'realized_pnl')}")
+    transitions = summary.get("breaker_transitions", summary.get("transitions", []))
+    if isinstance(transitions, Sequence) and transitions:
+        lines.append("breaker transitions:")
+        for item in transitions:
+            if isinstance(item, Mapping):
+                when = item.get("at", item.get("ts", item.get("time", "?")))
+                lines.append(
+                    f"  {when} {item.get('from', item.get('from_state', '?'))} -> "
+                    f"{item.get('to', item.get('to_state', '?'))} "
+                    f"trigger={item.get('trigger', item.get('reason', '?'))}"
+                )
+            else:
+                lines.append(f"  {item}")
+    else:
+        lines.append("breaker transitions: none")
+    lines.append(f"final state: {summary.get('final_state', '?')}")
+    if stopped_by_breaker:
+        when = summary.get("last_bar") or summary.get("stopped_at") or "?"
+        lines.append(
+            f"session stopped by the circuit breaker after bar {when} "
+            f"(state {summary.get('final_state', '?')}, reason: {summary.get('stop_reason', '?')});"
+            " see `tradeguard status` and `tradeguard incident-report`"
+        )
+    elif summary.get("stop_reason"):
+        lines.append(f"session ended: {summary['stop_reason']}")
+    return lines
+
+
+def gate_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Read gates out of a validation result (list of rows/dataclasses or name -> dict)."""
+    raw = result.get("gates")
+    items: list[tuple[str, Any]] = []
+    if isinstance(raw, Mapping):
+        items = [(str(name), body) for name, body in raw.items()]
+    elif isinstance(raw, list | tuple):
+        bodies = [_as_mapping(b) for b in raw]
+        items = [
+            (str(b.get("name", b.get("gate", f"gate_{i}"))) if isinstance(b, Mapping) else "", b)
+            for i, b in enumerate(bodies)
+        ]
+    rows = []
+    for name, body in items:
+        body = body if isinstance(body, Mapping) else {"passed": body}
+        if "passed" in body:
+            passed = body["passed"] is True  # anything but an explicit True fails closed
+        else:
+            passed = str(body.get("result", "")).lower() == "pass"
+        rows.append(
+            {
+                "name": name,
+                "passed": passed,
+                "observed": body.get("observed", body.get("value")),
+                "expected": body.get("expected", body.get("threshold")),
+            }
+        )
+    return rows
+
+
+def _as_mapping(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+def render_gates(result: Mapping[str, Any]) -> tuple[list[str], bool]:
+    """Render the validation gate table; passed only if there are gates and all passed."""
+    rows = gate_rows(result)
+    width = max([len("gate"), *(len(r["name"]) for r in rows)])
+    lines = [f"{'gate':<{width}}  result  observed / expected"] if rows else []
+    for row in rows:
+        verdict = "PASS" if row["passed"] else "FAIL"
+        lines.append(f"{row['name']:<{width}}  {verdict:<6}  {row['observed']} / {row['expected']}")
+    failed = [r["name"] for r in rows if not r["passed"]]
+    passed = bool(rows) and not failed and result.get("passed", True) is True
+    if result.get("error"):
+        lines.append(str(result["error"]))
+    if passed:
+        lines.append(f"validation PASSED ({len(rows)}/{len(rows)} gates)")
+    elif not rows:
+        lines.append("validation FAILED: no gate table was returned")
+    else:
+        lines.append(
+            f"validation FAILED ({len(rows) - len(failed)}/{len(rows)} gates passed): "
+            + ", ".join(failed or ["overall verdict"])
+        )
+    return lines, passed
+
+
+def configure_prefect_api(settings: Settings) -> None:
+    """Point Prefect at orchestration.api_url, else a local server if one answers, else none.
+
+    Without PREFECT_API_URL Prefect starts an ephemeral in-process server; an explicit
+    PREFECT_API_URL in the environment always wins.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    orchestration = settings.orchestration
+    url = orchestration.api_url
+    if url is None:
+        local = f"http://{orchestration.server_host}:{orchestration.server_port}/api"
+        url = local if _answers(f"{local}/health") else None
+    if url is not None:
+        os.environ["PREFECT_API_URL"] = url
+    else:
+        # The ephemeral server's 20 s default start-up budget is too tight on a busy machine.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def echo_data(data: Any, as_json: bool) -> None:
+    """Print data as one JSON object or as `key: value` lines."""
+    if as_json:
+        typer.echo(dumps(data))
+    else:
+        for line in render_rows(data):
+            typer.echo(line)
+
+
+def data_dir(settings: Settings) -> Path:
+    """Return the market data directory: replay.data_dir, else tradeguard.data's finder."""
+    if settings.replay.data_dir is not None:
+        return settings.replay.data_dir
+    from tradeguard.data import find_data_dir
+
+    return Path(find_data_dir())
+
+
+def data_dir_or_none(settings: Settings) -> Path | None:
+    """Return the data directory, or None when it cannot be found."""
+    try:
+        return data_dir(settings)
+    except (ImportError, UsageError):
+        return None
+    except Exception:  # a missing data directory only matters for bare file names
+        logging.getLogger(__name__).debug("data_dir_unresolved", exc_info=True)
+        return None

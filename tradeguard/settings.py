@@ -1,0 +1,382 @@
+"""Settings of the shell: one pydantic-settings object built once at the edge and passed down.
+
+Precedence, highest first: keyword overrides (CLI options) > environment (`TRADEGUARD_`
+prefix, `__` between group and field) > TOML file (`--config FILE` or `TRADEGUARD_CONFIG`) >
+defaults. Engine groups are the engine's own frozen config models; the shell-only groups
+(store, alerts, replay, orchestration) live here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_core import to_jsonable_python
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from engine.broker import BrokerConfig
+from engine.circuit_breaker import CircuitConfig
+from engine.errors import ConfigurationError
+from engine.feed import FeedConfig
+from engine.risk import RiskConfig
+from engine.session import SessionConfig
+from engine.strategy import StrategyConfig
+from tradeguard.settings_errors import (
+    CONFIG_ENV_VAR,
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    format_validation_error,
+)
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "ENV_NESTED_DELIMITER",
+    "ENV_PREFIX",
+    "AlertsConfig",
+    "OrchestrationConfig",
+    "ReplayConfig",
+    "Settings",
+    "StoreConfig",
+    "load_settings",
+]
+SECRET_MASK = "**********"
+
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+
+
+def default_state_dir() -> Path:
+    """Return $XDG_STATE_HOME/tradeguard, else ~/.local/state/tradeguard (read at build time)."""
+    xdg = os.environ.get("XDG_STATE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
+    return base / "tradeguard"
+
+
+def _check_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5:
+        message = f"cron expression {value!r} must have 5 fields (minute hour day month weekday)"
+        raise ValueError(message)
+    for part in fields:
+        if not _CRON_FIELD.match(part):
+            message = f"cron expression {value!r} has an invalid field {part!r}"
+            raise ValueError(message)
+    return " ".join(fields)
+
+
+class StoreConfig(BaseModel):
+    """Where and how durably the engine state is persisted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Directory of the state store, backups and locks "
+        "(default $XDG_STATE_HOME/tradeguard or ~/.local/state/tradeguard).",
+    )
+    durability: Literal["kill9", "power"] = Field(
+        "kill9",
+        description="kill9: survive a killed process (WAL, synchronous=NORMAL); "
+        "power: also survive power loss (synchronous=FULL, slower).",
+    )
+    backup_retention: int = Field(
+        10, ge=1, le=1000, description="Number of state backups kept by rotation."
+    )
+    stale_after_seconds: float = Field(
+        600.0,
+        gt=0,
+        le=7 * 86400,
+        description="Age after which a lock or temporary file without a live owner is stale.",
+    )
+    checkpoint_every_bars: int = Field(
+        1000, ge=1, le=10_000_000, description="Bars between WAL checkpoints during a session."
+    )
+
+    @field_validator("state_dir")
+    @classmethod
+    def _expand_state_dir(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+class AlertsConfig(BaseModel):
+    """Operator notifications (Apprise URLs are secrets: they embed tokens)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="Apprise notification URLs (e.g. tgram://token/chat); empty = log only.",
+    )
+    min_severity: Literal["info", "warning", "critical", "emergency"] = Field(
+        "warning", description="Alerts below this severity are logged but not sent."
+    )
+    timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Timeout of one notification delivery attempt."
+    )
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_have_scheme(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for index, url in enumerate(value):
+            if "://" not in url.get_secret_value():
+                message = f"urls[{index}] is not an Apprise URL (expected scheme://...)"
+                raise ValueError(message)
+        return value
+
+
+class ReplayConfig(BaseModel):
+    """Real market data used by replays and by the 24h validation (the main job)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path | None = Field(
+        None,
+        description="Directory of the *.csv.gz market data; None = found by "
+        "tradeguard.data.find_data_dir (TRADEGUARD_DATA_DIR or ../shared/data).",
+    )
+    validation_file: str = Field(
+        "btc-usd_coinbase_1m.csv.gz",
+        min_length=1,
+        description="Data file (in data_dir) of the calm control day of the 24h validation.",
+    )
+    validation_day: date = Field(
+        date(2016, 10, 7), description="UTC day replayed as the calm control of the validation."
+    )
+    stress_file: str = Field(
+        "btc-perp_ftx_1m.csv.gz",
+        min_length=1,
+        description="Data file (in data_dir) of the stress day of the 24h validation.",
+    )
+    stress_day: date = Field(
+        date(2022, 1, 21),
+        description="UTC day replayed as the stress case (2022-01-21 crypto sell-off).",
+    )
+    seed: int = Field(
+        0, ge=0, le=2**63 - 1, description="Seed of paper-broker randomness in validation runs."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_data_dir(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @field_validator("validation_file", "stress_file")
+    @classmethod
+    def _bare_file_name(cls, value: str) -> str:
+        if Path(value).name != value:
+            message = f"{value!r} must be a file name inside data_dir, not a path"
+            raise ValueError(message)
+        return value
+
+
+class OrchestrationConfig(BaseModel):
+    """Prefect server, work pool and schedules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_url: str | None = Field(
+        None,
+        description="Prefect API URL; None = the local server at http://<server_host>:"
+        "<server_port>/api, or an ephemeral server when none runs.",
+    )
+    work_pool: str = Field(
+        "tradeguard-process",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Name of the Prefect process work pool the deployments run on.",
+    )
+    server_host: str = Field(
+        "127.0.0.1", min_length=1, description="Host the local Prefect server binds to."
+    )
+    server_port: int = Field(4200, ge=1, le=65535, description="Port of the local Prefect server.")
+    schedule_timezone: str = Field(
+        "UTC", min_length=1, description="IANA time zone of every cron schedule."
+    )
+    session_cron: str = Field("0 0 * * *", description="Cron of the daily trading session start.")
+    session_duration_minutes: int = Field(
+        1435,
+        ge=1,
+        le=1440,
+        description="Length of a scheduled session (1435 = until 23:55, before the reset).",
+    )
+    reset_cron: str = Field("0 0 * * *", description="Cron of the daily P&L/trade-count reset.")
+    validation_cron: str = Field("0 6 * * 1", description="Cron of the scheduled 24h validation.")
+    cleanup_cron: str = Field("0 * * * *", description="Cron of stale-lock and backup cleanup.")
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            message = f"api_url {value!r} must be an http(s) URL"
+            raise ValueError(message)
+        return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            message = f"schedule_timezone {value!r} is not an IANA time zone"
+            raise ValueError(message) from e
+        return value
+
+    @field_validator("session_cron", "reset_cron", "validation_cron", "cleanup_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+
+class Settings(BaseSettings):
+    """Every setting of tradeguard; build it with load_settings() at the edge, once."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    breaker: CircuitConfig = Field(
+        default_factory=lambda: CircuitConfig.model_validate({}),
+        description="Graduated circuit breaker thresholds.",
+    )
+    risk: RiskConfig = Field(
+        default_factory=lambda: RiskConfig.model_validate({}), description="Pre-trade risk limits."
+    )
+    strategy: StrategyConfig = Field(
+        default_factory=lambda: StrategyConfig.model_validate({}),
+        description="SMA crossover strategy parameters.",
+    )
+    broker: BrokerConfig = Field(
+        default_factory=lambda: BrokerConfig.model_validate({}),
+        description="Paper broker behaviour and costs.",
+    )
+    feed: FeedConfig = Field(
+        default_factory=lambda: FeedConfig.model_validate({}), description="Bar validation rules."
+    )
+    session: SessionConfig = Field(
+        default_factory=lambda: SessionConfig.model_validate({}),
+        description="Trading loop: checkpoints, operator command polling, flatten on halt.",
+    )
+    store: StoreConfig = Field(
+        default_factory=lambda: StoreConfig.model_validate({}), description="State persistence."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=lambda: AlertsConfig.model_validate({}), description="Notifications."
+    )
+    replay: ReplayConfig = Field(
+        default_factory=lambda: ReplayConfig.model_validate({}),
+        description="Market data and validation days.",
+    )
+    orchestration: OrchestrationConfig = Field(
+        default_factory=lambda: OrchestrationConfig.model_validate({}),
+        description="Prefect server and schedules.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order sources: init kwargs > env > TOML (toml_file of the class config) > defaults."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def model_dump_safe(self) -> dict[str, Any]:
+        """Return the effective settings as JSON-ready data with every secret masked."""
+        data: dict[str, Any] = to_jsonable_python(_mask(self.model_dump()))
+        return data
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return mask_secret(value)
+    if isinstance(value, dict):
+        return {key: _mask(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(item) for item in value]
+    return value
+
+
+def mask_secret(secret: SecretStr) -> str:
+    """Mask a secret, keeping only a URL scheme so operators can tell channels apart."""
+    raw = secret.get_secret_value()
+    scheme, sep, _rest = raw.partition("://")
+    if sep and scheme.isalnum():
+        return f"{scheme}://{SECRET_MASK}"
+    return SECRET_MASK
+
+
+def resolve_config_file(config_file: Path | None) -> tuple[Path | None, str]:
+    """Return the config file to read (argument, else $TRADEGUARD_CONFIG) and who named it."""
+    if config_file is not None:
+        return config_file.expanduser(), "--config"
+    from_env = os.environ.get(CONFIG_ENV_VAR, "").strip()
+    if from_env:
+        return Path(from_env).expanduser(), CONFIG_ENV_VAR
+    return None, ""
+
+
+def _read_toml(path: Path, named_by: str) -> dict[str, Any]:
+    if not path.exists():
+        message = f"config file {path} (named by {named_by}) does not exist"
+        raise ConfigurationError(message)
+    if not path.is_file():
+        message = f"config file {path} (named by {named_by}) is not a regular file"
+        raise ConfigurationError(message)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as e:
+        # The decoder's message carries "(at line N, column M)".
+        message = f"config file {path} is not valid TOML: {e}"
+        raise ConfigurationError(message) from e
+    except OSError as e:
+        message = f"config file {path} cannot be read: {e}"
+        raise ConfigurationError(message) from e
+    except UnicodeDecodeError as e:
+        message = f"config file {path} is not UTF-8 text: {e}"
+        raise ConfigurationError(message) from e
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once; invalid values raise ConfigurationError naming dotted fields."""
+    path, named_by = resolve_config_file(config_file)
+    toml_data: dict[str, Any] = {}
+    settings_cls: type[Settings] = Settings
+    if path is not None:
+        toml_data = _read_toml(path, named_by)
+        settings_cls = _with_toml_file(path)
+    try:
+        built = settings_cls(**overrides)
+    except ValidationError as e:
+        message = format_validation_error(e, Settings, toml_data, path, overrides)
+        raise ConfigurationError(message) from e
+    if settings_cls is Settings:
+        return built
+    # Hand back a plain Settings so callers (and pickling/serialisation) see one class.
+    values = {name: getattr(built, name) for name in Settings.model_fields}
+    return Settings.model_construct(_fields_set=set(built.model_fields_set), **values)
+
+
+def _with_toml_file(path: Path) -> type[Settings]:
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    return FileSettings

@@ -1,0 +1,246 @@
+"""State-directory hygiene: stale lock/temp cleanup, online backups, verified restore."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engine.errors import StateError
+from tradeguard.store import files
+from tradeguard.store.lock import StateDirLock, pid_alive, read_owner, try_flock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STALE_AFTER = timedelta(minutes=10)
+BACKUPS_DIRNAME = "backups"
+_TEMP_SUFFIXES = (".tmp", ".tmp-wal", ".tmp-shm", ".tmp-journal")
+_BACKUP_NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}T\d{12}Z)\.db$")
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """Files removed (or that would be, with dry_run) and candidates deliberately kept."""
+
+    removed: tuple[Path, ...] = ()
+    kept: tuple[Path, ...] = ()
+    dry_run: bool = False
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _age(path: Path, now: datetime) -> timedelta:
+    return now - datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _lock_is_stale(path: Path) -> bool:
+    """Return True when nobody holds the flock and the recorded owner (if any) is gone."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if not try_flock(fd, exclusive=False):
+            return False
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    owner = read_owner(path)
+    return owner is None or not pid_alive(owner.pid, owner.hostname)
+
+
+def _classify(path: Path) -> bool | None:
+    """Return True (stale), False (kept on purpose) or None (not a cleanup candidate)."""
+    name = path.name
+    if name.endswith(_TEMP_SUFFIXES):
+        return True
+    if name.endswith(".lock"):
+        return _lock_is_stale(path)
+    if name.endswith("-journal"):
+        # A journal next to its database may be hot (needed to roll back a torn write):
+        # deleting it would corrupt the database, so only orphans go.
+        return not path.with_name(name[: -len("-journal")]).exists()
+    return None
+
+
+def clean_state(
+    state_dir: Path | str,
+    older_than: timedelta = DEFAULT_STALE_AFTER,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> CleanResult:
+    """Remove stale lock and temp files older than older_than; never the store or a live lock."""
+    moment = now or datetime.now(UTC)
+    root = Path(state_dir)
+    removed: list[Path] = []
+    kept: list[Path] = []
+    for directory in (root, root / BACKUPS_DIRNAME):
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            if not path.is_file():
+                continue
+            verdict = _classify(path)
+            if verdict is None:
+                continue
+            if not verdict or _age(path, moment) < older_than:
+                kept.append(path)
+                continue
+            removed.append(path)
+            if not dry_run:
+                path.unlink(missing_ok=True)
+            log.info("state_clean_removed path=%s dry_run=%s", path, dry_run)
+    return CleanResult(tuple(removed), tuple(kept), dry_run)
+
+
+def quick_check_file(path: Path) -> str:
+    """Return "ok" when a (backup) database file passes PRAGMA quick_check, else the problem."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        return str(e)
+    try:
+        lines = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
+    except sqlite3.Error as e:
+        return str(e)
+    finally:
+        conn.close()
+    return "ok" if lines == ["ok"] else "; ".join(lines[:5])
+
+
+def _copy_database(source: Path, target: Path, source_mode: str) -> None:
+    """Copy a live database page by page with the online backup API into a new 0600 file."""
+    files.create_private_file(target)
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode={source_mode}", uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")  # a self-contained single file
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    with target.open("rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def backup(
+    store_path: Path | str,
+    backups_dir: Path | str,
+    retention: int,
+    now: datetime,
+) -> Path:
+    """Write a verified online backup named with a UTC timestamp; keep the newest `retention`."""
+    if retention < 1:
+        message = f"retention must be at least 1, got {retention}"
+        raise ValueError(message)
+    store = files.store_path(store_path)
+    if not store.is_file():
+        message = f"state store {store} does not exist: nothing to back up"
+        raise StateError(message)
+    target_dir = Path(backups_dir)
+    files.ensure_private_dir(target_dir)
+    final = target_dir / f"{store.stem}-{_stamp(now)}.db"
+    tmp = final.with_name(f"{final.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        _copy_database(store, tmp, "rw")
+        verdict = quick_check_file(tmp)
+        if verdict != "ok":
+            raise files.corrupted(store, f"its backup copy fails quick_check: {verdict}")
+        os.rename(tmp, final)
+        files.fsync_dir(target_dir)
+    except sqlite3.DatabaseError as e:
+        raise files.database_error(store, "backing up", e) from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("state_backup_written store=%s backup=%s", store, final)
+    _rotate(target_dir, store.stem, retention)
+    return final
+
+
+def _backups(backups_dir: Path, stem: str | None = None) -> list[Path]:
+    """Return backup files, oldest first (the UTC stamp in the name sorts chronologically)."""
+    if not backups_dir.is_dir():
+        return []
+    found = []
+    for path in backups_dir.iterdir():
+        match = _BACKUP_NAME.match(path.name)
+        if match and path.is_file() and (stem is None or match["stem"] == stem):
+            found.append((match["stamp"], path.name, path))
+    return [path for _, _, path in sorted(found)]
+
+
+def _rotate(backups_dir: Path, stem: str, retention: int) -> None:
+    for old in _backups(backups_dir, stem)[:-retention]:
+        old.unlink(missing_ok=True)
+        log.info("state_backup_rotated removed=%s", old)
+
+
+def latest_good_backup(backups_dir: Path | str) -> Path | None:
+    """Return the newest backup that passes quick_check, or None."""
+    for candidate in reversed(_backups(Path(backups_dir))):
+        verdict = quick_check_file(candidate)
+        if verdict == "ok":
+            return candidate
+        log.warning("state_backup_rejected path=%s problem=%s", candidate, verdict)
+    return None
+
+
+def restore(
+    store_path: Path | str,
+    source: Path | None = None,
+    *,
+    backups_dir: Path | str | None = None,
+    now: datetime | None = None,
+) -> Path:
+    """Replace the store with a verified backup; keep the old file as .corrupt-<time>.
+
+    Refuses (StateLockedError) while a live session holds the state directory. Returns the
+    backup that was restored.
+    """
+    store = files.store_path(store_path)
+    moment = now or datetime.now(UTC)
+    with StateDirLock(store.parent):
+        chosen = source
+        if chosen is None:
+            chosen = latest_good_backup(backups_dir or store.parent / BACKUPS_DIRNAME)
+            if chosen is None:
+                message = f"no backup passing quick_check next to {store}: cannot restore"
+                raise StateError(message)
+        else:
+            verdict = quick_check_file(chosen)
+            if verdict != "ok":
+                raise files.corrupted(chosen, verdict)
+        tmp = store.with_name(f"{store.name}.restore.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
+            kept = _set_aside(store, _stamp(moment))
+            os.rename(tmp, store)
+            files.fsync_dir(store.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+    log.warning("state_restored store=%s from=%s previous_kept_as=%s", store, chosen, kept)
+    return chosen
+
+
+def _set_aside(store: Path, stamp: str) -> Path | None:
+    """Rename the store and its side files to <name>.corrupt-<stamp>[-wal|-shm]; never delete."""
+    if not store.exists():
+        return None
+    kept = store.with_name(f"{store.name}.corrupt-{stamp}")
+    if kept.exists():
+        message = f"{kept} already exists; refusing to overwrite a kept store"
+        raise StateError(message)
+    for suffix in ("", *files.SIDECARS):
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(f"{store}{suffix}", f"{kept}{suffix}")
+    files.fsync_dir(store.parent)
+    return kept

@@ -1,0 +1,237 @@
+"""Conversions between engine values and state-store rows (no I/O here)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from engine.errors import SerializationError
+from engine.events import (
+    BarSkipped,
+    BreakerTransitioned,
+    DailyStateReset,
+    IssueReported,
+    OperatorActed,
+    OrderDenied,
+    SignalRecorded,
+)
+from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side
+from engine.ports import EquityPoint, OperatorCommand, PositionRecord
+from tradeguard.store.serialize import format_utc, parse_utc, to_json
+
+Row = tuple[Any, ...]
+
+
+def _num(value: Any, path: str) -> float:
+    """Return a finite float; NaN/inf in a journal row would poison every later sum."""
+    number = float(value.item() if type(value).__module__ == "numpy" else value)
+    if not math.isfinite(number):
+        message = f"{path}: non-finite number {value!r}"
+        raise SerializationError(message)
+    return number
+
+
+def _opt_num(value: Any, path: str) -> float | None:
+    return None if value is None else _num(value, path)
+
+
+def _opt_time(value: datetime | None, path: str) -> str | None:
+    return None if value is None else format_utc(value, path)
+
+
+def intent_row(intent: OrderIntent, path: str) -> Row:
+    """Return the order_intents row (created_at from the request, updated_at from the intent)."""
+    req = intent.request
+    return (
+        req.client_order_id,
+        req.symbol,
+        Side(req.side).value,
+        _num(req.quantity, f"{path}.request.quantity"),
+        _num(req.reference_price, f"{path}.request.reference_price"),
+        _opt_num(req.limit_price, f"{path}.request.limit_price"),
+        int(bool(req.reduce_only)),
+        _num(req.confidence, f"{path}.request.confidence"),
+        OrderStatus(intent.status).value,
+        intent.broker_order_id,
+        intent.reason,
+        format_utc(req.created_at, f"{path}.request.created_at"),
+        format_utc(intent.updated_at, f"{path}.updated_at"),
+    )
+
+
+def intent_from_row(row: Sequence[Any]) -> OrderIntent:
+    """Rebuild an OrderIntent from the columns selected by INTENT_COLUMNS."""
+    request = OrderRequest(
+        client_order_id=row[0],
+        symbol=row[1],
+        side=Side(row[2]),
+        quantity=row[3],
+        reference_price=row[4],
+        created_at=parse_utc(row[11]),
+        reduce_only=bool(row[6]),
+        limit_price=row[5],
+        confidence=row[7],
+    )
+    return OrderIntent(
+        request=request,
+        status=OrderStatus(row[8]),
+        updated_at=parse_utc(row[12]),
+        broker_order_id=row[9],
+        reason=row[10],
+    )
+
+
+INTENT_COLUMNS = (
+    "client_order_id, symbol, side, quantity, reference_price, limit_price, reduce_only, "
+    "confidence, status, broker_order_id, reason, created_at, updated_at"
+)
+
+
+def fill_row(fill: Fill, path: str) -> Row:
+    """Return the trades row for a fill."""
+    return (
+        fill.fill_id,
+        fill.client_order_id,
+        fill.symbol,
+        Side(fill.side).value,
+        _num(fill.quantity, f"{path}.quantity"),
+        _num(fill.price, f"{path}.price"),
+        _num(fill.fee, f"{path}.fee"),
+        format_utc(fill.ts, f"{path}.ts"),
+    )
+
+
+def position_row(position: PositionRecord, path: str) -> Row:
+    """Return the positions row."""
+    return (
+        position.symbol,
+        _num(position.quantity, f"{path}.quantity"),
+        _num(position.average_price, f"{path}.average_price"),
+        _num(position.realized_pnl, f"{path}.realized_pnl"),
+        format_utc(position.updated_at, f"{path}.updated_at"),
+    )
+
+
+def position_from_row(row: Sequence[Any]) -> PositionRecord:
+    """Rebuild a PositionRecord."""
+    return PositionRecord(row[0], row[1], row[2], row[3], parse_utc(row[4]))
+
+
+def signal_row(signal: SignalRecorded, path: str) -> Row:
+    """Return the signals row (periods split into fast and slow)."""
+    fast, slow = signal.periods
+    return (
+        format_utc(signal.at, f"{path}.at"),
+        signal.symbol,
+        Side(signal.side).value,
+        _num(signal.confidence, f"{path}.confidence"),
+        format_utc(signal.bar_time, f"{path}.bar_time"),
+        int(fast),
+        int(slow),
+        signal.outcome,
+        signal.reason,
+        signal.client_order_id,
+    )
+
+
+def denial_row(denial: OrderDenied, path: str) -> Row:
+    """Return the denials row."""
+    return (
+        format_utc(denial.at, f"{path}.at"),
+        denial.client_order_id,
+        denial.symbol,
+        Side(denial.side).value,
+        _num(denial.quantity, f"{path}.quantity"),
+        denial.check,
+        denial.reason,
+    )
+
+
+def transition_row(event: BreakerTransitioned, path: str) -> Row:
+    """Return the breaker_events row."""
+    return (
+        format_utc(event.at, f"{path}.at"),
+        event.from_state,
+        event.to_state,
+        event.trigger,
+        _opt_num(event.observed, f"{path}.observed"),
+        _opt_num(event.threshold, f"{path}.threshold"),
+        event.reason,
+    )
+
+
+def transition_from_row(row: Sequence[Any]) -> BreakerTransitioned:
+    """Rebuild a BreakerTransitioned event."""
+    return BreakerTransitioned(parse_utc(row[0]), row[1], row[2], row[3], row[4], row[5], row[6])
+
+
+def issue_row(issue: IssueReported, path: str) -> Row:
+    """Return the issues row; details are stored as JSON."""
+    return (
+        format_utc(issue.at, f"{path}.at"),
+        issue.issue_type,
+        to_json(issue.details, f"{path}.details"),
+    )
+
+
+def skipped_row(skipped: BarSkipped, path: str) -> Row:
+    """Return the skipped_bars row."""
+    return (
+        format_utc(skipped.at, f"{path}.at"),
+        skipped.symbol,
+        _opt_time(skipped.bar_time, f"{path}.bar_time"),
+        skipped.reason,
+    )
+
+
+def equity_row(point: EquityPoint, path: str) -> Row:
+    """Return the equity row."""
+    return (
+        format_utc(point.at, f"{path}.at"),
+        _num(point.equity, f"{path}.equity"),
+        _num(point.cash, f"{path}.cash"),
+        _num(point.daily_pnl, f"{path}.daily_pnl"),
+    )
+
+
+def operator_row(action: OperatorActed, path: str) -> Row:
+    """Return the operator_actions row."""
+    return (format_utc(action.at, f"{path}.at"), action.action, action.reason, action.who)
+
+
+def operator_from_row(row: Sequence[Any]) -> OperatorActed:
+    """Rebuild an OperatorActed event."""
+    return OperatorActed(parse_utc(row[0]), row[1], row[2], row[3])
+
+
+def reset_row(reset: DailyStateReset, path: str) -> Row:
+    """Return the daily_resets row."""
+    return (
+        format_utc(reset.at, f"{path}.at"),
+        reset.trading_day,
+        _num(reset.previous_pnl, f"{path}.previous_pnl"),
+        int(reset.previous_trades),
+        reset.source,
+        int(bool(reset.applied)),
+    )
+
+
+def command_from_row(row: Sequence[Any]) -> OperatorCommand:
+    """Rebuild an OperatorCommand."""
+    return OperatorCommand(row[0], row[1], row[2], row[3], parse_utc(row[4]))
+
+
+def split_signal_key(key: str, path: str) -> tuple[str, int, int]:
+    """Return (symbol, fast, slow) from a "SYM:fast:slow" last_signals key."""
+    parts = key.rsplit(":", 2)
+    try:
+        symbol, fast, slow = parts[0], int(parts[1]), int(parts[2])
+    except (IndexError, ValueError) as e:
+        message = f"{path}: last_signals key {key!r} is not 'SYMBOL:fast:slow'"
+        raise SerializationError(message) from e
+    if not symbol:
+        message = f"{path}: last_signals key {key!r} has an empty symbol"
+        raise SerializationError(message)
+    return symbol, fast, slow

@@ -1,0 +1,246 @@
+"""Schema of the state store and its forward-only migrations (see docs/state.md)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from engine.errors import StateError
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "UNKNOWN")
+ALL_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "FILLED", "REJECTED", "CANCELLED", "UNKNOWN")
+# The literal text must match the partial index predicate for SQLite to use the index.
+OPEN_STATUS_SQL = "status IN ('PENDING_SUBMIT', 'SUBMITTED', 'UNKNOWN')"
+
+_V1 = f"""
+CREATE TABLE store_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE key_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE last_signals (
+    symbol TEXT NOT NULL,
+    fast INTEGER NOT NULL,
+    slow INTEGER NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    bar_time TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (symbol, fast, slow)
+) WITHOUT ROWID;
+CREATE TABLE positions (
+    symbol TEXT PRIMARY KEY,
+    quantity REAL NOT NULL,
+    average_price REAL NOT NULL,
+    realized_pnl REAL NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE order_intents (
+    client_order_id TEXT NOT NULL PRIMARY KEY,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    quantity REAL NOT NULL,
+    reference_price REAL NOT NULL,
+    limit_price REAL,
+    reduce_only INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN {ALL_STATUSES!r}),
+    broker_order_id TEXT,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX order_intents_open ON order_intents (status) WHERE {OPEN_STATUS_SQL};
+CREATE TABLE trades (
+    id INTEGER PRIMARY KEY,
+    fill_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+    quantity REAL NOT NULL,
+    price REAL NOT NULL,
+    fee REAL NOT NULL,
+    ts TEXT NOT NULL
+);
+CREATE INDEX trades_client_order ON trades (client_order_id);
+CREATE TABLE signals (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    bar_time TEXT NOT NULL,
+    fast INTEGER NOT NULL,
+    slow INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    client_order_id TEXT
+);
+CREATE TABLE denials (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    check_name TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE breaker_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    observed REAL,
+    threshold REAL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX breaker_events_at ON breaker_events (at);
+CREATE TABLE issues (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    issue_type TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE TABLE skipped_bars (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    bar_time TEXT,
+    reason TEXT NOT NULL
+);
+CREATE TABLE equity (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    equity REAL NOT NULL,
+    cash REAL NOT NULL,
+    daily_pnl REAL NOT NULL
+);
+CREATE TABLE operator_actions (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    who TEXT NOT NULL
+);
+CREATE INDEX operator_actions_at ON operator_actions (at);
+CREATE TABLE daily_resets (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    trading_day TEXT NOT NULL,
+    previous_pnl REAL NOT NULL,
+    previous_trades INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    applied INTEGER NOT NULL
+);
+CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    who TEXT NOT NULL,
+    requested_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE INDEX commands_pending ON commands (id) WHERE done_at IS NULL;
+"""
+
+_TABLES_V1 = (
+    "store_meta",
+    "key_state",
+    "last_signals",
+    "positions",
+    "order_intents",
+    "trades",
+    "signals",
+    "denials",
+    "breaker_events",
+    "issues",
+    "skipped_bars",
+    "equity",
+    "operator_actions",
+    "daily_resets",
+    "commands",
+)
+# Tables whose size does not grow with history: checked on every open (see docs/state.md).
+RECOVERY_TABLES = (
+    "store_meta",
+    "key_state",
+    "last_signals",
+    "positions",
+    "commands",
+    "order_intents",
+)
+
+
+def _migrate_to_v1(conn: sqlite3.Connection) -> None:
+    for statement in _V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+Migration = Callable[[sqlite3.Connection], None]
+# Append-only: migration i (0-based) moves a store from version i to version i + 1.
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1,)
+CURRENT_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """Return the store's schema version; 0 for an empty database."""
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "store_meta" not in names:
+        if names - {"sqlite_sequence"}:
+            message = (
+                f"database holds tables {sorted(names)} but no store_meta: "
+                "it is not a tradeguard state store"
+            )
+            raise StateError(message)
+        return 0
+    row = conn.execute("SELECT value FROM store_meta WHERE key='schema_version'").fetchone()
+    if row is None:
+        message = "store_meta has no schema_version row: the state store was altered"
+        raise StateError(message)
+    return int(row[0])
+
+
+def migrate(
+    conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS, where: str = ""
+) -> int:
+    """Apply pending migrations in one transaction each; return the resulting version."""
+    target = len(migrations)
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = schema_version(conn)  # re-read under the write lock
+            if version > target:
+                message = (
+                    f"state store {where} has schema version {version}, newer than this "
+                    f"tradeguard ({target}): upgrade tradeguard or restore a backup made by it"
+                )
+                raise StateError(message)
+            if version == target:
+                conn.execute("COMMIT")
+                break
+            migrations[version](conn)
+            conn.execute(
+                "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(version + 1),),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("state_store_migrated store=%s from=%d to=%d", where, version, version + 1)
+    return version
+
+
+def tables() -> tuple[str, ...]:
+    """Return the names of the tables the current schema defines."""
+    return _TABLES_V1

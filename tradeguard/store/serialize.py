@@ -1,0 +1,157 @@
+"""The one JSON serializer for everything written to the state store.
+
+It converts the value types the engine and its inputs actually carry (tz-aware datetimes and
+pandas Timestamps, dates, Decimal, Enum, dataclasses, pydantic models, numpy scalars, nested
+lists/tuples/dicts) and refuses anything it cannot write faithfully, naming the path inside the
+value (``details.fills[2].ts: naive datetime``), instead of writing a broken or empty file the
+way the seed-000 state manager did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.errors import SerializationError
+
+_PRIMITIVES = (str, int, bool, type(None))
+
+
+def format_utc(value: datetime, path: str = "value") -> str:
+    """Return a tz-aware datetime as fixed-width ISO-8601 UTC text (sortable as text)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        message = f"{path}: naive datetime {value.isoformat()} (timezone-aware UTC required)"
+        raise SerializationError(message)
+    nanos = getattr(value, "nanosecond", 0)
+    if nanos:
+        message = f"{path}: timestamp {value.isoformat()} has nanoseconds (microseconds max)"
+        raise SerializationError(message)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
+
+
+def parse_utc(text: str) -> datetime:
+    """Return the aware UTC datetime written by format_utc."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def to_jsonable(value: Any, path: str = "value") -> Any:
+    """Return value converted to JSON-ready primitives, or raise SerializationError."""
+    return _convert(value, path, set())
+
+
+def to_json(value: Any, path: str = "value") -> str:
+    """Return compact, key-sorted JSON for value; refuse NaN/inf, naive times, unknown types."""
+    plain = _convert(value, path, set())
+    try:
+        return json.dumps(plain, allow_nan=False, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as e:  # pragma: no cover - _convert already vetted value
+        message = f"{path}: cannot encode as JSON ({e})"
+        raise SerializationError(message) from e
+
+
+def _reject_constant(token: str) -> Any:
+    message = f"stored JSON holds {token}, which the store never writes: the file was altered"
+    raise SerializationError(message)
+
+
+def from_json(text: str) -> Any:
+    """Return the value stored by to_json (datetimes stay ISO strings)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        message = f"stored JSON cannot be parsed ({e}): the state store was altered"
+        raise SerializationError(message) from e
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _convert(value: Any, path: str, active: set[int]) -> Any:
+    kind = type(value)
+    if kind in _PRIMITIVES:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            message = f"{path}: non-finite float {value!r}"
+            raise SerializationError(message)
+        return value
+    if kind is dict or kind is list or kind is tuple:
+        return _convert_container(value, path, active)
+    if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return _convert(value.item(), path, active)
+    if isinstance(value, Enum):
+        return _convert(value.value, path, active)
+    if isinstance(value, datetime):
+        return format_utc(value, path)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            message = f"{path}: non-finite Decimal {value}"
+            raise SerializationError(message)
+        return str(value)
+    if isinstance(value, bool):  # subclasses of the primitives become the plain type
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, float):
+        return _convert(float(value), path, active)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return _guarded(value, path, active, lambda: _convert_dict(fields, path, active))
+    if isinstance(value, BaseModel):
+        return _convert(value.model_dump(mode="json"), path, active)
+    if isinstance(value, dict | list | tuple):
+        return _convert_container(value, path, active)
+    message = f"{path}: unsupported type {kind.__module__}.{kind.__qualname__}"
+    raise SerializationError(message)
+
+
+def _convert_container(value: Any, path: str, active: set[int]) -> Any:
+    if isinstance(value, dict):
+        return _guarded(value, path, active, lambda: _convert_dict(value, path, active))
+    return _guarded(
+        value,
+        path,
+        active,
+        lambda: [_convert(item, f"{path}[{i}]", active) for i, item in enumerate(value)],
+    )
+
+
+def _convert_dict(value: dict[Any, Any], path: str, active: set[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(key, Enum) and isinstance(key.value, str):
+            name = key.value
+        elif isinstance(key, str):
+            name = str.__str__(key)
+        else:
+            message = f"{_child(path, repr(key))}: dict key of type {type(key).__name__} (str only)"
+            raise SerializationError(message)
+        out[name] = _convert(item, _child(path, name), active)
+    return out
+
+
+def _guarded(value: Any, path: str, active: set[int], build: Callable[[], Any]) -> Any:
+    marker = id(value)
+    if marker in active:
+        message = f"{path}: value contains a reference cycle"
+        raise SerializationError(message)
+    active.add(marker)
+    try:
+        return build()
+    finally:
+        active.discard(marker)

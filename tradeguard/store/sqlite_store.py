@@ -1,0 +1,383 @@
+"""SQLite (WAL) implementation of engine.ports.EngineStore; see docs/state.md."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.clock import Clock, SystemClock
+from engine.errors import SerializationError, StateError
+from engine.model import Side
+from engine.ports import Batch, OperatorCommand, RecoveredState
+from tradeguard.store import files
+from tradeguard.store import rows as r
+from tradeguard.store import statements as sql
+from tradeguard.store.queries import ReportQueries
+from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
+from tradeguard.store.serialize import format_utc, from_json, to_json
+
+log = logging.getLogger(__name__)
+
+Durability = Literal["kill9", "power"]
+Verify = Literal["auto", "full", "recovery"]
+_SESSION_KEY = "session"
+_SYNCHRONOUS = {"kill9": "NORMAL", "power": "FULL"}
+
+
+@dataclass
+class _Plan:
+    """Rows of one batch, fully converted before the transaction starts."""
+
+    statements: list[tuple[str, list[r.Row]]] = field(default_factory=list)
+    key_texts: dict[str, str] = field(default_factory=dict)
+    signals: dict[str, str] | None = None
+
+
+class SqliteStore(ReportQueries):
+    """Durable EngineStore on one SQLite file in WAL mode; commit() is one transaction."""
+
+    def __init__(
+        self,
+        location: Path | str,
+        durability: Durability = "kill9",
+        *,
+        clock: Clock | None = None,
+        verify: Verify = "auto",
+        session: bool = True,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            message = f"durability must be 'kill9' or 'power', got {durability!r}"
+            raise ValueError(message)
+        self.path = files.store_path(location)
+        # A state directory is ours to lock down; a caller-chosen parent (e.g. /tmp) is not.
+        if files.names_directory(location) or not self.path.parent.exists():
+            files.ensure_private_dir(self.path.parent)
+        self.durability: Durability = durability
+        self._clock: Clock = clock or SystemClock()
+        self._mutex = threading.RLock()
+        self._key_cache: dict[str, str] = {}
+        self._signal_cache: dict[str, str] | None = None
+        self._session = session
+        self.verified: str = ""  # which check ran on open: "full" or "recovery"
+        if self.path.exists():
+            files.check_header(self.path)
+        else:
+            self._create()
+        self._conn: sqlite3.Connection | None = self._connect(verify, busy_timeout_ms)
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        """Build a new store under a temporary name and link it into place atomically."""
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.init.tmp")
+        for stale in (tmp, *(Path(f"{tmp}{s}") for s in files.SIDECARS)):
+            stale.unlink(missing_ok=True)
+        files.create_private_file(tmp)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                migrate(conn, where=str(self.path))
+            finally:
+                conn.close()
+            files.chmod_private(tmp)
+            try:
+                os.link(tmp, self.path)  # never replaces a store another process just created
+            except FileExistsError:
+                log.info("state_store_created_concurrently store=%s", self.path)
+            except OSError:  # filesystems without hard links
+                if not self.path.exists():
+                    os.rename(tmp, self.path)
+            files.fsync_dir(self.path.parent)
+        except sqlite3.DatabaseError as e:
+            raise files.database_error(self.path, "creating the store", e) from e
+        finally:
+            tmp.unlink(missing_ok=True)
+        log.info("state_store_created store=%s", self.path)
+
+    def _connect(self, verify: Verify, busy_timeout_ms: int) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+            )
+        except sqlite3.DatabaseError as e:
+            raise files.database_error(self.path, "opening", e) from e
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            # The check runs before anything that could write to the file.
+            problems = self._check(conn, "recovery")
+            if not problems and (verify == "full" or (verify == "auto" and _unclean(conn))):
+                problems = self._check(conn, "full")
+            if problems:
+                raise files.corrupted(self.path, f"quick_check: {problems}")
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                message = f"state store {self.path}: cannot enable WAL (journal_mode={mode})"
+                raise StateError(message)
+            conn.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            migrate(conn, where=str(self.path))
+            if self._session:
+                marker = {"state": "open", "pid": os.getpid(), "at": self._now_text()}
+                _write_meta(conn, _SESSION_KEY, to_json(marker))
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise files.database_error(self.path, "opening", e) from e
+        except BaseException:
+            conn.close()
+            raise
+        files.chmod_private(self.path)
+        return conn
+
+    def _now_text(self) -> str:
+        return format_utc(self._clock.now(), "clock.now()")
+
+    def _check(self, conn: sqlite3.Connection, verify: Literal["full", "recovery"]) -> str:
+        """Return "" when the check passes, else the problems SQLite reported."""
+        self.verified = verify
+        if verify == "full":
+            targets: tuple[str | None, ...] = (None,)
+        else:
+            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            targets = tuple(t for t in RECOVERY_TABLES if t in present)
+        problems: list[str] = []
+        for table in targets:
+            pragma = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
+            lines = [str(row[0]) for row in conn.execute(pragma)]
+            if lines != ["ok"]:
+                problems.extend(lines)
+        return "; ".join(problems[:5])
+
+    # -- EngineStore -----------------------------------------------------------------------
+
+    def load(self) -> RecoveredState:
+        """Return every key_state section, the non-final intents and the positions."""
+        with self._mutex:
+            try:
+                conn = self._open_connection()
+                conn.execute("BEGIN")
+                try:
+                    keys = conn.execute("SELECT key, value FROM key_state").fetchall()
+                    intents = conn.execute(
+                        f"SELECT {r.INTENT_COLUMNS} FROM order_intents WHERE {OPEN_STATUS_SQL} "
+                        "ORDER BY created_at, client_order_id"
+                    ).fetchall()
+                    positions = conn.execute(
+                        "SELECT symbol, quantity, average_price, realized_pnl, updated_at "
+                        "FROM positions ORDER BY symbol"
+                    ).fetchall()
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                raise files.database_error(self.path, "loading state", e) from e
+            state = {str(key): from_json(value) for key, value in keys}
+            self._key_cache = {str(key): str(value) for key, value in keys}
+            signals = state.get("last_signals")
+            self._signal_cache = dict(signals) if isinstance(signals, dict) else None
+        return RecoveredState(
+            state,
+            [r.intent_from_row(row) for row in intents],
+            [r.position_from_row(row) for row in positions],
+        )
+
+    def commit(self, batch: Batch) -> None:
+        """Write every change in batch in one transaction, or roll back and raise StateError."""
+        if batch.is_empty():
+            return
+        now = self._now_text()
+        with self._mutex:
+            plan = self._plan(batch, now)
+            conn = self._open_connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for sql, params in plan.statements:
+                    if len(params) == 1:
+                        conn.execute(sql, params[0])
+                    else:
+                        conn.executemany(sql, params)
+                conn.execute("COMMIT")
+            except BaseException as e:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if not isinstance(e, Exception):
+                    raise
+                message = f"commit to state store {self.path} failed and was rolled back: {e}"
+                raise StateError(message) from e
+            self._key_cache.update(plan.key_texts)
+            if plan.signals is not None:
+                self._signal_cache = plan.signals
+
+    def _plan(self, batch: Batch, now: str) -> _Plan:
+        """Convert the batch to rows; any value that cannot be written faithfully raises here."""
+        plan = _Plan()
+        try:
+            for name, statement, convert in sql.PER_ROW:
+                items = getattr(batch, name)
+                if items:
+                    rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
+                    plan.statements.append((statement, rows))
+            for name, (statement, convert) in sql.APPENDS.items():
+                items = getattr(batch, name)
+                if items:
+                    rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
+                    plan.statements.append((statement, rows))
+            if batch.commands_done:
+                done = [(now, int(command_id)) for command_id in batch.commands_done]
+                plan.statements.append((sql.DONE_COMMAND, done))
+            self._plan_state(batch, now, plan)
+        except SerializationError:
+            raise
+        except (TypeError, ValueError, AttributeError) as e:
+            message = f"batch cannot be written: {e}"
+            raise SerializationError(message) from e
+        return plan
+
+    def _plan_state(self, batch: Batch, now: str, plan: _Plan) -> None:
+        key_rows: list[r.Row] = []
+        for key, section in batch.state.items():
+            if not isinstance(key, str):
+                message = f"state: section name {key!r} is not a string"
+                raise SerializationError(message)
+            text = to_json(section, f"state.{key}")
+            if self._key_cache.get(key) != text:  # unchanged sections cost no write
+                key_rows.append((key, text, now))
+                plan.key_texts[key] = text
+        if key_rows:
+            plan.statements.append((sql.UPSERT_KEY, key_rows))
+        if "last_signals" in batch.state:
+            self._plan_last_signals(batch, now, plan)
+
+    def _plan_last_signals(self, batch: Batch, now: str, plan: _Plan) -> None:
+        section = batch.state["last_signals"]
+        if not isinstance(section, dict):
+            message = "state.last_signals: expected a dict of 'SYM:fast:slow' -> side"
+            raise SerializationError(message)
+        wanted = {str(k): Side(v).value for k, v in section.items()}
+        before = self._signal_cache or {}
+        bar_times = {
+            f"{s.symbol}:{s.periods[0]}:{s.periods[1]}": (Side(s.side).value, s.bar_time)
+            for s in batch.signals
+        }
+        upserts: list[r.Row] = []
+        for key, side in wanted.items():
+            if before.get(key) == side and self._signal_cache is not None:
+                continue
+            symbol, fast, slow = r.split_signal_key(key, f"state.last_signals.{key}")
+            seen = bar_times.get(key)
+            bar_time = seen[1] if seen is not None and seen[0] == side else None
+            when = None if bar_time is None else format_utc(bar_time, f"signals[{key}].bar_time")
+            upserts.append((symbol, fast, slow, side, when, now))
+        removed = [
+            r.split_signal_key(key, f"last_signals.{key}") for key in before if key not in wanted
+        ]
+        if self._signal_cache is None:  # first write since open: mirror exactly
+            plan.statements.append(("DELETE FROM last_signals", [()]))
+        elif removed:
+            plan.statements.append((sql.DELETE_LAST_SIGNAL, removed))
+        if upserts:
+            plan.statements.append((sql.UPSERT_LAST_SIGNAL, upserts))
+        plan.signals = wanted
+
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Return True when a fill with this id is already journaled."""
+        return bool(self._fetch("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)))
+
+    def pending_commands(self) -> list[OperatorCommand]:
+        """Return operator commands not yet applied, oldest first."""
+        rows = self._fetch(
+            "SELECT id, action, reason, who, requested_at FROM commands "
+            "WHERE done_at IS NULL ORDER BY id"
+        )
+        return [r.command_from_row(row) for row in rows]
+
+    # -- shell helpers ---------------------------------------------------------------------
+
+    def enqueue_command(self, action: str, reason: str, who: str, at: Any) -> int:
+        """Queue an operator command for the running session; return its id."""
+        requested = format_utc(at, "at")
+        with self._mutex:
+            try:
+                cursor = self._open_connection().execute(
+                    "INSERT INTO commands (action, reason, who, requested_at) VALUES (?,?,?,?)",
+                    (action, reason, who, requested),
+                )
+            except sqlite3.DatabaseError as e:
+                raise files.database_error(self.path, "queueing a command", e) from e
+            return int(cursor.lastrowid or 0)
+
+    def integrity_check(self) -> str:
+        """Run the full PRAGMA integrity_check; return "ok" or the problems found."""
+        lines = [str(row[0]) for row in self._fetch("PRAGMA integrity_check")]
+        return "ok" if lines == ["ok"] else "; ".join(lines)
+
+    def pragmas(self) -> dict[str, Any]:
+        """Return the connection settings that define durability (for status and tests)."""
+        names = ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+        return {name: self._fetch(f"PRAGMA {name}")[0][0] for name in names}
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            message = f"state store {self.path} is closed"
+            raise StateError(message)
+        return self._conn
+
+    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._mutex:
+            try:
+                return self._open_connection().execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as e:
+                raise files.database_error(self.path, "reading", e) from e
+
+    def close(self) -> None:
+        """Mark a clean shutdown (session stores) and close the connection; idempotent."""
+        with self._mutex:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            try:
+                if self._session:
+                    marker = {"state": "closed", "pid": os.getpid(), "at": self._now_text()}
+                    _write_meta(conn, _SESSION_KEY, to_json(marker))
+            except sqlite3.Error as e:
+                log.warning("state_store_close_marker_failed store=%s error=%s", self.path, e)
+            finally:
+                conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _unclean(conn: sqlite3.Connection) -> bool:
+    """Return True when the last session store opened on this file was never closed."""
+    present = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_meta'"
+    ).fetchone()
+    if present is None:
+        return False
+    row = conn.execute("SELECT value FROM store_meta WHERE key = ?", (_SESSION_KEY,)).fetchone()
+    if row is None:
+        return False
+    marker = from_json(row[0])
+    unclean = isinstance(marker, dict) and marker.get("state") == "open"
+    if unclean:
+        log.warning("state_store_unclean_shutdown previous=%s check=full", row[0])
+    return unclean
+
+
+def _write_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute(
+        "INSERT INTO store_meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
