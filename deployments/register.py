@@ -6,11 +6,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import Flow
 from prefect.events import DeploymentEventTrigger
+from prefect.events.schemas.automations import Posture
 from prefect.schedules import Cron, Schedule
 
 from deployments.server import is_healthy, local_api_url
@@ -37,15 +39,15 @@ class DeploymentSpec:
 
 
 def resolve_api_url(settings: Settings) -> str | None:
-    """Return the API to register against: settings, PREFECT_API_URL, a live local server."""
+    """Return the API to register against: PREFECT_API_URL, settings, a live local server."""
     from prefect.settings import PREFECT_API_URL
 
     orch = settings.orchestration
+    ambient = PREFECT_API_URL.value()
+    if ambient:  # an explicit PREFECT_API_URL always wins, as in the CLI
+        return str(ambient)
     if orch.api_url:
         return orch.api_url
-    ambient = PREFECT_API_URL.value()
-    if ambient:
-        return str(ambient)
     local = local_api_url(orch.server_host, orch.server_port)
     return local if is_healthy(local) else None
 
@@ -57,9 +59,9 @@ def incident_trigger(common: dict[str, Any]) -> DeploymentEventTrigger:
         description="Publish an incident report when a breaker escalates to HALT or SHUTDOWN.",
         expect=set(HALT_EVENTS),
         match={"prefect.resource.id": "tradeguard.session.*"},
-        posture="Reactive",
+        posture=Posture.Reactive,
         threshold=1,
-        within=0,
+        within=timedelta(0),
         parameters={
             **common,
             "state_dir": "{{ event.payload.state_dir }}",
@@ -189,9 +191,8 @@ def deploy_all(settings: Settings, config_file: Path | None = None) -> list[str]
     with _api(resolve_api_url(settings)):
         ensure_work_pool(pool)
         for spec in deployment_specs(settings, config_file):
-            flow: Flow[..., Any] = Flow.from_source(
-                source=str(REPO_ROOT), entrypoint=spec.entrypoint
-            )
+            flow = Flow.from_source(source=str(REPO_ROOT), entrypoint=spec.entrypoint)
+            assert isinstance(flow, Flow)  # sync context: never the coroutine variant
             flow.deploy(
                 name=spec.name,
                 work_pool_name=pool,

@@ -403,12 +403,15 @@ class BreakerMemory:
                 message = f"version must be {SNAPSHOT_VERSION} (got {data.get('version')!r})"
                 raise ValueError(message)
             override = data["override"]
-            active = override["active"]
+            state, active = CircuitState(data["state"]), override["active"]
             if not isinstance(active, bool):
                 message = f"override.active must be a boolean (got {active!r})"
                 raise TypeError(message)
+            if active and state not in (CircuitState.HALT, CircuitState.SHUTDOWN):
+                message = f"override.active requires state HALT or SHUTDOWN (got {state.value})"
+                raise ValueError(message)
             return cls(
-                state=CircuitState(data["state"]),
+                state=state,
                 entered_at=_time(data["entered_at"], "entered_at"),
                 samples=samples,
                 last_unhealthy_at=_opt_time(data["last_unhealthy_at"], "last_unhealthy_at"),

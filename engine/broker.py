@@ -32,7 +32,7 @@ _REJECTED = OrderStatus.REJECTED
 
 
 class Broker(Protocol):
-    """What the engine needs from a venue; every call may raise BrokerUnavailableError."""
+    """What the engine needs from a venue; calls but poll_fills may raise BrokerUnavailableError."""
 
     def place_order(self, order: OrderRequest) -> BrokerAck:
         """Send an order; raise BrokerTimeoutError when no ack arrives (state unknown)."""
@@ -53,7 +53,11 @@ class Broker(Protocol):
         """Return free cash."""
 
     def poll_fills(self) -> list[Fill]:
-        """Return fills since the previous poll in this process (dedupe by fill_id)."""
+        """Return fills since the previous poll in this process (dedupe by fill_id).
+
+        An unreachable venue returns no fills rather than raising; after a restart the engine
+        recovers earlier fills through get_order/get_fills.
+        """
 
 
 class BrokerConfig(BaseModel):
@@ -249,6 +253,7 @@ class PaperBroker:
             self._pending.setdefault(order.symbol, {})[order.client_order_id] = order
         self._cursors: dict[str, datetime] = book.cursors()
         self._unpolled: list[Fill] = []
+        self._announced: set[datetime] = set()
 
     # -- client calls -------------------------------------------------------------------------
 
@@ -277,7 +282,7 @@ class PaperBroker:
             )
             if reached:
                 self._accept(order, now, latency)
-            log.info("paper_order_timeout cid=%s reached_venue=%s", cid, reached)
+            log.debug("paper_order_timeout cid=%s reached_venue=%s", cid, reached)
             message = f"no acknowledgement for order {cid}: it may or may not have executed"
             raise BrokerTimeoutError(message)
         return self._accept(order, now, latency)
@@ -323,8 +328,10 @@ class PaperBroker:
         return self._book.cash()
 
     def poll_fills(self) -> list[Fill]:
-        """Return fills booked since the previous poll in this process."""
-        self._reachable(self._clock.now(), "poll_fills")
+        """Return fills booked since the previous poll; none during an outage (held back)."""
+        window = self._faults.active(self._clock.now())
+        if window is not None and window.outage:
+            return []  # like a dropped fill stream: delivered once the venue is reachable again
         fills, self._unpolled = self._unpolled, []
         return fills
 
@@ -399,14 +406,19 @@ class PaperBroker:
     def _cancel_at_fill(self, order: PaperOrder, reason: str) -> Fill | None:
         self._book.update_order(replace(order, status=OrderStatus.CANCELLED, reason=reason))
         self._pending[order.symbol].pop(order.client_order_id, None)
-        log.info("paper_order_cancelled cid=%s reason=%s", order.client_order_id, reason)
+        log.debug("paper_order_cancelled cid=%s reason=%s", order.client_order_id, reason)
         return None
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _reachable(self, now: datetime, call: str) -> FaultWindow | None:
         window = self._faults.active(now)
-        if window is not None and window.outage:
+        if window is None:
+            return None
+        if window.start not in self._announced:
+            self._announced.add(window.start)
+            log.warning("fault_window_active %s", window.describe())
+        if window.outage:
             message = f"paper broker unreachable during {call} (injected outage until {window.end})"
             raise BrokerUnavailableError(message)
         return window

@@ -9,7 +9,9 @@ state to at least ALERT (which trades like CLOSED) but is not unhealthy, so a re
 trades exactly as an uninterrupted one would.
 
 Cooldown transitions are stamped with the instant they became due, not the instant tick()
-noticed them, so the outcome does not depend on how often tick() runs.
+noticed them, so the outcome does not depend on how often tick() runs. The failure rate is
+evaluated when a failure arrives (a success can only lower it). Recent issues are not part of
+the snapshot: the store journals them.
 
 Operator choices: manual_override_enable forces HALT until disabled; disabling releases into
 HALF_OPEN so recovery is probed. force_recovery goes to CLOSED but refuses to leave SHUTDOWN;
@@ -90,18 +92,16 @@ class CircuitBreaker:
         self._issues: deque[IssueReported] = deque(maxlen=_MAX_ISSUES)
         self._alert_callbacks: list[AlertCallback] = []
         self._listeners: list[Listener] = []
-        self._cooldowns = {
-            _ALERT: timedelta(seconds=config.alert_cooldown_seconds),
-            _THROTTLE: timedelta(seconds=config.throttle_cooldown_seconds),
-            _HALT: timedelta(seconds=config.halt_cooldown_seconds),
-        }
+        self._cooldowns = {_ALERT: timedelta(seconds=config.alert_cooldown_seconds),
+                           _THROTTLE: timedelta(seconds=config.throttle_cooldown_seconds),
+                           _HALT: timedelta(seconds=config.halt_cooldown_seconds)}
         self._fail_span = timedelta(seconds=config.failure_window_secs)
         self._rate_span = timedelta(seconds=config.failure_rate_window_secs)
         self._data_span = timedelta(seconds=config.data_issue_window_secs)
-        self._closed_decision = BreakerDecision(True, "closed: normal operation", _CLOSED, 1.0,
-                                                0.0, False)
-        self._alert_decision = BreakerDecision(True, "alert: degraded, full size", _ALERT, 1.0,
-                                               0.0, False)
+        self._closed_decision = BreakerDecision(True, "closed: normal operation", _CLOSED,
+                                                1.0, 0.0, False)
+        self._alert_decision = BreakerDecision(True, "alert: degraded, full size", _ALERT,
+                                               1.0, 0.0, False)
 
     # ------------------------------------------------------------------ observation
     @property
@@ -151,19 +151,14 @@ class CircuitBreaker:
         failures, successes = len(m.rate_failures), len(m.rate_successes)
         latencies, slippages = list(m.latencies), list(m.slippages)
         deadline = self._next_deadline
+        saved = m.to_json()
         return {
-            "state": m.state.value,
-            "reason": m.reason,
-            "trigger": m.trigger,
-            "entered_at": m.entered_at.isoformat(),
-            "consecutive_failures": m.consecutive_failures,
+            **{key: saved[key] for key in ("state", "reason", "trigger", "entered_at",
+                                           "consecutive_failures", "half_open_successes",
+                                           "override")},
             "failures_in_window": len(m.failure_window),
             "window_counts": {"failures": failures, "successes": successes,
                               "data_issues": len(m.data_issues)},
-            "half_open_successes": m.half_open_successes,
-            "override": {"active": m.override_active, "reason": m.override_reason,
-                         "who": m.override_who,
-                         "at": None if m.override_at is None else m.override_at.isoformat()},
             "metrics": {
                 "avg_api_latency_ms": sum(latencies) / len(latencies) if latencies else 0.0,
                 "p95_api_latency_ms": percentile(latencies, 0.95),
@@ -305,9 +300,10 @@ class CircuitBreaker:
             self._escalate(now, (level[0], "data_feed", float(count), level[1], why))
 
     def report_critical_error(
-        self, issue_type: IssueType, details: Mapping[str, Any] | None = None
+        self, issue_type: IssueType | str, details: Mapping[str, Any] | None = None
     ) -> None:
         """Record a critical error: critical types SHUT DOWN, any other type HALTs."""
+        issue_type = IssueType(issue_type)
         now = self._begin()
         self._unhealthy(now, issue_type, dict(details or {}))
         target = _SHUTDOWN if issue_type.is_critical else _HALT
@@ -338,9 +334,8 @@ class CircuitBreaker:
 
     def _escalate(self, now: datetime, trigger: Trigger) -> None:
         target, name, observed, threshold, reason = trigger
+        # An active override holds HALT or SHUTDOWN, so only SHUTDOWN can still escalate it.
         if target.severity <= self._state.severity:
-            return
-        if self._m.override_active and target is not _SHUTDOWN:
             return
         self._transition(target, name, now, observed, threshold, reason)
 

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, CircuitState
-from engine.clock import Clock
+from engine.clock import Clock, SimulatedClock
+from engine.errors import BrokerError
 from engine.events import BarSkipped, BreakerTransitioned, IssueReported, OperatorActed
 from engine.execution import OrderExecutionEngine
 from engine.feed import BarValidator, FeedConfig, FeedItem
@@ -188,7 +189,10 @@ class TradingSession:
             "portfolio": self._portfolio.snapshot(),
             "execution": self._execution.counters(),
             "last_signals": self._last_signals.snapshot(),
-            "clock": {"now": self._clock.now().isoformat()},
+            "clock": {
+                "now": self._clock.now().isoformat(),
+                "simulated": isinstance(self._clock, SimulatedClock),
+            },
         }
 
     def commit(self, batch: Batch, clean_shutdown: bool = False) -> None:
@@ -320,13 +324,22 @@ class TradingSession:
         breaker = self._breaker
         execution = self._execution
         breaker.tick()
+        if self._simulator is not None:
+            self._simulator.on_bar(bar)
+        try:
+            fills = self._broker.poll_fills()
+        except BrokerError as e:
+            # The venue is unreachable: fills stay queued there; repeated, this escalates.
+            fills = []
+            self._breaker.report_data_feed_issue(
+                {"kind": "broker_unreachable", "call": "poll_fills", "error": str(e)}
+            )
+        for fill in fills:
+            execution.apply_fill(fill, self._store.fill_recorded)
+        # Fills of this bar executed at its open, before a day boundary at its close.
         reset = self._risk.roll_day_if_needed()
         if reset is not None:
             self.commit(Batch(daily_resets=[reset]))
-        if self._simulator is not None:
-            self._simulator.on_bar(bar)
-        for fill in self._broker.poll_fills():
-            execution.apply_fill(fill, self._store.fill_recorded)
         if execution.open_intents:
             self._reconcile_unknown()
         symbol = bar.symbol

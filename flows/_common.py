@@ -15,8 +15,7 @@ from tradeguard.requests import DataSpec, ReplayRequest
 
 if TYPE_CHECKING:
     from prefect import Flow
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.states import State
+    from prefect.client.schemas.objects import FlowRun, State
 
     from tradeguard.settings import Settings
 

@@ -22,7 +22,13 @@ from tasks.reports import (
     publish_table_task,
     validation_markdown,
 )
-from tasks.validation import ValidationFailedError, failed_gates, parse_gates, validate_24h_task
+from tasks.validation import (
+    ValidationFailedError,
+    failed_gates,
+    gate_dicts,
+    parse_gates,
+    validate_24h_task,
+)
 
 
 @flow(name="validation-24h", **ALERT_HOOKS)
@@ -64,5 +70,5 @@ def validation_24h(
     if failed:
         names = ", ".join(f"{g.name} (observed {g.observed!r})" for g in failed)
         message = f"validation failed: {len(failed)} gate(s) failed: {names}"
-        raise ValidationFailedError(message)
-    return {"passed": True, "gates": [gate_row(g) for g in gates]}
+        raise ValidationFailedError(message, gate_dicts(gates or failed))
+    return {"passed": True, "gates": gate_dicts(gates), "summary": result.get("summary")}

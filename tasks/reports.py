@@ -86,8 +86,9 @@ def incident_markdown(timeline: Mapping[str, Any]) -> str:
     prefix = ""
     if timeline.get("trigger_event"):
         prefix = f"Triggered by event `{timeline['trigger_event']}`.\n\n"
-    if isinstance(timeline.get("markdown"), str):
-        return prefix + timeline["markdown"]
+    rendered = timeline.get("markdown")
+    if isinstance(rendered, str):
+        return prefix + rendered
     parts = ["# Incident report\n", prefix]
     scalars = {k: v for k, v in timeline.items() if not isinstance(v, list)}
     if scalars:

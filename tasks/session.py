@@ -13,8 +13,7 @@ from tradeguard import services
 
 if TYPE_CHECKING:
     from prefect import Task
-    from prefect.client.schemas.objects import TaskRun
-    from prefect.states import State
+    from prefect.client.schemas.objects import State, TaskRun
 
     from tradeguard.services import ReplayRequest, SessionResult
     from tradeguard.settings import Settings
@@ -35,7 +34,7 @@ def retry_unless_operator_must_act(task: Task[..., Any], task_run: TaskRun, stat
     error = state.data if isinstance(state.data, BaseException) else None
     if error is None:
         try:
-            error = state.result(raise_on_failure=False)  # type: ignore[assignment]
+            error = state.result(raise_on_failure=False)
         except Exception:
             return True
     return not isinstance(error, NOT_RETRYABLE)

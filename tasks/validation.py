@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -21,6 +21,10 @@ UNHANDLED_EXCEPTION_GATE = "no_unhandled_exception"
 
 class ValidationFailedError(TradeguardError):
     """At least one validation gate failed: read the validation-result artifact before go-live."""
+
+    def __init__(self, message: str, gates: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.gates = [dict(g) for g in gates]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,11 @@ def parse_gates(result: Mapping[str, Any]) -> tuple[GateResult, ...]:
         )
         for name, body in items
     )
+
+
+def gate_dicts(gates: Sequence[GateResult]) -> list[dict[str, Any]]:
+    """Return gates as plain dicts (name, passed, observed, expected, detail)."""
+    return [asdict(g) for g in gates]
 
 
 def failed_gates(gates: tuple[GateResult, ...]) -> tuple[GateResult, ...]:

@@ -19,6 +19,7 @@ from engine.faults import FaultPlan, load_fault_plan
 from engine.feed import FeedItem, merge_sources, read_bars
 from engine.ports import RecoveredState
 from engine.session import TradingSession
+from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
@@ -71,9 +72,14 @@ class Runtime:
         self.stack.close()
 
 
-def open_store(settings: Settings, state_dir: Path) -> SqliteStore:
-    """Open the engine store of a state directory with the configured durability."""
-    return SqliteStore(store_path(state_dir), durability=settings.store.durability)
+def open_store(settings: Settings, state_dir: Path, *, writer: bool = False) -> SqliteStore:
+    """Open the engine store; only the lock-holding writer marks sessions open and closed."""
+    return SqliteStore(
+        store_path(state_dir),
+        durability=settings.store.durability,
+        session=writer,
+        verify="auto" if writer else "recovery",
+    )
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -103,19 +109,25 @@ def build_runtime(
     seed: int,
     faults: Path | None,
     first_bar: datetime | None,
-    realtime: bool = False,
+    realtime: bool | None = False,
     listeners: Sequence[Callable[[Any], None]] = (),
 ) -> Runtime:
-    """Lock the state dir, open the store and wire a resumable session from its snapshot."""
+    """Lock the state dir, open the store and wire a resumable session from its snapshot.
+
+    realtime=None keeps the kind of clock the state was last written with (operator
+    commands on a stopped session): simulated time for replays, wall time otherwise.
+    """
     state_dir = ensure_state_dir(settings.store.state_dir)
     stack = ExitStack()
     try:
         stack.enter_context(StateDirLock(state_dir))
-        store = open_store(settings, state_dir)
+        store = open_store(settings, state_dir, writer=True)
         stack.callback(store.close)
         book = SqlitePaperBook(state_dir / BOOK_FILE)
         stack.callback(book.close)
         recovered = store.load()
+        if realtime is None:
+            realtime = not recovered.state.get("clock", {}).get("simulated", True)
         runtime = _wire(
             settings, store, book, recovered, seed, faults, first_bar, realtime, listeners, stack
         )
@@ -149,12 +161,17 @@ def _wire(
         advance_to = sim.advance_to
 
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
-    broker = PaperBroker(settings.broker, clock, book, plan, seed=seed)
+    broker: Any = PaperBroker(settings.broker, clock, book, plan, seed=seed)
+    journal: Any = store
+    failpoint = failpoints.from_env()
+    if failpoint is not None:
+        broker = failpoints.FailpointBroker(broker, failpoint)
+        journal = failpoints.FailpointStore(store, failpoint)
     session = assemble(
         engine_config(settings),
         clock=clock,
         advance_to=advance_to,
-        store=store,
+        store=journal,
         broker=broker,
         recovered=recovered,
         listeners=listeners,

@@ -100,15 +100,33 @@ class UtcFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever sys.stderr is at emit time, so a swapped-out stream is never used."""
+
+    @property
+    def stream(self) -> Any:
+        """Return the current sys.stderr."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignore: the stream is always the current sys.stderr."""
+
+
 def configure_logging(level: str) -> None:
-    """Send one line per event to stderr, UTC timestamps, at the given level."""
+    """Send one line per event to stderr, UTC timestamps, at the given level (idempotent)."""
     name = level.upper()
     if name not in LOG_LEVELS:
         message = f"--log-level: {level!r} is not one of {', '.join(LOG_LEVELS)}"
         raise UsageError(message)
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, StderrHandler):
+            root.removeHandler(handler)
+    handler = StderrHandler()
     handler.setFormatter(UtcFormatter(LOG_FORMAT))
-    logging.basicConfig(level=name, handlers=[handler], force=True)
+    root.addHandler(handler)
+    root.setLevel(name)
 
 
 def parse_utc(value: str | None, option: str) -> datetime | None:

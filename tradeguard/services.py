@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, StateLockedError
 from engine.events import BreakerTransitioned
 from engine.ports import Batch
 from tradeguard import bootstrap, validation
@@ -25,7 +25,7 @@ from tradeguard.requests import (
     SessionResult,
 )
 from tradeguard.store import hygiene
-from tradeguard.store.lock import is_locked_by_live_process
+from tradeguard.store.lock import LockOwner, is_locked_by_live_process
 
 if TYPE_CHECKING:
     from engine.session import SessionEnd
@@ -130,7 +130,7 @@ def transition_dict(event: BreakerTransitioned) -> dict[str, Any]:
 def _offline_runtime(settings: Settings) -> bootstrap.Runtime:
     state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
     del state_dir
-    return bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=None)
+    return bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=None, realtime=None)
 
 
 def reconcile(settings: Settings) -> dict[str, Any]:
@@ -173,24 +173,26 @@ def operator_command(settings: Settings, action: str, reason: str, who: str) -> 
         store.close()
     owner = is_locked_by_live_process(state_dir)
     if owner is not None:
-        log.info(
-            "operator_command_queued id=%s action=%s owner_pid=%s",
-            command_id,
-            action,
-            owner.get("pid"),
-        )
-        return CommandReceipt(action, False, command_id, {"owner_pid": owner.get("pid")})
-    runtime = _offline_runtime(settings)
+        return _queued(action, command_id, owner)
+    try:
+        runtime = _offline_runtime(settings)
+    except StateLockedError:
+        # A session started between the check and now: it will apply the queued command.
+        return _queued(action, command_id, is_locked_by_live_process(state_dir))
     try:
         runtime.session.drain_commands()
-        detail = {
-            "state": runtime.session.breaker.state.value,
-            "daily_pnl": runtime.session.risk.daily_pnl,
-            "daily_trades": runtime.session.risk.daily_trades,
-        }
+        detail = {"state": runtime.session.breaker.state.value,
+                  "daily_pnl": runtime.session.risk.daily_pnl,
+                  "daily_trades": runtime.session.risk.daily_trades}
     finally:
         runtime.close()
     return CommandReceipt(action, True, command_id, detail)
+
+
+def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandReceipt:
+    log.info("operator_command_queued id=%s action=%s owner=%s", command_id, action,
+             owner.describe() if owner else "unknown")
+    return CommandReceipt(action, False, command_id, {"owner_pid": owner.pid if owner else None})
 
 
 def status(settings: Settings) -> dict[str, Any]:

@@ -99,10 +99,6 @@ class StoreConfig(BaseModel):
         le=7 * 86400,
         description="Age after which a lock or temporary file without a live owner is stale.",
     )
-    checkpoint_every_bars: int = Field(
-        1000, ge=1, le=10_000_000, description="Bars between WAL checkpoints during a session."
-    )
-
     @field_validator("state_dir")
     @classmethod
     def _expand_state_dir(cls, value: Path) -> Path:

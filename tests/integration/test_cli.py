@@ -370,3 +370,20 @@ def test_clean_state_dry_run_removes_nothing(runner: CliRunner, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["dry_run"] is True
     assert sorted(p.name for p in (tmp_path / "state").rglob("*")) == before
+
+
+def test_log_lines_after_a_cli_run_are_utc_one_liners_on_the_current_stderr(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import logging
+    import re
+
+    result = runner.invoke(app, [*_state(tmp_path), "--log-level", "INFO", "config", "show"])
+    assert result.exit_code == 0, result.output
+    logging.getLogger("tradeguard.probe").warning("probe_event key=%s", 1)
+    err = capsys.readouterr().err
+    assert "Logging error" not in err  # the runner's closed stream must not be reused
+    pattern = (
+        r"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING tradeguard\.probe probe_event key=1$"
+    )
+    assert re.search(pattern, err), err

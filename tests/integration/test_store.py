@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,9 +69,9 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: SimulatedClock) -> SqliteStore:
+def store(tmp_path: Path, clock: SimulatedClock) -> Iterator[SqliteStore]:
     opened = SqliteStore(tmp_path / "state", clock=clock)
-    yield opened  # type: ignore[misc]
+    yield opened
     opened.close()
 
 

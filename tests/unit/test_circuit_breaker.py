@@ -448,6 +448,26 @@ def test_force_recovery_closes_and_clears_counters() -> None:
     assert rig.transitions[-1].trigger == "force_recovery"
 
 
+def test_force_recovery_releases_an_active_override() -> None:
+    rig = Rig()
+    rig.breaker.manual_override_enable("maintenance")
+    assert rig.breaker.force_recovery("verified") is True
+    assert rig.breaker.state is S.CLOSED and not rig.breaker.override_active
+    assert rig.check().allowed
+
+
+def test_override_enabled_in_half_open_returns_to_halt_and_survives_cooldown() -> None:
+    rig = Rig()
+    rig.halt()
+    rig.at(900)
+    assert rig.breaker.state is S.HALF_OPEN
+    rig.breaker.manual_override_enable("suspicious fills")
+    rig.breaker.report_order_success()
+    rig.at(900 + 10 * 900)
+    assert rig.breaker.state is S.HALT
+    assert rig.breaker.get_status()["next_deadline"] is None
+
+
 # ---------------------------------------------------------------------- decisions
 
 

@@ -236,18 +236,19 @@ def test_snapshot_restore_mid_sequence_continues_identically(ops: list[Op], data
     assert twin.snapshot() == original.snapshot()
 
 
+_step = st.tuples(st.just("advance"), st.sampled_from([5.0, 30.0, 60.0, 120.0, 250.0]))
 HEALTHY = st.lists(
-    st.one_of(_advance, _check, st.just(("success",)), st.just(("tick",)),
+    st.one_of(_step, _step, _advance, _check, st.just(("success",)), st.just(("tick",)),
               st.just(("latency", 100.0)), st.just(("slippage", 0.05))),
-    max_size=30,
+    min_size=4, max_size=20,
 )
 
 
-ESCALATIONS = st.sampled_from([("latency", 850.0), ("latency", 2000.0), ("latency", 3500.0),
-                               ("slippage", 0.35), ("failure",)])
+ESCALATIONS = st.sampled_from([("latency", 2000.0), ("latency", 3500.0), ("slippage", 0.35),
+                               ("slippage", 0.6), ("failure",)])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(SEQUENCES, ESCALATIONS, HEALTHY, st.data())
 def test_crash_recovery_report_never_changes_a_trading_decision(
     ops: list[Op], escalation: Op, healthy_tail: list[Op], data: Any
@@ -265,7 +266,7 @@ def test_crash_recovery_report_never_changes_a_trading_decision(
         apply(plain, plain_clock, op)
         apply(crashed, crashed_clock, op)
         # Probe after every step: a low-confidence opening order is the most state-sensitive.
-        for confidence, reduces in ((0.5, False), (0.9, False), (0.1, True)):
+        for confidence, reduces in ((0.5, False), (0.1, True)):
             probe: Op = ("check", confidence, reduces)
             expected = apply(plain, plain_clock, probe)
             got = apply(crashed, crashed_clock, probe)

@@ -322,7 +322,6 @@ def test_outage_refuses_every_call_and_books_nothing() -> None:
         lambda: broker.cancel_order("o1"),
         broker.get_positions,
         broker.get_balance,
-        broker.poll_fills,
     ):
         with pytest.raises(BrokerUnavailableError):
             call()
@@ -330,16 +329,16 @@ def test_outage_refuses_every_call_and_books_nothing() -> None:
     assert broker.get_order("o1") is None
 
 
-def test_fills_during_an_outage_are_delivered_by_the_first_poll_after_it() -> None:
+def test_fills_during_an_outage_are_held_back_until_the_first_poll_after_it() -> None:
     broker, clock, _ = venue(windows=(FaultWindow(T0 + MINUTE, T0 + 3 * MINUTE, outage=True),))
     broker.place_order(order("o1"))
     clock.set(T0 + MINUTE)
 
     broker.on_bar(bar(T0 + MINUTE))
-    with pytest.raises(BrokerUnavailableError):
-        broker.poll_fills()
+    during = broker.poll_fills()
     clock.set(T0 + 3 * MINUTE)
 
+    assert during == []
     assert [f.client_order_id for f in broker.poll_fills()] == ["o1"]
 
 
@@ -490,3 +489,16 @@ def test_config_refuses_unknown_fields_and_absurd_slippage() -> None:
         BrokerConfig(slippage_pct=25.0)
     with pytest.raises(ValidationError, match="timeout_executes_fraction"):
         BrokerConfig(timeout_executes_fraction=1.5)
+
+
+def test_an_active_fault_window_is_logged_once_not_per_order(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, _, _ = venue(windows=(window(reject_rate=1.0),))
+
+    with caplog.at_level("WARNING", logger="engine.broker"):
+        for i in range(5):
+            broker.place_order(order(f"o{i}"))
+
+    announced = [r for r in caplog.records if r.getMessage().startswith("fault_window_active")]
+    assert len(announced) == 1 and "reject_rate=1.0" in announced[0].getMessage()

@@ -7,7 +7,9 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +41,9 @@ class _Plan:
     signals: dict[str, str] | None = None
 
 
+COMMAND_POLL_SECONDS = 0.05
+
+
 class SqliteStore(ReportQueries):
     """Durable EngineStore on one SQLite file in WAL mode; commit() is one transaction."""
 
@@ -65,6 +70,8 @@ class SqliteStore(ReportQueries):
         self._key_cache: dict[str, str] = {}
         self._signal_cache: dict[str, str] | None = None
         self._session = session
+        self._commands_version: int | None = None
+        self._next_command_poll = 0.0
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
         if self.path.exists():
             files.check_header(self.path)
@@ -291,16 +298,32 @@ class SqliteStore(ReportQueries):
         return bool(self._fetch("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)))
 
     def pending_commands(self) -> list[OperatorCommand]:
-        """Return operator commands not yet applied, oldest first."""
+        """Return operator commands not yet applied, oldest first.
+
+        Polled every bar, so it first asks SQLite whether another connection committed since
+        the last poll (`PRAGMA data_version`, a counter read without touching tables); only
+        then does it query the commands table. Polls closer than COMMAND_POLL_SECONDS of wall
+        time apart return nothing: a full-speed replay handles thousands of bars in that time,
+        a real-time session one bar a minute.
+        """
+        moment = time.monotonic()
+        if moment < self._next_command_poll:
+            return []
+        self._next_command_poll = moment + COMMAND_POLL_SECONDS
+        version = self._open_connection().execute("PRAGMA data_version").fetchone()[0]
+        if version == self._commands_version:
+            return []
         rows = self._fetch(
             "SELECT id, action, reason, who, requested_at FROM commands "
             "WHERE done_at IS NULL ORDER BY id"
         )
+        if not rows:
+            self._commands_version = version
         return [r.command_from_row(row) for row in rows]
 
     # -- shell helpers ---------------------------------------------------------------------
 
-    def enqueue_command(self, action: str, reason: str, who: str, at: Any) -> int:
+    def enqueue_command(self, action: str, reason: str, who: str, at: datetime) -> int:
         """Queue an operator command for the running session; return its id."""
         requested = format_utc(at, "at")
         with self._mutex:

@@ -1,0 +1,155 @@
+"""Crash soak: replay real data in a subprocess, SIGKILL it again and again, compare outcomes.
+
+Each run is killed either at a failpoint (after an intent is journaled but before the broker
+call; after the venue booked the order but before the ack is seen; right after a journal
+commit) or by an external SIGKILL timer, then restarted with the same command until the data
+ends. The result is compared with an uninterrupted run of the same seed. The test suite runs
+a bounded version; `python bench/crash_soak.py --kills 500` is the long mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FAULTS = """
+[[fault]]
+start = "2022-01-20T00:00:00Z"
+end = "2022-01-23T00:00:00Z"
+reject_rate = 0.1
+timeout_rate = 0.25
+"""
+
+
+@dataclass
+class SoakResult:
+    """What the soak observed."""
+
+    kills: int = 0
+    runs: int = 0
+    by_point: dict[str, int] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+
+
+def replay_command(data: Path, state_dir: Path, faults: Path, seed: int) -> list[str]:
+    """Return the replay command line (the same for every restart)."""
+    return [
+        sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
+        "--data", str(data), "--start", "2022-01-20T00:00:00Z", "--end", "2022-01-23T00:00:00Z",
+        "--faults", str(faults), "--seed", str(seed), "--json",
+    ]
+
+
+def outcome(state_dir: Path) -> dict[str, Any]:
+    """Read fills, positions and counts straight from the journal and the venue's book."""
+    store = sqlite3.connect(state_dir / "tradeguard.sqlite")
+    book = sqlite3.connect(state_dir / "paper_broker.sqlite")
+    try:
+        fills = sorted(r[0] for r in store.execute("SELECT fill_id FROM trades"))
+        book_fills = sorted(r[0] for r in book.execute("SELECT fill_id FROM fills"))
+        duplicated = store.execute(
+            "SELECT COUNT(*) FROM (SELECT fill_id FROM trades GROUP BY fill_id "
+            "HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
+        portfolio = json.loads(
+            store.execute("SELECT value FROM key_state WHERE key = 'portfolio'").fetchone()[0]
+        )
+        execution = json.loads(
+            store.execute("SELECT value FROM key_state WHERE key = 'execution'").fetchone()[0]
+        )
+        positions = dict(book.execute("SELECT symbol, quantity FROM positions"))
+        cash = book.execute("SELECT cash FROM account").fetchone()[0]
+        integrity = store.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        store.close()
+        book.close()
+    return {
+        "fills": fills,
+        "book_fills": book_fills,
+        "duplicate_fill_rows": duplicated,
+        "engine_cash": round(portfolio["cash"], 6),
+        "book_cash": round(cash, 6),
+        "book_positions": {k: round(v, 10) for k, v in positions.items() if v},
+        "trades_executed": execution["trades_executed"],
+        "integrity": integrity,
+    }
+
+
+def run_soak(
+    data: Path, work: Path, kills_wanted: int, seed: int = 5, rng_seed: int = 2024,
+    timeout: float = 120.0,
+) -> SoakResult:
+    """Kill and restart until the data ends with at least kills_wanted kills, then compare."""
+    rng = random.Random(rng_seed)
+    faults = work / "faults.toml"
+    faults.write_text(FAULTS)
+    result = SoakResult()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    state = work / "soak"
+    command = replay_command(data, state, faults, seed)
+    while True:
+        result.runs += 1
+        point = rng.choices(
+            ["before_broker", "inside_broker", "after_commit", "timer"], [3, 3, 3, 1]
+        )[0]
+        if result.kills >= kills_wanted:
+            point = "none"
+        run_env = dict(env)
+        if point in ("before_broker", "inside_broker"):
+            run_env["TRADEGUARD_FAILPOINT"] = f"{point}:{rng.randint(1, 2)}"
+        elif point == "after_commit":
+            run_env["TRADEGUARD_FAILPOINT"] = f"after_commit:{rng.randint(1, 25)}"
+        proc = subprocess.Popen(command, env=run_env, cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            wait = rng.uniform(0.3, 1.2) if point == "timer" else timeout
+            proc.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate()
+        if proc.returncode == 0:
+            break
+        if proc.returncode != -signal.SIGKILL:
+            message = f"replay exited {proc.returncode} (not a kill) on run {result.runs}"
+            raise RuntimeError(message)
+        result.kills += 1
+        result.by_point[point] = result.by_point.get(point, 0) + 1
+    result.final = outcome(state)
+    reference = work / "reference"
+    subprocess.run(replay_command(data, reference, faults, seed), env=env, cwd=REPO,
+                   check=True, capture_output=True, timeout=timeout)
+    result.reference = outcome(reference)
+    return result
+
+
+def main() -> None:
+    """Run the long soak and print what it found."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kills", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from tradeguard.data import find_data_dir
+
+    data = find_data_dir(REPO) / "btc-perp_ftx_1m.csv.gz"
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_soak(data, Path(tmp), args.kills, seed=args.seed)
+    same = {k: result.final[k] == result.reference[k] for k in result.final}
+    print(f"runs={result.runs} kills={result.kills} by_point={result.by_point}")
+    print(f"fills={len(result.final['fills'])} equal_to_uninterrupted={same}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Seed 002's recovery scenarios, each across a real process killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.circuit_breaker import CircuitState
+from engine.model import Side
+from engine.risk import OrderRisk
+from tradeguard import bootstrap
+from tradeguard.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def killed_child(scenario: str, state_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.integration.restart_child", scenario, str(state_dir)],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    assert "committed" in result.stdout
+
+
+@pytest.fixture
+def restarted(tmp_path: Path) -> Iterator[tuple[Path, object]]:
+    state_dir = tmp_path / "state"
+    holder: list[bootstrap.Runtime] = []
+
+    def start(scenario: str, **groups: object) -> bootstrap.Runtime:
+        killed_child(scenario, state_dir)
+        settings = load_settings(store={"state_dir": state_dir}, **groups)
+        runtime = bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=None)
+        holder.append(runtime)
+        return runtime
+
+    yield state_dir, start
+    for runtime in holder:
+        runtime.close()
+
+
+def test_four_failures_survive_a_kill_and_the_fifth_trips_the_breaker(restarted) -> None:
+    _, start = restarted
+    runtime = start("failures4")
+    breaker = runtime.session.breaker
+    assert breaker.consecutive_failures == 4
+    runtime.session.recover(runtime.recovered.open_intents)
+    assert breaker.state is not CircuitState.HALT
+    breaker.report_order_failure({"attempt": 5})
+    assert breaker.state is CircuitState.HALT
+
+
+def test_daily_loss_survives_a_kill_and_blocks_an_order_that_could_lose_250(restarted) -> None:
+    _, start = restarted
+    runtime = start("pnl800", risk={"max_daily_loss": 1000})
+    risk = runtime.session.risk
+    assert risk.daily_pnl == -800.0
+
+    def order(worst: float) -> OrderRisk:
+        return OrderRisk("BTC-PERP", Side.BUY, 0.01, 40_000.0, False, worst_case_loss=worst)
+
+    blocked = risk.check(order(250.0), 0.0, 40_000.0, 0.0)
+    assert not blocked.allowed and blocked.check == "max_daily_loss"
+    assert risk.check(order(150.0), 0.0, 40_000.0, 0.0).allowed
+
+
+def test_eighteen_trades_survive_a_kill_and_the_twenty_trade_limit_holds(restarted) -> None:
+    _, start = restarted
+    runtime = start("trades18", risk={"max_daily_trades": 20})
+    risk = runtime.session.risk
+    assert risk.daily_trades == 18
+    order = OrderRisk("BTC-PERP", Side.BUY, 0.01, 40_000.0, False)
+    assert risk.check(order, 0.0, 40_000.0, 0.0).allowed
+    risk.record_fill(0.0)
+    risk.record_fill(0.0)
+    denied = risk.check(order, 0.0, 40_000.0, 0.0)
+    assert not denied.allowed and denied.check == "max_daily_trades"
+
+
+def test_a_buy_emitted_before_the_kill_is_not_emitted_or_ordered_again(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    command = [
+        sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
+        "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"),
+        "--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T06:00:00Z", "--json",
+    ]
+    dying = subprocess.run(command, cwd=REPO, env={**ENV, "TRADEGUARD_FAILPOINT":
+                           "before_broker:1"}, capture_output=True, timeout=120)
+    assert dying.returncode == -signal.SIGKILL
+    with sqlite3.connect(state_dir / "tradeguard.sqlite") as db:
+        (first,) = db.execute(
+            "SELECT client_order_id FROM signals WHERE outcome = 'ordered'"
+        ).fetchall()
+    assert "-BUY-" in first[0]
+    subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, timeout=120, check=True)
+    with sqlite3.connect(state_dir / "tradeguard.sqlite") as db:
+        outcomes = db.execute(
+            "SELECT outcome FROM signals WHERE client_order_id = ? OR (outcome = 'suppressed' "
+            "AND bar_time = (SELECT bar_time FROM signals WHERE client_order_id = ?))",
+            (first[0], first[0]),
+        ).fetchall()
+        intents = db.execute(
+            "SELECT status FROM order_intents WHERE client_order_id = ?", (first[0],)
+        ).fetchall()
+    with sqlite3.connect(state_dir / "paper_broker.sqlite") as book:
+        booked = book.execute(
+            "SELECT COUNT(*) FROM orders WHERE client_order_id = ?", (first[0],)
+        ).fetchone()[0]
+    assert sorted(o[0] for o in outcomes) == ["ordered", "suppressed"]
+    assert intents == [("FILLED",)]
+    assert booked == 1
