@@ -25,8 +25,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = """
 [[fault]]
-start = "2022-01-20T00:00:00Z"
-end = "2022-01-23T00:00:00Z"
+start = "2022-01-01T00:00:00Z"
+end = "2022-02-02T00:00:00Z"
 reject_rate = 0.1
 timeout_rate = 0.25
 """
@@ -47,7 +47,7 @@ def replay_command(data: Path, state_dir: Path, faults: Path, seed: int) -> list
     """Return the replay command line (the same for every restart)."""
     return [
         sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
-        "--data", str(data), "--start", "2022-01-20T00:00:00Z", "--end", "2022-01-23T00:00:00Z",
+        "--data", str(data), "--start", "2022-01-10T00:00:00Z", "--end", "2022-01-31T00:00:00Z",
         "--faults", str(faults), "--seed", str(seed), "--json",
     ]
 

@@ -24,6 +24,7 @@ from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
 from tradeguard.store.lock import StateDirLock
+from tradeguard.store.polling import ThrottledCommands
 from tradeguard.store.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -162,11 +163,11 @@ def _wire(
 
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
     broker: Any = PaperBroker(settings.broker, clock, book, plan, seed=seed)
-    journal: Any = store
+    journal: Any = ThrottledCommands(store)
     failpoint = failpoints.from_env()
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)
-        journal = failpoints.FailpointStore(store, failpoint)
+        journal = failpoints.FailpointStore(journal, failpoint)
     session = assemble(
         engine_config(settings),
         clock=clock,

@@ -7,7 +7,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,9 +40,6 @@ class _Plan:
     signals: dict[str, str] | None = None
 
 
-COMMAND_POLL_SECONDS = 0.05
-
-
 class SqliteStore(ReportQueries):
     """Durable EngineStore on one SQLite file in WAL mode; commit() is one transaction."""
 
@@ -71,7 +67,6 @@ class SqliteStore(ReportQueries):
         self._signal_cache: dict[str, str] | None = None
         self._session = session
         self._commands_version: int | None = None
-        self._next_command_poll = 0.0
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
         if self.path.exists():
             files.check_header(self.path)
@@ -302,14 +297,8 @@ class SqliteStore(ReportQueries):
 
         Polled every bar, so it first asks SQLite whether another connection committed since
         the last poll (`PRAGMA data_version`, a counter read without touching tables); only
-        then does it query the commands table. Polls closer than COMMAND_POLL_SECONDS of wall
-        time apart return nothing: a full-speed replay handles thousands of bars in that time,
-        a real-time session one bar a minute.
+        then does it query the commands table.
         """
-        moment = time.monotonic()
-        if moment < self._next_command_poll:
-            return []
-        self._next_command_poll = moment + COMMAND_POLL_SECONDS
         version = self._open_connection().execute("PRAGMA data_version").fetchone()[0]
         if version == self._commands_version:
             return []
@@ -325,6 +314,7 @@ class SqliteStore(ReportQueries):
 
     def enqueue_command(self, action: str, reason: str, who: str, at: datetime) -> int:
         """Queue an operator command for the running session; return its id."""
+        self._commands_version = None  # our own write does not move data_version
         requested = format_utc(at, "at")
         with self._mutex:
             try:

@@ -1,0 +1,42 @@
+"""Wall-clock throttle for the operator-command poll of a running session."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from engine.ports import OperatorCommand
+
+COMMAND_POLL_SECONDS = 0.05
+
+
+class ThrottledCommands:
+    """Store wrapper whose pending_commands() asks the database at most every `interval` s.
+
+    The session polls every bar; a full-speed replay handles thousands of bars in 50 ms and a
+    real-time session one bar a minute, so commands still land within one real-time bar.
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        interval: float = COMMAND_POLL_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._interval = interval
+        self._monotonic = monotonic
+        self._next = 0.0
+
+    def pending_commands(self) -> list[OperatorCommand]:
+        """Return queued commands, or nothing when the last look was too recent."""
+        moment = self._monotonic()
+        if moment < self._next:
+            return []
+        self._next = moment + self._interval
+        commands: list[OperatorCommand] = self._inner.pending_commands()
+        return commands
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
