@@ -15,21 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from engine.assembly import EngineConfig, assemble
-from engine.broker import BrokerConfig, InMemoryPaperBook, PaperBroker
+from engine.broker import BrokerConfig, PaperBroker
 from engine.circuit_breaker import CircuitConfig
 from engine.clock import SimulatedClock
 from engine.feed import FeedConfig, FeedItem, load_bars
+from engine.paper_book import InMemoryPaperBook
 from engine.ports import EngineStore, InMemoryStore
 from engine.risk import RiskConfig
 from engine.session import SessionConfig
 from engine.strategy import StrategyConfig
 from tradeguard.data import find_data_dir
+from tradeguard.store.polling import ThrottledCommands
 from tradeguard.store.sqlite_store import SqliteStore
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_once(items: list[FeedItem], store: EngineStore, dry_run: bool) -> tuple[float, int]:
+def run_once(items: list[FeedItem], store: EngineStore | Any, dry_run: bool) -> tuple[float, int]:
     """Run one session over items; return (seconds, orders submitted)."""
     config = EngineConfig(
         breaker=CircuitConfig(),
@@ -78,7 +80,8 @@ def main() -> None:
         def sqlite(dry_run: bool) -> tuple[float, int]:
             store = SqliteStore(Path(tmp) / f"s{next(counter)}.sqlite")
             try:
-                return run_once(items, store, dry_run)
+                # As the composition root wires it: command polls throttled by wall time.
+                return run_once(items, ThrottledCommands(store), dry_run)
             finally:
                 store.close()
 

@@ -32,12 +32,14 @@ from typing import Any
 
 from engine.breaker_config import (
     BreakerDecision,
-    BreakerMemory,
     CircuitConfig,
     CircuitState,
     ExecutionAction,
     IssueType,
     Trigger,
+)
+from engine.breaker_memory import (
+    BreakerMemory,
     decide,
     failure_trigger,
     percentile,

@@ -40,97 +40,28 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from zoneinfo import ZoneInfo
 
 from engine.clock import Clock, ensure_utc
 from engine.errors import ConfigurationError, StateError
 from engine.events import DailyStateReset
 from engine.model import Side
+from engine.risk_config import RiskConfig
+
+__all__ = ["ALLOWED", "OrderRisk", "RiskConfig", "RiskDecision", "RiskManager"]
 
 log = logging.getLogger(__name__)
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _REL_TOL: Final = 1e-9
 _SECOND: Final = timedelta(seconds=1)
 _MINUTE: Final = timedelta(seconds=60)
 _NOON: Final = time(12, 0)
 _INF: Final = math.inf
 _BUY: Final = Side.BUY
-
-
-class RiskConfig(BaseModel):
-    """Pre-trade limits and the trading-day definition."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_daily_loss: float = Field(
-        1000.0, description="Largest loss allowed per trading day, account currency", gt=0, le=1e12
-    )
-    max_daily_trades: int = Field(
-        50, description="Executed trades (fills) allowed per trading day", gt=0, le=10_000_000
-    )
-    max_position: float = Field(
-        1.0, description="Largest absolute position per symbol, in units", gt=0, le=1e12
-    )
-    max_order_notional: float = Field(
-        50_000.0, description="Largest value of one order, account currency", gt=0, le=1e15
-    )
-    price_collar_pct: float = Field(
-        5.0, description="Largest distance of a limit price from the last price, percent",
-        gt=0, le=100,
-    )
-    max_orders_per_second: int = Field(
-        5, description="Order submissions allowed in any sliding 1-second window", gt=0, le=10_000
-    )
-    max_orders_per_minute: int = Field(
-        60, description="Order submissions allowed in any sliding 60-second window",
-        gt=0, le=600_000,
-    )
-    worst_case_move_pct: float = Field(
-        2.0, description="Adverse move, percent of notional, used as an order's worst-case loss "
-        "when the order does not carry one", gt=0, le=100,
-    )
-    day_boundary: str = Field(
-        "00:00", description="Local wall-clock time 'HH:MM' at which a trading day starts"
-    )
-    day_timezone: str = Field(
-        "UTC", description="IANA time zone of day_boundary, e.g. 'America/New_York'"
-    )
-
-    @field_validator("day_boundary")
-    @classmethod
-    def _check_boundary(cls, value: str) -> str:
-        if not _HHMM.match(value):
-            message = f"day_boundary must be 'HH:MM' between 00:00 and 23:59, got {value!r}"
-            raise ValueError(message)
-        return value
-
-    @field_validator("day_timezone")
-    @classmethod
-    def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            message = f"day_timezone must be an IANA time zone name, got {value!r}"
-            raise ValueError(message) from e
-        return value
-
-    @model_validator(mode="after")
-    def _check_rates(self) -> RiskConfig:
-        if self.max_orders_per_minute < self.max_orders_per_second:
-            message = (
-                f"max_orders_per_minute ({self.max_orders_per_minute}) must be >= "
-                f"max_orders_per_second ({self.max_orders_per_second})"
-            )
-            raise ValueError(message)
-        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,19 +174,20 @@ class RiskManager:
         limit_price = order.limit_price
         worst = order.worst_case_loss
         daily_pnl = self._daily_pnl
-        # Chained comparisons are False for NaN, so one test covers the usual case; anything
-        # unusual takes the explaining path, which fails closed.
-        if not (
-            last_price is not None
-            and 0.0 < last_price < _INF
-            and 0.0 < qty < _INF
-            and 0.0 < ref_price < _INF
-            and -_INF < position < _INF
-            and -_INF < unrealized_pnl < _INF
-            and -_INF < daily_pnl < _INF
-            and (limit_price is None or 0.0 < limit_price < _INF)
-            and (worst is None or 0.0 <= worst < _INF)
+        # One cheap test covers the usual case: a sum is finite only if every term is (inf - inf
+        # and NaN are not 0), and comparisons with NaN are False. Anything unusual takes the
+        # explaining path, which fails closed.
+        if (
+            last_price is None
+            or limit_price is not None
+            or worst is not None
+            or not (last_price > 0.0 and qty > 0.0 and ref_price > 0.0)
         ):
+            usable = self._unusable_inputs(order, position, last_price, unrealized_pnl) is None
+        else:
+            total = last_price + qty + ref_price + position + unrealized_pnl + daily_pnl
+            usable = total - total == 0.0
+        if not usable or last_price is None:
             unusable = self._unusable_inputs(order, position, last_price, unrealized_pnl)
             return _deny("evaluation", f"risk limits cannot be evaluated: {unusable}", None, None)
         cfg = self._config

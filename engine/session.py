@@ -5,11 +5,8 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, CircuitState
@@ -22,84 +19,12 @@ from engine.model import Bar, OrderIntent, OrderStatus, Signal
 from engine.portfolio import Portfolio
 from engine.ports import Batch, EngineStore, EquityPoint, InMemoryLastSignals, OperatorCommand
 from engine.risk import RiskManager
+from engine.session_state import MarketSimulator, SessionConfig, SessionCounters, SessionEnd
 from engine.strategy import SmaCrossover
 
+__all__ = ["SessionConfig", "SessionCounters", "SessionEnd", "TradingSession"]
+
 log = logging.getLogger(__name__)
-
-class SessionConfig(BaseModel):
-    """How the trading loop checkpoints, reacts to the breaker and polls operator commands."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    checkpoint_every_bars: int = Field(
-        1000, ge=1, description="Commit the cursor and counters at least every N quiet bars."
-    )
-    command_poll_every_bars: int = Field(
-        1, ge=1, description="Poll the operator command queue every N bars."
-    )
-    flatten_on_halt: bool = Field(
-        True, description="Close open positions at market while the breaker is in HALT."
-    )
-    dry_run: bool = Field(
-        False, description="Compute and journal signals but never send an order."
-    )
-    equity_every_bars: int = Field(
-        60, ge=1, description="Record an equity-curve point every N bars (and at every fill)."
-    )
-
-
-@runtime_checkable
-class MarketSimulator(Protocol):
-    """A venue that needs market data to fill orders (the paper broker)."""
-
-    def on_bar(self, bar: Bar) -> None:
-        """Let the venue see a new bar (fills pending orders)."""
-        ...
-
-
-@dataclass(slots=True)
-class SessionCounters:
-    """Counts that end up in the summary and survive restarts through the snapshot."""
-
-    bars: int = 0
-    bad_bars: int = 0
-    bad_bar_reasons: Counter[str] = field(default_factory=Counter)
-    gaps: int = 0
-    signals: int = 0
-    signals_suppressed: int = 0
-
-    def snapshot(self) -> dict[str, Any]:
-        """Return a JSON-ready copy."""
-        return {
-            "bars": self.bars,
-            "bad_bars": self.bad_bars,
-            "bad_bar_reasons": dict(sorted(self.bad_bar_reasons.items())),
-            "gaps": self.gaps,
-            "signals": self.signals,
-            "signals_suppressed": self.signals_suppressed,
-        }
-
-    @classmethod
-    def from_snapshot(cls, data: dict[str, Any]) -> SessionCounters:
-        """Rebuild counters from a snapshot section."""
-        return cls(
-            bars=int(data.get("bars", 0)),
-            bad_bars=int(data.get("bad_bars", 0)),
-            bad_bar_reasons=Counter(data.get("bad_bar_reasons", {})),
-            gaps=int(data.get("gaps", 0)),
-            signals=int(data.get("signals", 0)),
-            signals_suppressed=int(data.get("signals_suppressed", 0)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnd:
-    """Why run() returned."""
-
-    stopped_by_breaker: bool
-    reason: str
-    last_bar: datetime | None
-
 
 class TradingSession:
     """One process's run over a bar stream; resumable from the store after any crash."""
@@ -149,6 +74,10 @@ class TradingSession:
         self._unclean = bool(section) and not section.get("clean_shutdown", False)
         self._validator = BarValidator(feed)
         self._loss_span = timedelta(seconds=breaker.config.loss_window_seconds)
+        # Read on every bar: plain attributes are cheaper than pydantic field access.
+        self._dry_run = config.dry_run
+        self._equity_every = config.equity_every_bars
+        self._flatten_on_halt = config.flatten_on_halt and not breaker.config.shadow_mode
         self._pending = Batch()
         self.transitions: list[BreakerTransitioned] = []
         self._stop: str | None = None
@@ -351,18 +280,18 @@ class TradingSession:
                 self._stop = "breaker SHUTDOWN: " + breaker.get_status().get("reason", "")
                 self._flush_if_pending()
                 return
-            if state is CircuitState.HALT and self._config.flatten_on_halt and not self._shadow:
+            if state is CircuitState.HALT and self._flatten_on_halt:
                 self._flatten_all()
         signals = self._strategy.update(bar)
         for signal in signals:
             self.counters.signals += 1
-            if self._config.dry_run:
+            if self._dry_run:
                 self._pending.signals.append(execution.dry_run_record(signal))
             else:
                 execution.handle_signal(signal, bar.close)
         self.counters.bars += 1
         self.cursors[symbol] = bar.ts
-        if self.counters.bars % self._config.equity_every_bars == 0:
+        if self.counters.bars % self._equity_every == 0:
             self._record_equity()
         self._flush_if_pending()
 

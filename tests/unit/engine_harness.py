@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.assembly import EngineConfig, assemble
-from engine.broker import BrokerConfig, InMemoryPaperBook, PaperBroker
+from engine.broker import BrokerConfig, PaperBroker
 from engine.circuit_breaker import CircuitConfig
 from engine.clock import SimulatedClock
 from engine.faults import FaultPlan
 from engine.feed import FeedConfig, FeedItem
 from engine.model import Bar
+from engine.paper_book import InMemoryPaperBook
 from engine.ports import InMemoryStore
 from engine.risk import RiskConfig
 from engine.session import SessionConfig, TradingSession

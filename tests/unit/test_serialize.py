@@ -165,3 +165,14 @@ def test_format_utc_is_fixed_width_so_text_order_is_time_order() -> None:
 
     assert len(early) == len(later)
     assert early < later
+
+
+def test_snapshot_fast_path_gives_the_same_text_and_still_refuses_nan() -> None:
+    from tradeguard.store.serialize import to_json_snapshot
+
+    plain = {"b": [1, 2.5, None, True], "a": {"z": "x", "y": -0.0}}
+    assert to_json_snapshot(plain) == to_json(plain)
+    stamp = {"at": datetime(2022, 1, 21, tzinfo=UTC)}
+    assert to_json_snapshot(stamp) == to_json(stamp)
+    with pytest.raises(SerializationError, match=r"^state\.risk\.pnl"):
+        to_json_snapshot({"pnl": float("nan")}, "state.risk")

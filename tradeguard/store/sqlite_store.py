@@ -21,7 +21,7 @@ from tradeguard.store import rows as r
 from tradeguard.store import statements as sql
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
-from tradeguard.store.serialize import format_utc, from_json, to_json
+from tradeguard.store.serialize import format_utc, from_json, to_json, to_json_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class SqliteStore(ReportQueries):
             if not isinstance(key, str):
                 message = f"state: section name {key!r} is not a string"
                 raise SerializationError(message)
-            text = to_json(section, f"state.{key}")
+            text = to_json_snapshot(section, f"state.{key}")
             if self._key_cache.get(key) != text:  # unchanged sections cost no write
                 key_rows.append((key, text, now))
                 plan.key_texts[key] = text

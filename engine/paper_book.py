@@ -1,0 +1,160 @@
+"""The paper venue's records: booked orders, the durable book protocol, an in-memory book."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from engine.errors import StateError
+from engine.model import BrokerAck, BrokerOrder, Fill, OrderStatus, Side
+
+_EPSILON = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class PaperOrder:
+    """One order as the paper venue books it."""
+
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    reference_price: float
+    placed_at: datetime
+    status: OrderStatus
+    latency_ms: float
+    reduce_only: bool = False
+    limit_price: float | None = None
+    reason: str = ""
+    filled_quantity: float = 0.0
+    average_price: float | None = None
+
+    def ack(self) -> BrokerAck:
+        """Return the acknowledgement this order was (or would again be) given."""
+        return BrokerAck(
+            self.client_order_id, self.status, self.broker_order_id, self.latency_ms, self.reason
+        )
+
+    def view(self) -> BrokerOrder:
+        """Return the client-facing view of the order."""
+        return BrokerOrder(
+            self.client_order_id, self.broker_order_id, self.symbol, self.side, self.quantity,
+            self.status, self.filled_quantity, self.average_price, self.reason,
+        )
+
+
+class PaperBook(Protocol):
+    """The paper venue's own durable book; each method is one atomic operation."""
+
+    def initialize(self, starting_cash: float) -> None:
+        """Set the cash of a new book; a book that already has a balance keeps it."""
+
+    def get_order(self, client_order_id: str) -> PaperOrder | None:
+        """Return a booked order or None."""
+
+    def add_order(self, order: PaperOrder) -> None:
+        """Book a new order; raise StateError if its client id is already booked."""
+
+    def update_order(self, order: PaperOrder) -> None:
+        """Replace a booked order's record (status change without a fill)."""
+
+    def apply_fill(
+        self, order: PaperOrder, fill: Fill, cash_delta: float, position_delta: float
+    ) -> None:
+        """Record fill, update order, cash and position together; a fill_id is stored once."""
+
+    def pending_orders(self) -> list[PaperOrder]:
+        """Return orders still SUBMITTED, in booking order."""
+
+    def fills_for(self, client_order_id: str) -> list[Fill]:
+        """Return the fills of one order."""
+
+    def positions(self) -> dict[str, float]:
+        """Return non-zero positions by symbol."""
+
+    def cash(self) -> float:
+        """Return the cash balance."""
+
+    def cursors(self) -> dict[str, datetime]:
+        """Return the last processed bar time per symbol."""
+
+    def set_cursor(self, symbol: str, ts: datetime) -> None:
+        """Record that bars of symbol up to ts are processed."""
+
+
+class InMemoryPaperBook:
+    """PaperBook held in memory: for unit tests and throwaway replays."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, PaperOrder] = {}
+        self.fills: dict[str, Fill] = {}
+        self.position_book: dict[str, float] = {}
+        self.cursor_book: dict[str, datetime] = {}
+        self.balance: float | None = None
+
+    def initialize(self, starting_cash: float) -> None:
+        """Set the cash of a new book; a book that already has a balance keeps it."""
+        if self.balance is None:
+            self.balance = starting_cash
+
+    def get_order(self, client_order_id: str) -> PaperOrder | None:
+        """Return a booked order or None."""
+        return self.orders.get(client_order_id)
+
+    def add_order(self, order: PaperOrder) -> None:
+        """Book a new order; raise StateError if its client id is already booked."""
+        if order.client_order_id in self.orders:
+            message = f"paper order {order.client_order_id} is already booked"
+            raise StateError(message)
+        self.orders[order.client_order_id] = order
+
+    def update_order(self, order: PaperOrder) -> None:
+        """Replace a booked order's record."""
+        self.orders[order.client_order_id] = order
+
+    def apply_fill(
+        self, order: PaperOrder, fill: Fill, cash_delta: float, position_delta: float
+    ) -> None:
+        """Record fill, update order, cash and position together."""
+        if fill.fill_id in self.fills:
+            message = f"fill {fill.fill_id} is already booked"
+            raise StateError(message)
+        self.fills[fill.fill_id] = fill
+        self.orders[order.client_order_id] = order
+        self.balance = self.cash() + cash_delta
+        quantity = self.position_book.get(fill.symbol, 0.0) + position_delta
+        self.position_book[fill.symbol] = quantity
+
+    def pending_orders(self) -> list[PaperOrder]:
+        """Return orders still SUBMITTED, in booking order."""
+        return [o for o in self.orders.values() if o.status is OrderStatus.SUBMITTED]
+
+    def fills_for(self, client_order_id: str) -> list[Fill]:
+        """Return the fills of one order."""
+        return [f for f in self.fills.values() if f.client_order_id == client_order_id]
+
+    def positions(self) -> dict[str, float]:
+        """Return non-zero positions by symbol."""
+        return {s: q for s, q in self.position_book.items() if abs(q) > _EPSILON}
+
+    def cash(self) -> float:
+        """Return the cash balance (0 before initialize)."""
+        return 0.0 if self.balance is None else self.balance
+
+    def cursors(self) -> dict[str, datetime]:
+        """Return the last processed bar time per symbol."""
+        return dict(self.cursor_book)
+
+    def set_cursor(self, symbol: str, ts: datetime) -> None:
+        """Record that bars of symbol up to ts are processed."""
+        self.cursor_book[symbol] = ts
+
+
+def unit_draw(seed: int, client_order_id: str, purpose: str) -> float:
+    """Return a uniform number in [0, 1) determined by (seed, client_order_id, purpose)."""
+    key = f"{seed}\x1f{client_order_id}\x1f{purpose}".encode()
+    digest = hashlib.blake2b(key, digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64

@@ -1,0 +1,87 @@
+"""Session values: loop settings, counters that survive restarts, and why a run ended."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.model import Bar
+
+
+class SessionConfig(BaseModel):
+    """How the trading loop checkpoints, reacts to the breaker and polls operator commands."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    checkpoint_every_bars: int = Field(
+        1000, ge=1, description="Commit the cursor and counters at least every N quiet bars."
+    )
+    command_poll_every_bars: int = Field(
+        1, ge=1, description="Poll the operator command queue every N bars."
+    )
+    flatten_on_halt: bool = Field(
+        True, description="Close open positions at market while the breaker is in HALT."
+    )
+    dry_run: bool = Field(
+        False, description="Compute and journal signals but never send an order."
+    )
+    equity_every_bars: int = Field(
+        60, ge=1, description="Record an equity-curve point every N bars (and at every fill)."
+    )
+
+
+@runtime_checkable
+class MarketSimulator(Protocol):
+    """A venue that needs market data to fill orders (the paper broker)."""
+
+    def on_bar(self, bar: Bar) -> None:
+        """Let the venue see a new bar (fills pending orders)."""
+        ...
+
+
+@dataclass(slots=True)
+class SessionCounters:
+    """Counts that end up in the summary and survive restarts through the snapshot."""
+
+    bars: int = 0
+    bad_bars: int = 0
+    bad_bar_reasons: Counter[str] = field(default_factory=Counter)
+    gaps: int = 0
+    signals: int = 0
+    signals_suppressed: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return a JSON-ready copy."""
+        return {
+            "bars": self.bars,
+            "bad_bars": self.bad_bars,
+            "bad_bar_reasons": dict(sorted(self.bad_bar_reasons.items())),
+            "gaps": self.gaps,
+            "signals": self.signals,
+            "signals_suppressed": self.signals_suppressed,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> SessionCounters:
+        """Rebuild counters from a snapshot section."""
+        return cls(
+            bars=int(data.get("bars", 0)),
+            bad_bars=int(data.get("bad_bars", 0)),
+            bad_bar_reasons=Counter(data.get("bad_bar_reasons", {})),
+            gaps=int(data.get("gaps", 0)),
+            signals=int(data.get("signals", 0)),
+            signals_suppressed=int(data.get("signals_suppressed", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """Why run() returned."""
+
+    stopped_by_breaker: bool
+    reason: str
+    last_bar: datetime | None
