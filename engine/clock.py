@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.errors import ConfigurationError
 
@@ -30,6 +31,16 @@ def ensure_utc(value: datetime, name: str = "time") -> datetime:
         message = f"{name} must be timezone-aware (got naive {value.isoformat()})"
         raise ConfigurationError(message)
     return value.astimezone(UTC)
+
+
+def check_iana_zone(value: str, field: str) -> str:
+    """Return value if it names an IANA time zone, else raise ValueError naming the field."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        message = f"{field} must be an IANA time zone name, got {value!r}"
+        raise ValueError(message) from e
+    return value
 
 
 class SimulatedClock:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.clock import check_iana_zone
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -60,12 +61,7 @@ class RiskConfig(BaseModel):
     @field_validator("day_timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            message = f"day_timezone must be an IANA time zone name, got {value!r}"
-            raise ValueError(message) from e
-        return value
+        return check_iana_zone(value, "day_timezone")
 
     @model_validator(mode="after")
     def _check_rates(self) -> RiskConfig:

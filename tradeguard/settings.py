@@ -15,7 +15,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import to_jsonable_python
@@ -28,6 +27,7 @@ from pydantic_settings import (
 
 from engine.broker import BrokerConfig
 from engine.circuit_breaker import CircuitConfig
+from engine.clock import check_iana_zone
 from engine.errors import ConfigurationError
 from engine.feed import FeedConfig
 from engine.risk import RiskConfig
@@ -222,12 +222,7 @@ class OrchestrationConfig(BaseModel):
     @field_validator("schedule_timezone")
     @classmethod
     def _iana_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            message = f"schedule_timezone {value!r} is not an IANA time zone"
-            raise ValueError(message) from e
-        return value
+        return check_iana_zone(value, "schedule_timezone")
 
     @field_validator("session_cron", "reset_cron", "validation_cron", "cleanup_cron")
     @classmethod
