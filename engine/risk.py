@@ -190,20 +190,19 @@ class RiskManager:
         if not usable or last_price is None:
             unusable = self._unusable_inputs(order, position, last_price, unrealized_pnl)
             return _deny("evaluation", f"risk limits cannot be evaluated: {unusable}", None, None)
-        cfg = self._config
         if limit_price is not None:
             deviation = abs(limit_price - last_price) / last_price * 100.0
-            if deviation > cfg.price_collar_pct * (1 + _REL_TOL):
+            if deviation > self._config.price_collar_pct * (1 + _REL_TOL):
                 reason = (
                     f"fat finger: limit {limit_price} is {deviation:.4g}% from last price "
-                    f"{last_price} (collar {cfg.price_collar_pct}%)"
+                    f"{last_price} (collar {self._config.price_collar_pct}%)"
                 )
-                return _deny("price_collar", reason, deviation, cfg.price_collar_pct)
+                return _deny("price_collar", reason, deviation, self._config.price_collar_pct)
         price = ref_price if limit_price is None or limit_price < ref_price else limit_price
         notional = qty * price
         if notional > self._max_notional:
-            reason = f"order notional {notional:.2f} exceeds {cfg.max_order_notional:.2f}"
-            return _deny("max_order_notional", reason, notional, cfg.max_order_notional)
+            reason = f"order notional {notional:.2f} exceeds {self._config.max_order_notional:.2f}"
+            return _deny("max_order_notional", reason, notional, self._config.max_order_notional)
         signed = qty if order.side is _BUY else -qty
         reducing = (
             order.reduce_only and signed * position < 0 and qty <= abs(position) * (1 + _REL_TOL)
@@ -215,17 +214,17 @@ class RiskManager:
             if resulting > self._max_position:
                 reason = (
                     f"position would be {resulting:.8g} units of {order.symbol}, "
-                    f"limit {cfg.max_position:.8g}"
+                    f"limit {self._config.max_position:.8g}"
                 )
-                return _deny("max_position", reason, resulting, cfg.max_position)
+                return _deny("max_position", reason, resulting, self._config.max_position)
             if self._daily_trades >= self._max_daily_trades:
                 reason = (
-                    f"{self._daily_trades} trades executed today, limit {cfg.max_daily_trades}; "
-                    "only reducing orders allowed"
+                    f"{self._daily_trades} trades executed today, "
+                    f"limit {self._config.max_daily_trades}; only reducing orders allowed"
                 )
                 return _deny(
                     "max_daily_trades", reason, float(self._daily_trades),
-                    float(cfg.max_daily_trades),
+                    float(self._config.max_daily_trades),
                 )
             if worst is None:
                 worst = qty * ref_price * self._worst_move
@@ -235,9 +234,9 @@ class RiskManager:
                 reason = (
                     f"daily P&L {self._daily_pnl:.2f} with open loss "
                     f"{min(0.0, unrealized_pnl):.2f} and order worst case {worst:.2f} reaches "
-                    f"{projected:.2f}, limit {-cfg.max_daily_loss:.2f}"
+                    f"{projected:.2f}, limit {-self._config.max_daily_loss:.2f}"
                 )
-                return _deny("max_daily_loss", reason, projected, -cfg.max_daily_loss)
+                return _deny("max_daily_loss", reason, projected, -self._config.max_daily_loss)
         if not self._submissions:
             return ALLOWED
         return self._check_rate()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,9 +60,8 @@ def build_notifier(settings: Settings | None) -> Notifier:
     try:
         from tradeguard import bootstrap
 
-        factory: Callable[..., Notifier] | None = getattr(bootstrap, "build_notifier", None)
-        if factory is not None and settings is not None:
-            return factory(settings)
+        if settings is not None:
+            return bootstrap.build_notifier(settings)
     except Exception as e:  # alerting about a failure must not fail itself
         log.warning("notifier_build_failed error=%s", type(e).__name__)
     return LogNotifier()

@@ -21,6 +21,7 @@ from engine.ports import RecoveredState
 from engine.session import TradingSession
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
+from tradeguard.alerts import LogNotifier, Notifier
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
 from tradeguard.store.lock import StateDirLock
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 STORE_FILE = "tradeguard.sqlite"
 BOOK_FILE = "paper_broker.sqlite"
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    """Return the notifier every alert goes through (log-only until Apprise is configured)."""
+    del settings  # the Apprise adapter reads settings.alerts
+    return LogNotifier()
 
 
 def store_path(state_dir: Path) -> Path:
