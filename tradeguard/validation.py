@@ -297,25 +297,17 @@ def timeline_markdown(timeline: dict[str, Any]) -> str:
     """Render an incident timeline as Markdown (one row per event, time ordered)."""
     rows: list[tuple[str, str, str]] = []
     for t in timeline["transitions"]:
-        rows.append(
-            (
-                t["at"],
-                "breaker",
-                f"{t['from']} -> {t['to']} ({t['trigger']}, "
-                f"observed {t['observed']}, threshold {t['threshold']})",
-            )
-        )
+        measured = "" if t["observed"] is None else f", observed {t['observed']:g}"
+        limit = "" if t["threshold"] is None else f", threshold {t['threshold']:g}"
+        rows.append((t["at"], "breaker",
+                     f"{t['from']} -> {t['to']} ({t['trigger']}{measured}{limit})"))
     for i in timeline["intents"]:
-        rows.append(
-            (
-                i["created_at"],
-                "order",
-                f"{i['side']} {i['quantity']} {i['symbol']} {i['status']} {i['reason']}".strip(),
-            )
-        )
+        rows.append((i["created_at"], "order", f"{i['side']} {i['quantity']} {i['symbol']} "
+                     f"{i['status']} {i['reason']}".strip()))
     for a in timeline["operator_actions"]:
         rows.append((a["at"], "operator", f"{a['action']} by {a['who']}: {a['reason']}"))
-    rows.sort()
+    # Stable sort on time only: transitions keep their journal order within one instant.
+    rows.sort(key=lambda row: row[0])
     head = timeline.get("incident")
     title = (
         f"# Incident: {head['to']} at {head['at']} ({head['trigger']})" if head else "# Timeline"

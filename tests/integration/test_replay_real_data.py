@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -158,3 +159,46 @@ def test_different_seeds_draw_different_fault_outcomes(tmp_path: Path, data_dir:
     )
     summary = services.run_session(settings, request).summary
     assert 0 < summary["orders_failed"] < summary["orders_submitted"]
+
+
+def test_a_day_of_rejects_shuts_down_exits_zero_and_only_reset_resumes(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    plan = tmp_path / "faults.toml"
+    plan.write_text(
+        '[[fault]]\nstart = "2022-01-21T00:00:00Z"\nend = "2022-01-22T00:00:00Z"\n'
+        "reject_rate = 1.0\n"
+    )
+    state = tmp_path / "s"
+    env = {**os.environ, "PYTHONPATH": str(REPO),
+           "TRADEGUARD_STRATEGY__PAIRS": "[[2,5],[3,7]]",
+           "TRADEGUARD_STRATEGY__CONFIDENCE_SCALE_PCT": "0.0001"}
+    replay_cmd = [sys.executable, "-m", "tradeguard", "--state-dir", str(state), "replay",
+                  "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"),
+                  "--start", "2022-01-21T00:00:00Z", "--end", "2022-01-22T00:00:00Z",
+                  "--faults", str(plan), "--json"]
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(cmd), cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    first = run(*replay_cmd)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["final_state"] == "SHUTDOWN" and summary["stopped_by_breaker"]
+    assert summary["transitions"][-1]["trigger"] == "consecutive_failures"
+    bars_at_stop = summary["bars"]
+    assert bars_at_stop < 1440
+
+    again = json.loads(run(*replay_cmd).stdout)
+    assert again["stopped_by_breaker"] and again["bars"] == bars_at_stop
+
+    recover = run(sys.executable, "-m", "tradeguard", "--state-dir", str(state), "recover")
+    assert json.loads(run(*replay_cmd).stdout)["bars"] == bars_at_stop
+    assert recover.returncode == 0
+
+    reset = run(sys.executable, "-m", "tradeguard", "--state-dir", str(state), "reset",
+                "--reason", "venue fixed")
+    assert reset.returncode == 0, reset.stderr
+    resumed = json.loads(run(*replay_cmd).stdout)
+    assert resumed["bars"] > bars_at_stop
