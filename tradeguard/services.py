@@ -252,7 +252,12 @@ def clean_state(settings: Settings, older_than_seconds: float, dry_run: bool) ->
         now=datetime.now(UTC),
         dry_run=dry_run,
     )
-    return CleanReport(tuple(result.removed), tuple(result.kept), dry_run)
+    keep = settings.store.backup_retention
+    pruned = [
+        *hygiene.prune_backups(state_dir / "backups", keep, dry_run),
+        *hygiene.prune_run_dirs(state_dir / "validation", keep, dry_run),
+    ]
+    return CleanReport((*result.removed, *pruned), tuple(result.kept), dry_run)
 
 
 def backup_state(settings: Settings) -> Path:

@@ -7,6 +7,7 @@ import fcntl
 import logging
 import os
 import re
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,13 @@ from pathlib import Path
 
 from engine.errors import StateError
 from tradeguard.store import files
-from tradeguard.store.lock import StateDirLock, pid_alive, read_owner, try_flock
+from tradeguard.store.lock import (
+    StateDirLock,
+    is_locked_by_live_process,
+    pid_alive,
+    read_owner,
+    try_flock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +188,32 @@ def _rotate(backups_dir: Path, stem: str, retention: int) -> None:
     for old in _backups(backups_dir, stem)[:-retention]:
         old.unlink(missing_ok=True)
         log.info("state_backup_rotated removed=%s", old)
+
+
+def prune_backups(backups_dir: Path | str, retention: int, dry_run: bool = False) -> list[Path]:
+    """Remove all but the newest `retention` backups of every store; return what goes."""
+    directory = Path(backups_dir)
+    stems = {m["stem"] for p in _backups(directory) if (m := _BACKUP_NAME.match(p.name))}
+    doomed = [old for stem in sorted(stems) for old in _backups(directory, stem)[:-retention]]
+    for old in doomed:
+        if not dry_run:
+            old.unlink(missing_ok=True)
+        log.info("state_backup_pruned path=%s dry_run=%s", old, dry_run)
+    return doomed
+
+
+def prune_run_dirs(runs_dir: Path | str, keep: int, dry_run: bool = False) -> list[Path]:
+    """Remove all but the newest `keep` finished run directories (e.g. validation runs)."""
+    directory = Path(runs_dir)
+    if not directory.is_dir():
+        return []
+    runs = sorted(p for p in directory.iterdir() if p.is_dir())
+    doomed = [run for run in runs[:-keep] if is_locked_by_live_process(run) is None]
+    for run in doomed:
+        if not dry_run:
+            shutil.rmtree(run, ignore_errors=True)
+        log.info("state_run_pruned path=%s dry_run=%s", run, dry_run)
+    return doomed
 
 
 def latest_good_backup(backups_dir: Path | str) -> Path | None:
