@@ -215,20 +215,27 @@ def first_bar_time(items: Iterable[FeedItem]) -> tuple[datetime | None, Iterator
     return first, chained()
 
 
-def paced(items: Iterable[FeedItem], bar_seconds: float) -> Iterator[FeedItem]:
-    """Replay historical bars at 1x speed, re-stamped to start now (real-time paper mode)."""
+def paced(
+    items: Iterable[FeedItem],
+    bar_seconds: float,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[FeedItem]:
+    """Replay historical bars at 1x speed, re-stamped to start now (real-time paper mode).
+
+    Each bar is released when its re-stamped close time has come, as a live feed would.
+    """
     offset: timedelta | None = None
     step = timedelta(seconds=bar_seconds)
     for item in items:
         if offset is None:
-            now = datetime.now(UTC).replace(second=0, microsecond=0)
-            offset = now - item.ts
+            offset = now().replace(second=0, microsecond=0) - item.ts
         bar = item.bar
         shifted = bar._replace(ts=bar.ts + offset) if bar is not None else None
         when = item.ts + offset
-        wait = (when + step - datetime.now(UTC)).total_seconds()
+        wait = (when + step - now()).total_seconds()
         if wait > 0:
-            time.sleep(wait)
+            sleep(wait)
         yield item._replace(ts=when, bar=shifted)
 
 
