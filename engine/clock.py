@@ -76,7 +76,3 @@ class SimulatedClock:
         """Move forward to `when` if it is later; earlier or equal times change nothing."""
         if when > self._now:
             self._now = when if when.tzinfo is UTC else ensure_utc(when, "when")
-
-    def set_unchecked(self, when: datetime) -> None:
-        """Jump to an absolute UTC time without the monotonic check (recovery only)."""
-        self._now = when

@@ -73,7 +73,6 @@ class Runtime:
     session: TradingSession
     recovered: RecoveredState
     stack: ExitStack
-    simulated: bool
 
     def close(self) -> None:
         """Release the store, the paper book and the state-dir lock."""
@@ -184,7 +183,7 @@ def _wire(
         recovered=recovered,
         listeners=listeners,
     )
-    return Runtime(settings, clock, store, session, recovered, stack, not realtime)
+    return Runtime(settings, clock, store, session, recovered, stack)
 
 
 def feed_items(settings: Settings, request: ReplayRequest) -> Iterator[FeedItem]:
