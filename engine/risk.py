@@ -198,8 +198,10 @@ class RiskManager:
                     f"{last_price} (collar {self._config.price_collar_pct}%)"
                 )
                 return _deny("price_collar", reason, deviation, self._config.price_collar_pct)
-        price = ref_price if limit_price is None or limit_price < ref_price else limit_price
-        notional = qty * price
+        if limit_price is None or limit_price < ref_price:
+            notional = qty * ref_price
+        else:
+            notional = qty * limit_price
         if notional > self._max_notional:
             reason = f"order notional {notional:.2f} exceeds {self._config.max_order_notional:.2f}"
             return _deny("max_order_notional", reason, notional, self._config.max_order_notional)
