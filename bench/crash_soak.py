@@ -114,7 +114,7 @@ def run_soak(
         proc = subprocess.Popen(command, env=run_env, cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         try:
-            wait = rng.uniform(0.3, 1.2) if point == "timer" else timeout
+            wait = rng.uniform(0.2, 0.9) if point == "timer" else timeout
             proc.communicate(timeout=wait)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
