@@ -253,3 +253,45 @@ class BreakerMemory:
         except (KeyError, TypeError, ValueError, ConfigurationError) as e:
             message = f"breaker snapshot cannot be restored: {type(e).__name__}: {e}"
             raise StateError(message) from e
+
+
+def check_finite(value: float, name: str, minimum: float | None = None,
+                  strict: bool = False) -> None:
+    """Raise ValueError naming `name` unless value is finite and within the bound."""
+    low = minimum is not None and (value <= minimum if strict else value < minimum)
+    if not math.isfinite(value) or low:
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
+        message = f"{name} must be a finite number{bound} (got {value!r})"
+        raise ValueError(message)
+
+
+def prune(window: deque[datetime], cutoff: datetime) -> None:
+    """Drop timestamps older than cutoff from the left of a time-ordered window."""
+    while window and window[0] < cutoff:
+        window.popleft()
+
+
+def status_report(
+    m: BreakerMemory, config: CircuitConfig, now: datetime, deadline: datetime | None
+) -> dict[str, Any]:
+    """Return the breaker's JSON-ready status from its memory at time now."""
+    failures, successes = len(m.rate_failures), len(m.rate_successes)
+    latencies, slippages = list(m.latencies), list(m.slippages)
+    saved = m.to_json()
+    return {
+        **{key: saved[key] for key in ("state", "reason", "trigger", "entered_at",
+                                       "consecutive_failures", "half_open_successes",
+                                       "override")},
+        "failures_in_window": len(m.failure_window),
+        "window_counts": {"failures": failures, "successes": successes,
+                          "data_issues": len(m.data_issues)},
+        "metrics": {
+            "avg_api_latency_ms": sum(latencies) / len(latencies) if latencies else 0.0,
+            "p95_api_latency_ms": percentile(latencies, 0.95),
+            "avg_slippage_pct": sum(slippages) / len(slippages) if slippages else 0.0,
+            "failure_rate": failures / (failures + successes) if failures else 0.0,
+            "time_in_state_seconds": (now - m.entered_at).total_seconds(),
+        },
+        "next_deadline": None if deadline is None else deadline.isoformat(),
+        "shadow_mode": config.shadow_mode,
+    }

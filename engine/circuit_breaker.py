@@ -24,7 +24,6 @@ change what the breaker decides.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -40,10 +39,12 @@ from engine.breaker_config import (
 )
 from engine.breaker_memory import (
     BreakerMemory,
+    check_finite,
     decide,
     failure_trigger,
-    percentile,
+    prune,
     shadowed,
+    status_report,
     threshold_level,
 )
 from engine.clock import Clock
@@ -66,20 +67,6 @@ _MAX_ISSUES = 1000
 
 AlertCallback = Callable[[IssueReported], None]
 Listener = Callable[[BreakerTransitioned | OperatorActed], None]
-
-
-def _check_finite(value: float, name: str, minimum: float | None = None,
-                  strict: bool = False) -> None:
-    low = minimum is not None and (value <= minimum if strict else value < minimum)
-    if not math.isfinite(value) or low:
-        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
-        message = f"{name} must be a finite number{bound} (got {value!r})"
-        raise ValueError(message)
-
-
-def _prune(window: deque[datetime], cutoff: datetime) -> None:
-    while window and window[0] < cutoff:
-        window.popleft()
 
 
 class CircuitBreaker:
@@ -149,28 +136,7 @@ class CircuitBreaker:
         """Return a JSON-ready status: state, reason, counters, override and metrics."""
         now = self._begin()
         self._prune_windows(now)
-        m = self._m
-        failures, successes = len(m.rate_failures), len(m.rate_successes)
-        latencies, slippages = list(m.latencies), list(m.slippages)
-        deadline = self._next_deadline
-        saved = m.to_json()
-        return {
-            **{key: saved[key] for key in ("state", "reason", "trigger", "entered_at",
-                                           "consecutive_failures", "half_open_successes",
-                                           "override")},
-            "failures_in_window": len(m.failure_window),
-            "window_counts": {"failures": failures, "successes": successes,
-                              "data_issues": len(m.data_issues)},
-            "metrics": {
-                "avg_api_latency_ms": sum(latencies) / len(latencies) if latencies else 0.0,
-                "p95_api_latency_ms": percentile(latencies, 0.95),
-                "avg_slippage_pct": sum(slippages) / len(slippages) if slippages else 0.0,
-                "failure_rate": failures / (failures + successes) if failures else 0.0,
-                "time_in_state_seconds": (now - m.entered_at).total_seconds(),
-            },
-            "next_deadline": None if deadline is None else deadline.isoformat(),
-            "shadow_mode": self._config.shadow_mode,
-        }
+        return status_report(self._m, self._config, now, self._next_deadline)
 
     # ------------------------------------------------------------------ time
     def tick(self) -> None:
@@ -209,15 +175,15 @@ class CircuitBreaker:
 
     def _prune_windows(self, now: datetime) -> None:
         m = self._m
-        _prune(m.failure_window, now - self._fail_span)
-        _prune(m.rate_failures, now - self._rate_span)
-        _prune(m.rate_successes, now - self._rate_span)
-        _prune(m.data_issues, now - self._data_span)
+        prune(m.failure_window, now - self._fail_span)
+        prune(m.rate_failures, now - self._rate_span)
+        prune(m.rate_successes, now - self._rate_span)
+        prune(m.data_issues, now - self._data_span)
 
     # ------------------------------------------------------------------ inputs
     def report_api_latency(self, latency_ms: float) -> None:
         """Record one API round-trip latency in milliseconds."""
-        _check_finite(latency_ms, "latency_ms", 0.0)
+        check_finite(latency_ms, "latency_ms", 0.0)
         latency_ms = float(latency_ms)
         now = self._begin()
         self._m.latencies.append(latency_ms)
@@ -259,8 +225,8 @@ class CircuitBreaker:
 
     def report_slippage(self, expected_price: float, actual_price: float) -> None:
         """Record a fill's absolute slippage |actual - expected| / expected, in percent."""
-        _check_finite(expected_price, "expected_price", 0.0, strict=True)
-        _check_finite(actual_price, "actual_price", 0.0)
+        check_finite(expected_price, "expected_price", 0.0, strict=True)
+        check_finite(actual_price, "actual_price", 0.0)
         now = self._begin()
         pct = abs(actual_price - expected_price) / expected_price * 100.0
         self._m.slippages.append(pct)
@@ -276,7 +242,7 @@ class CircuitBreaker:
 
     def report_loss(self, loss_pct: float) -> None:
         """Record the loss from peak equity over loss_window_seconds, as a fraction."""
-        _check_finite(loss_pct, "loss_pct")
+        check_finite(loss_pct, "loss_pct")
         loss_pct = float(loss_pct)
         halt = self._config.halt_loss_pct
         now = self._begin()
@@ -292,7 +258,7 @@ class CircuitBreaker:
         now = self._begin()
         issues, cfg = self._m.data_issues, self._config
         issues.append(now)
-        _prune(issues, now - self._data_span)
+        prune(issues, now - self._data_span)
         count = len(issues)
         self._unhealthy(now, IssueType.DATA_FEED, {**(details or {}), "issues_in_window": count})
         level = threshold_level(count, cfg.alert_data_issues, cfg.throttle_data_issues,
