@@ -128,8 +128,7 @@ def transition_dict(event: BreakerTransitioned) -> dict[str, Any]:
 
 
 def _offline_runtime(settings: Settings) -> bootstrap.Runtime:
-    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
-    del state_dir
+    """Wire the stored session without running it; callers check the state dir exists."""
     return bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=None, realtime=None)
 
 

@@ -149,15 +149,6 @@ class ReplayConfig(BaseModel):
     validation_day: date = Field(
         date(2016, 10, 7), description="UTC day replayed as the calm control of the validation."
     )
-    stress_file: str = Field(
-        "btc-perp_ftx_1m.csv.gz",
-        min_length=1,
-        description="Data file (in data_dir) of the stress day of the 24h validation.",
-    )
-    stress_day: date = Field(
-        date(2022, 1, 21),
-        description="UTC day replayed as the stress case (2022-01-21 crypto sell-off).",
-    )
     seed: int = Field(
         0, ge=0, le=2**63 - 1, description="Seed of paper-broker randomness in validation runs."
     )
@@ -167,7 +158,7 @@ class ReplayConfig(BaseModel):
     def _expand_data_dir(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()
 
-    @field_validator("validation_file", "stress_file")
+    @field_validator("validation_file")
     @classmethod
     def _bare_file_name(cls, value: str) -> str:
         if Path(value).name != value:
