@@ -1,10 +1,11 @@
-"""Values and pure policy of the circuit breaker: states, config, decisions, persisted memory."""
+"""Values of the circuit breaker: states, issue types, configuration, gate inputs and decisions."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,8 +35,7 @@ class CircuitState(Enum):
 
 _SEVERITY = {state: rank for rank, state in enumerate(CircuitState)}
 
-# (target state, trigger name, observed value, threshold, reason)
-Trigger = tuple[CircuitState, str, float | None, float | None, str]
+HaltRecovery = Literal["auto", "confirm"]
 
 
 class IssueType(StrEnum):
@@ -117,6 +117,15 @@ class CircuitConfig(BaseModel):
         300.0, "healthy time before THROTTLE steps down to ALERT"
     )
     halt_cooldown_seconds: float = _secs(900.0, "healthy time before HALT steps to HALF_OPEN")
+    halt_recovery: HaltRecovery = Field(
+        "auto",
+        description=(
+            "how HALT ends after halt_cooldown_seconds healthy: 'auto' steps to HALF_OPEN by "
+            "itself; 'confirm' stays in HALT (position-reducing orders only) until an operator "
+            "confirms with force_recovery (the recover command), which then enters HALF_OPEN "
+            "probing rather than CLOSED (seed 004: operator confirmation in production)"
+        ),
+    )
     failure_threshold: int = _n(5, "order failures within failure_window_secs that HALT")
     failure_window_secs: float = _secs(60.0, "window for failure_threshold")
     half_open_max_tries: int = _n(3, "successful orders in HALF_OPEN that close the breaker")

@@ -1,4 +1,8 @@
-"""Pure policy of the circuit breaker and the memory it persists across restarts."""
+"""The circuit breaker's memory: state, counters, time windows and the instants deadlines use.
+
+`BreakerMemory` is the single source of truth for the breaker's state and everything it must
+persist to resume exactly after a restart; times are absolute UTC instants, never durations.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,12 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from engine.breaker_config import (
-    SNAPSHOT_VERSION,
-    BreakerDecision,
-    CircuitConfig,
-    CircuitState,
-    ExecutionAction,
-    Trigger,
-)
+from engine.breaker_config import SNAPSHOT_VERSION, CircuitConfig, CircuitState
 from engine.clock import ensure_utc
 from engine.errors import ConfigurationError, StateError
-
-
-def threshold_level(
-    value: float, alert: float, throttle: float, halt: float
-) -> tuple[CircuitState, float] | None:
-    """Return the highest level whose threshold value reaches, with that threshold."""
-    if value >= halt:
-        return CircuitState.HALT, float(halt)
-    if value >= throttle:
-        return CircuitState.THROTTLE, float(throttle)
-    if value >= alert:
-        return CircuitState.ALERT, float(alert)
-    return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,82 +25,6 @@ def percentile(values: list[float], q: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
-
-
-def decide(
-    state: CircuitState, action: ExecutionAction, cfg: CircuitConfig, why: str
-) -> BreakerDecision:
-    """Return the decision for an order in a non-CLOSED state; why explains the state."""
-    if state is CircuitState.SHUTDOWN:
-        return BreakerDecision(False, f"shutdown: no trading until reset ({why})", state, 0.0,
-                               0.0, True)
-    if state is CircuitState.HALT:
-        if action.reduces_position:
-            return BreakerDecision(True, f"halt: position-reducing order allowed ({why})", state,
-                                   1.0, 0.0, True)
-        return BreakerDecision(False, f"halt: only position-reducing orders ({why})", state,
-                               0.0, 0.0, True)
-    if state is CircuitState.HALF_OPEN:
-        if action.reduces_position:
-            return BreakerDecision(True, "half_open: position-reducing order at full size",
-                                   state, 1.0, 0.0, False)
-        factor = cfg.half_open_size_factor
-        return BreakerDecision(True, f"half_open: probe order at size x{factor:g}", state,
-                               factor, 0.0, False)
-    if state is CircuitState.THROTTLE:
-        floor = cfg.throttle_min_confidence
-        if action.reduces_position:
-            return BreakerDecision(True, "throttle: position-reducing order at full size",
-                                   state, 1.0, floor, False)
-        if action.confidence > floor:
-            factor = cfg.throttle_size_factor
-            reason = f"throttle: confidence {action.confidence:.3f} > {floor:g}, size x{factor:g}"
-            return BreakerDecision(True, reason, state, factor, floor, False)
-        reason = f"throttle: confidence {action.confidence:.3f} <= {floor:g} ({why})"
-        return BreakerDecision(False, reason, state, 0.0, floor, False)
-    return BreakerDecision(True, f"{state.value.lower()}: full size ({why})", state, 1.0, 0.0,
-                           False)
-
-
-def shadowed(decision: BreakerDecision) -> BreakerDecision:
-    """Return the shadow-mode form: always allowed at full size, marking would-be denials."""
-    if decision.allowed and decision.size_factor == 1.0:
-        return decision
-    if decision.allowed:
-        reason = f"shadow: would size x{decision.size_factor:g}: {decision.reason}"
-        return BreakerDecision(True, reason, decision.state, 1.0, 0.0, False)
-    reason = f"shadow: would deny: {decision.reason}"
-    return BreakerDecision(True, reason, decision.state, 1.0, 0.0, False, shadow_denied=True)
-
-
-def failure_trigger(cfg: CircuitConfig, m: BreakerMemory, probing: bool) -> Trigger | None:
-    """Return the most severe trigger fired by the failure just recorded in m, if any."""
-    streak, in_window = m.consecutive_failures, len(m.failure_window)
-    why = f"{streak} consecutive order failures"
-    # max() keeps the first of equal severity, so a lost HALF_OPEN probe is named as such.
-    found: list[Trigger] = []
-    if probing:
-        found.append((CircuitState.HALT, "half_open_failure", float(streak), None,
-                      "order failed while probing in HALF_OPEN"))
-    if streak >= cfg.shutdown_consecutive_failures:
-        found.append((CircuitState.SHUTDOWN, "consecutive_failures", float(streak),
-                      float(cfg.shutdown_consecutive_failures), why))
-    level = threshold_level(streak, cfg.alert_consecutive_failures,
-                            cfg.throttle_consecutive_failures, cfg.halt_consecutive_failures)
-    if level is not None:
-        found.append((level[0], "consecutive_failures", float(streak), level[1], why))
-    if in_window >= cfg.failure_threshold:
-        found.append((CircuitState.HALT, "failure_window", float(in_window),
-                      float(cfg.failure_threshold),
-                      f"{in_window} order failures within {cfg.failure_window_secs:g}s"))
-    calls = len(m.rate_failures) + len(m.rate_successes)
-    if calls >= cfg.failure_rate_min_calls:
-        rate = len(m.rate_failures) / calls
-        if rate >= cfg.failure_rate_threshold:
-            found.append((CircuitState.THROTTLE, "failure_rate", rate,
-                          cfg.failure_rate_threshold,
-                          f"failure rate {rate:.2f} over {calls} orders"))
-    return max(found, key=lambda t: t[0].severity) if found else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -157,6 +65,22 @@ def _samples(value: Any, name: str, size: int) -> deque[float]:
     return deque(floats, maxlen=size)
 
 
+def _header(data: Mapping[str, Any]) -> tuple[CircuitState, Mapping[str, Any], bool]:
+    """Return state, override section and override.active after checking they fit together."""
+    if data.get("version") != SNAPSHOT_VERSION:
+        message = f"version must be {SNAPSHOT_VERSION} (got {data.get('version')!r})"
+        raise ValueError(message)
+    override = data["override"]
+    state, active = CircuitState(data["state"]), override["active"]
+    if not isinstance(active, bool):
+        message = f"override.active must be a boolean (got {active!r})"
+        raise TypeError(message)
+    if active and state not in (CircuitState.HALT, CircuitState.SHUTDOWN):
+        message = f"override.active requires state HALT or SHUTDOWN (got {state.value})"
+        raise ValueError(message)
+    return state, override, active
+
+
 @dataclass(slots=True)
 class BreakerMemory:
     """Everything the breaker must persist to resume exactly; times are absolute UTC."""
@@ -183,6 +107,20 @@ class BreakerMemory:
     def __post_init__(self) -> None:
         self.latencies = deque(self.latencies, maxlen=self.samples)
         self.slippages = deque(self.slippages, maxlen=self.samples)
+
+    def quiet_since(self) -> datetime:
+        """Return when the current quiet stretch began: entering the state or the last issue."""
+        last = self.last_unhealthy_at
+        return last if last is not None and last > self.entered_at else self.entered_at
+
+    def prune_windows(
+        self, now: datetime, failures: timedelta, rate: timedelta, data: timedelta
+    ) -> None:
+        """Drop stamps older than their window (failure, failure-rate, data-issue) before now."""
+        prune(self.failure_window, now - failures)
+        prune(self.rate_failures, now - rate)
+        prune(self.rate_successes, now - rate)
+        prune(self.data_issues, now - data)
 
     def windows(self) -> tuple[deque[datetime], ...]:
         """Return the time-stamped windows (failures, rate failures/successes, data issues)."""
@@ -217,17 +155,7 @@ class BreakerMemory:
     def from_json(cls, data: Mapping[str, Any], samples: int) -> BreakerMemory:
         """Rebuild from to_json(); raise StateError naming the unreadable field."""
         try:
-            if data.get("version") != SNAPSHOT_VERSION:
-                message = f"version must be {SNAPSHOT_VERSION} (got {data.get('version')!r})"
-                raise ValueError(message)
-            override = data["override"]
-            state, active = CircuitState(data["state"]), override["active"]
-            if not isinstance(active, bool):
-                message = f"override.active must be a boolean (got {active!r})"
-                raise TypeError(message)
-            if active and state not in (CircuitState.HALT, CircuitState.SHUTDOWN):
-                message = f"override.active requires state HALT or SHUTDOWN (got {state.value})"
-                raise ValueError(message)
+            state, override, active = _header(data)
             return cls(
                 state=state,
                 entered_at=_time(data["entered_at"], "entered_at"),
@@ -272,7 +200,11 @@ def prune(window: deque[datetime], cutoff: datetime) -> None:
 
 
 def status_report(
-    m: BreakerMemory, config: CircuitConfig, now: datetime, deadline: datetime | None
+    m: BreakerMemory,
+    config: CircuitConfig,
+    now: datetime,
+    deadline: datetime | None,
+    awaiting_confirmation: bool,
 ) -> dict[str, Any]:
     """Return the breaker's JSON-ready status from its memory at time now."""
     failures, successes = len(m.rate_failures), len(m.rate_successes)
@@ -294,4 +226,6 @@ def status_report(
         },
         "next_deadline": None if deadline is None else deadline.isoformat(),
         "shadow_mode": config.shadow_mode,
+        "halt_recovery": config.halt_recovery,
+        "awaiting_confirmation": awaiting_confirmation,
     }

@@ -1,4 +1,9 @@
-"""Graduated circuit breaker: CLOSED, ALERT, THROTTLE, HALT, HALF_OPEN, SHUTDOWN.
+"""Graduated circuit breaker state machine: CLOSED, ALERT, THROTTLE, HALT, HALF_OPEN, SHUTDOWN.
+
+Values live in engine/breaker_config.py, the trigger rules and what each level allows in
+engine/breaker_policy.py (a new trigger goes there: see its docstring), the persisted state in
+engine/breaker_memory.py (`BreakerMemory`, the one source of truth for the state) and the typed
+listener protocol in engine/breaker_listener.py; this module holds the transitions.
 
 Escalation is immediate to the highest level whose trigger fires and never lowers the state.
 De-escalation goes one level at a time: a level L steps down once
@@ -13,19 +18,22 @@ noticed them, so the outcome does not depend on how often tick() runs. The failu
 evaluated when a failure arrives (a success can only lower it). Recent issues are not part of
 the snapshot: the store journals them.
 
+HALT recovery follows `halt_recovery`: "auto" steps HALT down to HALF_OPEN after the cooldown;
+"confirm" keeps HALT (position-reducing orders only) after the cooldown until an operator calls
+force_recovery, which then enters HALF_OPEN probing instead of CLOSED.
+
 Operator choices: manual_override_enable forces HALT until disabled; disabling releases into
-HALF_OPEN so recovery is probed. force_recovery goes to CLOSED but refuses to leave SHUTDOWN;
-reset() is the only exit from SHUTDOWN. Orders that reduce a position pass at full size in
-THROTTLE, HALF_OPEN and HALT so that a position is never trapped; SHUTDOWN allows nothing.
-Listener and alert-callback errors are logged and swallowed: a failing notifier must never
-change what the breaker decides.
+HALF_OPEN so recovery is probed. force_recovery goes to CLOSED (HALF_OPEN from HALT or HALF_OPEN
+under "confirm") but refuses to leave SHUTDOWN; reset() is the only exit from SHUTDOWN. Orders
+that reduce a position pass at full size in THROTTLE, HALF_OPEN and HALT so that a position is
+never trapped; SHUTDOWN allows nothing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,24 +43,22 @@ from engine.breaker_config import (
     CircuitState,
     ExecutionAction,
     IssueType,
-    Trigger,
 )
-from engine.breaker_memory import (
-    BreakerMemory,
-    check_finite,
+from engine.breaker_listener import BreakerListener, ListenerSet
+from engine.breaker_memory import BreakerMemory, check_finite, prune, status_report
+from engine.breaker_policy import (
+    BreakerPolicy,
+    Escalation,
+    crash_recovery,
+    critical_error,
     decide,
-    failure_trigger,
-    prune,
     shadowed,
-    status_report,
-    threshold_level,
 )
 from engine.clock import Clock
-from engine.errors import CircuitBreakerOpenException
 from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 
-__all__ = ["BreakerDecision", "CircuitBreaker", "CircuitConfig", "CircuitState",
-           "ExecutionAction", "IssueType"]
+__all__ = ["BreakerDecision", "BreakerListener", "CircuitBreaker", "CircuitConfig",
+           "CircuitState", "ExecutionAction", "IssueType"]
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +71,6 @@ _SHUTDOWN = CircuitState.SHUTDOWN
 _STEP_DOWN = {_THROTTLE: _ALERT, _ALERT: _CLOSED, _HALT: _HALF_OPEN}
 _MAX_ISSUES = 1000
 
-AlertCallback = Callable[[IssueReported], None]
-Listener = Callable[[BreakerTransitioned | OperatorActed], None]
-
 
 class CircuitBreaker:
     """Graduated breaker fed by execution outcomes; gate orders with check_execution_allowed."""
@@ -75,15 +78,16 @@ class CircuitBreaker:
     def __init__(self, config: CircuitConfig, clock: Clock) -> None:
         self._config = config
         self._clock = clock
+        self._policy = BreakerPolicy.from_config(config)
         self._m = BreakerMemory(_CLOSED, clock.now(), config.metrics_window_size)
-        self._state = _CLOSED  # mirror of self._m.state for the hot path
+        # Derived from self._m on every change: the next instant a cooldown falls due.
         self._next_deadline: datetime | None = None
         self._issues: deque[IssueReported] = deque(maxlen=_MAX_ISSUES)
-        self._alert_callbacks: list[AlertCallback] = []
-        self._listeners: list[Listener] = []
+        self._listeners = ListenerSet()
         self._cooldowns = {_ALERT: timedelta(seconds=config.alert_cooldown_seconds),
                            _THROTTLE: timedelta(seconds=config.throttle_cooldown_seconds),
                            _HALT: timedelta(seconds=config.halt_cooldown_seconds)}
+        self._confirm_halt = config.halt_recovery == "confirm"
         self._fail_span = timedelta(seconds=config.failure_window_secs)
         self._rate_span = timedelta(seconds=config.failure_rate_window_secs)
         self._data_span = timedelta(seconds=config.data_issue_window_secs)
@@ -96,7 +100,7 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """Return the current state (time-based transitions apply on tick/report/check)."""
-        return self._state
+        return self._m.state
 
     @property
     def config(self) -> CircuitConfig:
@@ -119,13 +123,14 @@ class CircuitBreaker:
         """Return True while the operator's manual override holds the breaker in HALT."""
         return self._m.override_active
 
-    def register_alert_callback(self, fn: AlertCallback) -> None:
-        """Call fn with every IssueReported."""
-        self._alert_callbacks.append(fn)
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """Return True when HALT's cooldown is over and only an operator can end it."""
+        return self._awaits_confirmation(self._clock.now())
 
-    def add_listener(self, fn: Listener) -> None:
-        """Call fn with every BreakerTransitioned and OperatorActed."""
-        self._listeners.append(fn)
+    def add_listener(self, listener: BreakerListener) -> None:
+        """Send listener every transition, issue and operator action from now on."""
+        self._listeners.add(listener)
 
     def get_recent_issues(self, minutes: float) -> list[IssueReported]:
         """Return the issues reported within the last minutes, oldest first."""
@@ -133,10 +138,16 @@ class CircuitBreaker:
         return [issue for issue in self._issues if issue.at >= cutoff]
 
     def get_status(self) -> dict[str, Any]:
-        """Return a JSON-ready status: state, reason, counters, override and metrics."""
+        """Return a JSON-ready status: state, reason, counters, override, metrics, recovery."""
         now = self._begin()
         self._prune_windows(now)
-        return status_report(self._m, self._config, now, self._next_deadline)
+        return status_report(self._m, self._config, now, self._next_deadline,
+                             self._awaits_confirmation(now))
+
+    def _awaits_confirmation(self, now: datetime) -> bool:
+        m = self._m
+        return (self._confirm_halt and m.state is _HALT and not m.override_active
+                and now >= m.quiet_since() + self._cooldowns[_HALT])
 
     # ------------------------------------------------------------------ time
     def tick(self) -> None:
@@ -156,8 +167,14 @@ class CircuitBreaker:
 
     def _advance(self, now: datetime) -> None:
         while (due := self._next_deadline) is not None and now >= due:
-            current = self._state
+            current = self._m.state
             cooldown = self._cooldowns[current].total_seconds()
+            if current is _HALT and self._confirm_halt:
+                # The cooldown is over but leaving HALT needs an operator (force_recovery).
+                self._next_deadline = None
+                log.warning('breaker_halt_awaiting_confirmation since=%s reason="%s"',
+                            due.isoformat(), self._m.reason)
+                return
             in_state = (due - self._m.entered_at).total_seconds()
             self._transition(_STEP_DOWN[current], "cooldown", due, in_state, cooldown,
                              f"{current.value} healthy for {cooldown:g}s")
@@ -168,17 +185,10 @@ class CircuitBreaker:
         if cooldown is None or m.override_active:
             self._next_deadline = None
             return
-        base = m.entered_at
-        if m.last_unhealthy_at is not None and m.last_unhealthy_at > base:
-            base = m.last_unhealthy_at
-        self._next_deadline = base + cooldown
+        self._next_deadline = m.quiet_since() + cooldown
 
     def _prune_windows(self, now: datetime) -> None:
-        m = self._m
-        prune(m.failure_window, now - self._fail_span)
-        prune(m.rate_failures, now - self._rate_span)
-        prune(m.rate_successes, now - self._rate_span)
-        prune(m.data_issues, now - self._data_span)
+        self._m.prune_windows(now, self._fail_span, self._rate_span, self._data_span)
 
     # ------------------------------------------------------------------ inputs
     def report_api_latency(self, latency_ms: float) -> None:
@@ -187,13 +197,10 @@ class CircuitBreaker:
         latency_ms = float(latency_ms)
         now = self._begin()
         self._m.latencies.append(latency_ms)
-        cfg = self._config
-        level = threshold_level(latency_ms, cfg.alert_api_latency_ms,
-                                cfg.throttle_api_latency_ms, cfg.halt_api_latency_ms)
-        if level is not None:
+        escalation = self._policy.api_latency.fire(latency_ms)
+        if escalation is not None:
             self._unhealthy(now, IssueType.API_LATENCY, {"latency_ms": latency_ms})
-            self._escalate(now, (level[0], "api_latency", latency_ms, level[1],
-                                 f"api latency {latency_ms:g} ms >= {level[1]:g} ms"))
+            self._escalate(now, escalation)
 
     def report_order_success(self) -> None:
         """Record a successful order; resets consecutive failures, counts HALF_OPEN probes."""
@@ -212,16 +219,16 @@ class CircuitBreaker:
     def report_order_failure(self, details: Mapping[str, Any] | None = None) -> None:
         """Record a failed or rejected order."""
         now = self._begin()
-        m, cfg = self._m, self._config
+        m = self._m
         m.consecutive_failures += 1
         m.failure_window.append(now)
         m.rate_failures.append(now)
         self._prune_windows(now)
         self._unhealthy(now, IssueType.ORDER_FAILURE,
                         {**(details or {}), "consecutive_failures": m.consecutive_failures})
-        trigger = failure_trigger(cfg, m, probing=m.state is _HALF_OPEN)
-        if trigger is not None:
-            self._escalate(now, trigger)
+        self._escalate(now, self._policy.failure_escalation(
+            m.consecutive_failures, len(m.failure_window), len(m.rate_failures),
+            len(m.rate_successes), probing=m.state is _HALF_OPEN))
 
     def report_slippage(self, expected_price: float, actual_price: float) -> None:
         """Record a fill's absolute slippage |actual - expected| / expected, in percent."""
@@ -230,42 +237,32 @@ class CircuitBreaker:
         now = self._begin()
         pct = abs(actual_price - expected_price) / expected_price * 100.0
         self._m.slippages.append(pct)
-        cfg = self._config
-        level = threshold_level(pct, cfg.alert_slippage_pct, cfg.throttle_slippage_pct,
-                                cfg.halt_slippage_pct)
-        if level is not None:
+        escalation = self._policy.slippage.fire(pct)
+        if escalation is not None:
             self._unhealthy(now, IssueType.SLIPPAGE, {"expected_price": expected_price,
                                                       "actual_price": actual_price,
                                                       "slippage_pct": pct})
-            self._escalate(now, (level[0], "slippage", pct, level[1],
-                                 f"slippage {pct:.3f}% >= {level[1]:g}%"))
+            self._escalate(now, escalation)
 
     def report_loss(self, loss_pct: float) -> None:
         """Record the loss from peak equity over loss_window_seconds, as a fraction."""
         check_finite(loss_pct, "loss_pct")
         loss_pct = float(loss_pct)
-        halt = self._config.halt_loss_pct
         now = self._begin()
-        if loss_pct < halt / 2.0:
+        if loss_pct < self._policy.loss_unhealthy_from:
             return
         self._unhealthy(now, IssueType.LOSS, {"loss_pct": loss_pct})
-        if loss_pct >= halt:
-            self._escalate(now, (_HALT, "loss", loss_pct, halt,
-                                 f"loss {loss_pct:.2%} of peak equity >= {halt:.2%}"))
+        self._escalate(now, self._policy.loss.fire(loss_pct))
 
     def report_data_feed_issue(self, details: Mapping[str, Any] | None = None) -> None:
         """Record a data-feed problem (gap, invalid bar, stale feed)."""
         now = self._begin()
-        issues, cfg = self._m.data_issues, self._config
+        issues = self._m.data_issues
         issues.append(now)
         prune(issues, now - self._data_span)
         count = len(issues)
         self._unhealthy(now, IssueType.DATA_FEED, {**(details or {}), "issues_in_window": count})
-        level = threshold_level(count, cfg.alert_data_issues, cfg.throttle_data_issues,
-                                cfg.halt_data_issues)
-        if level is not None:
-            why = f"{count} data-feed issues within {cfg.data_issue_window_secs:g}s"
-            self._escalate(now, (level[0], "data_feed", float(count), level[1], why))
+        self._escalate(now, self._policy.data_feed.fire(float(count)))
 
     def report_critical_error(
         self, issue_type: IssueType | str, details: Mapping[str, Any] | None = None
@@ -274,16 +271,13 @@ class CircuitBreaker:
         issue_type = IssueType(issue_type)
         now = self._begin()
         self._unhealthy(now, issue_type, dict(details or {}))
-        target = _SHUTDOWN if issue_type.is_critical else _HALT
-        self._escalate(now, (target, "critical_error", None, None,
-                             f"critical error {issue_type.value}"))
+        self._escalate(now, critical_error(issue_type))
 
     def report_crash_recovery(self, details: Mapping[str, Any] | None = None) -> None:
         """Record an unclean restart: at least ALERT, without restarting any cooldown."""
         now = self._begin()
         self._record_issue(now, IssueType.CRASH_RECOVERY, dict(details or {}))
-        self._escalate(now, (_ALERT, "crash_recovery", None, None,
-                             "resumed after an unclean shutdown"))
+        self._escalate(now, crash_recovery())
 
     def _unhealthy(self, now: datetime, kind: IssueType, details: dict[str, Any]) -> None:
         self._m.last_unhealthy_at = now
@@ -294,68 +288,50 @@ class CircuitBreaker:
         issue = IssueReported(now, kind.value, details)
         self._issues.append(issue)
         log.debug("breaker_issue type=%s details=%s", kind.value, details)
-        for fn in list(self._alert_callbacks):
-            try:
-                fn(issue)
-            except Exception:
-                log.exception("breaker_alert_callback_failed type=%s", kind.value)
+        self._listeners.issue_reported(issue)
 
-    def _escalate(self, now: datetime, trigger: Trigger) -> None:
-        target, name, observed, threshold, reason = trigger
+    def _escalate(self, now: datetime, escalation: Escalation | None) -> None:
         # An active override holds HALT or SHUTDOWN, so only SHUTDOWN can still escalate it.
-        if target.severity <= self._state.severity:
+        if escalation is None or escalation.level.severity <= self._m.state.severity:
             return
-        self._transition(target, name, now, observed, threshold, reason)
+        self._transition(escalation.level, escalation.trigger, now, escalation.observed,
+                         escalation.threshold, escalation.reason)
 
     def _transition(self, target: CircuitState, trigger: str, at: datetime,
                     observed: float | None, threshold: float | None, reason: str) -> None:
         m = self._m
         source = m.state
-        m.state = self._state = target
+        m.state = target
         m.entered_at, m.reason, m.trigger = at, reason, trigger
         m.half_open_successes = 0
         self._recompute_deadline()
         level = logging.WARNING if target.severity > source.severity else logging.INFO
         log.log(level, 'breaker_transition from=%s to=%s trigger=%s observed=%s threshold=%s '
                 'reason="%s"', source.value, target.value, trigger, observed, threshold, reason)
-        self._emit(BreakerTransitioned(at, source.value, target.value, trigger, observed,
-                                       threshold, reason))
-
-    def _emit(self, event: BreakerTransitioned | OperatorActed) -> None:
-        for fn in list(self._listeners):
-            try:
-                fn(event)
-            except Exception:
-                log.exception("breaker_listener_failed event=%s", type(event).__name__)
+        self._listeners.state_changed(BreakerTransitioned(
+            at, source.value, target.value, trigger, observed, threshold, reason))
 
     # ------------------------------------------------------------------ gate
     def check_execution_allowed(self, action: ExecutionAction) -> BreakerDecision:
         """Return whether the breaker lets this order through, and at what size."""
-        if self._state is _CLOSED:
+        m = self._m
+        if m.state is _CLOSED:
             return self._closed_decision
         deadline = self._next_deadline
         if deadline is not None:
             now = self._clock.now()
             if now >= deadline:
                 self._advance(now)
-                if self._state is _CLOSED:
+                if m.state is _CLOSED:
                     return self._closed_decision
-        if self._state is _ALERT:
+        if m.state is _ALERT:
             return self._alert_decision
-        m = self._m
         why = (f"manual override by {m.override_who}: {m.override_reason}"
                if m.override_active else m.reason)
+        if self._confirm_halt and self._awaits_confirmation(self._clock.now()):
+            why = f"{why}; cooldown over, awaiting operator confirmation (recover)"
         decision = decide(m.state, action, self._config, why)
         return shadowed(decision) if self._config.shadow_mode else decision
-
-    def ensure_allowed(self, action: ExecutionAction) -> BreakerDecision:
-        """Return the decision, or raise CircuitBreakerOpenException when it denies."""
-        decision = self.check_execution_allowed(action)
-        if not decision.allowed:
-            stamps = self.failure_timestamps
-            raise CircuitBreakerOpenException(decision.reason, decision.state.value,
-                                              len(stamps), stamps)
-        return decision
 
     # ------------------------------------------------------------------ operator
     def manual_override_enable(self, reason: str, who: str = "operator") -> None:
@@ -363,7 +339,7 @@ class CircuitBreaker:
         now = self._begin()
         self._set_override(True, reason, who, now)
         self._operator(now, "manual_override_enable", reason, who)
-        if self._state.severity < _HALT.severity:
+        if self._m.state.severity < _HALT.severity:
             self._transition(_HALT, "manual_override", now, None, None,
                              f"manual override by {who}: {reason}")
         self._recompute_deadline()
@@ -374,34 +350,42 @@ class CircuitBreaker:
         was_active = self._m.override_active
         self._set_override(False, reason, who, now)
         self._operator(now, "manual_override_disable", reason, who)
-        if was_active and self._state is _HALT:
+        if was_active and self._m.state is _HALT:
             self._transition(_HALF_OPEN, "override_disabled", now, None, None,
                              f"override released by {who}: {reason}")
         self._recompute_deadline()
 
     def force_recovery(self, reason: str = "", who: str = "operator") -> bool:
-        """Go to CLOSED, clearing counters and override; refused in SHUTDOWN (use reset)."""
+        """Clear counters and override, then go to CLOSED; refused in SHUTDOWN (use reset).
+
+        Under halt_recovery "confirm" this is the operator's confirmation: from HALT or
+        HALF_OPEN it enters HALF_OPEN, so recovery is still probed before CLOSED.
+        """
         now = self._begin()
-        if self._state is _SHUTDOWN:
+        state = self._m.state
+        if state is _SHUTDOWN:
             log.warning("breaker_force_recovery_refused who=%s reason=%s", who, reason)
             self._operator(now, "force_recovery_refused", reason, who)
             return False
         self._operator(now, "force_recovery", reason, who)
-        self._clear(now, "force_recovery", who, reason)
+        probe = self._confirm_halt and state in (_HALT, _HALF_OPEN)
+        self._clear(now, "force_recovery", who, reason, _HALF_OPEN if probe else _CLOSED)
         return True
 
     def reset(self, reason: str = "", who: str = "operator") -> None:
         """Go to CLOSED from any state, SHUTDOWN included, clearing counters and override."""
         now = self._begin()
         self._operator(now, "reset", reason, who)
-        self._clear(now, "reset", who, reason)
+        self._clear(now, "reset", who, reason, _CLOSED)
 
     def _set_override(self, active: bool, reason: str, who: str, now: datetime) -> None:
         m = self._m
         m.override_active, m.override_reason, m.override_who, m.override_at = (
             active, reason, who, now)
 
-    def _clear(self, now: datetime, trigger: str, who: str, reason: str) -> None:
+    def _clear(
+        self, now: datetime, trigger: str, who: str, reason: str, target: CircuitState
+    ) -> None:
         m = self._m
         if m.override_active:
             self._set_override(False, reason, who, now)
@@ -409,13 +393,13 @@ class CircuitBreaker:
         m.last_unhealthy_at = None
         for window in m.windows():
             window.clear()
-        if self._state is not _CLOSED:
-            self._transition(_CLOSED, trigger, now, None, None, f"{trigger} by {who}: {reason}")
+        if m.state is not target:
+            self._transition(target, trigger, now, None, None, f"{trigger} by {who}: {reason}")
         self._recompute_deadline()
 
     def _operator(self, now: datetime, action: str, reason: str, who: str) -> None:
         log.warning("breaker_operator action=%s who=%s reason=%s", action, who, reason)
-        self._emit(OperatorActed(now, action, reason, who))
+        self._listeners.operator_acted(OperatorActed(now, action, reason, who))
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> dict[str, Any]:
@@ -431,9 +415,9 @@ class CircuitBreaker:
     ) -> CircuitBreaker:
         """Rebuild a breaker from snapshot(); deadlines continue from the persisted times."""
         breaker = cls(config, clock)
-        memory = BreakerMemory.from_json(data, config.metrics_window_size)
-        breaker._m = memory
-        breaker._state = memory.state
+        breaker._m = BreakerMemory.from_json(data, config.metrics_window_size)
         # The deadline is derived from absolute persisted times, never from restart time.
         breaker._recompute_deadline()
+        if breaker._awaits_confirmation(clock.now()):
+            breaker._next_deadline = None
         return breaker

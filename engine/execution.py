@@ -13,7 +13,7 @@ from typing import Any
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, ExecutionAction
 from engine.clock import Clock
-from engine.errors import BrokerError
+from engine.errors import BrokerError, CircuitBreakerOpenException
 from engine.events import OrderDenied, SignalRecorded
 from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side, Signal
 from engine.portfolio import Portfolio
@@ -151,7 +151,11 @@ class OrderExecutionEngine:
     def place_order(self, request: OrderRequest) -> OrderIntent | OrderDenied:
         """Send a direct order; raise CircuitBreakerOpenException when the breaker blocks it."""
         action = self._action(request)
-        decision = self._breaker.ensure_allowed(action)
+        decision = self._breaker.check_execution_allowed(action)
+        if not decision.allowed:
+            stamps = self._breaker.failure_timestamps
+            raise CircuitBreakerOpenException(decision.reason, decision.state.value,
+                                              len(stamps), stamps)
         if decision.size_factor != 1.0 and not request.reduce_only:
             request = replace(request, quantity=request.quantity * decision.size_factor)
         denied = self._risk_gate(request)

@@ -81,8 +81,7 @@ class TradingSession:
         self._pending = Batch()
         self.transitions: list[BreakerTransitioned] = []
         self._stop: str | None = None
-        breaker.add_listener(self._on_breaker_event)
-        breaker.register_alert_callback(self._on_issue)
+        breaker.add_listener(self)
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -147,14 +146,18 @@ class TradingSession:
             for listener in self._listeners:
                 listener(event)
 
-    def _on_breaker_event(self, event: Any) -> None:
-        if isinstance(event, BreakerTransitioned):
-            self._pending.transitions.append(event)
-            self.transitions.append(event)
-        elif isinstance(event, OperatorActed):
-            self._pending.operator_actions.append(event)
+    # BreakerListener: the breaker's events are journaled with the next commit.
+    def state_changed(self, event: BreakerTransitioned) -> None:
+        """Journal a breaker transition with the next commit."""
+        self._pending.transitions.append(event)
+        self.transitions.append(event)
 
-    def _on_issue(self, issue: IssueReported) -> None:
+    def operator_acted(self, event: OperatorActed) -> None:
+        """Journal a breaker operator action with the next commit."""
+        self._pending.operator_actions.append(event)
+
+    def issue_reported(self, issue: IssueReported) -> None:
+        """Journal a breaker issue with the next commit."""
         self._pending.issues.append(issue)
 
     def on_suppressed(self, signal: Signal) -> None:

@@ -19,12 +19,29 @@ from engine.circuit_breaker import (
     IssueType,
 )
 from engine.clock import SimulatedClock
-from engine.errors import CircuitBreakerOpenException, StateError
+from engine.errors import StateError
 from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 from engine.model import Side
 
 START = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)
 S = CircuitState
+
+
+class Recorder:
+    """A BreakerListener that keeps transitions and operator actions in events, issues apart."""
+
+    def __init__(self, events: list[Any], issues: list[Any]) -> None:
+        self.events = events
+        self.issues = issues
+
+    def state_changed(self, event: BreakerTransitioned) -> None:
+        self.events.append(event)
+
+    def operator_acted(self, event: OperatorActed) -> None:
+        self.events.append(event)
+
+    def issue_reported(self, issue: IssueReported) -> None:
+        self.issues.append(issue)
 
 
 class Rig:
@@ -36,8 +53,7 @@ class Rig:
         self.breaker = CircuitBreaker(self.config, self.clock)
         self.events: list[Any] = []
         self.issues: list[IssueReported] = []
-        self.breaker.add_listener(self.events.append)
-        self.breaker.register_alert_callback(self.issues.append)
+        self.breaker.add_listener(Recorder(self.events, self.issues))
 
     @property
     def transitions(self) -> list[BreakerTransitioned]:
@@ -501,18 +517,19 @@ def test_halt_allows_only_position_reducing_orders() -> None:
     assert closing_decision.size_factor == 1.0
 
 
-def test_ensure_allowed_raises_with_state_and_failures_when_denied() -> None:
+def test_halt_denial_carries_state_and_the_failures_in_the_window() -> None:
+    # What execution.place_order turns into CircuitBreakerOpenException.
     rig = Rig()
     for i in range(5):
         rig.at(i)
         rig.breaker.report_order_failure()
-    assert rig.breaker.ensure_allowed(reducing()).allowed
-    with pytest.raises(CircuitBreakerOpenException) as caught:
-        rig.breaker.ensure_allowed(opening())
-    assert caught.value.state == "HALT"
-    assert caught.value.failure_count == 5
-    assert caught.value.failure_timestamps == tuple(START + timedelta(seconds=i)
-                                                    for i in range(5))
+    assert rig.breaker.check_execution_allowed(reducing()).allowed
+    denied = rig.breaker.check_execution_allowed(opening())
+    assert not denied.allowed
+    assert denied.state.value == "HALT"
+    assert len(rig.breaker.failure_timestamps) == 5
+    assert rig.breaker.failure_timestamps == tuple(START + timedelta(seconds=i)
+                                                   for i in range(5))
 
 
 def test_closed_check_does_not_read_the_clock() -> None:
@@ -591,11 +608,21 @@ def test_recent_issues_are_filtered_by_age_and_memory_is_bounded() -> None:
 def test_failing_listener_does_not_change_the_outcome(caplog: pytest.LogCaptureFixture) -> None:
     rig = Rig()
 
-    def broken(_: object) -> None:
-        raise RuntimeError("notifier down")
+    def down() -> None:
+        message = "notifier down"
+        raise RuntimeError(message)
 
-    rig.breaker.add_listener(broken)
-    rig.breaker.register_alert_callback(broken)
+    class Broken:
+        def state_changed(self, _: BreakerTransitioned) -> None:
+            down()
+
+        def operator_acted(self, _: OperatorActed) -> None:
+            down()
+
+        def issue_reported(self, _: IssueReported) -> None:
+            down()
+
+    rig.breaker.add_listener(Broken())
     rig.halt()
     assert len(rig.transitions) == 1
     assert "breaker_listener_failed" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from engine.circuit_breaker import (
     IssueType,
 )
 from engine.clock import SimulatedClock
-from engine.events import BreakerTransitioned, IssueReported
+from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 from engine.model import Side
 
 START = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)
@@ -59,6 +60,23 @@ OPS = st.one_of(*(_common * 4), *_rare)
 SEQUENCES = st.lists(OPS, min_size=5, max_size=100)
 
 
+_INPUTS: dict[str, Callable[[CircuitBreaker, Op], object]] = {
+    "success": lambda b, op: b.report_order_success(),
+    "failure": lambda b, op: b.report_order_failure({"error": "rejected"}),
+    "latency": lambda b, op: b.report_api_latency(op[1]),
+    "slippage": lambda b, op: b.report_slippage(100.0, 100.0 + op[1]),
+    "loss": lambda b, op: b.report_loss(op[1]),
+    "data": lambda b, op: b.report_data_feed_issue({"kind": "gap"}),
+    "crash": lambda b, op: b.report_crash_recovery(),
+    "tick": lambda b, op: b.tick(),
+    "override_on": lambda b, op: b.manual_override_enable("maintenance"),
+    "override_off": lambda b, op: b.manual_override_disable("done"),
+    "force": lambda b, op: b.force_recovery("checked"),
+    "critical": lambda b, op: b.report_critical_error(op[1], {"source": "test"}),
+    "reset": lambda b, op: b.reset("fixed"),
+}
+
+
 def apply(breaker: CircuitBreaker, clock: SimulatedClock, op: Op) -> BreakerDecision | None:
     """Apply one operation; return the decision when it was a check."""
     kind = op[0]
@@ -67,41 +85,32 @@ def apply(breaker: CircuitBreaker, clock: SimulatedClock, op: Op) -> BreakerDeci
     elif kind == "check":
         action = ExecutionAction("BTCUSD", Side.BUY, 1.0, op[1], op[2])
         return breaker.check_execution_allowed(action)
-    elif kind == "success":
-        breaker.report_order_success()
-    elif kind == "failure":
-        breaker.report_order_failure({"error": "rejected"})
-    elif kind == "latency":
-        breaker.report_api_latency(op[1])
-    elif kind == "slippage":
-        breaker.report_slippage(100.0, 100.0 + op[1])
-    elif kind == "loss":
-        breaker.report_loss(op[1])
-    elif kind == "data":
-        breaker.report_data_feed_issue({"kind": "gap"})
-    elif kind == "crash":
-        breaker.report_crash_recovery()
-    elif kind == "tick":
-        breaker.tick()
-    elif kind == "override_on":
-        breaker.manual_override_enable("maintenance")
-    elif kind == "override_off":
-        breaker.manual_override_disable("done")
-    elif kind == "force":
-        breaker.force_recovery("checked")
-    elif kind == "critical":
-        breaker.report_critical_error(op[1], {"source": "test"})
-    elif kind == "reset":
-        breaker.reset("fixed")
+    else:
+        _INPUTS[kind](breaker, op)
     return None
+
+
+class Stream:
+    """A BreakerListener appending every event, in emission order, to one list."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+
+    def state_changed(self, event: BreakerTransitioned) -> None:
+        self.events.append(event)
+
+    def operator_acted(self, event: OperatorActed) -> None:
+        self.events.append(event)
+
+    def issue_reported(self, issue: IssueReported) -> None:
+        self.events.append(issue)
 
 
 def build(config: CircuitConfig = CONFIG) -> tuple[CircuitBreaker, SimulatedClock, list[Any]]:
     clock = SimulatedClock(START)
     breaker = CircuitBreaker(config, clock)
     stream: list[Any] = []
-    breaker.add_listener(stream.append)
-    breaker.register_alert_callback(stream.append)
+    breaker.add_listener(Stream(stream))
     return breaker, clock, stream
 
 
@@ -225,8 +234,7 @@ def test_snapshot_restore_mid_sequence_continues_identically(ops: list[Op], data
     twin_clock = SimulatedClock(clock.now())
     twin = CircuitBreaker.from_snapshot(CONFIG, twin_clock, saved)
     twin_stream: list[Any] = []
-    twin.add_listener(twin_stream.append)
-    twin.register_alert_callback(twin_stream.append)
+    twin.add_listener(Stream(twin_stream))
     del stream[:]
     assert twin.snapshot() == original.snapshot()
     for op in ops[split:]:
