@@ -1,31 +1,17 @@
-"""Pre-trade risk limits and the daily risk state (P&L, executed trades, trading day).
+"""Pre-trade risk gate and the daily risk state (P&L, executed trades, trading day).
 
-`RiskManager.check` evaluates one order against the limits in a fixed order and returns the
-first denial (or the shared allowed decision):
-
-1. evaluation -- inputs that make a limit impossible to evaluate (missing/NaN/non-positive last
-   price, NaN/non-positive quantity or price, NaN position, P&L or worst case) deny: fail closed.
-2. price_collar -- only for orders with a limit price: |limit - last| / last in percent above
-   `price_collar_pct` is a fat-finger denial.
-3. max_order_notional -- quantity times the higher of reference and limit price.
-4. max_position -- |position + signed quantity| above `max_position` denies, except orders that
-   only reduce the position (see "reducing" below).
-5. max_daily_trades -- once `daily_trades` reached the limit, opening orders are denied; reducing
-   orders stay allowed so the bot can always get flat.
-6. max_daily_loss -- the worst case of the order (its `worst_case_loss`, else
-   quantity * price * worst_case_move_pct / 100) is added to today's realized P&L and to open
-   losses (open gains are ignored); a projection below -max_daily_loss denies. Reducing orders
-   have a worst case of 0 and are never blocked by this limit.
-7. order_rate -- submissions (`record_submission`) inside the sliding 1 s and 60 s windows that
-   end now; reaching either limit denies, reducing orders included (the throttle only delays).
+`RiskManager.check` runs the ordered limits of engine/risk_checks.py (one small class per limit;
+adding a limit is described there) and returns the first denial or the shared ALLOWED decision:
+evaluation (fail closed on unusable inputs), price_collar, max_order_notional, max_position,
+max_daily_trades, max_daily_loss, order_rate.
 
 An order counts as *reducing* only when it is flagged reduce_only, opposes the current position
 and its quantity does not exceed that position: a reduce_only flag on an order that would open or
-flip a position earns no exemption.
+flip a position earns no exemption from max_position, max_daily_trades and max_daily_loss.
 
 Only executed fills count as trades (`record_fill`); rejected or failed orders never do (seed 000:
-51 failed orders must not trip a 50-trade limit). Limits compare with a relative tolerance of
-1e-9 on quantities and notionals so 0.1 + 0.2 does not exceed a 0.3 limit through rounding.
+51 failed orders must not trip a 50-trade limit). Submissions (`record_submission`) feed the
+sliding 1 s and 60 s order-rate windows.
 
 Trading days: a day starts at `day_boundary` in `day_timezone` and is named by a date. A
 boundary at or after 12:00 names the day after the calendar date it starts on (FX style: with
@@ -40,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -49,54 +33,24 @@ from zoneinfo import ZoneInfo
 from engine.clock import Clock, ensure_utc
 from engine.errors import ConfigurationError, StateError
 from engine.events import DailyStateReset
-from engine.model import Side
+from engine.risk_checks import (
+    ALLOWED,
+    OrderRisk,
+    RiskCheck,
+    RiskDecision,
+    RiskState,
+    SubmissionWindow,
+    default_checks,
+    reduces,
+)
 from engine.risk_config import RiskConfig
 
-__all__ = ["ALLOWED", "OrderRisk", "RiskConfig", "RiskDecision", "RiskManager"]
+__all__ = ["ALLOWED", "OrderRisk", "RiskCheck", "RiskConfig", "RiskDecision", "RiskManager"]
 
 log = logging.getLogger(__name__)
 
-_REL_TOL: Final = 1e-9
-_SECOND: Final = timedelta(seconds=1)
-_MINUTE: Final = timedelta(seconds=60)
 _NOON: Final = time(12, 0)
-_INF: Final = math.inf
-_BUY: Final = Side.BUY
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRisk:
-    """What the risk gate needs to know about one order; price is the expected fill price."""
-
-    symbol: str
-    side: Side
-    quantity: float
-    price: float
-    reduce_only: bool
-    limit_price: float | None = None
-    worst_case_loss: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RiskDecision:
-    """Outcome of a risk check; check names the limit that decided."""
-
-    allowed: bool
-    check: str
-    reason: str
-    observed: float | None = None
-    limit: float | None = None
-
-
-ALLOWED: Final = RiskDecision(True, "all", "within all risk limits")
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-def _deny(check: str, reason: str, observed: float | None, limit: float | None) -> RiskDecision:
-    return RiskDecision(False, check, reason, observed, limit)
+_new_state: Final = tuple.__new__
 
 
 class RiskManager:
@@ -107,17 +61,13 @@ class RiskManager:
     ) -> None:
         self._config = config
         self._clock = clock
-        # Plain attributes: the gate reads them on every order (pydantic access is slower).
-        self._max_notional = config.max_order_notional * (1 + _REL_TOL)
-        self._max_position = config.max_position * (1 + _REL_TOL)
-        self._max_daily_trades = config.max_daily_trades
-        self._worst_move = config.worst_case_move_pct / 100.0
-        self._loss_floor = -config.max_daily_loss
+        self._checks = default_checks(config)
+        self._check_fns = tuple(limit.check for limit in self._checks)
         self._tz = ZoneInfo(config.day_timezone)
         hour, minute = config.day_boundary.split(":")
         self._boundary = time(int(hour), int(minute))
         self._names_next_date = self._boundary >= _NOON
-        self._submissions: deque[datetime] = deque()
+        self._submissions = SubmissionWindow(clock)
         self._daily_pnl = 0.0
         self._daily_trades = 0
         self._last_reset_day: date | None = None
@@ -164,137 +114,31 @@ class RiskManager:
         """Return the UTC instant at which the current trading day ends."""
         return self._next_boundary
 
+    @property
+    def checks(self) -> tuple[RiskCheck, ...]:
+        """Return the limits in evaluation order."""
+        return self._checks
+
     # ------------------------------------------------------------------ checks
     def check(
         self, order: OrderRisk, position: float, last_price: float | None, unrealized_pnl: float
     ) -> RiskDecision:
         """Return the first limit the order breaks, or the shared allowed decision."""
-        qty = order.quantity
-        ref_price = order.price
-        limit_price = order.limit_price
-        worst = order.worst_case_loss
-        daily_pnl = self._daily_pnl
-        # One cheap test covers the usual case: a sum is finite only if every term is (inf - inf
-        # and NaN are not 0), and comparisons with NaN are False. Anything unusual takes the
-        # explaining path, which fails closed.
-        if (
-            last_price is None
-            or limit_price is not None
-            or worst is not None
-            or not (last_price > 0.0 and qty > 0.0 and ref_price > 0.0)
-        ):
-            usable = self._unusable_inputs(order, position, last_price, unrealized_pnl) is None
-        else:
-            total = last_price + qty + ref_price + position + unrealized_pnl + daily_pnl
-            usable = total - total == 0.0
-        if not usable or last_price is None:
-            unusable = self._unusable_inputs(order, position, last_price, unrealized_pnl)
-            return _deny("evaluation", f"risk limits cannot be evaluated: {unusable}", None, None)
-        if limit_price is not None:
-            deviation = abs(limit_price - last_price) / last_price * 100.0
-            if deviation > self._config.price_collar_pct * (1 + _REL_TOL):
-                reason = (
-                    f"fat finger: limit {limit_price} is {deviation:.4g}% from last price "
-                    f"{last_price} (collar {self._config.price_collar_pct}%)"
-                )
-                return _deny("price_collar", reason, deviation, self._config.price_collar_pct)
-        if limit_price is None or limit_price < ref_price:
-            notional = qty * ref_price
-        else:
-            notional = qty * limit_price
-        if notional > self._max_notional:
-            reason = f"order notional {notional:.2f} exceeds {self._config.max_order_notional:.2f}"
-            return _deny("max_order_notional", reason, notional, self._config.max_order_notional)
-        signed = qty if order.side is _BUY else -qty
-        reducing = (
-            order.reduce_only and signed * position < 0 and qty <= abs(position) * (1 + _REL_TOL)
-        )
-        if not reducing:
-            resulting = position + signed
-            if resulting < 0.0:
-                resulting = -resulting
-            if resulting > self._max_position:
-                reason = (
-                    f"position would be {resulting:.8g} units of {order.symbol}, "
-                    f"limit {self._config.max_position:.8g}"
-                )
-                return _deny("max_position", reason, resulting, self._config.max_position)
-            if self._daily_trades >= self._max_daily_trades:
-                reason = (
-                    f"{self._daily_trades} trades executed today, "
-                    f"limit {self._config.max_daily_trades}; only reducing orders allowed"
-                )
-                return _deny(
-                    "max_daily_trades", reason, float(self._daily_trades),
-                    float(self._config.max_daily_trades),
-                )
-            if worst is None:
-                worst = qty * ref_price * self._worst_move
-            open_loss = unrealized_pnl if unrealized_pnl < 0.0 else 0.0
-            projected = daily_pnl + open_loss - worst
-            if projected < self._loss_floor:
-                reason = (
-                    f"daily P&L {self._daily_pnl:.2f} with open loss "
-                    f"{min(0.0, unrealized_pnl):.2f} and order worst case {worst:.2f} reaches "
-                    f"{projected:.2f}, limit {-self._config.max_daily_loss:.2f}"
-                )
-                return _deny("max_daily_loss", reason, projected, -self._config.max_daily_loss)
-        if not self._submissions:
-            return ALLOWED
-        return self._check_rate()
-
-    def _unusable_inputs(
-        self, order: OrderRisk, position: float, last_price: float | None, unrealized_pnl: float
-    ) -> str | None:
-        if last_price is None or not (math.isfinite(last_price) and last_price > 0):
-            return f"no usable last price for {order.symbol} ({last_price})"
-        positive = [("quantity", order.quantity), ("price", order.price)]
-        if order.limit_price is not None:
-            positive.append(("limit price", order.limit_price))
-        for name, value in positive:
-            if not (math.isfinite(value) and value > 0):
-                return f"{name} {value} is not a positive number"
-        worst = order.worst_case_loss
-        if worst is not None and not (math.isfinite(worst) and worst >= 0):
-            return f"worst case loss {worst} is not a non-negative number"
-        finite = [("position", position), ("unrealized P&L", unrealized_pnl),
-                  ("daily P&L", self._daily_pnl)]
-        for name, value in finite:
-            if not math.isfinite(value):
-                return f"{name} {value} is not a number"
-        return None
-
-    def _check_rate(self) -> RiskDecision:
-        cfg = self._config
-        now = self._clock.now()
-        self._prune(now)
-        cutoff = now - _SECOND
-        in_second = 0
-        for stamp in reversed(self._submissions):
-            if stamp <= cutoff:
-                break
-            in_second += 1
-        if in_second >= cfg.max_orders_per_second:
-            reason = f"{in_second} orders in the last second, limit {cfg.max_orders_per_second}"
-            return _deny("order_rate", reason, float(in_second), float(cfg.max_orders_per_second))
-        in_minute = len(self._submissions)
-        if in_minute >= cfg.max_orders_per_minute:
-            reason = f"{in_minute} orders in the last minute, limit {cfg.max_orders_per_minute}"
-            return _deny("order_rate", reason, float(in_minute), float(cfg.max_orders_per_minute))
+        # Same value as RiskState(...), built without NamedTuple's Python-level __new__: this
+        # runs for every order (bench/bench_gate.py measures the gate).
+        state = _new_state(RiskState, (position, last_price, unrealized_pnl, self._daily_pnl,
+                                       self._daily_trades, reduces(order, position),
+                                       self._submissions))
+        for check in self._check_fns:
+            decision = check(order, state)
+            if decision is not None:
+                return decision
         return ALLOWED
-
-    def _prune(self, now: datetime) -> None:
-        cutoff = now - _MINUTE
-        submissions = self._submissions
-        while submissions and submissions[0] <= cutoff:
-            submissions.popleft()
 
     # ------------------------------------------------------------------ recording
     def record_submission(self) -> None:
         """Note that an order was sent to the broker now (feeds the rate windows)."""
-        now = self._clock.now()
-        self._prune(now)
-        self._submissions.append(now)
+        self._submissions.record()
 
     def record_fill(self, realized_pnl: float) -> None:
         """Count one executed fill and add its realized P&L (fees included) to the day."""
@@ -362,7 +206,7 @@ class RiskManager:
             "last_reset_day": (
                 None if self._last_reset_day is None else self._last_reset_day.isoformat()
             ),
-            "submissions": [stamp.isoformat() for stamp in self._submissions],
+            "submissions": [stamp.isoformat() for stamp in self._submissions.stamps()],
         }
 
     def _restore(self, state: dict[str, Any]) -> date:
@@ -385,5 +229,5 @@ class RiskManager:
         self._daily_pnl = float(pnl)
         self._daily_trades = trades
         self._last_reset_day = last_reset
-        self._submissions.extend(stamps)
+        self._submissions.restore(stamps)
         return trading_day
