@@ -169,12 +169,6 @@ class CircuitBreaker:
         while (due := self._next_deadline) is not None and now >= due:
             current = self._m.state
             cooldown = self._cooldowns[current].total_seconds()
-            if current is _HALT and self._confirm_halt:
-                # The cooldown is over but leaving HALT needs an operator (force_recovery).
-                self._next_deadline = None
-                log.warning('breaker_halt_awaiting_confirmation since=%s reason="%s"',
-                            due.isoformat(), self._m.reason)
-                return
             in_state = (due - self._m.entered_at).total_seconds()
             self._transition(_STEP_DOWN[current], "cooldown", due, in_state, cooldown,
                              f"{current.value} healthy for {cooldown:g}s")
@@ -182,7 +176,9 @@ class CircuitBreaker:
     def _recompute_deadline(self) -> None:
         m = self._m
         cooldown = self._cooldowns.get(m.state)
-        if cooldown is None or m.override_active:
+        # Under "confirm" HALT has nothing to do when its cooldown ends: only an operator
+        # leaves it; _awaits_confirmation tells from the same instants whether the wait is over.
+        if cooldown is None or m.override_active or (m.state is _HALT and self._confirm_halt):
             self._next_deadline = None
             return
         self._next_deadline = m.quiet_since() + cooldown
@@ -418,6 +414,4 @@ class CircuitBreaker:
         breaker._m = BreakerMemory.from_json(data, config.metrics_window_size)
         # The deadline is derived from absolute persisted times, never from restart time.
         breaker._recompute_deadline()
-        if breaker._awaits_confirmation(clock.now()):
-            breaker._next_deadline = None
         return breaker

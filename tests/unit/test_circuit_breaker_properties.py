@@ -26,6 +26,7 @@ from engine.model import Side
 START = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)
 S = CircuitState
 CONFIG = CircuitConfig()
+CONFIRM = CircuitConfig(halt_recovery="confirm")
 COOLDOWN = {
     "ALERT": CONFIG.alert_cooldown_seconds,
     "THROTTLE": CONFIG.throttle_cooldown_seconds,
@@ -227,12 +228,13 @@ def test_shadow_mode_reports_identical_transitions_and_never_denies(ops: list[Op
 @given(SEQUENCES, st.data())
 def test_snapshot_restore_mid_sequence_continues_identically(ops: list[Op], data: Any) -> None:
     split = data.draw(st.integers(0, len(ops)))
-    original, clock, stream = build()
+    config = data.draw(st.sampled_from([CONFIG, CONFIRM]))
+    original, clock, stream = build(config)
     for op in ops[:split]:
         apply(original, clock, op)
     saved = json.loads(json.dumps(original.snapshot()))
     twin_clock = SimulatedClock(clock.now())
-    twin = CircuitBreaker.from_snapshot(CONFIG, twin_clock, saved)
+    twin = CircuitBreaker.from_snapshot(config, twin_clock, saved)
     twin_stream: list[Any] = []
     twin.add_listener(Stream(twin_stream))
     del stream[:]
@@ -240,6 +242,7 @@ def test_snapshot_restore_mid_sequence_continues_identically(ops: list[Op], data
     for op in ops[split:]:
         assert apply(original, clock, op) == apply(twin, twin_clock, op)
         assert twin.state is original.state
+        assert twin.get_status() == original.get_status()
     assert twin_stream == stream
     assert twin.snapshot() == original.snapshot()
 
@@ -281,3 +284,21 @@ def test_crash_recovery_report_never_changes_a_trading_decision(
             assert expected is not None and got is not None
             assert got.allowed == expected.allowed
             assert astuple(got)[3:] == astuple(expected)[3:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(SEQUENCES)
+def test_confirm_leaves_halt_only_by_an_operator(ops: list[Op]) -> None:
+    breaker, clock, stream = build(CONFIRM)
+    for op in ops:
+        apply(breaker, clock, op)
+        status = breaker.get_status()
+        assert status["awaiting_confirmation"] is breaker.awaiting_confirmation
+        if status["awaiting_confirmation"]:
+            assert status["state"] == "HALT" and not status["override"]["active"]
+            assert status["metrics"]["time_in_state_seconds"] >= CONFIRM.halt_cooldown_seconds
+    left_halt = {e.trigger for e in transitions(stream) if e.from_state == "HALT"}
+    assert left_halt <= {"force_recovery", "override_disabled", "reset", "critical_error",
+                         "manual_override"}
+    assert all(e.to_state != "CLOSED" for e in transitions(stream)
+               if e.from_state == "HALT" and e.trigger == "force_recovery")
