@@ -161,7 +161,7 @@ def backup(
         verdict = quick_check_file(tmp)
         if verdict != "ok":
             raise files.corrupted(store, f"its backup copy fails quick_check: {verdict}")
-        os.rename(tmp, final)
+        tmp.rename(final)
         files.fsync_dir(target_dir)
     except sqlite3.DatabaseError as e:
         raise files.database_error(store, "backing up", e) from e
@@ -256,7 +256,7 @@ def restore(
         try:
             _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
             kept = _set_aside(store, _stamp(moment))
-            os.rename(tmp, store)
+            tmp.rename(store)
             files.fsync_dir(store.parent)
         finally:
             tmp.unlink(missing_ok=True)
@@ -274,6 +274,6 @@ def _set_aside(store: Path, stamp: str) -> Path | None:
         raise StateError(message)
     for suffix in ("", *files.SIDECARS):
         with contextlib.suppress(FileNotFoundError):
-            os.rename(f"{store}{suffix}", f"{kept}{suffix}")
+            Path(f"{store}{suffix}").rename(f"{kept}{suffix}")
     files.fsync_dir(store.parent)
     return kept
