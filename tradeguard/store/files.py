@@ -10,6 +10,8 @@ from pathlib import Path
 from engine.errors import StateCorruptedError, StateError, StatePathError
 
 STORE_FILENAME = "state.db"
+# Name the composition root used before the store had one name; never opened, only refused.
+LEGACY_STORE_FILENAME = "tradeguard.sqlite"
 STORE_LABEL = "state store"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -34,6 +36,23 @@ def store_path(location: Path | str) -> Path:
     """Return the store file for a state directory, or location itself when it names a file."""
     path = Path(location)
     return path / STORE_FILENAME if names_directory(path) else path
+
+
+def refuse_legacy_store(path: Path) -> None:
+    """Refuse to start a new state.db beside a store written under the old file name.
+
+    Starting fresh would silently drop the breaker state, daily P&L and open intents kept in
+    the old file; the operator renames it (with its -wal/-shm) while no session runs.
+    """
+    legacy = path.with_name(LEGACY_STORE_FILENAME)
+    if path.name != STORE_FILENAME or path.exists() or not legacy.exists():
+        return
+    message = (
+        f"state directory {path.parent} holds {LEGACY_STORE_FILENAME} from an older "
+        f"tradeguard but no {STORE_FILENAME}: stop every session, then rename it and its "
+        f"-wal/-shm files to {STORE_FILENAME} (see docs/state.md)"
+    )
+    raise StatePathError(message)
 
 
 def ensure_private_dir(directory: Path) -> None:

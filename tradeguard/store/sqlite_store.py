@@ -67,6 +67,7 @@ class SqliteStore(ReportQueries):
         self._session = session
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
+        files.refuse_legacy_store(self.path)
         if self.path.exists():
             files.check_header(self.path)
         else:
