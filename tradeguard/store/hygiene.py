@@ -50,7 +50,11 @@ def _age(path: Path, now: datetime) -> timedelta:
 
 def _lock_is_stale(path: Path) -> bool:
     """Return True when nobody holds the flock and the recorded owner (if any) is gone."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:  # unreadable: not ours to judge, and never deleted blind
+        log.warning("state_clean_lock_unreadable path=%s error=%s", path, e.strerror)
+        return False
     try:
         if not try_flock(fd, exclusive=False):
             return False
