@@ -194,3 +194,11 @@ def test_cleanly_released_lock_from_another_host_needs_no_force(tmp_path: Path) 
 
     with StateDirLock(tmp_path) as lock:
         assert lock.held
+
+
+def test_lock_body_from_another_host_counts_as_a_live_owner_for_readers(tmp_path: Path) -> None:
+    (tmp_path / LOCK_FILENAME).write_text(_remote_body(T0))
+
+    owner = is_locked_by_live_process(tmp_path)
+
+    assert owner is not None and (owner.pid, owner.hostname) == (4242, "other-host.example")

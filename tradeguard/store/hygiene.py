@@ -236,15 +236,16 @@ def restore(
     *,
     backups_dir: Path | str | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> Path:
     """Replace the store with a verified backup; keep the old file as .corrupt-<time>.
 
-    Refuses (StateLockedError) while a live session holds the state directory. Returns the
-    backup that was restored.
+    Refuses (StateLockedError) while a live session holds the state directory; force takes
+    over a lock left on another host (see StateDirLock). Returns the backup restored.
     """
     store = files.store_path(store_path)
     moment = now or datetime.now(UTC)
-    with StateDirLock(store.parent):
+    with StateDirLock(store.parent, force=force):
         chosen = source
         if chosen is None:
             chosen = latest_good_backup(backups_dir or store.parent / BACKUPS_DIRNAME)

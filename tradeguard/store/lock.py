@@ -123,7 +123,10 @@ def try_flock(fd: int, exclusive: bool = True) -> bool:
 
 
 def is_locked_by_live_process(state_dir: Path | str) -> LockOwner | None:
-    """Return the owner when a live process holds the state-dir lock, else None."""
+    """Return the owner when a live process holds the state-dir lock, else None.
+
+    A body left by another host counts as held: its owner cannot be probed from here.
+    """
     path = Path(state_dir) / LOCK_FILENAME
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -134,7 +137,8 @@ def is_locked_by_live_process(state_dir: Path | str) -> LockOwner | None:
     try:
         if try_flock(fd, exclusive=False):
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
+            owner = read_owner(path)
+            return owner if owner is not None and owner.remote else None
     finally:
         os.close(fd)
     return read_owner(path) or LockOwner(None, "", "")
