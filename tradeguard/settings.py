@@ -3,7 +3,9 @@
 Precedence, highest first: keyword overrides (CLI options) > environment (`TRADEGUARD_`
 prefix, `__` between group and field) > TOML file (`--config FILE` or `TRADEGUARD_CONFIG`) >
 defaults. Engine groups are the engine's own frozen config models; the shell-only groups
-(store, alerts, replay, orchestration) live here.
+(store, alerts, replay, orchestration) live here. A `TRADEGUARD_` variable that sets nothing,
+a boolean given for a number, an empty state_dir or a cron no parser accepts is an error
+(tradeguard/settings_checks.py); error text never repeats a possibly secret input.
 """
 
 from __future__ import annotations
