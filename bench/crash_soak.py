@@ -54,7 +54,7 @@ def replay_command(data: Path, state_dir: Path, faults: Path, seed: int) -> list
 
 def outcome(state_dir: Path) -> dict[str, Any]:
     """Read fills, positions and counts straight from the journal and the venue's book."""
-    store = sqlite3.connect(state_dir / "tradeguard.sqlite")
+    store = sqlite3.connect(state_dir / "state.db")
     book = sqlite3.connect(state_dir / "paper_broker.sqlite")
     try:
         fills = sorted(r[0] for r in store.execute("SELECT fill_id FROM trades"))

@@ -38,6 +38,18 @@ class SerializationError(StateError):
     """A value cannot be written faithfully to the state store."""
 
 
+class StatePathError(StateError):
+    """A state directory or file is missing, of the wrong kind or inaccessible: fix the path."""
+
+
+class StateSectionError(StateCorruptedError):
+    """A stored snapshot section does not have the shape tradeguard writes: restore a backup."""
+
+
+class StateLockedRemotelyError(StateLockedError):
+    """The lock names a process on another host: stop it there, or take over with force."""
+
+
 class BrokerError(TradeguardError):
     """The broker did not give a definite answer."""
 

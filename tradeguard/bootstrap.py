@@ -12,25 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from engine.assembly import EngineConfig, assemble
-from engine.broker import PaperBroker
+from engine.broker import Broker, PaperBroker
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.errors import ConfigurationError, DataError
 from engine.faults import FaultPlan, load_fault_plan
 from engine.feed import FeedItem, merge_sources, read_bars
-from engine.ports import RecoveredState
+from engine.ports import EngineStore, RecoveredState
 from engine.session import TradingSession
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.alerts import LogNotifier, Notifier
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
+from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
 from tradeguard.store.lock import StateDirLock
 from tradeguard.store.polling import ThrottledCommands
 from tradeguard.store.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
 
-STORE_FILE = "tradeguard.sqlite"
+STORE_FILE = STORE_FILENAME
 BOOK_FILE = "paper_broker.sqlite"
 
 
@@ -46,9 +47,8 @@ def store_path(state_dir: Path) -> Path:
 
 
 def ensure_state_dir(state_dir: Path) -> Path:
-    """Create the state directory (0700) if needed and return it."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    state_dir.chmod(0o700)
+    """Create the state directory (0700, as every level it creates) if needed and return it."""
+    ensure_private_dir(state_dir)
     return state_dir
 
 
@@ -168,8 +168,8 @@ def _wire(
         advance_to = sim.advance_to
 
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
-    broker: Any = PaperBroker(settings.broker, clock, book, plan, seed=seed)
-    journal: Any = ThrottledCommands(store)
+    broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=seed)
+    journal: EngineStore = ThrottledCommands(store)
     failpoint = failpoints.from_env()
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import signal
 from dataclasses import dataclass
-from typing import Any
 
+from engine.broker import Broker
 from engine.errors import ConfigurationError
-from engine.model import BrokerAck, OrderRequest
-from engine.ports import Batch
+from engine.model import Bar, BrokerAck, BrokerOrder, Fill, OrderRequest
+from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
+from engine.session_state import MarketSimulator
 
 ENV = "TRADEGUARD_FAILPOINT"
 POINTS = ("before_broker", "inside_broker", "after_commit")
@@ -51,27 +52,57 @@ def from_env(environ: dict[str, str] | None = None) -> Failpoint | None:
 
 
 class FailpointBroker:
-    """Broker wrapper that can die around place_order; everything else passes through."""
+    """Broker that can die around place_order; every other call goes to the inner broker.
 
-    def __init__(self, inner: Any, failpoint: Failpoint) -> None:
+    It is also a MarketSimulator, so a wrapped paper venue still sees every bar and fills.
+    """
+
+    def __init__(self, inner: Broker, failpoint: Failpoint) -> None:
         self._inner = inner
         self._failpoint = failpoint
+        self._venue = inner if isinstance(inner, MarketSimulator) else None
+
+    def on_bar(self, bar: Bar) -> None:
+        """Hand the bar to a simulated venue (a real venue needs none)."""
+        if self._venue is not None:
+            self._venue.on_bar(bar)
 
     def place_order(self, order: OrderRequest) -> BrokerAck:
         """Maybe die before, call the broker, maybe die before the ack is seen."""
         self._failpoint.reach("before_broker")
-        ack: BrokerAck = self._inner.place_order(order)
+        ack = self._inner.place_order(order)
         self._failpoint.reach("inside_broker")
         return ack
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def cancel_order(self, client_order_id: str) -> BrokerAck:
+        """Cancel at the inner broker."""
+        return self._inner.cancel_order(client_order_id)
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """Return the inner broker's view of an order."""
+        return self._inner.get_order(client_order_id)
+
+    def get_fills(self, client_order_id: str) -> list[Fill]:
+        """Return the fills of one order from the inner broker."""
+        return self._inner.get_fills(client_order_id)
+
+    def get_positions(self) -> dict[str, float]:
+        """Return the inner broker's positions."""
+        return self._inner.get_positions()
+
+    def get_balance(self) -> float:
+        """Return the inner broker's free cash."""
+        return self._inner.get_balance()
+
+    def poll_fills(self) -> list[Fill]:
+        """Return the inner broker's new fills."""
+        return self._inner.poll_fills()
 
 
 class FailpointStore:
-    """Store wrapper that can die right after a commit."""
+    """EngineStore that can die right after a commit; every other call goes to the inner one."""
 
-    def __init__(self, inner: Any, failpoint: Failpoint) -> None:
+    def __init__(self, inner: EngineStore, failpoint: Failpoint) -> None:
         self._inner = inner
         self._failpoint = failpoint
 
@@ -80,5 +111,14 @@ class FailpointStore:
         self._inner.commit(batch)
         self._failpoint.reach("after_commit")
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def load(self) -> RecoveredState:
+        """Return the inner store's recovered state."""
+        return self._inner.load()
+
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Ask the inner store whether the fill is journaled."""
+        return self._inner.fill_recorded(fill_id)
+
+    def pending_commands(self) -> list[OperatorCommand]:
+        """Return the inner store's pending operator commands."""
+        return self._inner.pending_commands()

@@ -3,25 +3,35 @@
 Precedence, highest first: keyword overrides (CLI options) > environment (`TRADEGUARD_`
 prefix, `__` between group and field) > TOML file (`--config FILE` or `TRADEGUARD_CONFIG`) >
 defaults. Engine groups are the engine's own frozen config models; the shell-only groups
-(store, alerts, replay, orchestration) live here.
+(store, alerts, replay, orchestration) live here. A `TRADEGUARD_` variable that sets nothing,
+a boolean given for a number, an empty state_dir or a cron no parser accepts is an error
+(tradeguard/settings_checks.py); error text never repeats a possibly secret input.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import to_jsonable_python
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -33,6 +43,7 @@ from engine.feed import FeedConfig
 from engine.risk import RiskConfig
 from engine.session import SessionConfig
 from engine.strategy import StrategyConfig
+from tradeguard.settings_checks import check_cron, check_environment, check_strict
 from tradeguard.settings_errors import (
     CONFIG_ENV_VAR,
     ENV_NESTED_DELIMITER,
@@ -53,26 +64,12 @@ __all__ = [
 ]
 SECRET_MASK = "**********"
 
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
-
 
 def default_state_dir() -> Path:
     """Return $XDG_STATE_HOME/tradeguard, else ~/.local/state/tradeguard (read at build time)."""
     xdg = os.environ.get("XDG_STATE_HOME", "").strip()
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
     return base / "tradeguard"
-
-
-def _check_cron(value: str) -> str:
-    fields = value.split()
-    if len(fields) != 5:
-        message = f"cron expression {value!r} must have 5 fields (minute hour day month weekday)"
-        raise ValueError(message)
-    for part in fields:
-        if not _CRON_FIELD.match(part):
-            message = f"cron expression {value!r} has an invalid field {part!r}"
-            raise ValueError(message)
-    return " ".join(fields)
 
 
 class StoreConfig(BaseModel):
@@ -99,6 +96,15 @@ class StoreConfig(BaseModel):
         le=7 * 86400,
         description="Age after which a lock or temporary file without a live owner is stale.",
     )
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _state_dir_named(cls, value: Any) -> Any:
+        # Path("") is ".": an empty value would put the store in the working directory.
+        if isinstance(value, str) and not value.strip():
+            message = "state_dir must not be empty: name a directory, or unset it for the default"
+            raise ValueError(message)
+        return value
+
     @field_validator("state_dir")
     @classmethod
     def _expand_state_dir(cls, value: Path) -> Path:
@@ -206,7 +212,7 @@ class OrchestrationConfig(BaseModel):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            message = f"api_url {value!r} must be an http(s) URL"
+            message = "api_url must be an http(s) URL"  # the value may embed credentials
             raise ValueError(message)
         return value
 
@@ -218,7 +224,7 @@ class OrchestrationConfig(BaseModel):
     @field_validator("session_cron", "reset_cron", "validation_cron", "cleanup_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        return _check_cron(value)
+        return check_cron(value)
 
 
 class Settings(BaseSettings):
@@ -268,6 +274,13 @@ class Settings(BaseSettings):
         description="Prefect server and schedules.",
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse true/false where a number is meant and anything but true/false for a flag."""
+        field = cls.model_fields.get(info.field_name or "")
+        return value if field is None else check_strict(field.annotation, value)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -277,7 +290,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Order sources: init kwargs > env > TOML (toml_file of the class config) > defaults."""
+        """Order sources: init kwargs > env > TOML (toml_file of the class config) > defaults.
+
+        Every TRADEGUARD_ variable is checked first: one that sets nothing is an error.
+        """
+        check_environment(os.environ, settings_cls)
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     def model_dump_safe(self) -> dict[str, Any]:
@@ -345,11 +362,16 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if path is not None:
         toml_data = _read_toml(path, named_by)
         settings_cls = _with_toml_file(path)
+    # Not chained (`from None`): pydantic's own text of these errors echoes input values,
+    # and a traceback at DEBUG would print it, secrets included.
     try:
         built = settings_cls(**overrides)
     except ValidationError as e:
         message = format_validation_error(e, Settings, toml_data, path, overrides)
-        raise ConfigurationError(message) from e
+        raise ConfigurationError(message) from None
+    except SettingsError as e:
+        message = f"invalid configuration: {e}"
+        raise ConfigurationError(message) from None
     if settings_cls is Settings:
         return built
     # Hand back a plain Settings so callers (and pickling/serialisation) see one class.

@@ -1,18 +1,27 @@
-"""Render pydantic validation errors of the settings as dotted fields with their source."""
+"""Render pydantic validation errors of the settings as dotted fields with their source.
+
+Input values are never part of the text for a field that may hold a secret (a SecretStr
+anywhere under it, or a name such as url, token or password): pydantic's own rendering
+(`input_value=...`) is never used, and a validator message that repeats the input is replaced.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_core import ErrorDetails
 
 ENV_PREFIX = "TRADEGUARD_"
 ENV_NESTED_DELIMITER = "__"
 CONFIG_ENV_VAR = "TRADEGUARD_CONFIG"
+HIDDEN = "invalid value (not shown: this setting may hold a secret)"
+_SECRET_NAME = re.compile(r"url|uri|token|password|passwd|secret|key|dsn|credential|auth", re.I)
 
 
 def format_validation_error(
@@ -42,7 +51,9 @@ def _format_error_line(
     loc = [str(part) for part in item["loc"]]
     message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if item["type"] == "extra_forbidden":
-        message = "unknown setting (not a field of this group)"
+        message = "unknown setting (not a field of this group)" + _closest(settings_cls, loc)
+    elif _may_hold_secret(settings_cls, loc) and _echoes(message, item.get("input")):
+        message = HIDDEN
     # A model-level validator reports on the group; name the field its message starts with.
     first_word, _, rest = message.partition(" ")
     if first_word in _fields_of(settings_cls, loc) and rest[:1].isalpha():
@@ -53,6 +64,74 @@ def _format_error_line(
     source = _source_of(loc, toml_data, config_file, overrides)
     suffix = f" [from {source}]" if source else ""
     return f"{dotted}: {message}{suffix}"
+
+
+def _closest(settings_cls: type[BaseModel], loc: list[str]) -> str:
+    """Return "; did you mean X?" naming the nearest field at loc's level, or ""."""
+    model: type[BaseModel] | None = settings_cls
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if model is not None else None
+        model = _model_of(field.annotation) if field is not None else None
+    if model is None or not loc:
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _may_hold_secret(settings_cls: type[BaseModel], loc: list[str]) -> bool:
+    """Return True when loc, or anything under it, is a secret or named like one."""
+    annotation: Any = settings_cls
+    for part in loc:
+        model = _model_of(annotation)
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            break  # a list index or dict key: the field above decides
+        if _SECRET_NAME.search(part):
+            return True
+        annotation = field.annotation
+    return _holds_secret(annotation, set())
+
+
+def _holds_secret(annotation: Any, seen: set[int]) -> bool:
+    if annotation is SecretStr:
+        return True
+    if id(annotation) in seen:
+        return False
+    seen.add(id(annotation))
+    model = _model_of(annotation)
+    if model is not None:
+        return any(
+            _SECRET_NAME.search(name) or _holds_secret(field.annotation, seen)
+            for name, field in model.model_fields.items()
+        )
+    return any(_holds_secret(arg, seen) for arg in get_args(annotation))
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _echoes(message: str, value: Any) -> bool:
+    """Return True when any text inside value appears in message."""
+    return any(text in message for text in _texts(value))
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        text = str(value)
+        if text:
+            yield text
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            yield from _texts(item)
 
 
 def _fields_of(settings_cls: type[BaseModel], loc: list[str]) -> set[str]:

@@ -18,9 +18,9 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 def make_state(tmp_path: Path, backups: int, runs: int) -> Path:
     state = tmp_path / "state"
-    SqliteStore(state / "tradeguard.sqlite").close()
+    SqliteStore(state / "state.db").close()
     for n in range(backups):
-        backup(state / "tradeguard.sqlite", state / "backups", retention=100,
+        backup(state / "state.db", state / "backups", retention=100,
                now=T0 + timedelta(hours=n))
     for n in range(runs):
         (state / "validation" / f"20261101T{n:02d}0000Z-1").mkdir(parents=True)

@@ -12,7 +12,7 @@ T0 = datetime(2022, 1, 21, tzinfo=UTC)
 
 
 def test_commands_queued_by_another_connection_arrive_after_the_interval(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "tradeguard.sqlite"
+    path = tmp_path / "state" / "state.db"
     store = SqliteStore(path)
     operator = SqliteStore(path, session=False, verify="recovery")
     now = [100.0]

@@ -51,7 +51,7 @@ def messy_dir(tmp_path: Path) -> tuple[Path, set[Path]]:
     """A state dir with a live store and a mix of stale and live leftovers."""
     state = tmp_path / "state"
     store = SqliteStore(state)
-    store.commit(Batch(state={"n": 1}))
+    store.commit(Batch(state={"n": {"v": 1}}))
     store.close()
     gone = dead_pid()
     stale = {
@@ -86,7 +86,7 @@ def test_clean_state_removes_exactly_the_stale_files(messy_dir: tuple[Path, set[
         "data.db-journal",
     }
     reopened = SqliteStore(state)
-    assert reopened.load().state == {"n": 1}
+    assert reopened.load().state == {"n": {"v": 1}}
     reopened.close()
 
 

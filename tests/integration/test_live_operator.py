@@ -30,7 +30,7 @@ def start_month_replay(state_dir: Path, data_dir: Path) -> subprocess.Popen[byte
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
-    store = state_dir / "tradeguard.sqlite"
+    store = state_dir / "state.db"
     while is_locked_by_live_process(state_dir) is None or not store.exists():
         assert proc.poll() is None, proc.communicate()[1].decode()
         assert time.monotonic() < deadline, "replay never took the lock"
@@ -60,7 +60,7 @@ def test_halt_reaches_a_running_session_and_a_second_session_is_refused(
     assert f"pid {proc.pid}" in second.stderr
     assert status.returncode == 0 and json.loads(status.stdout)["running"] is True
     assert halt.returncode == 0
-    with sqlite3.connect(state_dir / "tradeguard.sqlite") as db:
+    with sqlite3.connect(state_dir / "state.db") as db:
         actions = db.execute("SELECT action, reason FROM operator_actions").fetchall()
         halts = db.execute(
             "SELECT trigger FROM breaker_events WHERE to_state = 'HALT'"
@@ -84,7 +84,7 @@ def test_a_thousand_daily_resets_during_a_session_lose_no_update(
     assert proc.returncode == 0, err.decode()
     queued = sum(1 for r in receipts if not r["applied_directly"])
     assert queued > 0
-    with sqlite3.connect(state_dir / "tradeguard.sqlite") as db:
+    with sqlite3.connect(state_dir / "state.db") as db:
         undone = db.execute("SELECT COUNT(*) FROM commands WHERE done_at IS NULL").fetchone()[0]
         resets = db.execute(
             "SELECT at, trading_day, previous_trades, applied FROM daily_resets ORDER BY id"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -10,13 +11,13 @@ import stat
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.clock import SimulatedClock
-from engine.errors import StateLockedError
+from engine.errors import StateLockedError, StateLockedRemotelyError
 from tradeguard.store.lock import LOCK_FILENAME, StateDirLock, is_locked_by_live_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +136,69 @@ def test_lock_file_and_directory_are_private(tmp_path: Path) -> None:
         os.umask(old)
 
     assert (file_mode, dir_mode) == (0o600, 0o700)
+
+
+def _remote_body(started: datetime, pid: int = 4242) -> str:
+    body = {"pid": pid, "hostname": "other-host.example", "started_at": started.isoformat()}
+    return json.dumps(body)
+
+
+def test_lock_left_on_another_host_is_refused_with_host_pid_and_age(tmp_path: Path) -> None:
+    (tmp_path / LOCK_FILENAME).write_text(_remote_body(T0 - timedelta(hours=3, minutes=5)))
+
+    with pytest.raises(StateLockedRemotelyError) as info:
+        StateDirLock(tmp_path, SimulatedClock(T0)).acquire()
+
+    message = str(info.value)
+    assert "pid 4242 on other-host.example" in message
+    assert "age 3h05m" in message
+    assert "force" in message
+    assert json.loads((tmp_path / LOCK_FILENAME).read_text())["pid"] == 4242  # left untouched
+
+
+def test_forced_lock_takes_over_a_lock_left_on_another_host_and_logs_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / LOCK_FILENAME).write_text(_remote_body(T0 - timedelta(days=2)))
+
+    with caplog.at_level(logging.WARNING), StateDirLock(tmp_path, force=True) as lock:
+        body = json.loads((tmp_path / LOCK_FILENAME).read_text())
+        assert lock.held
+
+    assert body["pid"] == os.getpid() and body["hostname"] == socket.gethostname()
+    messages = [record.getMessage() for record in caplog.records]
+    takeovers = [m for m in messages if "state_lock_taken_over" in m]
+    assert len(takeovers) == 1
+    assert "previous_host=other-host.example" in takeovers[0] and "forced=True" in takeovers[0]
+
+
+def test_force_never_breaks_a_held_lock_and_the_refusal_names_the_remote_owner(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / LOCK_FILENAME
+    path.write_text(_remote_body(T0 - timedelta(minutes=7)))
+    holder = os.open(path, os.O_RDONLY)  # a second open file description: flocks conflict
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(StateLockedError) as info:
+            StateDirLock(tmp_path, SimulatedClock(T0), force=True).acquire()
+    finally:
+        os.close(holder)
+
+    assert "pid 4242 on other-host.example" in str(info.value)
+    assert "age 7m00s" in str(info.value)
+
+
+def test_cleanly_released_lock_from_another_host_needs_no_force(tmp_path: Path) -> None:
+    (tmp_path / LOCK_FILENAME).write_text("")  # a clean release empties the body
+
+    with StateDirLock(tmp_path) as lock:
+        assert lock.held
+
+
+def test_lock_body_from_another_host_counts_as_a_live_owner_for_readers(tmp_path: Path) -> None:
+    (tmp_path / LOCK_FILENAME).write_text(_remote_body(T0))
+
+    owner = is_locked_by_live_process(tmp_path)
+
+    assert owner is not None and (owner.pid, owner.hostname) == (4242, "other-host.example")

@@ -98,13 +98,13 @@ def test_a_buy_emitted_before_the_kill_is_not_emitted_or_ordered_again(
     dying = subprocess.run(command, cwd=REPO, env={**ENV, "TRADEGUARD_FAILPOINT":
                            "before_broker:1"}, capture_output=True, timeout=120)
     assert dying.returncode == -signal.SIGKILL
-    with sqlite3.connect(state_dir / "tradeguard.sqlite") as db:
+    with sqlite3.connect(state_dir / "state.db") as db:
         (first,) = db.execute(
             "SELECT client_order_id FROM signals WHERE outcome = 'ordered'"
         ).fetchall()
     assert "-BUY-" in first[0]
     subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, timeout=120, check=True)
-    with sqlite3.connect(state_dir / "tradeguard.sqlite") as db:
+    with sqlite3.connect(state_dir / "state.db") as db:
         outcomes = db.execute(
             "SELECT outcome FROM signals WHERE client_order_id = ? OR (outcome = 'suppressed' "
             "AND bar_time = (SELECT bar_time FROM signals WHERE client_order_id = ?))",

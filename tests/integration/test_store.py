@@ -384,7 +384,7 @@ def test_commit_after_close_raises_state_error(tmp_path: Path) -> None:
     store.close()
 
     with pytest.raises(StateError, match="closed"):
-        store.commit(Batch(state={"a": 1}))
+        store.commit(Batch(state={"a": {"n": 1}}))
 
 
 def test_unclean_shutdown_triggers_full_check_on_next_open(tmp_path: Path) -> None:

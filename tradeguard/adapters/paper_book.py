@@ -3,9 +3,11 @@
 The paper venue keeps its own file, separate from the engine's state store, so that after a
 crash the engine reconciles against it exactly as it would against a real exchange. One file
 per venue: `SqlitePaperBook(path)` opens `path` itself, or `path/paper_broker.sqlite` when path
-is an existing directory. The file is created with mode 0600 (its directory 0700 when this
-module creates it), WAL journal, synchronous=NORMAL (a power loss may drop the last commits but
-never corrupts the file; an application crash loses nothing).
+is an existing directory. File handling, PRAGMAs, schema versions and transactions are the state
+store's own (`tradeguard.store.sqlite_kit`): the file is built under a temporary name and linked
+into place with mode 0600 (directories tradeguard creates are 0700), WAL journal,
+synchronous=NORMAL by default (a power loss may drop the last commits but never corrupts the
+file; an application crash loses nothing).
 
 Schema (PRAGMA user_version = 1)::
 
@@ -24,14 +26,13 @@ Schema (PRAGMA user_version = 1)::
     positions (symbol TEXT PRIMARY KEY, quantity REAL NOT NULL)
     cursors   (symbol TEXT PRIMARY KEY, ts TEXT NOT NULL)  -- last bar processed per symbol
 
-Every PaperBook method runs in one `BEGIN IMMEDIATE` transaction; `apply_fill` writes the fill,
+Every PaperBook write runs in one `BEGIN IMMEDIATE` transaction; `apply_fill` writes the fill,
 the order update, cash and position together, and the fill_id primary key makes a second
 booking of the same fill fail (and roll back) instead of double-counting.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -44,14 +45,15 @@ from typing import Any
 from engine.broker import PaperOrder
 from engine.errors import StateError
 from engine.model import Fill, OrderStatus, Side
+from tradeguard.store import files, sqlite_kit
+from tradeguard.store.sqlite_kit import Durability
 
 FILENAME = "paper_broker.sqlite"
-SCHEMA_VERSION = 1
 _EPSILON = 1e-12
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS account (id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS orders (
+CREATE TABLE account (id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL);
+CREATE TABLE orders (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     client_order_id TEXT NOT NULL UNIQUE,
     broker_order_id TEXT NOT NULL,
@@ -68,8 +70,8 @@ CREATE TABLE IF NOT EXISTS orders (
     filled_quantity REAL NOT NULL,
     average_price REAL
 );
-CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status);
-CREATE TABLE IF NOT EXISTS fills (
+CREATE INDEX orders_by_status ON orders (status);
+CREATE TABLE fills (
     fill_id TEXT PRIMARY KEY,
     client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
     symbol TEXT NOT NULL,
@@ -79,9 +81,9 @@ CREATE TABLE IF NOT EXISTS fills (
     fee REAL NOT NULL,
     ts TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id);
-CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, quantity REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (symbol TEXT PRIMARY KEY, ts TEXT NOT NULL);
+CREATE INDEX fills_by_order ON fills (client_order_id);
+CREATE TABLE positions (symbol TEXT PRIMARY KEY, quantity REAL NOT NULL);
+CREATE TABLE cursors (symbol TEXT PRIMARY KEY, ts TEXT NOT NULL);
 """
 
 _ORDER_COLUMNS = (
@@ -142,50 +144,44 @@ def _fill_from(row: sqlite3.Row) -> Fill:
     )
 
 
-def _create_private(path: Path) -> None:
-    """Create path with mode 0600 before SQLite opens it (its -wal/-shm inherit the mode)."""
-    if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True)
-    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(descriptor)
-    os.chmod(path, 0o600)
+def _migrate_to_v1(conn: sqlite3.Connection) -> None:
+    sqlite_kit.run_script(conn, _SCHEMA)
+
+
+# Append-only: migration i (0-based) moves a book from version i to version i + 1.
+MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+_VERSION = sqlite_kit.UserVersion()
+WHAT = "paper book"
 
 
 class SqlitePaperBook:
     """PaperBook in a SQLite file; thread-safe through one lock around one connection."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, durability: Durability = "kill9") -> None:
         given = Path(path)
         self.path = given / FILENAME if given.is_dir() else given
-        try:
-            _create_private(self.path)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as e:
-            message = f"cannot open paper book {self.path}: {e}"
-            raise StateError(message) from e
-        self._db.row_factory = sqlite3.Row
+        # A state directory is ours to lock down; a caller-chosen parent (e.g. /tmp) is not.
+        if given.is_dir() or not self.path.parent.exists():
+            files.ensure_private_dir(self.path.parent)
+        if self.path.exists():
+            files.check_header(self.path, WHAT)
+        else:
+            sqlite_kit.create_database(self.path, self._migrate, WHAT)
+        self._db = sqlite_kit.connect(self.path, WHAT)
         self._lock = threading.Lock()
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                message = (
-                    f"paper book {self.path} has schema {version}, newer than this "
-                    f"tradeguard ({SCHEMA_VERSION}): upgrade tradeguard"
-                )
-                raise StateError(message)
-            with self._tx() as db:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as e:
+            with sqlite_kit.translated(self.path, "opening", WHAT):
+                sqlite_kit.set_pragmas(self._db, self.path, durability, WHAT)
+                self._migrate(self._db)
+        except BaseException:
             self._db.close()
-            message = f"cannot initialise paper book {self.path}: {e}"
-            raise StateError(message) from e
+            raise
+        files.chmod_private(self.path)
+        self._db.row_factory = sqlite3.Row
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        sqlite_kit.migrate(conn, MIGRATIONS, _VERSION, str(self.path), WHAT)
 
     def close(self) -> None:
         """Close the connection."""
@@ -205,29 +201,13 @@ class SqlitePaperBook:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.IntegrityError as e:
-                message = f"paper book {self.path}: refused duplicate or invalid record ({e})"
-                raise StateError(message) from e
-            except sqlite3.Error as e:
-                message = f"paper book {self.path}: write failed ({e})"
-                raise StateError(message) from e
+        with self._lock, sqlite_kit.transaction(self._db, self.path, WHAT) as db:
+            yield db
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except sqlite3.Error as e:
-                message = f"paper book {self.path}: read failed ({e})"
-                raise StateError(message) from e
+        with self._lock, sqlite_kit.translated(self.path, "reading", WHAT):
+            rows: list[sqlite3.Row] = self._db.execute(sql, params).fetchall()
+            return rows
 
     # -- PaperBook ----------------------------------------------------------------------------
 

@@ -50,7 +50,11 @@ def _age(path: Path, now: datetime) -> timedelta:
 
 def _lock_is_stale(path: Path) -> bool:
     """Return True when nobody holds the flock and the recorded owner (if any) is gone."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:  # unreadable: not ours to judge, and never deleted blind
+        log.warning("state_clean_lock_unreadable path=%s error=%s", path, e.strerror)
+        return False
     try:
         if not try_flock(fd, exclusive=False):
             return False
@@ -161,7 +165,7 @@ def backup(
         verdict = quick_check_file(tmp)
         if verdict != "ok":
             raise files.corrupted(store, f"its backup copy fails quick_check: {verdict}")
-        os.rename(tmp, final)
+        tmp.rename(final)
         files.fsync_dir(target_dir)
     except sqlite3.DatabaseError as e:
         raise files.database_error(store, "backing up", e) from e
@@ -232,15 +236,16 @@ def restore(
     *,
     backups_dir: Path | str | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> Path:
     """Replace the store with a verified backup; keep the old file as .corrupt-<time>.
 
-    Refuses (StateLockedError) while a live session holds the state directory. Returns the
-    backup that was restored.
+    Refuses (StateLockedError) while a live session holds the state directory; force takes
+    over a lock left on another host (see StateDirLock). Returns the backup restored.
     """
     store = files.store_path(store_path)
     moment = now or datetime.now(UTC)
-    with StateDirLock(store.parent):
+    with StateDirLock(store.parent, force=force):
         chosen = source
         if chosen is None:
             chosen = latest_good_backup(backups_dir or store.parent / BACKUPS_DIRNAME)
@@ -256,7 +261,7 @@ def restore(
         try:
             _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
             kept = _set_aside(store, _stamp(moment))
-            os.rename(tmp, store)
+            tmp.rename(store)
             files.fsync_dir(store.parent)
         finally:
             tmp.unlink(missing_ok=True)
@@ -274,6 +279,6 @@ def _set_aside(store: Path, stamp: str) -> Path | None:
         raise StateError(message)
     for suffix in ("", *files.SIDECARS):
         with contextlib.suppress(FileNotFoundError):
-            os.rename(f"{store}{suffix}", f"{kept}{suffix}")
+            Path(f"{store}{suffix}").rename(f"{kept}{suffix}")
     files.fsync_dir(store.parent)
     return kept

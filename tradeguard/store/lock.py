@@ -1,8 +1,10 @@
 """Single-writer lock on a state directory: fcntl.flock on `.lock` plus an owner body.
 
 The kernel releases a flock when its holder dies (even on kill -9), so a lock file left by a
-dead session never blocks the next one; the JSON body (pid, hostname, started_at) only names
-the owner in messages and lets `clean_state` recognise stale files.
+dead session never blocks the next one; the JSON body (pid, hostname, started_at) names the
+owner in messages and lets `clean_state` recognise stale files. A body left by a session on
+another host cannot be checked from here (its flock may not reach us on a network file
+system), so it is taken over only with `force=True`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from engine.clock import Clock, SystemClock
-from engine.errors import StateLockedError
+from engine.errors import StateLockedError, StateLockedRemotelyError, StatePathError
 from tradeguard.store.files import FILE_MODE, ensure_private_dir
 from tradeguard.store.serialize import format_utc
 
@@ -39,12 +42,37 @@ class LockOwner:
     hostname: str
     started_at: str
 
-    def describe(self) -> str:
-        """Return "pid 123 on host since 2026-..." for messages."""
+    def describe(self, now: datetime | None = None) -> str:
+        """Return "pid 123 on host since 2026-... (age 2h05m)" for messages."""
         pid = "unknown pid" if self.pid is None else f"pid {self.pid}"
         host = f" on {self.hostname}" if self.hostname else ""
         since = f" since {self.started_at}" if self.started_at else ""
-        return f"{pid}{host}{since}"
+        age = self.age(now) if now is not None else None
+        aged = f" (age {age})" if age is not None else ""
+        return f"{pid}{host}{since}{aged}"
+
+    def age(self, now: datetime) -> str | None:
+        """Return how long ago the owner took the lock, e.g. "3d04h", or None if unknown."""
+        try:
+            started = datetime.fromisoformat(self.started_at)
+        except ValueError:
+            return None
+        if started.tzinfo is None:
+            return None
+        seconds = max(0, int((now - started).total_seconds()))
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        if days:
+            return f"{days}d{hours:02d}h"
+        if hours:
+            return f"{hours}h{minutes:02d}m"
+        return f"{minutes}m{secs:02d}s"
+
+    @property
+    def remote(self) -> bool:
+        """Return True when the owner ran on another host (its liveness cannot be probed)."""
+        return bool(self.hostname) and self.hostname != socket.gethostname()
 
 
 def pid_alive(pid: int | None, hostname: str = "") -> bool:
@@ -95,16 +123,22 @@ def try_flock(fd: int, exclusive: bool = True) -> bool:
 
 
 def is_locked_by_live_process(state_dir: Path | str) -> LockOwner | None:
-    """Return the owner when a live process holds the state-dir lock, else None."""
+    """Return the owner when a live process holds the state-dir lock, else None.
+
+    A body left by another host counts as held: its owner cannot be probed from here.
+    """
     path = Path(state_dir) / LOCK_FILENAME
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise _unusable(path, e) from e
     try:
         if try_flock(fd, exclusive=False):
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
+            owner = read_owner(path)
+            return owner if owner is not None and owner.remote else None
     finally:
         os.close(fd)
     return read_owner(path) or LockOwner(None, "", "")
@@ -113,10 +147,13 @@ def is_locked_by_live_process(state_dir: Path | str) -> LockOwner | None:
 class StateDirLock:
     """Exclusive lock of a state directory for one trading session; a context manager."""
 
-    def __init__(self, state_dir: Path | str, clock: Clock | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | str, clock: Clock | None = None, *, force: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.path = self.state_dir / LOCK_FILENAME
         self._clock: Clock = clock or SystemClock()
+        self._force = force  # take over a lock body left on another host (never a held flock)
         self._fd: int | None = None
 
     @property
@@ -125,12 +162,16 @@ class StateDirLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Take the lock or raise StateLockedError naming the live owner."""
+        """Take the lock or raise StateLockedError naming the owner.
+
+        A lock whose body names a process on another host is refused with
+        StateLockedRemotelyError (host, pid and age) unless this lock was built with force=True.
+        """
         if self._fd is not None:
             return
         ensure_private_dir(self.state_dir)
         for attempt in range(_ATTEMPTS):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            fd = self._open()
             try:
                 os.fchmod(fd, FILE_MODE)
                 if not try_flock(fd):
@@ -146,6 +187,7 @@ class StateDirLock:
                 if os.fstat(fd).st_ino != _inode(self.path):
                     os.close(fd)  # the file was removed or replaced meanwhile: lock the new one
                     continue
+                self._refuse_remote()
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -154,6 +196,25 @@ class StateDirLock:
             return
         message = f"state directory lock {self.path} keeps being replaced; is a cleaner running?"
         raise StateLockedError(message)
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as e:
+            raise _unusable(self.path, e) from e
+
+    def _refuse_remote(self) -> None:
+        """Refuse a lock body left by another host unless forced (its owner may still run)."""
+        owner = read_owner(self.path)
+        if owner is None or not owner.remote or self._force:
+            return
+        message = (
+            f"state directory {self.state_dir} is locked by "
+            f"{owner.describe(self._clock.now())}, another host: tradeguard cannot tell from "
+            f"here whether that session still runs. Stop it there; if it is gone for good, "
+            f"take the lock over with force (the CLI's --force)"
+        )
+        raise StateLockedRemotelyError(message)
 
     def _refuse(self) -> None:
         owner = read_owner(self.path)
@@ -164,7 +225,7 @@ class StateDirLock:
                 f"stop it, then retry"
             )
         else:
-            who = owner.describe() if owner is not None else "an unknown process"
+            who = owner.describe(self._clock.now()) if owner is not None else "an unknown process"
             message = (
                 f"state directory {self.state_dir} is in use by {who}: stop that session "
                 f"(or wait for it to end) or use another state directory"
@@ -173,13 +234,15 @@ class StateDirLock:
 
     def _take(self, fd: int) -> None:
         previous = read_owner(self.path)
-        if previous is not None and previous.pid != os.getpid():
+        if previous is not None and (previous.pid != os.getpid() or previous.remote):
             log.warning(
-                "state_lock_taken_over dir=%s previous_pid=%s previous_host=%s since=%s",
+                "state_lock_taken_over dir=%s previous_pid=%s previous_host=%s since=%s "
+                "forced=%s",
                 self.state_dir,
                 previous.pid,
                 previous.hostname,
                 previous.started_at,
+                previous.remote,
             )
         body = {
             "pid": os.getpid(),
@@ -214,6 +277,21 @@ class StateDirLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def _unusable(path: Path, error: OSError) -> StatePathError:
+    """Return the error for a lock path that cannot be opened, naming what to fix."""
+    if isinstance(error, IsADirectoryError) or path.is_dir():
+        message = (
+            f"state directory lock {path} is a directory, not a lock file: remove it "
+            "(tradeguard creates the file itself)"
+        )
+    else:
+        message = (
+            f"state directory lock {path} cannot be opened ({error.strerror}): give the user "
+            "running tradeguard read and write access to it, or remove it when no session runs"
+        )
+    return StatePathError(message)
 
 
 def _inode(path: Path) -> int | None:

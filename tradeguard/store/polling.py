@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
-from engine.ports import OperatorCommand
+from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 
 COMMAND_POLL_SECONDS = 0.05
 
 
 class ThrottledCommands:
-    """Store wrapper whose pending_commands() asks the database at most every `interval` s.
+    """EngineStore whose pending_commands() asks the database at most every `interval` s.
 
     The session polls every bar; a full-speed replay handles thousands of bars in 50 ms and a
     real-time session one bar a minute, so commands still land within one real-time bar.
@@ -20,7 +19,7 @@ class ThrottledCommands:
 
     def __init__(
         self,
-        inner: Any,
+        inner: EngineStore,
         interval: float = COMMAND_POLL_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -35,8 +34,16 @@ class ThrottledCommands:
         if moment < self._next:
             return []
         self._next = moment + self._interval
-        commands: list[OperatorCommand] = self._inner.pending_commands()
-        return commands
+        return self._inner.pending_commands()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def load(self) -> RecoveredState:
+        """Return the inner store's recovered state."""
+        return self._inner.load()
+
+    def commit(self, batch: Batch) -> None:
+        """Commit through the inner store."""
+        self._inner.commit(batch)
+
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Ask the inner store whether the fill is journaled."""
+        return self._inner.fill_recorded(fill_id)

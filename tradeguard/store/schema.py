@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from engine.errors import StateError
-
-log = logging.getLogger(__name__)
+from tradeguard.store import files, sqlite_kit
+from tradeguard.store.sqlite_kit import Migration
 
 OPEN_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "UNKNOWN")
 ALL_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "FILLED", "REJECTED", "CANCELLED", "UNKNOWN")
@@ -174,12 +173,9 @@ RECOVERY_TABLES = ("store_meta", "key_state", "last_signals", "positions", "comm
 
 
 def _migrate_to_v1(conn: sqlite3.Connection) -> None:
-    for statement in _V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    sqlite_kit.run_script(conn, _V1)
 
 
-Migration = Callable[[sqlite3.Connection], None]
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1,)
 CURRENT_VERSION = len(MIGRATIONS)
@@ -203,36 +199,27 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+class StoreMetaVersion:
+    """The state store keeps its version in the store_meta table (see docs/state.md)."""
+
+    def read(self, conn: sqlite3.Connection) -> int:
+        """Return the store's schema version; 0 for an empty database."""
+        return schema_version(conn)
+
+    def write(self, conn: sqlite3.Connection, version: int) -> None:
+        """Record version in store_meta."""
+        conn.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(version),),
+        )
+
+
 def migrate(
     conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS, where: str = ""
 ) -> int:
     """Apply pending migrations in one transaction each; return the resulting version."""
-    target = len(migrations)
-    while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = schema_version(conn)  # re-read under the write lock
-            if version > target:
-                message = (
-                    f"state store {where} has schema version {version}, newer than this "
-                    f"tradeguard ({target}): upgrade tradeguard or restore a backup made by it"
-                )
-                raise StateError(message)
-            if version == target:
-                conn.execute("COMMIT")
-                break
-            migrations[version](conn)
-            conn.execute(
-                "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(version + 1),),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        log.info("state_store_migrated store=%s from=%d to=%d", where, version, version + 1)
-    return version
+    return sqlite_kit.migrate(conn, migrations, StoreMetaVersion(), where, files.STORE_LABEL)
 
 
 def tables() -> tuple[str, ...]:

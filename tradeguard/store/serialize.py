@@ -102,16 +102,31 @@ def _convert(value: Any, path: str, active: set[int]) -> Any:
     if kind in _PRIMITIVES:
         return value
     if kind is float:
-        if not math.isfinite(value):
-            message = f"{path}: non-finite float {value!r}"
-            raise SerializationError(message)
-        return value
+        return _finite(value, path)
     if kind is dict or kind is list or kind is tuple:
         return _convert_container(value, path, active)
     if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         return _convert(value.item(), path, active)
     if isinstance(value, Enum):
         return _convert(value.value, path, active)
+    converted = _convert_scalar(value, path)
+    if converted is not _NOT_SCALAR:
+        return converted
+    return _convert_structure(value, path, active)
+
+
+_NOT_SCALAR = object()
+
+
+def _finite(value: float, path: str) -> float:
+    if not math.isfinite(value):
+        message = f"{path}: non-finite float {value!r}"
+        raise SerializationError(message)
+    return value
+
+
+def _convert_scalar(value: Any, path: str) -> Any:
+    """Return the JSON form of a time, Decimal or primitive subclass, else _NOT_SCALAR."""
     if isinstance(value, datetime):
         return format_utc(value, path)
     if isinstance(value, date):
@@ -128,7 +143,11 @@ def _convert(value: Any, path: str, active: set[int]) -> Any:
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, float):
-        return _convert(float(value), path, active)
+        return _finite(float(value), path)
+    return _NOT_SCALAR
+
+
+def _convert_structure(value: Any, path: str, active: set[int]) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return _guarded(value, path, active, lambda: _convert_dict(fields, path, active))
@@ -136,6 +155,7 @@ def _convert(value: Any, path: str, active: set[int]) -> Any:
         return _convert(value.model_dump(mode="json"), path, active)
     if isinstance(value, dict | list | tuple):
         return _convert_container(value, path, active)
+    kind = type(value)
     message = f"{path}: unsupported type {kind.__module__}.{kind.__qualname__}"
     raise SerializationError(message)
 

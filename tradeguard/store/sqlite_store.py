@@ -13,22 +13,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.clock import Clock, SystemClock
-from engine.errors import SerializationError, StateError
+from engine.errors import SerializationError, StateError, StateSectionError
 from engine.model import Side
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import files
+from tradeguard.store import files, sqlite_kit
 from tradeguard.store import rows as r
 from tradeguard.store import statements as sql
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
 from tradeguard.store.serialize import format_utc, from_json, to_json, to_json_snapshot
+from tradeguard.store.sqlite_kit import Durability
 
 log = logging.getLogger(__name__)
 
-Durability = Literal["kill9", "power"]
 Verify = Literal["auto", "full", "recovery"]
 _SESSION_KEY = "session"
-_SYNCHRONOUS = {"kill9": "NORMAL", "power": "FULL"}
 
 
 @dataclass
@@ -53,7 +52,7 @@ class SqliteStore(ReportQueries):
         session: bool = True,
         busy_timeout_ms: int = 5000,
     ) -> None:
-        if durability not in _SYNCHRONOUS:
+        if durability not in sqlite_kit.SYNCHRONOUS:
             message = f"durability must be 'kill9' or 'power', got {durability!r}"
             raise ValueError(message)
         self.path = files.store_path(location)
@@ -68,6 +67,7 @@ class SqliteStore(ReportQueries):
         self._session = session
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
+        files.refuse_legacy_store(self.path)
         if self.path.exists():
             files.check_header(self.path)
         else:
@@ -78,58 +78,20 @@ class SqliteStore(ReportQueries):
 
     def _create(self) -> None:
         """Build a new store under a temporary name and link it into place atomically."""
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.init.tmp")
-        for stale in (tmp, *(Path(f"{tmp}{s}") for s in files.SIDECARS)):
-            stale.unlink(missing_ok=True)
-        files.create_private_file(tmp)
-        try:
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                migrate(conn, where=str(self.path))
-            finally:
-                conn.close()
-            files.chmod_private(tmp)
-            try:
-                os.link(tmp, self.path)  # never replaces a store another process just created
-            except FileExistsError:
-                log.info("state_store_created_concurrently store=%s", self.path)
-            except OSError:  # filesystems without hard links
-                if not self.path.exists():
-                    os.rename(tmp, self.path)
-            files.fsync_dir(self.path.parent)
-        except sqlite3.DatabaseError as e:
-            raise files.database_error(self.path, "creating the store", e) from e
-        finally:
-            tmp.unlink(missing_ok=True)
-        log.info("state_store_created store=%s", self.path)
+        sqlite_kit.create_database(
+            self.path, lambda conn: migrate(conn, where=str(self.path)), files.STORE_LABEL
+        )
 
     def _connect(self, verify: Verify, busy_timeout_ms: int) -> sqlite3.Connection:
+        conn = sqlite_kit.connect(self.path, files.STORE_LABEL, busy_timeout_ms)
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, cached_statements=256
-            )
-        except sqlite3.DatabaseError as e:
-            raise files.database_error(self.path, "opening", e) from e
-        try:
-            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            # The check runs before anything that could write to the file.
-            problems = self._check(conn, "recovery")
-            if not problems and (verify == "full" or (verify == "auto" and _unclean(conn))):
-                problems = self._check(conn, "full")
-            if problems:
-                raise files.corrupted(self.path, f"quick_check: {problems}")
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                message = f"state store {self.path}: cannot enable WAL (journal_mode={mode})"
-                raise StateError(message)
-            conn.execute(f"PRAGMA synchronous={_SYNCHRONOUS[self.durability]}")
-            conn.execute("PRAGMA foreign_keys=ON")
+            self._verify(conn, verify)  # before anything that could write to the file
+            sqlite_kit.set_pragmas(conn, self.path, self.durability, files.STORE_LABEL)
             migrate(conn, where=str(self.path))
             if self._session:
                 marker = {"state": "open", "pid": os.getpid(), "at": self._now_text()}
                 _write_meta(conn, _SESSION_KEY, to_json(marker))
-        except sqlite3.DatabaseError as e:
+        except sqlite_kit.DB_ERRORS as e:
             conn.close()
             raise files.database_error(self.path, "opening", e) from e
         except BaseException:
@@ -137,6 +99,14 @@ class SqliteStore(ReportQueries):
             raise
         files.chmod_private(self.path)
         return conn
+
+    def _verify(self, conn: sqlite3.Connection, verify: Verify) -> None:
+        """Run the recovery-table check, and the whole-file one when asked or after a crash."""
+        problems = self._check(conn, "recovery")
+        if not problems and (verify == "full" or (verify == "auto" and _unclean(conn))):
+            problems = self._check(conn, "full")
+        if problems:
+            raise files.corrupted(self.path, f"quick_check: {problems}")
 
     def _now_text(self) -> str:
         return format_utc(self._clock.now(), "clock.now()")
@@ -177,9 +147,9 @@ class SqliteStore(ReportQueries):
                     ).fetchall()
                 finally:
                     conn.execute("COMMIT")
-            except sqlite3.DatabaseError as e:
+            except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "loading state", e) from e
-            state = {str(key): from_json(value) for key, value in keys}
+            state = {str(key): self._section(str(key), value) for key, value in keys}
             self._key_cache = {str(key): str(value) for key, value in keys}
             signals = state.get("last_signals")
             self._signal_cache = dict(signals) if isinstance(signals, dict) else None
@@ -188,6 +158,22 @@ class SqliteStore(ReportQueries):
             [r.intent_from_row(row) for row in intents],
             [r.position_from_row(row) for row in positions],
         )
+
+    def _section(self, key: str, text: object) -> dict[str, Any]:
+        """Return one stored snapshot section; every section tradeguard writes is an object."""
+        try:
+            value = from_json(str(text))
+        except SerializationError as e:
+            message = f"state store {self.path}: section {key!r} is not valid JSON ({e})"
+            raise StateSectionError(message) from e
+        if not isinstance(value, dict):
+            message = (
+                f"state store {self.path}: section {key!r} holds a {type(value).__name__}, "
+                "not the object tradeguard writes; the store was altered: restore a backup "
+                "with `tradeguard state restore`"
+            )
+            raise StateSectionError(message)
+        return value
 
     def commit(self, batch: Batch) -> None:
         """Write every change in batch in one transaction, or roll back and raise StateError."""
@@ -247,6 +233,9 @@ class SqliteStore(ReportQueries):
         for key, section in batch.state.items():
             if not isinstance(key, str):
                 message = f"state: section name {key!r} is not a string"
+                raise SerializationError(message)
+            if not isinstance(section, dict):
+                message = f"state.{key}: a section must be an object, got {type(section).__name__}"
                 raise SerializationError(message)
             text = to_json_snapshot(section, f"state.{key}")
             if self._key_cache.get(key) != text:  # unchanged sections cost no write
@@ -322,7 +311,7 @@ class SqliteStore(ReportQueries):
                     "INSERT INTO commands (action, reason, who, requested_at) VALUES (?,?,?,?)",
                     (action, reason, who, requested),
                 )
-            except sqlite3.DatabaseError as e:
+            except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "queueing a command", e) from e
             return int(cursor.lastrowid or 0)
 
@@ -346,7 +335,7 @@ class SqliteStore(ReportQueries):
         with self._mutex:
             try:
                 return self._open_connection().execute(sql, params).fetchall()
-            except sqlite3.DatabaseError as e:
+            except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "reading", e) from e
 
     def close(self) -> None:
