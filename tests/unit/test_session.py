@@ -11,10 +11,13 @@ import pytest
 from engine.circuit_breaker import ExecutionAction
 from engine.errors import CircuitBreakerOpenException
 from engine.events import BreakerTransitioned, OrderDenied
+from engine.execution import ExecutionCounters, OrderExecutionEngine
 from engine.feed import FeedItem
+from engine.journal import EngineJournal, EngineState
 from engine.model import OrderRequest, OrderStatus, Side, Signal
 from engine.ports import OperatorCommand
 from engine.session import SessionConfig
+from engine.session_state import SessionProgress
 from tests.unit.engine_harness import START, Rig, engine_config, items, wave_bars
 
 
@@ -217,10 +220,6 @@ def test_throttle_halves_an_opening_order_exactly_once() -> None:
 
 
 def test_execution_commits_through_the_journal_without_a_session_behind_it() -> None:
-    from engine.execution import ExecutionCounters, OrderExecutionEngine
-    from engine.journal import EngineJournal, EngineState
-    from engine.session_state import SessionProgress
-
     rig = Rig()
     session, broker, clock = rig.start()
     session.run(items(wave_bars(5)))  # a market price for the risk limits, no signal yet
