@@ -104,11 +104,6 @@ class OrderExecutionEngine:
         self.stats = counters
         self.open_intents: dict[str, OrderIntent] = {i.client_order_id: i for i in open_intents}
 
-    # ------------------------------------------------------------------ snapshots
-    def counters(self) -> dict[str, Any]:
-        """Return the execution counters as a JSON-ready dict."""
-        return self.stats.snapshot()
-
     def exposure(self, symbol: str) -> float:
         """Return position plus the signed quantity of orders still open for a symbol."""
         pending = 0.0
