@@ -18,13 +18,14 @@ from engine.assembly import EngineConfig, assemble
 from engine.broker import BrokerConfig, PaperBroker
 from engine.circuit_breaker import CircuitConfig
 from engine.clock import SimulatedClock
-from engine.feed import FeedConfig, FeedItem, load_bars
+from engine.feed import FeedConfig, FeedItem
 from engine.paper_book import InMemoryPaperBook
 from engine.ports import EngineStore, InMemoryStore
 from engine.risk import RiskConfig
 from engine.session import SessionConfig
 from engine.strategy import StrategyConfig
 from tradeguard.data import find_data_dir
+from tradeguard.marketdata import load_bars
 from tradeguard.store.polling import ThrottledCommands
 from tradeguard.store.sqlite_store import SqliteStore
 
@@ -44,8 +45,7 @@ def run_once(items: list[FeedItem], store: EngineStore | Any, dry_run: bool) -> 
     first = items[0].ts
     clock = SimulatedClock(first)
     broker = PaperBroker(config.broker, clock, InMemoryPaperBook(), None, seed=1)
-    session = assemble(config, clock=clock, advance_to=clock.advance_to, store=store, broker=broker,
-                       recovered=store.load())
+    session = assemble(config, clock=clock, store=store, broker=broker, recovered=store.load())
     began = time.perf_counter()
     session.run(items)
     elapsed = time.perf_counter() - began

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from engine.broker import Broker, BrokerConfig
 from engine.circuit_breaker import CircuitBreaker, CircuitConfig
 from engine.clock import Clock
-from engine.execution import OrderExecutionEngine
+from engine.execution import ExecutionCounters, OrderExecutionEngine
 from engine.feed import FeedConfig
+from engine.journal import EngineJournal, EngineState, Listener
 from engine.portfolio import Portfolio
-from engine.ports import EngineStore, InMemoryLastSignals, RecoveredState
+from engine.ports import EngineStore, RecoveredState
 from engine.risk import RiskConfig, RiskManager
 from engine.session import SessionConfig, TradingSession
-from engine.strategy import SmaCrossover, StrategyConfig
+from engine.session_state import SessionProgress
+from engine.strategy import SmaCrossover, StrategyConfig, StrategyFactory
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,17 @@ def assemble(
     config: EngineConfig,
     *,
     clock: Clock,
-    advance_to: Callable[[datetime], None],
     store: EngineStore,
     broker: Broker,
     recovered: RecoveredState,
-    listeners: Sequence[Callable[[Any], None]] = (),
+    listeners: Sequence[Listener] = (),
+    strategy_factory: StrategyFactory = SmaCrossover,
 ) -> TradingSession:
-    """Build every component from the recovered snapshot (or fresh) and return the session."""
+    """Build every component from the recovered snapshot (or fresh) and return the session.
+
+    strategy_factory builds the strategy from config.strategy (the shell resolves
+    `strategy.class` to it); the SMA crossover by default.
+    """
     state = recovered.state
     if "breaker" in state:
         breaker = CircuitBreaker.from_snapshot(config.breaker, clock, state["breaker"])
@@ -52,11 +56,15 @@ def assemble(
         portfolio = Portfolio.from_snapshot(state["portfolio"])
     else:
         portfolio = Portfolio(config.broker.starting_cash)
-    last_signals = InMemoryLastSignals(state.get("last_signals"))
-    # The session does not exist yet when strategy and execution are built; both call it late.
-    holder: list[TradingSession] = []
-    strategy = SmaCrossover(
-        config.strategy, last_signals, on_suppressed=lambda s: holder[0].on_suppressed(s)
+    strategy = strategy_factory(config.strategy)
+    if "last_signals" in state:
+        strategy.restore(state["last_signals"])
+    progress = SessionProgress.from_snapshot(state.get("session", {}))
+    counters = ExecutionCounters.from_snapshot(state.get("execution"))
+    journal = EngineJournal(
+        store,
+        EngineState(progress, breaker, risk, portfolio, counters, strategy, clock),
+        listeners,
     )
     execution = OrderExecutionEngine(
         clock=clock,
@@ -65,25 +73,21 @@ def assemble(
         broker=broker,
         portfolio=portfolio,
         strategy=config.strategy,
-        commit=lambda batch: holder[0].commit(batch),
+        journal=journal,
+        counters=counters,
         open_intents=recovered.open_intents,
-        counters=state.get("execution"),
     )
-    session = TradingSession(
+    return TradingSession(
         clock=clock,
-        advance_to=advance_to,
         config=config.session,
         feed=config.feed,
         store=store,
+        journal=journal,
+        progress=progress,
         breaker=breaker,
         risk=risk,
         portfolio=portfolio,
         strategy=strategy,
-        last_signals=last_signals,
         execution=execution,
         broker=broker,
-        state=state,
-        listeners=listeners,
     )
-    holder.append(session)
-    return session

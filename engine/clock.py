@@ -10,19 +10,37 @@ from engine.errors import ConfigurationError
 
 
 class Clock(Protocol):
-    """Source of timezone-aware UTC time."""
+    """Source of timezone-aware UTC time, told when the session reaches a bar's close."""
+
+    @property
+    def simulated(self) -> bool:
+        """Return True when time moves only by advance_to (replays), not with the wall."""
+        ...
 
     def now(self) -> datetime:
         """Return the current time, timezone-aware UTC."""
+        ...
+
+    def advance_to(self, when: datetime) -> None:
+        """Move to `when` if the clock is driven by the data; wall clocks ignore it."""
         ...
 
 
 class SystemClock:
     """Wall-clock time for live and real-time paper sessions."""
 
+    @property
+    def simulated(self) -> bool:
+        """Return False: wall time."""
+        return False
+
     def now(self) -> datetime:
         """Return the current wall-clock time in UTC."""
         return datetime.now(UTC)
+
+    def advance_to(self, when: datetime) -> None:
+        """Do nothing: wall time moves by itself."""
+        del when
 
 
 def ensure_utc(value: datetime, name: str = "time") -> datetime:
@@ -50,6 +68,11 @@ class SimulatedClock:
 
     def __init__(self, start: datetime) -> None:
         self._now = ensure_utc(start, "start")
+
+    @property
+    def simulated(self) -> bool:
+        """Return True: time moves only when told."""
+        return True
 
     def now(self) -> datetime:
         """Return the simulated time."""

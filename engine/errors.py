@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 
 class TradeguardError(Exception):
     """Base of every error tradeguard raises on purpose."""
@@ -60,20 +57,3 @@ class BrokerTimeoutError(BrokerError):
 
 class BrokerUnavailableError(BrokerError):
     """The broker cannot be reached: the order state is unknown until reconciled."""
-
-
-class CircuitBreakerOpenException(TradeguardError):  # noqa: N818 - name fixed by seed 001
-    """The circuit breaker blocks this order: wait for recovery or act as operator."""
-
-    def __init__(
-        self,
-        reason: str,
-        state: str,
-        failure_count: int,
-        failure_timestamps: Sequence[datetime],
-    ) -> None:
-        self.reason = reason
-        self.state = state
-        self.failure_count = failure_count
-        self.failure_timestamps = tuple(failure_timestamps)
-        super().__init__(f"circuit breaker {state}: {reason} (failures={failure_count})")

@@ -6,15 +6,16 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, ExecutionAction
 from engine.clock import Clock
-from engine.errors import BrokerError, CircuitBreakerOpenException
+from engine.errors import BrokerError
 from engine.events import OrderDenied, SignalRecorded
+from engine.journal import EngineJournal
 from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side, Signal
 from engine.portfolio import Portfolio
 from engine.ports import Batch
@@ -22,8 +23,6 @@ from engine.risk import OrderRisk, RiskManager
 from engine.strategy import StrategyConfig, target_order
 
 log = logging.getLogger(__name__)
-
-Committer = Callable[[Batch], None]
 
 
 def client_order_id(strategy_id: str, signal: Signal) -> str:
@@ -38,11 +37,48 @@ def flatten_order_id(strategy_id: str, symbol: str, at: datetime) -> str:
     return f"{strategy_id}-{symbol}-FLAT-{at.strftime('%Y%m%dT%H%M%SZ')}"
 
 
+@dataclass(slots=True)
+class ExecutionCounters:
+    """Order counts and fees: the execution's snapshot section, surviving restarts."""
+
+    orders_submitted: int = 0
+    orders_filled: int = 0
+    orders_failed: int = 0
+    trades_executed: int = 0
+    denials: Counter[str] = field(default_factory=Counter)
+    fees: float = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the counters as a JSON-ready dict."""
+        return {
+            "orders_submitted": self.orders_submitted,
+            "orders_filled": self.orders_filled,
+            "orders_failed": self.orders_failed,
+            "trades_executed": self.trades_executed,
+            "denials": dict(sorted(self.denials.items())),
+            "fees": self.fees,
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any] | None) -> ExecutionCounters:
+        """Rebuild the counters from snapshot() (None: a fresh start)."""
+        data = data or {}
+        return cls(
+            orders_submitted=int(data.get("orders_submitted", 0)),
+            orders_filled=int(data.get("orders_filled", 0)),
+            orders_failed=int(data.get("orders_failed", 0)),
+            trades_executed=int(data.get("trades_executed", 0)),
+            denials=Counter(data.get("denials", {})),
+            fees=float(data.get("fees", 0.0)),
+        )
+
+
 class OrderExecutionEngine:
     """Turn signals into orders through the breaker and risk gates, journaling every step.
 
     The intent is committed (PENDING_SUBMIT) before the broker is called, so a crash at any
     point leaves a record that recovery reconciles by client_order_id instead of resending.
+    Every step is committed through the journal it shares with the session.
     """
 
     def __init__(
@@ -54,9 +90,9 @@ class OrderExecutionEngine:
         broker: Broker,
         portfolio: Portfolio,
         strategy: StrategyConfig,
-        commit: Committer,
+        journal: EngineJournal,
+        counters: ExecutionCounters,
         open_intents: Iterable[OrderIntent] = (),
-        counters: dict[str, Any] | None = None,
     ) -> None:
         self._clock = clock
         self._breaker = breaker
@@ -64,27 +100,9 @@ class OrderExecutionEngine:
         self._broker = broker
         self._portfolio = portfolio
         self._strategy = strategy
-        self._commit = commit
+        self._journal = journal
+        self.stats = counters
         self.open_intents: dict[str, OrderIntent] = {i.client_order_id: i for i in open_intents}
-        data = counters or {}
-        self.orders_submitted = int(data.get("orders_submitted", 0))
-        self.orders_filled = int(data.get("orders_filled", 0))
-        self.orders_failed = int(data.get("orders_failed", 0))
-        self.trades_executed = int(data.get("trades_executed", 0))
-        self.denials: Counter[str] = Counter(data.get("denials", {}))
-        self.fees = float(data.get("fees", 0.0))
-
-    # ------------------------------------------------------------------ snapshots
-    def counters(self) -> dict[str, Any]:
-        """Return the execution counters as a JSON-ready dict."""
-        return {
-            "orders_submitted": self.orders_submitted,
-            "orders_filled": self.orders_filled,
-            "orders_failed": self.orders_failed,
-            "trades_executed": self.trades_executed,
-            "denials": dict(sorted(self.denials.items())),
-            "fees": self.fees,
-        }
 
     def exposure(self, symbol: str) -> float:
         """Return position plus the signed quantity of orders still open for a symbol."""
@@ -103,7 +121,7 @@ class OrderExecutionEngine:
         wanted = target_order(signal, self.exposure(signal.symbol), self._strategy)
         if wanted is None:
             record = self._signal_record(signal, now, "at_target", "position already at target")
-            self._commit(Batch(signals=[record]))
+            self._journal.commit(Batch(signals=[record]))
             return record
         side, quantity, reduce_only = wanted
         request = OrderRequest(
@@ -119,7 +137,7 @@ class OrderExecutionEngine:
         gated = self._gate(request)
         if isinstance(gated, OrderDenied):
             record = self._signal_record(signal, now, "denied", gated.reason, cid)
-            self._commit(Batch(signals=[record], denials=[gated]))
+            self._journal.commit(Batch(signals=[record], denials=[gated]))
             return record
         record = self._signal_record(signal, now, "ordered", "", cid)
         self._submit(gated, signal_record=record)
@@ -144,25 +162,9 @@ class OrderExecutionEngine:
         )
         gated = self._gate(request)
         if isinstance(gated, OrderDenied):
-            self._commit(Batch(denials=[gated]))
+            self._journal.commit(Batch(denials=[gated]))
             return None
         return self._submit(gated)
-
-    def place_order(self, request: OrderRequest) -> OrderIntent | OrderDenied:
-        """Send a direct order; raise CircuitBreakerOpenException when the breaker blocks it."""
-        action = self._action(request)
-        decision = self._breaker.check_execution_allowed(action)
-        if not decision.allowed:
-            stamps = self._breaker.failure_timestamps
-            raise CircuitBreakerOpenException(decision.reason, decision.state.value,
-                                              len(stamps), stamps)
-        if decision.size_factor != 1.0 and not request.reduce_only:
-            request = replace(request, quantity=request.quantity * decision.size_factor)
-        denied = self._risk_gate(request)
-        if denied is not None:
-            self._commit(Batch(denials=[denied]))
-            return denied
-        return self._submit(request)
 
     # ------------------------------------------------------------------ gates
     def _action(self, request: OrderRequest) -> ExecutionAction:
@@ -208,7 +210,7 @@ class OrderExecutionEngine:
         return self._deny(request, decision.check, decision.reason)
 
     def _deny(self, request: OrderRequest, check: str, reason: str) -> OrderDenied:
-        self.denials[check] += 1
+        self.stats.denials[check] += 1
         log.info(
             "order_denied cid=%s check=%s reason=%s", request.client_order_id, check, reason
         )
@@ -229,8 +231,9 @@ class OrderExecutionEngine:
         intent = OrderIntent(request, OrderStatus.PENDING_SUBMIT, self._clock.now())
         self.open_intents[request.client_order_id] = intent
         self._risk.record_submission()
-        self.orders_submitted += 1
-        self._commit(Batch(signals=[signal_record] if signal_record else [], intents=[intent]))
+        self.stats.orders_submitted += 1
+        signals = [signal_record] if signal_record else []
+        self._journal.commit(Batch(signals=signals, intents=[intent]))
         return self.send(intent)
 
     def send(self, intent: OrderIntent) -> OrderIntent:
@@ -239,7 +242,7 @@ class OrderExecutionEngine:
         try:
             ack = self._broker.place_order(request)
         except BrokerError as e:
-            self.orders_failed += 1
+            self.stats.orders_failed += 1
             self._breaker.report_order_failure(
                 {"client_order_id": request.client_order_id, "error": type(e).__name__,
                  "message": str(e)}
@@ -253,7 +256,7 @@ class OrderExecutionEngine:
             self._breaker.report_order_success()
             status = ack.status
         else:
-            self.orders_failed += 1
+            self.stats.orders_failed += 1
             self._breaker.report_order_failure(
                 {"client_order_id": request.client_order_id, "reason": ack.reason}
             )
@@ -274,7 +277,7 @@ class OrderExecutionEngine:
             self.open_intents[intent.client_order_id] = intent
         batch = batch or Batch()
         batch.intents.append(intent)
-        self._commit(batch)
+        self._journal.commit(batch)
         return intent
 
     def reconcile_intent(self, intent: OrderIntent, *, resend_missing: bool) -> OrderIntent:
@@ -313,9 +316,10 @@ class OrderExecutionEngine:
             return False
         realized = self._portfolio.apply_fill(fill)
         self._risk.record_fill(realized)
-        self.orders_filled += 1
-        self.trades_executed += 1
-        self.fees += fill.fee
+        stats = self.stats
+        stats.orders_filled += 1
+        stats.trades_executed += 1
+        stats.fees += fill.fee
         reference = intent.request.reference_price
         if reference > 0 and math.isfinite(fill.price):
             self._breaker.report_slippage(reference, fill.price)

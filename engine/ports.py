@@ -29,6 +29,10 @@ class LastSignalStore(Protocol):
         """Remember the side just emitted for this key."""
         ...
 
+    def snapshot(self) -> dict[str, str]:
+        """Return "SYMBOL:fast:slow" -> side, JSON-ready."""
+        ...
+
 
 class InMemoryLastSignals:
     """Dict-backed LastSignalStore; its contents travel in the engine snapshot."""

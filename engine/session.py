@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, CircuitState
-from engine.clock import Clock, SimulatedClock
+from engine.clock import Clock
 from engine.errors import BrokerError
 from engine.events import BarSkipped, BreakerTransitioned, IssueReported, OperatorActed
 from engine.execution import OrderExecutionEngine
 from engine.feed import BarValidator, FeedConfig, FeedItem
-from engine.model import Bar, OrderIntent, OrderStatus, Signal
+from engine.journal import EngineJournal
+from engine.model import Bar, OrderIntent, OrderStatus
 from engine.portfolio import Portfolio
-from engine.ports import Batch, EngineStore, EquityPoint, InMemoryLastSignals, OperatorCommand
+from engine.ports import Batch, EngineStore, EquityPoint, OperatorCommand
 from engine.risk import RiskManager
-from engine.session_state import MarketSimulator, SessionConfig, SessionCounters, SessionEnd
-from engine.strategy import SmaCrossover
+from engine.session_state import (
+    MarketSimulator,
+    SessionConfig,
+    SessionCounters,
+    SessionEnd,
+    SessionProgress,
+)
+from engine.strategy import Strategy
 
 __all__ = ["SessionConfig", "SessionCounters", "SessionEnd", "TradingSession"]
 
 log = logging.getLogger(__name__)
+
 
 class TradingSession:
     """One process's run over a bar stream; resumable from the store after any crash."""
@@ -33,52 +41,42 @@ class TradingSession:
         self,
         *,
         clock: Clock,
-        advance_to: Callable[[datetime], None],
         config: SessionConfig,
         feed: FeedConfig,
         store: EngineStore,
+        journal: EngineJournal,
+        progress: SessionProgress,
         breaker: CircuitBreaker,
         risk: RiskManager,
         portfolio: Portfolio,
-        strategy: SmaCrossover,
-        last_signals: InMemoryLastSignals,
+        strategy: Strategy,
         execution: OrderExecutionEngine,
         broker: Broker,
-        state: dict[str, Any],
-        listeners: Sequence[Callable[[Any], None]] = (),
     ) -> None:
         self._clock = clock
-        self._advance_to = advance_to
         self._config = config
         self._feed = feed
         self._store = store
+        self._journal = journal
         self._breaker = breaker
         self._risk = risk
         self._portfolio = portfolio
         self._strategy = strategy
-        self._last_signals = last_signals
         self._execution = execution
         self._broker = broker
         self._simulator = broker if isinstance(broker, MarketSimulator) else None
-        self._listeners = list(listeners)
-        section = state.get("session", {})
-        self.counters = SessionCounters.from_snapshot(section)
-        self.cursors: dict[str, datetime] = {
-            s: datetime.fromisoformat(t) for s, t in section.get("cursors", {}).items()
-        }
-        self._loss_window: deque[tuple[datetime, float]] = deque(
-            (datetime.fromisoformat(t), float(e)) for t, e in section.get("loss_window", [])
-        )
+        self.counters = progress.counters
+        self.cursors: dict[str, datetime] = progress.cursors
+        self._loss_window = progress.loss_window
         # Bars at or before these cursors were fully processed by an earlier run: warm-up only.
         self._resume_cursors = dict(self.cursors)
-        self._unclean = bool(section) and not section.get("clean_shutdown", False)
+        self._unclean = progress.unclean
         self._validator = BarValidator(feed)
         self._loss_span = timedelta(seconds=breaker.config.loss_window_seconds)
         # Read on every bar: plain attributes are cheaper than pydantic field access.
         self._dry_run = config.dry_run
         self._equity_every = config.equity_every_bars
         self._flatten_on_halt = config.flatten_on_halt and not breaker.config.shadow_mode
-        self._pending = Batch()
         self.transitions: list[BreakerTransitioned] = []
         self._stop: str | None = None
         breaker.add_listener(self)
@@ -106,70 +104,25 @@ class TradingSession:
     # ------------------------------------------------------------------ journaling
     def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
         """Return every state section the store keeps, JSON-ready."""
-        session = self.counters.snapshot()
-        session["cursors"] = {s: t.isoformat() for s, t in sorted(self.cursors.items())}
-        session["loss_window"] = [[t.isoformat(), e] for t, e in self._loss_window]
-        session["clean_shutdown"] = clean_shutdown
-        return {
-            "session": session,
-            "breaker": self._breaker.snapshot(),
-            "risk": self._risk.snapshot(),
-            "portfolio": self._portfolio.snapshot(),
-            "execution": self._execution.counters(),
-            "last_signals": self._last_signals.snapshot(),
-            "clock": {
-                "now": self._clock.now().isoformat(),
-                "simulated": isinstance(self._clock, SimulatedClock),
-            },
-        }
+        return self._journal.snapshot(clean_shutdown)
 
     def commit(self, batch: Batch, clean_shutdown: bool = False) -> None:
         """Merge pending events into batch, attach the snapshot and commit atomically."""
-        pending = self._pending
-        self._pending = Batch()
-        batch.transitions.extend(pending.transitions)
-        batch.issues.extend(pending.issues)
-        batch.operator_actions.extend(pending.operator_actions)
-        batch.signals.extend(pending.signals)
-        batch.equity.extend(pending.equity)
-        batch.state = self.snapshot(clean_shutdown)
-        self._store.commit(batch)
-        if self._listeners:
-            self._publish(batch)
-
-    def _publish(self, batch: Batch) -> None:
-        events: list[Any] = [
-            *batch.transitions, *batch.issues, *batch.denials, *batch.signals,
-            *batch.operator_actions, *batch.daily_resets, *batch.skipped_bars,
-        ]
-        for event in events:
-            for listener in self._listeners:
-                listener(event)
+        self._journal.commit(batch, clean_shutdown)
 
     # BreakerListener: the breaker's events are journaled with the next commit.
     def state_changed(self, event: BreakerTransitioned) -> None:
         """Journal a breaker transition with the next commit."""
-        self._pending.transitions.append(event)
+        self._journal.pending.transitions.append(event)
         self.transitions.append(event)
 
     def operator_acted(self, event: OperatorActed) -> None:
         """Journal a breaker operator action with the next commit."""
-        self._pending.operator_actions.append(event)
+        self._journal.pending.operator_actions.append(event)
 
     def issue_reported(self, issue: IssueReported) -> None:
         """Journal a breaker issue with the next commit."""
-        self._pending.issues.append(issue)
-
-    def on_suppressed(self, signal: Signal) -> None:
-        """Count and journal a duplicate signal the strategy suppressed."""
-        self.counters.signals_suppressed += 1
-        self._pending.signals.append(self._execution.suppressed_record(signal))
-
-    def _flush_if_pending(self) -> None:
-        pending = self._pending
-        # Signals without an order and equity points ride along with the next commit.
-        if pending.transitions or pending.issues or pending.operator_actions:
-            self.commit(Batch())
+        self._journal.pending.issues.append(issue)
 
     # ------------------------------------------------------------------ recovery
     def recover(self, open_intents: Iterable[OrderIntent]) -> dict[str, int]:
@@ -180,7 +133,7 @@ class TradingSession:
         for intent in open_intents:
             settled = self._execution.reconcile_intent(intent, resend_missing=True)
             outcome[settled.status.value] += 1
-        self._flush_if_pending()
+        self._journal.flush_if_pending()
         return dict(outcome)
 
     # ------------------------------------------------------------------ loop
@@ -191,30 +144,21 @@ class TradingSession:
         bar_delta = timedelta(seconds=self._feed.bar_seconds)
         checkpoint_every = self._config.checkpoint_every_bars
         poll_every = self._config.command_poll_every_bars
+        advance_to = self._clock.advance_to
         last: datetime | None = None
         since_checkpoint = 0
         tick = 0
-        validator = self._validator
         for item in items:
             tick += 1
             if tick % poll_every == 0:
                 self._apply_commands()
-            symbol = item.symbol
-            resume = self._resume_cursors.get(symbol)
-            if resume is not None and item.ts <= resume:
-                self._warm(item.bar)
+            admitted = self._admit(item)
+            if admitted is None:
                 continue
-            bar = item.bar
-            if bar is None:
-                self._skip(symbol, None, item.reason or "unparsable row")
-                continue
-            verdict = validator.observe(bar)
-            if verdict.reason is not None:
-                self._skip(symbol, bar.ts, verdict.reason)
-                continue
-            self._advance_to(bar.ts + bar_delta)
-            if verdict.gap_seconds is not None:
-                self._report_gap(bar, verdict.gap_seconds)
+            bar, gap = admitted
+            advance_to(bar.ts + bar_delta)
+            if gap is not None:
+                self._report_gap(bar, gap)
             self._on_bar(bar)
             last = bar.ts
             if self._stop is not None:
@@ -225,6 +169,22 @@ class TradingSession:
                 self.commit(Batch())
         return self._finish(False, "end of data", last)
 
+    def _admit(self, item: FeedItem) -> tuple[Bar, float | None] | None:
+        """Return (bar, gap seconds or None) to trade on; warm on or skip the item otherwise."""
+        symbol = item.symbol
+        resume = self._resume_cursors.get(symbol)
+        if resume is not None and item.ts <= resume:
+            self._warm(item.bar)
+            return None
+        bar = item.bar
+        if bar is None:
+            self._skip(symbol, None, item.reason or "unparsable row")
+            return None
+        verdict = self._validator.observe(bar)
+        if verdict.reason is not None:
+            self._skip(symbol, bar.ts, verdict.reason)
+            return None
+        return bar, verdict.gap_seconds
     @property
     def _shadow(self) -> bool:
         return bool(self._breaker.config.shadow_mode)
@@ -252,10 +212,21 @@ class TradingSession:
         skipped = BarSkipped(self._clock.now(), symbol or "", bar_time, reason)
         self.commit(Batch(skipped_bars=[skipped]))
 
+    # ------------------------------------------------------------------ one bar
     def _on_bar(self, bar: Bar) -> None:
-        breaker = self._breaker
-        execution = self._execution
-        breaker.tick()
+        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
+        self._breaker.tick()
+        self._settle_fills(bar)
+        self._roll_day()
+        self._reconcile_unknown()
+        self._mark(bar)
+        if not self._may_trade():
+            return
+        self._trade(bar)
+        self._close_bar(bar)
+
+    def _settle_fills(self, bar: Bar) -> None:
+        """Let the venue see the bar, then book every fill it reports."""
         if self._simulator is not None:
             self._simulator.on_bar(bar)
         try:
@@ -266,39 +237,61 @@ class TradingSession:
             self._breaker.report_data_feed_issue(
                 {"kind": "broker_unreachable", "call": "poll_fills", "error": str(e)}
             )
+        execution = self._execution
         for fill in fills:
             execution.apply_fill(fill, self._store.fill_recorded)
+
+    def _roll_day(self) -> None:
         # Fills of this bar executed at its open, before a day boundary at its close.
         reset = self._risk.roll_day_if_needed()
         if reset is not None:
             self.commit(Batch(daily_resets=[reset]))
-        if execution.open_intents:
-            self._reconcile_unknown()
-        symbol = bar.symbol
-        self._portfolio.mark(symbol, bar.close)
+
+    def _mark(self, bar: Bar) -> None:
+        self._portfolio.mark(bar.symbol, bar.close)
         self._track_loss()
+
+    def _may_trade(self) -> bool:
+        """Apply the breaker's state: stop on SHUTDOWN, flatten in HALT; False means stop."""
+        breaker = self._breaker
         state = breaker.state
-        if state is not CircuitState.CLOSED:
-            if state is CircuitState.SHUTDOWN and not self._shadow:
-                self._stop = "breaker SHUTDOWN: " + breaker.get_status().get("reason", "")
-                self._flush_if_pending()
-                return
-            if state is CircuitState.HALT and self._flatten_on_halt:
-                self._flatten_all()
-        signals = self._strategy.update(bar)
+        if state is CircuitState.CLOSED:
+            return True
+        if state is CircuitState.SHUTDOWN and not self._shadow:
+            self._stop = "breaker SHUTDOWN: " + breaker.get_status().get("reason", "")
+            self._journal.flush_if_pending()
+            return False
+        if state is CircuitState.HALT and self._flatten_on_halt:
+            self._flatten_all()
+        return True
+
+    def _trade(self, bar: Bar) -> None:
+        """Run the strategy on the bar; journal its duplicates, gate and order its signals."""
+        signals, suppressed = self._strategy.update(bar)
+        execution = self._execution
+        pending = self._journal.pending
+        for duplicate in suppressed:
+            self.counters.signals_suppressed += 1
+            pending.signals.append(execution.suppressed_record(duplicate))
         for signal in signals:
             self.counters.signals += 1
             if self._dry_run:
-                self._pending.signals.append(execution.dry_run_record(signal))
+                self._journal.pending.signals.append(execution.dry_run_record(signal))
             else:
                 execution.handle_signal(signal, bar.close)
-        self.counters.bars += 1
-        self.cursors[symbol] = bar.ts
-        if self.counters.bars % self._equity_every == 0:
+
+    def _close_bar(self, bar: Bar) -> None:
+        """Advance the symbol's cursor, record equity when due, commit waiting breaker events."""
+        counters = self.counters
+        counters.bars += 1
+        self.cursors[bar.symbol] = bar.ts
+        if counters.bars % self._equity_every == 0:
             self._record_equity()
-        self._flush_if_pending()
+        self._journal.flush_if_pending()
 
     def _reconcile_unknown(self) -> None:
+        if not self._execution.open_intents:
+            return
         for intent in list(self._execution.open_intents.values()):
             if intent.status is OrderStatus.UNKNOWN:
                 self._execution.reconcile_intent(intent, resend_missing=False)
@@ -338,7 +331,7 @@ class TradingSession:
             cash=self._portfolio.cash,
             daily_pnl=self._risk.daily_pnl,
         )
-        self._pending.equity.append(point)
+        self._journal.pending.equity.append(point)
 
     # ------------------------------------------------------------------ commands
     def _apply_commands(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -85,3 +85,34 @@ class SessionEnd:
     stopped_by_breaker: bool
     reason: str
     last_bar: datetime | None
+
+
+@dataclass(slots=True)
+class SessionProgress:
+    """The session's own snapshot section: counters, per-symbol cursors, the loss window."""
+
+    counters: SessionCounters = field(default_factory=SessionCounters)
+    cursors: dict[str, datetime] = field(default_factory=dict)
+    loss_window: deque[tuple[datetime, float]] = field(default_factory=deque)
+    # True when an earlier process wrote this section and did not end cleanly.
+    unclean: bool = False
+
+    def snapshot(self, clean_shutdown: bool) -> dict[str, Any]:
+        """Return the section, JSON-ready, marked clean only at a clean end."""
+        section = self.counters.snapshot()
+        section["cursors"] = {s: t.isoformat() for s, t in sorted(self.cursors.items())}
+        section["loss_window"] = [[t.isoformat(), e] for t, e in self.loss_window]
+        section["clean_shutdown"] = clean_shutdown
+        return section
+
+    @classmethod
+    def from_snapshot(cls, section: dict[str, Any]) -> SessionProgress:
+        """Rebuild the section an earlier process committed (empty: a fresh start)."""
+        return cls(
+            counters=SessionCounters.from_snapshot(section),
+            cursors={s: datetime.fromisoformat(t) for s, t in section.get("cursors", {}).items()},
+            loss_window=deque(
+                (datetime.fromisoformat(t), float(e)) for t, e in section.get("loss_window", [])
+            ),
+            unclean=bool(section) and not section.get("clean_shutdown", False),
+        )

@@ -19,29 +19,43 @@ clipped to [0, 1]. With the default 0.05 %, a gap swing of 0.05 % of price in on
 a slow drift across the average gives a value near 0. THROTTLE filters on confidence > 0.7.
 
 Duplicate suppression: a signal whose side equals the side last stored for (symbol, fast, slow)
-in the LastSignalStore is not returned but handed to on_suppressed; any other signal is saved in
-the store and returned, so a restart cannot re-send the same cross.
+in the LastSignalStore comes out in `StrategyOutput.suppressed` (journaled, never ordered); any
+other signal is saved in the store and comes out in `signals`, so a restart cannot re-send the
+same cross.
+
+`Strategy` is what the session needs from any strategy (see docs/architecture.md); SmaCrossover
+is the default implementation, and `strategy.class` in the settings names another one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.errors import DataError
 from engine.model import Bar, Side, Signal
-from engine.ports import LastSignalStore
+from engine.ports import InMemoryLastSignals, LastSignalStore
 
 _SCALE_BITS: Final = 64
 _SCALE: Final = float(2**_SCALE_BITS)
 _MAX_PERIOD: Final = 100_000
 _QTY_TOL: Final = 1e-9
-_NO_SIGNALS: Final[tuple[Signal, ...]] = ()
+DEFAULT_STRATEGY_CLASS: Final = "engine.strategy:SmaCrossover"
 
 Pair = tuple[int, int]
+
+
+class StrategyOutput(NamedTuple):
+    """What one bar fired: signals to gate and order, and duplicates to journal only."""
+
+    signals: tuple[Signal, ...]
+    suppressed: tuple[Signal, ...]
+
+
+NO_OUTPUT: Final = StrategyOutput((), ())
 
 
 def _check_pairs(pairs: Sequence[Pair], field: str) -> list[Pair]:
@@ -63,8 +77,16 @@ def _check_pairs(pairs: Sequence[Pair], field: str) -> list[Pair]:
 class StrategyConfig(BaseModel):
     """SMA crossover parameters and how signals become target positions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    class_path: str = Field(
+        DEFAULT_STRATEGY_CLASS,
+        alias="class",
+        description="Strategy implementation as 'package.module:ClassName' (see the Strategy "
+        "protocol in docs/architecture.md); the SMA crossover by default",
+        min_length=3,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+    )
     strategy_id: str = Field(
         "sma", description="Stable id used in client order ids", min_length=1, max_length=32,
         pattern=r"^[A-Za-z0-9_]+$",
@@ -129,18 +151,44 @@ class _Series:
         self.count = 0
 
 
+class Strategy(Protocol):
+    """What the session needs from a strategy; built as `cls(config)` from `strategy.class`.
+
+    snapshot() is the strategy's durable memory (JSON-ready: "SYMBOL:fast:slow" -> side, as the
+    store's last_signals table keeps it) and restore() puts it back on restart; everything else
+    is rebuilt by warm() on the bars an earlier process already handled.
+    """
+
+    def update(self, bar: Bar) -> StrategyOutput:
+        """Add one bar and return what it fired."""
+        ...
+
+    def warm(self, bar: Bar) -> None:
+        """Add one bar an earlier process already handled: rebuild state, fire nothing."""
+        ...
+
+    def snapshot(self) -> dict[str, str]:
+        """Return the durable memory, JSON-ready."""
+        ...
+
+    def restore(self, state: dict[str, str]) -> None:
+        """Replace the durable memory with a snapshot() an earlier process committed."""
+        ...
+
+
+StrategyFactory = Callable[[StrategyConfig], Strategy]
+
+
 class SmaCrossover:
     """Incremental SMA crossover over any number of symbols and (fast, slow) pairs."""
 
     def __init__(
-        self,
-        config: StrategyConfig,
-        last_signals: LastSignalStore,
-        on_suppressed: Callable[[Signal], None] | None = None,
+        self, config: StrategyConfig, last_signals: LastSignalStore | None = None
     ) -> None:
         self._config = config
-        self._store = last_signals
-        self._on_suppressed = on_suppressed
+        self._store: LastSignalStore = (
+            last_signals if last_signals is not None else InMemoryLastSignals()
+        )
         self._full_confidence = config.confidence_scale_pct / 100.0
         self._series: dict[str, _Series] = {}
 
@@ -153,13 +201,21 @@ class SmaCrossover:
         """Return how many trailing bars warm() needs to rebuild symbol's state exactly."""
         return max(slow for _, slow in self._config.pairs_for(symbol))
 
-    def update(self, bar: Bar) -> tuple[Signal, ...]:
-        """Add one bar and return the signals it fires (a shared empty tuple when none)."""
+    def update(self, bar: Bar) -> StrategyOutput:
+        """Add one bar and return what it fires (the shared NO_OUTPUT when nothing)."""
         return self._step(bar, emit=True)
 
     def warm(self, bar: Bar) -> None:
         """Add one bar without emitting or touching the last-signal store (restart rebuild)."""
         self._step(bar, emit=False)
+
+    def snapshot(self) -> dict[str, str]:
+        """Return the last signal side per "SYMBOL:fast:slow", JSON-ready."""
+        return self._store.snapshot()
+
+    def restore(self, state: dict[str, str]) -> None:
+        """Replace the last-signal memory with a snapshot() committed earlier."""
+        self._store = InMemoryLastSignals(state)
 
     def averages(self, symbol: str, fast: int, slow: int) -> tuple[float, float] | None:
         """Return (fast SMA, slow SMA) for a pair, or None until the slow window is full."""
@@ -172,64 +228,80 @@ class SmaCrossover:
                 return state.fast_sum / (fast * scale), state.slow_sum / (slow * scale)
         return None
 
-    def _step(self, bar: Bar, emit: bool) -> tuple[Signal, ...]:
+    def _step(self, bar: Bar, emit: bool) -> StrategyOutput:
         series = self._series.get(bar.symbol)
         if series is None:
             series = self._series[bar.symbol] = _Series(self._config.pairs_for(bar.symbol))
-        close = bar.close
-        try:
-            value = int(close * _SCALE)
-        except (ValueError, OverflowError) as e:
-            message = f"{bar.symbol} bar at {bar.ts.isoformat()} has unusable close {close!r}"
-            raise DataError(message) from e
+        value = _fixed_point(bar)
         buffer = series.buffer
         index = series.count % len(buffer)
         count = series.count = series.count + 1
-        fired: list[Signal] | None = None
+        crossings: list[tuple[_PairState, Side, int]] | None = None
         for state in series.pairs:
-            fast = state.fast
-            slow = state.slow
-            # Negative indexes wrap: the buffer length is the largest slow period.
-            fast_sum = state.fast_sum + value
-            if count > fast:
-                fast_sum -= buffer[index - fast]
-            state.fast_sum = fast_sum
-            slow_sum = state.slow_sum + value
-            if count > slow:
-                slow_sum -= buffer[index - slow]
-            state.slow_sum = slow_sum
-            if count < slow:
-                continue
-            numerator = fast_sum * slow - slow_sum * fast
-            prev = state.prev
-            state.prev = numerator
-            if prev is None or not emit:
-                continue
-            if numerator > 0 >= prev:
-                side = Side.BUY
-            elif numerator < 0 <= prev:
-                side = Side.SELL
-            else:
-                continue
-            signal = self._signal(bar, side, abs(numerator - prev) / state.denominator, state)
-            if signal is not None:
-                if fired is None:
-                    fired = []
-                fired.append(signal)
+            crossing = _roll(state, buffer, index, count, value)
+            if crossing is not None and emit:
+                crossings = [*(crossings or ()), (state, *crossing)]
         buffer[index] = value
-        return _NO_SIGNALS if fired is None else tuple(fired)
+        if crossings is None:
+            return NO_OUTPUT
+        return self._emit(bar, crossings)
 
-    def _signal(self, bar: Bar, side: Side, swing: float, state: _PairState) -> Signal | None:
+    def _emit(self, bar: Bar, crossings: list[tuple[_PairState, Side, int]]) -> StrategyOutput:
+        fired: list[Signal] = []
+        suppressed: list[Signal] = []
+        store = self._store
+        for state, side, move in crossings:
+            signal = self._signal(bar, side, move / state.denominator, state)
+            if store.get_last_signal(bar.symbol, state.fast, state.slow) == side:
+                suppressed.append(signal)
+            else:
+                store.save_last_signal(bar.symbol, state.fast, state.slow, side)
+                fired.append(signal)
+        return StrategyOutput(tuple(fired), tuple(suppressed))
+
+    def _signal(self, bar: Bar, side: Side, swing: float, state: _PairState) -> Signal:
         close = abs(bar.close)
         speed = swing / close if close > 0 else 0.0
         confidence = min(1.0, speed / self._full_confidence)
-        signal = Signal(bar.symbol, side, confidence, bar.ts, (state.fast, state.slow))
-        if self._store.get_last_signal(bar.symbol, state.fast, state.slow) == side:
-            if self._on_suppressed is not None:
-                self._on_suppressed(signal)
-            return None
-        self._store.save_last_signal(bar.symbol, state.fast, state.slow, side)
-        return signal
+        return Signal(bar.symbol, side, confidence, bar.ts, (state.fast, state.slow))
+
+
+def _fixed_point(bar: Bar) -> int:
+    close = bar.close
+    try:
+        return int(close * _SCALE)
+    except (ValueError, OverflowError) as e:
+        message = f"{bar.symbol} bar at {bar.ts.isoformat()} has unusable close {close!r}"
+        raise DataError(message) from e
+
+
+def _roll(
+    state: _PairState, buffer: list[int], index: int, count: int, value: int
+) -> tuple[Side, int] | None:
+    """Slide one pair's windows over value; return (side, |gap move|) when the gap crossed zero."""
+    fast = state.fast
+    slow = state.slow
+    # Negative indexes wrap: the buffer length is the largest slow period.
+    fast_sum = state.fast_sum + value
+    if count > fast:
+        fast_sum -= buffer[index - fast]
+    state.fast_sum = fast_sum
+    slow_sum = state.slow_sum + value
+    if count > slow:
+        slow_sum -= buffer[index - slow]
+    state.slow_sum = slow_sum
+    if count < slow:
+        return None
+    numerator = fast_sum * slow - slow_sum * fast
+    prev = state.prev
+    state.prev = numerator
+    if prev is None:
+        return None
+    if numerator > 0 >= prev:
+        return Side.BUY, abs(numerator - prev)
+    if numerator < 0 <= prev:
+        return Side.SELL, abs(numerator - prev)
+    return None
 
 
 def target_order(

@@ -15,19 +15,22 @@ from engine.assembly import EngineConfig, assemble
 from engine.broker import Broker, PaperBroker
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.errors import ConfigurationError, DataError
-from engine.faults import FaultPlan, load_fault_plan
-from engine.feed import FeedItem, merge_sources, read_bars
+from engine.faults import FaultPlan
+from engine.feed import FeedItem, merge_sources
 from engine.ports import EngineStore, RecoveredState
 from engine.session import TradingSession
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.alerts import LogNotifier, Notifier
+from tradeguard.faultplan import load_fault_plan
+from tradeguard.marketdata import read_bars
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
 from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
 from tradeguard.store.lock import StateDirLock
 from tradeguard.store.polling import ThrottledCommands
 from tradeguard.store.sqlite_store import SqliteStore
+from tradeguard.strategy_plugin import load_strategy
 
 log = logging.getLogger(__name__)
 
@@ -156,17 +159,10 @@ def _wire(
     listeners: Sequence[Callable[[Any], None]],
     stack: ExitStack,
 ) -> Runtime:
-    clock: Clock
-    if realtime:
-        clock = SystemClock()
-
-        def advance_to(_: datetime) -> None:
-            return None
-    else:
-        sim = SimulatedClock(_start_time(recovered, first_bar))
-        clock = sim
-        advance_to = sim.advance_to
-
+    clock: Clock = (
+        SystemClock() if realtime else SimulatedClock(_start_time(recovered, first_bar))
+    )
+    strategy_factory = load_strategy(settings.strategy.class_path)
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
     broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=seed)
     journal: EngineStore = ThrottledCommands(store)
@@ -177,11 +173,11 @@ def _wire(
     session = assemble(
         engine_config(settings),
         clock=clock,
-        advance_to=advance_to,
         store=journal,
         broker=broker,
         recovered=recovered,
         listeners=listeners,
+        strategy_factory=strategy_factory,
     )
     return Runtime(settings, clock, store, session, recovered, stack)
 
@@ -189,7 +185,8 @@ def _wire(
 def feed_items(settings: Settings, request: ReplayRequest) -> Iterator[FeedItem]:
     """Return the merged, time-ordered bar stream of a replay request."""
     if not request.data:
-        raise ConfigurationError("no data given: pass --data PATH[:SYMBOL]")
+        message = "no data given: pass --data PATH[:SYMBOL]"
+        raise ConfigurationError(message)
     sources = [
         read_bars(spec.path, spec.symbol, request.start, request.end) for spec in request.data
     ]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import DataError
-from engine.feed import COLUMNS, DATA_HOWTO
+from engine.feed import COLUMNS
+from tradeguard.marketdata import DATA_HOWTO
 
 ENV_VAR = "TRADEGUARD_DATA_DIR"
 _CHUNK = 1 << 20

@@ -14,10 +14,11 @@ from checks.journal import check_journal
 from engine.circuit_breaker import CircuitState
 from engine.errors import StateError, TradeguardError
 from engine.events import BreakerTransitioned
-from engine.faults import FaultPlan, load_fault_plan
+from engine.faults import FaultPlan
 from engine.model import OrderStatus
 from tradeguard import bootstrap
 from tradeguard.data import find_data_dir
+from tradeguard.faultplan import load_fault_plan
 from tradeguard.requests import DataSpec, ReplayRequest, SessionResult
 
 if TYPE_CHECKING:

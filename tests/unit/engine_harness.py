@@ -75,7 +75,7 @@ class Rig:
         clock = SimulatedClock(datetime.fromisoformat(saved) if saved else first)
 
         broker = PaperBroker(self.config.broker, clock, self.book, self.faults, seed=self.seed)
-        session = assemble(self.config, clock=clock, advance_to=clock.advance_to, store=self.store,
-                           broker=broker, recovered=recovered, listeners=[self.events.append])
+        session = assemble(self.config, clock=clock, store=self.store, broker=broker,
+                           recovered=recovered, listeners=[self.events.append])
         session.recover(recovered.open_intents)
         return session, broker, clock

@@ -518,7 +518,7 @@ def test_halt_allows_only_position_reducing_orders() -> None:
 
 
 def test_halt_denial_carries_state_and_the_failures_in_the_window() -> None:
-    # What execution.place_order turns into CircuitBreakerOpenException.
+    # What execution journals as an OrderDenied carrying the state.
     rig = Rig()
     for i in range(5):
         rig.at(i)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ConfigurationError, FaultPlanError
-from engine.faults import FaultPlan, FaultWindow, load_fault_plan, parse_fault_plan
+from engine.faults import FaultPlan, FaultWindow
+from tradeguard.faultplan import load_fault_plan, parse_fault_plan
 
 T0 = datetime(2022, 1, 21, 10, 0, tzinfo=UTC)
 

@@ -15,16 +15,9 @@ import pytest
 from pydantic import ValidationError
 
 from engine.errors import DataError
-from engine.feed import (
-    DATA_HOWTO,
-    BarValidator,
-    FeedConfig,
-    FeedItem,
-    load_bars,
-    merge_sources,
-    read_bars,
-)
+from engine.feed import BarValidator, FeedConfig, FeedItem, merge_sources
 from engine.model import Bar
+from tradeguard.marketdata import DATA_HOWTO, load_bars, read_bars
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 HEADER = "ts,open,high,low,close,volume"

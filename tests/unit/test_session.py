@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from engine.errors import CircuitBreakerOpenException
 from engine.events import BreakerTransitioned, OrderDenied
+from engine.execution import ExecutionCounters, OrderExecutionEngine
 from engine.feed import FeedItem
-from engine.model import OrderRequest, OrderStatus, Side
+from engine.journal import EngineJournal, EngineState
+from engine.model import OrderRequest, OrderStatus, Side, Signal
 from engine.ports import OperatorCommand
 from engine.session import SessionConfig
+from engine.session_state import SessionProgress
 from tests.unit.engine_harness import START, Rig, engine_config, items, wave_bars
 
 
@@ -75,7 +77,7 @@ def test_intent_is_committed_before_the_broker_is_called() -> None:
     assert seen and all(status is OrderStatus.PENDING_SUBMIT for status in seen)
 
 
-def test_breaker_denial_is_an_event_and_direct_place_order_raises() -> None:
+def test_breaker_denial_is_an_event_and_a_signal_in_halt_is_denied_not_sent() -> None:
     rig = Rig()
     session, _, clock = rig.start()
     session.breaker.manual_override_enable("test", who="tester")
@@ -83,10 +85,14 @@ def test_breaker_denial_is_an_event_and_direct_place_order_raises() -> None:
     denials = [e for e in rig.events if isinstance(e, OrderDenied)]
     assert denials and all(d.check == "breaker" for d in denials)
     assert rig.store.state["execution"]["orders_submitted"] == 0
-    request = OrderRequest("direct-1", "TEST", Side.BUY, 1.0, 100.0, clock.now())
-    with pytest.raises(CircuitBreakerOpenException) as info:
-        session._execution.place_order(request)
-    assert info.value.state == "HALT"
+    # The one order path: a signal through the gates, denied by the breaker and journaled.
+    signal = Signal("TEST", Side.BUY, 1.0, clock.now(), (10, 30))
+    record = session._execution.handle_signal(signal, 100.0)
+    assert record.outcome == "denied" and record.reason.startswith("halt:")
+    assert rig.store.batches[-1].denials[0].check == "breaker"
+    assert record.client_order_id not in rig.store.intents
+    # The denial carries the breaker state that refused it (seed 001's OPEN exception, as data).
+    assert rig.store.batches[-1].denials[0].reason.startswith("halt:")
 
 
 def test_operator_commands_take_effect_within_one_bar() -> None:
@@ -190,3 +196,44 @@ def test_shutdown_stops_the_session() -> None:
     assert rig.store.state["session"]["bars"] == 0
     assert any(isinstance(e, BreakerTransitioned) and e.to_state == "SHUTDOWN"
                for e in rig.events)
+
+
+def test_throttle_halves_an_opening_order_exactly_once() -> None:
+    rig = Rig()
+    session, _, clock = rig.start()
+    session.run(items(wave_bars(5)))  # gives the risk limits a market price, fires nothing
+    for n in range(3):
+        session.breaker.report_order_failure({"client_order_id": f"x{n}", "reason": "test"})
+    assert session.breaker.state.value == "THROTTLE"
+    signal = Signal("TEST", Side.BUY, 1.0, clock.now(), (10, 30))
+    record = session._execution.handle_signal(signal, 100.0)
+    assert (record.outcome, record.reason) == ("ordered", "")
+    assert record.client_order_id is not None
+    intent = rig.store.intents[record.client_order_id]
+    assert intent.request.quantity == pytest.approx(0.5 * rig.config.strategy.order_quantity)
+
+
+def test_execution_commits_through_the_journal_without_a_session_behind_it() -> None:
+    rig = Rig()
+    session, broker, clock = rig.start()
+    session.run(items(wave_bars(5)))  # a market price for the risk limits, no signal yet
+    counters = ExecutionCounters()
+    state = EngineState(SessionProgress(), session.breaker, session.risk, session.portfolio,
+                        counters, session._strategy, clock)
+    journal = EngineJournal(rig.store, state)
+    execution = OrderExecutionEngine(
+        clock=clock, breaker=session.breaker, risk=session.risk, broker=broker,
+        portfolio=session.portfolio, strategy=rig.config.strategy, journal=journal,
+        counters=counters,
+    )
+    before = len(rig.store.batches)
+    record = execution.handle_signal(Signal("TEST", Side.BUY, 1.0, clock.now(), (10, 30)), 100.0)
+    assert record.outcome == "ordered"
+    committed = rig.store.batches[before:]
+    assert [b.intents[0].status for b in committed] == [
+        OrderStatus.PENDING_SUBMIT, OrderStatus.SUBMITTED
+    ]
+    assert committed[-1].state["execution"]["orders_submitted"] == 1
+    assert set(committed[-1].state) == {
+        "session", "breaker", "risk", "portfolio", "execution", "last_signals", "clock"
+    }

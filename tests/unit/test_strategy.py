@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from engine.errors import DataError
 from engine.model import Bar, Side, Signal
 from engine.ports import InMemoryLastSignals
-from engine.strategy import SmaCrossover, StrategyConfig, target_order
+from engine.strategy import NO_OUTPUT, SmaCrossover, StrategyConfig, target_order
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 T0 = datetime(2024, 1, 2, 0, 0, tzinfo=UTC)
@@ -37,6 +37,9 @@ class NeverSuppress:
 
     def save_last_signal(self, symbol: str, fast: int, slow: int, side: Side) -> None:
         self.saved.append((symbol, fast, slow, side))
+
+    def snapshot(self) -> dict[str, str]:
+        return {}
 
 
 def make_bars(closes: Sequence[float], symbol: str = "BTC", start: datetime = T0) -> list[Bar]:
@@ -82,8 +85,17 @@ def naive_confidence(closes: Sequence[float], i: int, fast: int, slow: int, scal
     return min(1.0, abs(gap(i) - gap(i - 1)) / closes[i] / (scale / 100))
 
 
-def run(strategy: SmaCrossover, bars: Sequence[Bar]) -> list[tuple[int, Signal]]:
-    return [(i, s) for i, bar in enumerate(bars) for s in strategy.update(bar)]
+def run(
+    strategy: SmaCrossover, bars: Sequence[Bar], suppressed: list[Signal] | None = None
+) -> list[tuple[int, Signal]]:
+    """Return (bar index, signal) of every signal fired; collect duplicates into suppressed."""
+    emitted: list[tuple[int, Signal]] = []
+    for i, bar in enumerate(bars):
+        output = strategy.update(bar)
+        emitted.extend((i, s) for s in output.signals)
+        if suppressed is not None:
+            suppressed.extend(output.suppressed)
+    return emitted
 
 
 # ---------------------------------------------------------------- config
@@ -170,7 +182,7 @@ def test_duplicate_sides_per_key_are_suppressed_and_reported_on_a_real_day() -> 
     raw = naive_crosses([b.close for b in bars], 10, 30)
     suppressed: list[Signal] = []
     store = InMemoryLastSignals()
-    emitted = run(SmaCrossover(StrategyConfig(), store, suppressed.append), bars)
+    emitted = run(SmaCrossover(StrategyConfig(), store), bars, suppressed)
     sides = [s.side for _, s in emitted]
     assert all(a != b for a, b in itertools.pairwise(sides))
     assert len(emitted) + len(suppressed) == len(raw)
@@ -222,8 +234,8 @@ def test_touching_the_slow_average_then_rising_again_counts_as_a_buy_cross() -> 
 def test_touch_and_return_is_dropped_when_the_same_side_was_last_emitted() -> None:
     store = InMemoryLastSignals({"BTC:1:2": "BUY"})
     suppressed: list[Signal] = []
-    strategy = SmaCrossover(StrategyConfig(pairs=[(1, 2)]), store, suppressed.append)
-    emitted = run(strategy, make_bars([2.0, 4.0, 4.0, 5.0, 5.0, 4.0]))
+    strategy = SmaCrossover(StrategyConfig(pairs=[(1, 2)]), store)
+    emitted = run(strategy, make_bars([2.0, 4.0, 4.0, 5.0, 5.0, 4.0]), suppressed)
     assert [(i, s.side) for i, s in emitted] == [(5, Side.SELL)]
     assert [(s.side, s.bar_time, s.periods) for s in suppressed] == [
         (Side.BUY, T0 + timedelta(minutes=3), (1, 2))
@@ -246,10 +258,11 @@ def test_slow_cross_has_low_confidence_and_fast_cross_high_confidence() -> None:
     assert fast.confidence == pytest.approx(naive_confidence(jump, i_fast, 3, 6, 0.05))
 
 
-def test_quiet_bars_return_the_shared_empty_tuple() -> None:
+def test_quiet_bars_return_the_shared_empty_output() -> None:
     strategy = SmaCrossover(StrategyConfig(pairs=[(2, 3)]), NeverSuppress())
     results = [strategy.update(b) for b in make_bars([5.0] * 10)]
-    assert all(r == () for r in results)
+    assert all(r.signals == () and r.suppressed == () for r in results)
+    assert all(r is NO_OUTPUT for r in results)
     assert len({id(r) for r in results}) == 1
 
 
@@ -258,7 +271,9 @@ def test_symbols_are_independent_and_use_their_own_pairs() -> None:
     strategy = SmaCrossover(cfg, NeverSuppress())
     zigzag = [1.0, 3.0] * 4
     btc, eth = make_bars(zigzag, "BTC"), make_bars(zigzag, "ETH")
-    emitted = [s for pair in zip(btc, eth, strict=True) for b in pair for s in strategy.update(b)]
+    emitted = [
+        s for pair in zip(btc, eth, strict=True) for b in pair for s in strategy.update(b).signals
+    ]
     assert {s.periods for s in emitted if s.symbol == "BTC"} == {(1, 2)}
     assert {s.periods for s in emitted if s.symbol == "ETH"} == {(1, 3)}
     alone = run(SmaCrossover(cfg, NeverSuppress()), btc)
@@ -313,3 +328,21 @@ def test_target_order_treats_float_dust_as_at_target() -> None:
     position = 0.1 + 0.2 - 0.29
     assert position != 0.01  # precondition: float dust, not the exact target
     assert target_order(_signal(Side.BUY), position, StrategyConfig()) is None
+
+
+# ---------------------------------------------------------------- snapshot / restore
+
+
+def test_snapshot_and_restore_carry_the_last_signal_memory_across_a_restart() -> None:
+    cfg = StrategyConfig(pairs=[(1, 2)])
+    first = SmaCrossover(cfg)
+    emitted = run(first, make_bars([2.0, 4.0, 4.0, 5.0]))
+    assert [(i, s.side) for i, s in emitted] == [(3, Side.BUY)]
+    saved = first.snapshot()
+    assert saved == {"BTC:1:2": "BUY"}
+    restarted = SmaCrossover(cfg)
+    restarted.restore(saved)
+    suppressed: list[Signal] = []
+    again = run(restarted, make_bars([2.0, 4.0, 4.0, 5.0]), suppressed)
+    assert again == []
+    assert [s.side for s in suppressed] == [Side.BUY]

@@ -1,0 +1,106 @@
+"""The session's journal: events waiting for the next commit, and the commit itself.
+
+Session and execution share one `EngineJournal`. Either may note an event (it rides along with
+the next commit) or commit a batch now; every commit carries a fresh snapshot of every state
+section, so the store always holds one consistent picture. Nothing here calls back into the
+session: the snapshot is read from the components through `EngineState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.clock import Clock
+from engine.ports import Batch, EngineStore
+from engine.session_state import SessionProgress
+
+Listener = Callable[[Any], None]
+
+
+class Snapshotting(Protocol):
+    """A component whose state is one JSON-ready snapshot section."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the section, JSON-ready."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """Every component whose state the store keeps, in the order of the snapshot sections."""
+
+    progress: SessionProgress
+    breaker: Snapshotting
+    risk: Snapshotting
+    portfolio: Snapshotting
+    execution: Snapshotting
+    strategy: Snapshotting
+    clock: Clock
+
+    def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
+        """Return every state section the store keeps, JSON-ready."""
+        return {
+            "session": self.progress.snapshot(clean_shutdown),
+            "breaker": self.breaker.snapshot(),
+            "risk": self.risk.snapshot(),
+            "portfolio": self.portfolio.snapshot(),
+            "execution": self.execution.snapshot(),
+            # The strategy's section keeps the store's historical name (a table of its own).
+            "last_signals": self.strategy.snapshot(),
+            "clock": {"now": self.clock.now().isoformat(), "simulated": self.clock.simulated},
+        }
+
+
+class EngineJournal:
+    """Pending events plus the atomic commit that writes them with the state snapshot."""
+
+    __slots__ = ("_listeners", "_pending", "_state", "_store")
+
+    def __init__(
+        self, store: EngineStore, state: EngineState, listeners: Sequence[Listener] = ()
+    ) -> None:
+        self._store = store
+        self._state = state
+        self._listeners = list(listeners)
+        self._pending = Batch()
+
+    @property
+    def pending(self) -> Batch:
+        """Return the events that ride along with the next commit (append to its lists)."""
+        return self._pending
+
+    def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
+        """Return every state section the store keeps, JSON-ready."""
+        return self._state.snapshot(clean_shutdown)
+
+    def commit(self, batch: Batch, clean_shutdown: bool = False) -> None:
+        """Merge pending events into batch, attach the snapshot and commit atomically."""
+        pending = self._pending
+        self._pending = Batch()
+        batch.transitions.extend(pending.transitions)
+        batch.issues.extend(pending.issues)
+        batch.operator_actions.extend(pending.operator_actions)
+        batch.signals.extend(pending.signals)
+        batch.equity.extend(pending.equity)
+        batch.state = self._state.snapshot(clean_shutdown)
+        self._store.commit(batch)
+        if self._listeners:
+            self._publish(batch)
+
+    def flush_if_pending(self) -> None:
+        """Commit now when breaker events or operator actions are waiting."""
+        pending = self._pending
+        # Signals without an order and equity points ride along with the next commit.
+        if pending.transitions or pending.issues or pending.operator_actions:
+            self.commit(Batch())
+
+    def _publish(self, batch: Batch) -> None:
+        events: list[Any] = [
+            *batch.transitions, *batch.issues, *batch.denials, *batch.signals,
+            *batch.operator_actions, *batch.daily_resets, *batch.skipped_bars,
+        ]
+        for event in events:
+            for listener in self._listeners:
+                listener(event)
