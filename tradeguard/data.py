@@ -99,6 +99,19 @@ def find_data_dir(repo_root: Path | None = None, environ: Mapping[str, str] | No
     return candidate
 
 
+def resolve_data_dir(configured: Path | None) -> Path:
+    """Return the data directory: the configured one (replay.data_dir), else find_data_dir()."""
+    return configured if configured is not None else find_data_dir()
+
+
+def resolve_data_dir_or_none(configured: Path | None) -> Path | None:
+    """Return the data directory, or None when there is none (only bare file names need it)."""
+    try:
+        return resolve_data_dir(configured)
+    except DataError:
+        return None
+
+
 def sha256_of(path: Path) -> str:
     """Return the hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

@@ -267,6 +267,12 @@ class Settings(BaseSettings):
         default_factory=lambda: OrchestrationConfig.model_validate({}),
         description="Prefect server and schedules.",
     )
+    failpoint: str | None = Field(
+        None,
+        pattern=r"^(before_broker|inside_broker|after_commit):[1-9][0-9]*$",
+        description="Crash drill: SIGKILL at <point>:<n> (env TRADEGUARD_FAILPOINT); unset in "
+        "production.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeguard.cli_support import (
+from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
     EdgeGroup,
@@ -19,7 +19,6 @@ from tradeguard.cli_support import (
     UsageError,
     WhoOpt,
     configure_logging,
-    configure_prefect_api,
     data_dir,
     data_dir_or_none,
     dumps,
@@ -29,13 +28,14 @@ from tradeguard.cli_support import (
     parse_data_spec,
     parse_duration,
     parse_utc,
-    render_gates,
     render_rows,
-    render_summary,
     require_state_dir,
 )
+from entrypoints.prefect_api import configure_prefect_api
 
 if TYPE_CHECKING:
+    from tradeguard.app import App
+    from tradeguard.contracts import ValidationResult
     from tradeguard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ def _services() -> ModuleType:
 
 def _settings(ctx: typer.Context) -> Settings:
     return _state(ctx).settings()
+
+
+def _app(ctx: typer.Context) -> App:
+    return _state(ctx).app()
 
 
 @app.callback()
@@ -150,11 +154,13 @@ def replay(
         seed=seed,
     )
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = services.run_session(settings, request)
+    result = services.run_session(_app(ctx), request)
     if as_json:
-        typer.echo(dumps(result.summary))
+        typer.echo(dumps(result.summary.to_json()))
         return
-    for line in render_summary(result.summary, result.stopped_by_breaker):
+    from tradeguard.render import summary_lines
+
+    for line in summary_lines(result.summary):
         typer.echo(line)
     typer.echo(f"state directory: {result.state_dir}")
 
@@ -165,39 +171,41 @@ def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     state = _state(ctx)
     settings = state.settings()  # fail fast, without a flow run, on a bad configuration
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = _run_validation(settings, state.config)
-    lines, passed = render_gates(result)
+    result, error = _run_validation(settings, state.config)
     if as_json:
-        typer.echo(dumps(result))
+        typer.echo(dumps({**result.to_json(), **({"error": error} if error else {})}))
     else:
-        for line in lines:
+        from tradeguard.render import gate_table_lines
+
+        for line in gate_table_lines(result, error):
             typer.echo(line)
-    if not passed:
+    if not result.passed:
         raise typer.Exit(EXIT_GATE_FAILED)
 
 
-def _run_validation(settings: Settings, config_file: Path | None) -> dict[str, Any]:
+def _run_validation(
+    settings: Settings, config_file: Path | None
+) -> tuple[ValidationResult, str | None]:
     configure_prefect_api(settings)  # before prefect is imported: it reads its settings once
     from flows.validation_24h import validation_24h
-    from tasks.validation import ValidationFailedError
+    from tradeguard.contracts import ValidationFailedError
 
     try:
-        result: dict[str, Any] = validation_24h(
+        result = validation_24h(
             state_dir=str(settings.store.state_dir),
             config_file=str(config_file) if config_file is not None else None,
         )
     except ValidationFailedError as e:
-        # The flow run ends Failed on a failing gate; keep its gates when it attached them.
-        return {"passed": False, "gates": list(getattr(e, "gates", ()) or []), "error": str(e)}
-    return result
+        # The flow run ends Failed on a failing gate; the error carries the full verdict.
+        return e.result, str(e)
+    return result, None
 
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show breaker state, counters, daily P&L/trades, positions and pending intents."""
-    settings = _settings(ctx)
-    require_state_dir(settings)
-    echo_data(_services().status(settings), as_json)
+    require_state_dir(_settings(ctx))
+    echo_data(_services().status(_app(ctx)), as_json)
 
 
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:
@@ -206,7 +214,7 @@ def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> 
     if not reason.strip():
         message = "--reason must not be empty"
         raise UsageError(message)
-    receipt = _services().operator_command(settings, action, reason, who or os_user())
+    receipt = _services().operator_command(_app(ctx), action, reason, who or os_user())
     how = "applied directly" if receipt.applied_directly else "queued for the running session"
     command_id = f" (command id {receipt.command_id})" if receipt.command_id is not None else ""
     typer.echo(f"{receipt.action}: {how}{command_id}")
@@ -284,7 +292,7 @@ def clean_state(
     seconds = parse_duration(older_than, "--older-than")
     settings = _settings(ctx)
     require_state_dir(settings)
-    report = _services().clean_state(settings, seconds, dry_run)
+    report = _services().clean_state(_app(ctx), seconds, dry_run)
     if as_json:
         typer.echo(
             dumps(
@@ -307,7 +315,7 @@ def state_backup(ctx: typer.Context) -> None:
     """Write an online backup of the state store and print its path."""
     settings = _settings(ctx)
     require_state_dir(settings)
-    typer.echo(str(_services().backup_state(settings)))
+    typer.echo(str(_services().backup_state(_app(ctx))))
 
 
 @state_app.command("restore")
@@ -322,7 +330,7 @@ def state_restore(
     settings = _settings(ctx)
     require_state_dir(settings)
     backup = existing_file(source, "--from", "backup")
-    typer.echo(f"restored from {_services().restore_state(settings, backup)}")
+    typer.echo(f"restored from {_services().restore_state(_app(ctx), backup)}")
 
 
 @app.command()
@@ -330,7 +338,7 @@ def reconcile(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Reconcile every unfinished order intent with the broker."""
     settings = _settings(ctx)
     require_state_dir(settings)
-    echo_data(_services().reconcile(settings), as_json)
+    echo_data(_services().reconcile(_app(ctx)), as_json)
 
 
 @app.command("incident-report")
@@ -345,11 +353,13 @@ def incident_report(
     end_at = parse_utc(end, "--end")
     settings = _settings(ctx)
     require_state_dir(settings)
-    timeline = _services().incident_timeline(settings, start_at, end_at)
-    if not as_json and isinstance(timeline.get("markdown"), str):
-        typer.echo(timeline["markdown"])  # the same report Prefect publishes as an artifact
+    timeline = _services().incident_timeline(_app(ctx), start_at, end_at)
+    if as_json:
+        typer.echo(dumps(timeline.to_json()))
         return
-    echo_data(timeline, as_json)
+    from tradeguard.render import timeline_markdown
+
+    typer.echo(timeline_markdown(timeline))  # the same report Prefect publishes as an artifact
 
 
 @app.command()

@@ -1,6 +1,0 @@
-"""Allow `python -m tradeguard ...`."""
-
-from tradeguard.cli import main
-
-if __name__ == "__main__":
-    main()
