@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tradeguard.cli import app
-from tradeguard.cli_support import default_symbol, parse_duration
+from entrypoints.cli import app
+from entrypoints.cli_support import default_symbol, parse_duration
+from tradeguard.contracts import Gate, ValidationResult
 
 DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
@@ -322,22 +323,22 @@ def test_rejected_orders_escalate_the_breaker_and_replay_exits_zero(
 @pytest.mark.parametrize(
     ("result", "exit_code", "verdict"),
     [
-        ({"passed": True, "gates": [{"gate": "bars_processed", "result": "pass"}]}, 0, "PASSED"),
-        ({"passed": False, "gates": [{"name": "journal", "passed": False}]}, 1, "FAILED"),
-        ({"passed": True, "gates": []}, 1, "FAILED"),  # no gate table: fail closed
+        (ValidationResult((Gate("bars_processed", True, 1, "> 0"),)), 0, "PASSED"),
+        (ValidationResult((Gate("journal", False, None, "ok"),)), 1, "FAILED"),
+        (ValidationResult(()), 1, "FAILED"),  # no gate table: fail closed
     ],
 )
 def test_validate_exit_code_follows_the_gate_table(
     runner: CliRunner,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    result: dict[str, object],
+    result: ValidationResult,
     exit_code: int,
     verdict: str,
 ) -> None:
-    import tradeguard.cli as cli
+    import entrypoints.cli as cli
 
-    monkeypatch.setattr(cli, "_run_validation", lambda settings, config_file: result)
+    monkeypatch.setattr(cli, "_run_validation", lambda settings, config_file: (result, None))
     done = runner.invoke(app, [*_state(tmp_path), "validate"])
     assert done.exit_code == exit_code, done.output
     assert f"validation {verdict}" in done.stdout
