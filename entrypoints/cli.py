@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from entrypoints.cli_admin import config_app, data_app, state_app
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
@@ -18,8 +19,8 @@ from entrypoints.cli_support import (
     StartOpt,
     UsageError,
     WhoOpt,
+    app_of,
     configure_logging,
-    data_dir,
     data_dir_or_none,
     dumps,
     echo_data,
@@ -30,11 +31,12 @@ from entrypoints.cli_support import (
     parse_utc,
     render_rows,
     require_state_dir,
+    settings_of,
+    state_of,
 )
 from entrypoints.prefect_api import configure_prefect_api
 
 if TYPE_CHECKING:
-    from tradeguard.app import App
     from tradeguard.contracts import ValidationResult
     from tradeguard.settings import Settings
 
@@ -49,20 +51,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-state_app = typer.Typer(help="Back up and restore the state store.", no_args_is_help=True)
-config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-data_app = typer.Typer(help="Check the market data files.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-
-
-def _state(ctx: typer.Context) -> AppState:
-    obj = ctx.find_root().obj
-    if not isinstance(obj, AppState):
-        obj = AppState()
-        ctx.find_root().obj = obj
-    return obj
 
 
 def _services() -> ModuleType:
@@ -70,14 +61,6 @@ def _services() -> ModuleType:
     from tradeguard import services
 
     return services
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return _state(ctx).settings()
-
-
-def _app(ctx: typer.Context) -> App:
-    return _state(ctx).app()
 
 
 @app.callback()
@@ -136,7 +119,7 @@ def replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Replay real bars through the engine (resumes the session in the state directory)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     start_at = parse_utc(start, "--start")
     end_at = parse_utc(end, "--end")
     if start_at is not None and end_at is not None and end_at <= start_at:
@@ -154,7 +137,7 @@ def replay(
         seed=seed,
     )
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = services.run_session(_app(ctx), request)
+    result = services.run_session(app_of(ctx), request)
     if as_json:
         typer.echo(dumps(result.summary.to_json()))
         return
@@ -168,7 +151,7 @@ def replay(
 @app.command()
 def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Run the 24h validation on real data (accelerated) and print the gate table."""
-    state = _state(ctx)
+    state = state_of(ctx)
     settings = state.settings()  # fail fast, without a flow run, on a bad configuration
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
     result, error = _run_validation(settings, state.config)
@@ -204,17 +187,17 @@ def _run_validation(
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show breaker state, counters, daily P&L/trades, positions and pending intents."""
-    require_state_dir(_settings(ctx))
-    echo_data(_services().status(_app(ctx)), as_json)
+    require_state_dir(settings_of(ctx))
+    echo_data(_services().status(app_of(ctx)), as_json)
 
 
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
     if not reason.strip():
         message = "--reason must not be empty"
         raise UsageError(message)
-    receipt = _services().operator_command(_app(ctx), action, reason, who or os_user())
+    receipt = _services().operator_command(app_of(ctx), action, reason, who or os_user())
     how = "applied directly" if receipt.applied_directly else "queued for the running session"
     command_id = f" (command id {receipt.command_id})" if receipt.command_id is not None else ""
     typer.echo(f"{receipt.action}: {how}{command_id}")
@@ -290,9 +273,9 @@ def clean_state(
 ) -> None:
     """Remove stale locks and temporary files and rotate backups."""
     seconds = parse_duration(older_than, "--older-than")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
-    report = _services().clean_state(_app(ctx), seconds, dry_run)
+    report = _services().clean_state(app_of(ctx), seconds, dry_run)
     if as_json:
         typer.echo(
             dumps(
@@ -310,35 +293,12 @@ def clean_state(
     typer.echo(f"{verb} {len(report.removed)} file(s), kept {len(report.kept)}")
 
 
-@state_app.command("backup")
-def state_backup(ctx: typer.Context) -> None:
-    """Write an online backup of the state store and print its path."""
-    settings = _settings(ctx)
-    require_state_dir(settings)
-    typer.echo(str(_services().backup_state(_app(ctx))))
-
-
-@state_app.command("restore")
-def state_restore(
-    ctx: typer.Context,
-    source: Annotated[
-        Path | None,
-        typer.Option("--from", metavar="BACKUP", help="Backup file (default: latest good backup)."),
-    ] = None,
-) -> None:
-    """Restore the state store from a backup (stop any running session first)."""
-    settings = _settings(ctx)
-    require_state_dir(settings)
-    backup = existing_file(source, "--from", "backup")
-    typer.echo(f"restored from {_services().restore_state(_app(ctx), backup)}")
-
-
 @app.command()
 def reconcile(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Reconcile every unfinished order intent with the broker."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
-    echo_data(_services().reconcile(_app(ctx)), as_json)
+    echo_data(_services().reconcile(app_of(ctx)), as_json)
 
 
 @app.command("incident-report")
@@ -351,9 +311,9 @@ def incident_report(
     """Print breaker events, orders and operator actions (default: the last incident)."""
     start_at = parse_utc(start, "--start")
     end_at = parse_utc(end, "--end")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
-    timeline = _services().incident_timeline(_app(ctx), start_at, end_at)
+    timeline = _services().incident_timeline(app_of(ctx), start_at, end_at)
     if as_json:
         typer.echo(dumps(timeline.to_json()))
         return
@@ -365,7 +325,7 @@ def incident_report(
 @app.command()
 def server(ctx: typer.Context) -> None:
     """Run the local Prefect server (blocks until interrupted)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     from deployments.server import run_local_server
 
     run_local_server(settings)
@@ -374,35 +334,11 @@ def server(ctx: typer.Context) -> None:
 @app.command()
 def deploy(ctx: typer.Context) -> None:
     """Register the work pool and every deployment with their schedules."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     from deployments.register import deploy_all
 
-    for name in deploy_all(settings, _state(ctx).config):
+    for name in deploy_all(settings, state_of(ctx).config):
         typer.echo(name)
-
-
-@config_app.command("show")
-def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Print the effective settings (secrets masked)."""
-    echo_data(_settings(ctx).model_dump_safe(), as_json)
-
-
-@data_app.command("verify")
-def data_verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Check every data file's presence, sha256 and header against SOURCES.md; exit 1 if bad."""
-    directory = data_dir(_settings(ctx))
-    from tradeguard.data import verify
-
-    problems = verify(directory)
-    if as_json:
-        typer.echo(dumps({"data_dir": str(directory), "ok": not problems, "problems": problems}))
-    else:
-        for problem in problems:
-            typer.echo(f"problem: {problem}")
-        verdict = f"{len(problems)} problem(s)" if problems else "all data files verified"
-        typer.echo(f"{directory}: {verdict}")
-    if problems:
-        raise typer.Exit(EXIT_GATE_FAILED)
 
 
 def main() -> None:

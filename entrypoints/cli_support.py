@@ -83,6 +83,24 @@ class AppState:
         return self._app
 
 
+def state_of(ctx: typer.Context) -> AppState:
+    """Return the invocation's global options (an empty set when the callback did not run)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """Return the invocation's settings, built on first use."""
+    return state_of(ctx).settings()
+
+
+def app_of(ctx: typer.Context) -> App:
+    """Return the use cases' runtime of this invocation, built on first use."""
+    return state_of(ctx).app()
+
+
 class EdgeGroup(TyperGroup):
     """Top-level group turning deliberate tradeguard errors into `error: ...` and exit code 2."""
 

@@ -60,7 +60,7 @@ def run_session(
     items = bootstrap.feed_items(app.settings, request)
     first, items = bootstrap.first_bar_time(items)
     if request.realtime:
-        items = bootstrap.paced(items, app.settings.feed.bar_seconds)
+        items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now)
     runtime = bootstrap.build_runtime(
         app.settings,
         seed=request.seed,
