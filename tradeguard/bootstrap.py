@@ -44,10 +44,10 @@ def build_notifier(settings: Settings) -> Notifier:
 
 
 def failpoint_of(settings: Settings) -> failpoints.Failpoint | None:
-    """Return the crash-drill failpoint `settings.failpoint` names, or None."""
-    if not settings.failpoint:
+    """Return the crash-drill failpoint `settings.store.failpoint` names, or None."""
+    if not settings.store.failpoint:
         return None
-    return failpoints.from_env({failpoints.ENV: settings.failpoint})
+    return failpoints.from_env({failpoints.ENV: settings.store.failpoint})
 
 
 def sqlite_workspace(settings: Settings) -> SqliteWorkspace:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 from pydantic_settings import (
     BaseSettings,
@@ -52,6 +53,7 @@ __all__ = [
     "load_settings",
 ]
 SECRET_MASK = "**********"
+FAILPOINT_ENV_VAR = "TRADEGUARD_FAILPOINT"
 
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
 
@@ -99,6 +101,13 @@ class StoreConfig(BaseModel):
         le=7 * 86400,
         description="Age after which a lock or temporary file without a live owner is stale.",
     )
+    failpoint: str | None = Field(
+        None,
+        pattern=r"^(before_broker|inside_broker|after_commit):[1-9][0-9]*$",
+        description="Crash drill only: SIGKILL this process the n-th time it reaches <point> "
+        f"(<point>:<n>; also read from ${FAILPOINT_ENV_VAR}). Unset in production.",
+    )
+
     @field_validator("state_dir")
     @classmethod
     def _expand_state_dir(cls, value: Path) -> Path:
@@ -267,12 +276,6 @@ class Settings(BaseSettings):
         default_factory=lambda: OrchestrationConfig.model_validate({}),
         description="Prefect server and schedules.",
     )
-    failpoint: str | None = Field(
-        None,
-        pattern=r"^(before_broker|inside_broker|after_commit):[1-9][0-9]*$",
-        description="Crash drill: SIGKILL at <point>:<n> (env TRADEGUARD_FAILPOINT); unset in "
-        "production.",
-    )
 
     @classmethod
     def settings_customise_sources(
@@ -284,12 +287,26 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Order sources: init kwargs > env > TOML (toml_file of the class config) > defaults."""
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        legacy = _LegacyFailpointSource(settings_cls)
+        return (init_settings, env_settings, legacy, TomlConfigSettingsSource(settings_cls))
 
     def model_dump_safe(self) -> dict[str, Any]:
         """Return the effective settings as JSON-ready data with every secret masked."""
         data: dict[str, Any] = to_jsonable_python(_mask(self.model_dump()))
         return data
+
+
+class _LegacyFailpointSource(PydanticBaseSettingsSource):
+    """Read $TRADEGUARD_FAILPOINT (the crash drills' historical name) into store.failpoint."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Answer nothing per field: __call__ hands over the nested value."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Return {"store": {"failpoint": ...}} when the variable is set."""
+        value = os.environ.get(FAILPOINT_ENV_VAR, "").strip()
+        return {"store": {"failpoint": value}} if value else {}
 
 
 def _mask(value: Any) -> Any:

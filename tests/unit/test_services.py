@@ -217,7 +217,7 @@ def test_failpoint_is_a_setting_and_still_read_from_the_environment(
     monkeypatch.setenv("TRADEGUARD_FAILPOINT", "before_broker:3")
     app = bootstrap(load_settings(None), workspace=MemoryWorkspace())
     assert app.failpoint == Failpoint("before_broker", 3)
-    assert app.settings.failpoint == "before_broker:3"
+    assert app.settings.store.failpoint == "before_broker:3"
 
 
 def test_a_malformed_failpoint_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
