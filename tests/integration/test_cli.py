@@ -388,3 +388,28 @@ def test_log_lines_after_a_cli_run_are_utc_one_liners_on_the_current_stderr(
         r"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING tradeguard\.probe probe_event key=1$"
     )
     assert re.search(pattern, err), err
+
+
+def test_halt_on_a_stopped_replay_is_audited_at_wall_clock_time(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tradeguard.workspace import SqliteWorkspace
+
+    _replay_json(runner, tmp_path / "state")  # the session stops at 2022-01-21T22:00Z
+    before = datetime.now(UTC)
+    halted = runner.invoke(app, [*_state(tmp_path), "halt", "--reason", "drill", "--who", "al"])
+    assert halted.exit_code == 0, halted.output
+    after = datetime.now(UTC)
+    journal = SqliteWorkspace(tmp_path / "state").open_journal()
+    try:
+        actions = journal.operator_actions_between(
+            datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+        )
+    finally:
+        journal.close()
+    stamps = [a.at for a in actions if a.who == "al"]
+    assert stamps, "the halt left no audit record"
+    # Stored at millisecond precision: allow the truncation below `before`.
+    assert all(before - timedelta(seconds=1) <= at <= after for at in stamps), stamps
