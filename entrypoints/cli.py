@@ -21,7 +21,6 @@ from entrypoints.cli_support import (
     WhoOpt,
     app_of,
     configure_logging,
-    data_dir_or_none,
     dumps,
     echo_data,
     existing_file,
@@ -125,7 +124,9 @@ def replay(
     if start_at is not None and end_at is not None and end_at <= start_at:
         message = f"--end {end} must be after --start {start}"
         raise UsageError(message)
-    data_dir = data_dir_or_none(settings)
+    from tradeguard.data import resolve_data_dir_or_none
+
+    data_dir = resolve_data_dir_or_none(settings.replay.data_dir)
     specs = [parse_data_spec(item, data_dir) for item in data]
     faults_file = existing_file(faults, "--faults", "fault plan")
     services = _services()

@@ -11,7 +11,6 @@ from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     JsonOpt,
     app_of,
-    data_dir,
     dumps,
     echo_data,
     existing_file,
@@ -60,8 +59,9 @@ def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @data_app.command("verify")
 def data_verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check every data file's presence, sha256 and header against SOURCES.md; exit 1 if bad."""
-    directory = data_dir(settings_of(ctx))
-    from tradeguard.data import verify
+    from tradeguard.data import resolve_data_dir, verify
+
+    directory = resolve_data_dir(settings_of(ctx).replay.data_dir)
 
     problems = verify(directory)
     if as_json:

@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from engine.errors import ConfigurationError, TradeguardError
+from tradeguard.data import symbol_of
 
 if TYPE_CHECKING:
     from tradeguard.app import App
@@ -183,12 +184,6 @@ def parse_duration(value: str, option: str) -> float:
     return seconds
 
 
-def default_symbol(path: Path) -> str:
-    """Return the symbol a data file name implies: text before the first '_', upper-cased."""
-    stem = path.name.split("_", 1)[0]
-    return stem.split(".", 1)[0].upper()
-
-
 def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
     """Parse PATH[:SYMBOL] into (existing file, symbol); bare names also tried in data_dir."""
     raw_path, symbol = value, ""
@@ -204,7 +199,7 @@ def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
         where = f" (also looked in {data_dir})" if data_dir is not None else ""
         message = f"--data: data file {raw_path} does not exist{where}"
         raise UsageError(message)
-    return path, symbol or default_symbol(path)
+    return path, symbol or symbol_of(path)
 
 
 def existing_file(path: Path | None, option: str, what: str) -> Path | None:
@@ -270,17 +265,3 @@ def echo_data(data: Any, as_json: bool) -> None:
     else:
         for line in render_rows(data):
             typer.echo(line)
-
-
-def data_dir(settings: Settings) -> Path:
-    """Return the market data directory (replay.data_dir, else the shared data folder)."""
-    from tradeguard.data import resolve_data_dir
-
-    return resolve_data_dir(settings.replay.data_dir)
-
-
-def data_dir_or_none(settings: Settings) -> Path | None:
-    """Return the data directory, or None when there is none (only bare names need it)."""
-    from tradeguard.data import resolve_data_dir_or_none
-
-    return resolve_data_dir_or_none(settings.replay.data_dir)

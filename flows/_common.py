@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import ensure_utc
 from engine.errors import ConfigurationError
 from tradeguard.alerts import Alert, LogNotifier, Notifier, Severity
+from tradeguard.data import symbol_of
 from tradeguard.requests import DataSpec, ReplayRequest
 
 if TYPE_CHECKING:
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
     from tradeguard.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
-
 
 def build_settings(config_file: str | None, state_dir: str | None) -> Settings:
     """Build the run's Settings once from the flow parameters (config path, state_dir)."""
@@ -62,16 +60,6 @@ def build_notifier(settings: Settings | None) -> Notifier:
     return LogNotifier()
 
 
-def symbol_from_path(path: Path) -> str:
-    """Derive a symbol from a data file name: btc-perp_ftx_1m.csv.gz -> BTC-PERP."""
-    name = path.name
-    for suffix in DATA_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return name.split("_", 1)[0].upper()
-
-
 def parse_data_spec(spec: str) -> DataSpec:
     """Parse one data parameter: "path" or "SYMBOL=path"."""
     symbol, sep, path_text = spec.partition("=")
@@ -81,7 +69,7 @@ def parse_data_spec(spec: str) -> DataSpec:
     if not path_text:
         message = f"data spec {spec!r} has no file path (expected 'path' or 'SYMBOL=path')"
         raise ConfigurationError(message)
-    return DataSpec(path=path, symbol=symbol.strip() or symbol_from_path(path))
+    return DataSpec(path=path, symbol=symbol.strip() or symbol_of(path))
 
 
 def build_request(

@@ -19,6 +19,7 @@ from engine.errors import DataError
 from engine.feed import COLUMNS, DATA_HOWTO
 
 ENV_VAR = "TRADEGUARD_DATA_DIR"
+DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
 _CHUNK = 1 << 20
 
 
@@ -110,6 +111,16 @@ def resolve_data_dir_or_none(configured: Path | None) -> Path | None:
         return resolve_data_dir(configured)
     except DataError:
         return None
+
+
+def symbol_of(path: Path) -> str:
+    """Return the symbol a data file name implies: btc-perp_ftx_1m.csv.gz -> BTC-PERP."""
+    name = path.name
+    for suffix in DATA_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.split("_", 1)[0].upper()
 
 
 def sha256_of(path: Path) -> str:

@@ -24,7 +24,7 @@ from tradeguard.contracts import (
     ValidationFailedError,
     ValidationResult,
 )
-from tradeguard.data import resolve_data_dir
+from tradeguard.data import resolve_data_dir, symbol_of
 from tradeguard.requests import DataSpec, ReplayRequest
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def default_request(settings: Settings, seed: int | None = None) -> ReplayReques
     replay = settings.replay
     path = bootstrap.require_data(resolve_data_dir(replay.data_dir) / replay.validation_file)
     start = datetime.combine(replay.validation_day, time(0), tzinfo=UTC)
-    symbol = replay.validation_file.split("_")[0].upper()
+    symbol = symbol_of(path)
     return ReplayRequest(
         data=(DataSpec(path, symbol),),
         start=start,

@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from entrypoints.cli import app
-from entrypoints.cli_support import default_symbol, parse_duration
+from entrypoints.cli_support import parse_duration
 from tradeguard.contracts import Gate, ValidationResult
+from tradeguard.data import symbol_of as default_symbol
 
 DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
