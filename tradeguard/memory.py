@@ -6,6 +6,7 @@ between openings, so a use case can run a session and a later one can read it ba
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -71,8 +72,14 @@ class MemoryJournal(InMemoryStore):
         return "ok"
 
     def duplicate_client_order_ids(self) -> list[str]:
-        """Return ids journaled in more than one intent row (never, keyed by id)."""
-        return []
+        """Return client order ids that more than one signal says it ordered."""
+        ordered = Counter(
+            s.client_order_id
+            for batch in self.batches
+            for s in batch.signals
+            if s.outcome == "ordered" and s.client_order_id
+        )
+        return sorted(cid for cid, n in ordered.items() if n > 1)
 
     def close(self) -> None:
         """Nothing to release."""

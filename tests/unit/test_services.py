@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from engine.clock import SimulatedClock
+from engine.ports import Batch
 from tradeguard import services
 from tradeguard.app import App
 from tradeguard.bootstrap import bootstrap
 from tradeguard.contracts import SessionSummary, ValidationResult
 from tradeguard.failpoints import Failpoint
-from tradeguard.memory import MemoryWorkspace
+from tradeguard.memory import MemoryJournal, MemoryWorkspace
 from tradeguard.requests import DataSpec, ReplayRequest
 from tradeguard.settings import load_settings
 
@@ -224,3 +225,26 @@ def test_a_malformed_failpoint_is_a_configuration_error(monkeypatch: pytest.Monk
     monkeypatch.setenv("TRADEGUARD_FAILPOINT", "somewhere:0")
     with pytest.raises(Exception, match="failpoint"):
         load_settings(None)
+
+
+def test_validate_24h_in_memory_fails_the_duplicate_gate_on_a_replayed_order(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = services.run_session
+
+    def run_then_replay_an_order(
+        app: App, request: ReplayRequest, listeners: object = ()
+    ) -> object:
+        result = real(app, request)
+        journal = app.workspace.open_journal()
+        assert isinstance(journal, MemoryJournal)
+        ordered = next(
+            b for b in journal.batches if any(s.outcome == "ordered" for s in b.signals)
+        )
+        journal.commit(Batch(signals=[s for s in ordered.signals if s.outcome == "ordered"]))
+        return result
+
+    monkeypatch.setattr(services, "run_session", run_then_replay_an_order)
+    app, _, _ = memory_app()
+    result = services.validate_24h(app, three_hours(data_dir))
+    assert [g.name for g in result.failed] == ["no_duplicate_client_order_ids"]
