@@ -153,9 +153,10 @@ def ensure_work_pool(name: str) -> bool:
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
-            return False
         except ObjectNotFound:
             pass
+        else:
+            return False
         pool = WorkPoolCreate(
             name=name,
             type="process",

@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import ensure_utc
 from engine.errors import ConfigurationError
 from tradeguard.alerts import Alert, LogNotifier, Notifier, Severity
+from tradeguard.data import symbol_of
 from tradeguard.requests import DataSpec, ReplayRequest
 
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.client.schemas.objects import FlowRun, State
 
+    from tradeguard.app import App
     from tradeguard.settings import Settings
 
 log = logging.getLogger(__name__)
-
-DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
-
 
 def build_settings(config_file: str | None, state_dir: str | None) -> Settings:
     """Build the run's Settings once from the flow parameters (config path, state_dir)."""
@@ -34,25 +33,19 @@ def build_settings(config_file: str | None, state_dir: str | None) -> Settings:
     return load_settings(Path(config_file) if config_file else None, **overrides)
 
 
-def data_dir(settings: Settings) -> Path:
-    """Return the market data directory: settings.replay.data_dir, else tradeguard.data's finder."""
-    if settings.replay.data_dir is not None:
-        return settings.replay.data_dir
-    from tradeguard.data import find_data_dir
+def build_app(config_file: str | None, state_dir: str | None) -> App:
+    """Build the use cases' runtime from the flow parameters (the flow's composition root)."""
+    from tradeguard.bootstrap import bootstrap
 
-    return Path(find_data_dir(Path(__file__).resolve().parents[1]))
+    return bootstrap(build_settings(config_file, state_dir))
 
 
 def validation_data(settings: Settings) -> list[str]:
     """Return the data parameter of the calm control validation day from settings.replay."""
-    return [str(data_dir(settings) / settings.replay.validation_file)]
+    from tradeguard.data import resolve_data_dir
 
-
-def has_state(settings: Settings) -> bool:
-    """Return True when the state dir already holds a tradeguard state store."""
-    from tradeguard.bootstrap import store_path
-
-    return store_path(settings.store.state_dir).exists()
+    replay = settings.replay
+    return [str(resolve_data_dir(replay.data_dir) / replay.validation_file)]
 
 
 def build_notifier(settings: Settings | None) -> Notifier:
@@ -67,16 +60,6 @@ def build_notifier(settings: Settings | None) -> Notifier:
     return LogNotifier()
 
 
-def symbol_from_path(path: Path) -> str:
-    """Derive a symbol from a data file name: btc-perp_ftx_1m.csv.gz -> BTC-PERP."""
-    name = path.name
-    for suffix in DATA_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return name.split("_", 1)[0].upper()
-
-
 def parse_data_spec(spec: str) -> DataSpec:
     """Parse one data parameter: "path" or "SYMBOL=path"."""
     symbol, sep, path_text = spec.partition("=")
@@ -86,7 +69,7 @@ def parse_data_spec(spec: str) -> DataSpec:
     if not path_text:
         message = f"data spec {spec!r} has no file path (expected 'path' or 'SYMBOL=path')"
         raise ConfigurationError(message)
-    return DataSpec(path=path, symbol=symbol.strip() or symbol_from_path(path))
+    return DataSpec(path=path, symbol=symbol.strip() or symbol_of(path))
 
 
 def build_request(
@@ -145,12 +128,14 @@ def _send(event: str, severity: Severity, flow: Flow[..., Any], run: FlowRun, st
         + f"\nflow_run_id={run.id} parameters={run.parameters}",
         severity=severity,
     )
+    failure: str | None = None
     try:
         delivered = build_notifier(_settings_for_alert(run)).notify(alert)
     except Exception as e:  # a broken channel must not mask the original failure
-        log.error("alert_send_failed event=%s error=%s", event, type(e).__name__)
-        return
-    if not delivered:
+        failure, delivered = type(e).__name__, True
+    if failure is not None:
+        log.error("alert_send_failed event=%s error=%s", event, failure)
+    elif not delivered:
         log.error("alert_not_delivered event=%s flow=%s", event, flow.name)
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from prefect import flow
 
-from flows._common import ALERT_HOOKS, build_settings
-from tasks.reports import (
-    INCIDENT_KEY,
-    incident_markdown,
-    incident_timeline_task,
-    publish_markdown_task,
-)
+from flows._common import ALERT_HOOKS, build_app
+from tasks.reports import INCIDENT_KEY, incident_timeline_task, publish_markdown_task
+from tradeguard.render import incident_markdown
 
 
 @flow(name="incident-report", **ALERT_HOOKS)
@@ -25,9 +22,9 @@ def incident_report(
     trigger_event: str | None = None,
 ) -> dict[str, Any]:
     """Publish the incident timeline of a window, or of the last incident when none is given."""
-    settings = build_settings(config_file, state_dir)
-    timeline = incident_timeline_task(settings, start, end)
+    app = build_app(config_file, state_dir)
+    timeline = incident_timeline_task(app, start, end)
     if trigger_event:
-        timeline = {"trigger_event": trigger_event, **timeline}
+        timeline = replace(timeline, trigger_event=trigger_event)
     publish_markdown_task(INCIDENT_KEY, incident_markdown(timeline), "Incident timeline")
-    return timeline
+    return timeline.to_json()

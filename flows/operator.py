@@ -6,16 +6,17 @@ from typing import Any
 
 from prefect import flow
 
-from flows._common import ALERT_HOOKS, build_settings
+from flows._common import ALERT_HOOKS, build_app
 from tasks.maintenance import operator_command_task
-from tasks.reports import OPERATOR_KEY, markdown_table, publish_markdown_task
+from tasks.reports import OPERATOR_KEY, publish_markdown_task
+from tradeguard.render import markdown_table
 
 
 def _command(
     action: str, reason: str, who: str, state_dir: str | None, config_file: str | None
 ) -> dict[str, Any]:
-    settings = build_settings(config_file, state_dir)
-    receipt = operator_command_task(settings, action, reason, who)
+    app = build_app(config_file, state_dir)
+    receipt = operator_command_task(app, action, reason, who)
     row = {
         "action": receipt.action,
         "applied_directly": receipt.applied_directly,

@@ -6,9 +6,10 @@ from typing import Any
 
 from prefect import flow
 
-from flows._common import ALERT_HOOKS, build_settings
+from flows._common import ALERT_HOOKS, build_app
 from tasks.maintenance import clean_state_task
-from tasks.reports import CLEANUP_KEY, markdown_table, publish_markdown_task
+from tasks.reports import CLEANUP_KEY, publish_markdown_task
+from tradeguard.render import markdown_table
 
 
 @flow(name="state-cleanup", **ALERT_HOOKS)
@@ -19,8 +20,8 @@ def state_cleanup(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Remove stale files older than `older_than_seconds` from the state dir."""
-    settings = build_settings(config_file, state_dir)
-    report = clean_state_task(settings, older_than_seconds, dry_run)
+    app = build_app(config_file, state_dir)
+    report = clean_state_task(app, older_than_seconds, dry_run)
     rows = [
         {"file": str(p), "action": "would remove" if dry_run else "removed"} for p in report.removed
     ]

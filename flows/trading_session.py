@@ -7,16 +7,15 @@ from typing import Any
 
 from prefect import flow
 
-from flows._common import ALERT_HOOKS, build_request, build_settings, has_state
+from flows._common import ALERT_HOOKS, build_app, build_request
 from tasks.reports import (
     SESSION_SUMMARY_KEY,
     SESSION_TABLE_KEY,
-    key_value_rows,
     publish_markdown_task,
     publish_table_task,
-    session_markdown,
 )
 from tasks.session import reconcile_task, run_session_task
+from tradeguard.render import key_value_rows, session_markdown
 
 
 @flow(name="trading-session", log_prints=False, **ALERT_HOOKS)
@@ -32,20 +31,19 @@ def trading_session(
     realtime: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) one trading session on `data` ('path' or 'SYMBOL=path' each)."""
-    settings = build_settings(config_file, state_dir)
+    app = build_app(config_file, state_dir)
     request = build_request(data, start, end, duration_minutes, faults, seed, realtime)
     # A fresh state dir has no intents to reconcile (and reconcile refuses to create state).
-    fresh = not has_state(settings)
-    reconciled = (
-        {"reconciled": 0, "skipped": "fresh state dir"} if fresh else reconcile_task(settings)
-    )
-    result = run_session_task(settings, request)
-    summary = {**result.summary, "reconciled_before_start": reconciled}
+    fresh = not app.workspace.exists()
+    reconciled = {"reconciled": 0, "skipped": "fresh state dir"} if fresh else reconcile_task(app)
+    result = run_session_task(app, request)
+    extra = {"reconciled_before_start": reconciled}
     state_path = str(result.state_dir)
     publish_markdown_task(
         SESSION_SUMMARY_KEY,
-        session_markdown(summary, result.stopped_by_breaker, state_path),
+        session_markdown(result.summary, state_path, extra),
         "Trading session summary",
     )
+    summary = {**result.summary.to_json(), **extra}
     publish_table_task(SESSION_TABLE_KEY, key_value_rows(summary), "Trading session metrics")
     return {"summary": summary, "stopped_by_breaker": result.stopped_by_breaker}

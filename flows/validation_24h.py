@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from prefect import flow
 
-from flows._common import (
-    ALERT_HOOKS,
-    build_request,
-    build_settings,
-    day_window,
-    validation_data,
-)
+from flows._common import ALERT_HOOKS, build_app, build_request, day_window, validation_data
 from tasks.reports import (
     VALIDATION_KEY,
     VALIDATION_TABLE_KEY,
-    gate_row,
     publish_markdown_task,
     publish_table_task,
-    validation_markdown,
 )
-from tasks.validation import (
-    ValidationFailedError,
-    failed_gates,
-    gate_dicts,
-    parse_gates,
-    validate_24h_task,
-)
+from tasks.validation import validate_24h_task
+from tradeguard.contracts import ValidationFailedError, ValidationResult
+from tradeguard.render import gate_row, validation_markdown
 
 
 @flow(name="validation-24h", **ALERT_HOOKS)
@@ -43,32 +30,31 @@ def validation_24h(
     seed: int = 0,
     state_dir: str | None = None,
     config_file: str | None = None,
-) -> dict[str, Any]:
+) -> ValidationResult:
     """Replay one UTC day (or start..end) of `data`; the run ends Failed if any gate fails.
 
     Without data the calm control of settings.replay is replayed (its file and day).
     declare_faults=False judges a run with injected faults as a calm control: any escalation
     above ALERT then fails the calm gate (proves the gate can fail).
     """
-    settings = build_settings(config_file, state_dir)
+    app = build_app(config_file, state_dir)
     if not data:
-        data = validation_data(settings)
+        data = validation_data(app.settings)
         if day is None and start is None:
-            day = settings.replay.validation_day
+            day = app.settings.replay.validation_day
     if day is not None:
         start, end = day_window(day)
     request = build_request(data, start, end, None, faults, seed, realtime)
-    result = validate_24h_task(settings, request, declare_faults)
-    gates = parse_gates(result)
-    failed = failed_gates(gates)
-    publish_markdown_task(
-        VALIDATION_KEY, validation_markdown(gates, failed), "24h validation verdict"
-    )
+    result = validate_24h_task(app, request, declare_faults)
+    failed = result.failed
+    publish_markdown_task(VALIDATION_KEY, validation_markdown(result), "24h validation verdict")
     publish_table_task(
-        VALIDATION_TABLE_KEY, [gate_row(g) for g in gates or failed], "24h validation gates"
+        VALIDATION_TABLE_KEY,
+        [gate_row(g) for g in result.gates or failed],
+        "24h validation gates",
     )
     if failed:
         names = ", ".join(f"{g.name} (observed {g.observed!r})" for g in failed)
         message = f"validation failed: {len(failed)} gate(s) failed: {names}"
-        raise ValidationFailedError(message, gate_dicts(gates or failed))
-    return {"passed": True, "gates": gate_dicts(gates), "summary": result.get("summary")}
+        raise ValidationFailedError(message, result)
+    return result

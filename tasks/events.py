@@ -10,6 +10,7 @@ from typing import Any
 from prefect.events import emit_event
 
 from engine.events import BreakerTransitioned
+from tradeguard.contracts import Transition
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,7 @@ def breaker_event(event: BreakerTransitioned, state_dir: Path) -> dict[str, Any]
             "prefect.resource.name": Path(state_dir).name,
         },
         "payload": {
-            "from": event.from_state,
-            "to": event.to_state,
-            "trigger": event.trigger,
-            "observed": event.observed,
-            "threshold": event.threshold,
-            "at": event.at.isoformat(),
-            "reason": event.reason,
+            **Transition.of(event).to_json(),
             # The incident_report trigger renders this into its state_dir parameter.
             "state_dir": str(Path(state_dir).resolve()),
         },

@@ -1,9 +1,7 @@
-"""Incident timeline and artifact publishing: Markdown and tables under stable keys."""
+"""Artifact publishing and the incident timeline task; rendering lives in tradeguard.render."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from tradeguard import services
 
 if TYPE_CHECKING:
-    from tasks.validation import GateResult
-    from tradeguard.settings import Settings
+    from tradeguard.app import App
+    from tradeguard.contracts import IncidentTimeline
 
 SESSION_SUMMARY_KEY = "session-summary"
 SESSION_TABLE_KEY = "session-summary-table"
@@ -27,85 +25,12 @@ DAILY_RESET_KEY = "daily-reset"
 OPERATOR_KEY = "operator-command"
 
 
-def cell(value: Any) -> str:
-    """Render one value for a Markdown table cell (JSON for containers, pipes escaped)."""
-    if isinstance(value, Mapping | list | tuple):
-        text = json.dumps(value, default=str, sort_keys=True)
-    elif isinstance(value, float):
-        text = f"{value:.6g}"
-    else:
-        text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """Render dict rows as a Markdown table whose columns are the union of keys in order."""
-    rows = list(rows)
-    if not rows:
-        return "_none_\n"
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def key_value_rows(data: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Flatten a summary dict into metric/value rows for a table artifact."""
-    return [{"metric": str(k), "value": cell(v)} for k, v in data.items()]
-
-
-def session_markdown(summary: Mapping[str, Any], stopped_by_breaker: bool, state_dir: str) -> str:
-    """Render the session summary as Markdown."""
-    verdict = "stopped by the circuit breaker" if stopped_by_breaker else "ran to its end"
-    head = f"# Trading session summary\n\nState dir `{state_dir}`: session {verdict}.\n\n"
-    return head + markdown_table(key_value_rows(summary))
-
-
-def validation_markdown(gates: tuple[GateResult, ...], failed: tuple[GateResult, ...]) -> str:
-    """Render the validation verdict with every gate's observed value."""
-    verdict = "PASSED" if not failed else f"FAILED ({', '.join(g.name for g in failed)})"
-    rows = [gate_row(g) for g in gates or failed]
-    return f"# 24h validation: {verdict}\n\n" + markdown_table(rows)
-
-
-def gate_row(gate: GateResult) -> dict[str, Any]:
-    """Return one gate as a table row."""
-    return {
-        "gate": gate.name,
-        "result": "pass" if gate.passed else "FAIL",
-        "observed": cell(gate.observed),
-        "expected": cell(gate.expected),
-        "detail": gate.detail,
-    }
-
-
-def incident_markdown(timeline: Mapping[str, Any]) -> str:
-    """Render an incident timeline: the service's Markdown if given, else tables per list."""
-    prefix = ""
-    if timeline.get("trigger_event"):
-        prefix = f"Triggered by event `{timeline['trigger_event']}`.\n\n"
-    rendered = timeline.get("markdown")
-    if isinstance(rendered, str):
-        return prefix + rendered
-    parts = ["# Incident report\n", prefix]
-    scalars = {k: v for k, v in timeline.items() if not isinstance(v, list)}
-    if scalars:
-        parts.append(markdown_table(key_value_rows(scalars)))
-    for name, value in timeline.items():
-        if isinstance(value, list):
-            rows = [r if isinstance(r, Mapping) else {"value": r} for r in value]
-            parts.append(f"\n## {name.replace('_', ' ')} ({len(rows)})\n\n{markdown_table(rows)}")
-    return "\n".join(parts)
-
-
 @task(name="incident-timeline", cache_policy=NO_CACHE)
 def incident_timeline_task(
-    settings: Settings, start: datetime | None, end: datetime | None
-) -> dict[str, Any]:
+    app: App, start: datetime | None, end: datetime | None
+) -> IncidentTimeline:
     """Collect breaker events, orders and operator actions in a window (default: last incident)."""
-    return services.incident_timeline(settings, start, end)
+    return services.incident_timeline(app, start, end)
 
 
 @task(name="publish-markdown", cache_policy=NO_CACHE)

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from prefect import Task
     from prefect.client.schemas.objects import State, TaskRun
 
-    from tradeguard.services import ReplayRequest, SessionResult
-    from tradeguard.settings import Settings
+    from tradeguard.app import App
+    from tradeguard.contracts import SessionResult
+    from tradeguard.requests import ReplayRequest
 
 # A retry cannot fix these: the operator must change config, data or state first.
 NOT_RETRYABLE: tuple[type[BaseException], ...] = (
@@ -47,13 +48,13 @@ def retry_unless_operator_must_act(task: Task[..., Any], task_run: TaskRun, stat
     retry_condition_fn=retry_unless_operator_must_act,
     cache_policy=NO_CACHE,
 )
-def run_session_task(settings: Settings, request: ReplayRequest) -> SessionResult:
+def run_session_task(app: App, request: ReplayRequest) -> SessionResult:
     """Run or resume the trading session; a retry after a crash resumes from the store."""
-    listener = breaker_event_listener(settings.store.state_dir)
-    return services.run_session(settings, request, listeners=[listener])
+    listener = breaker_event_listener(app.workspace.location)
+    return services.run_session(app, request, listeners=[listener])
 
 
 @task(name="reconcile", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def reconcile_task(settings: Settings) -> dict[str, Any]:
+def reconcile_task(app: App) -> dict[str, Any]:
     """Reconcile every non-final order intent with the broker before trading."""
-    return services.reconcile(settings)
+    return services.reconcile(app)

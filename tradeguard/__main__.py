@@ -1,6 +1,9 @@
-"""Allow `python -m tradeguard ...`."""
+"""Allow `python -m tradeguard ...`: a launcher alias of the console script, never imported.
 
-from tradeguard.cli import main
+The one file under tradeguard/ allowed to reach up to entrypoints/ (see docs/engineering.md).
+"""
+
+from entrypoints.cli import main
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,8 @@
-"""Composition root: the one place that builds clock, store, broker, breaker and session."""
+"""Composition root: the one place that builds clock, store, broker, breaker and session.
+
+`bootstrap(settings)` builds the runtime every use case receives (`tradeguard.app.App`);
+`build_runtime` wires one resumable session inside a workspace for the use cases.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,25 +21,23 @@ from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.errors import ConfigurationError, DataError
 from engine.faults import FaultPlan
 from engine.feed import FeedItem, merge_sources
-from engine.ports import EngineStore, RecoveredState
+from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from engine.session import TradingSession
 from tradeguard import failpoints
-from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.alerts import LogNotifier, Notifier
+from tradeguard.app import App
 from tradeguard.faultplan import load_fault_plan
 from tradeguard.marketdata import read_bars
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
-from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
-from tradeguard.store.lock import StateDirLock
 from tradeguard.store.polling import ThrottledCommands
-from tradeguard.store.sqlite_store import SqliteStore
 from tradeguard.strategy_plugin import load_strategy
+from tradeguard.workspace import BOOK_FILE, STORE_FILE, Journal, SqliteWorkspace, Workspace
+from tradeguard.workspace import store_path as store_path
+
+__all__ = ["BOOK_FILE", "STORE_FILE", "App", "Runtime", "bootstrap", "build_runtime"]
 
 log = logging.getLogger(__name__)
-
-STORE_FILE = STORE_FILENAME
-BOOK_FILE = "paper_broker.sqlite"
 
 
 def build_notifier(settings: Settings) -> Notifier:
@@ -44,15 +46,38 @@ def build_notifier(settings: Settings) -> Notifier:
     return LogNotifier()
 
 
-def store_path(state_dir: Path) -> Path:
-    """Return the path of the engine store inside a state directory."""
-    return state_dir / STORE_FILE
+def failpoint_of(settings: Settings) -> failpoints.Failpoint | None:
+    """Return the crash-drill failpoint `settings.store.failpoint` names, or None."""
+    if not settings.store.failpoint:
+        return None
+    return failpoints.from_env({failpoints.ENV: settings.store.failpoint})
+
+
+def sqlite_workspace(settings: Settings) -> SqliteWorkspace:
+    """Return the durable workspace of settings.store.state_dir."""
+    return SqliteWorkspace(settings.store.state_dir, settings.store.durability)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    workspace: Workspace | None = None,
+    notifier: Notifier | None = None,
+) -> App:
+    """Build the runtime of the use cases; defaults are the production adapters."""
+    return App(
+        settings=settings,
+        clock=clock if clock is not None else SystemClock(),
+        workspace=workspace if workspace is not None else sqlite_workspace(settings),
+        notifier=notifier if notifier is not None else build_notifier(settings),
+        failpoint=failpoint_of(settings),
+    )
 
 
 def ensure_state_dir(state_dir: Path) -> Path:
     """Create the state directory (0700, as every level it creates) if needed and return it."""
-    ensure_private_dir(state_dir)
-    return state_dir
+    return SqliteWorkspace(state_dir).ensure()
 
 
 def existing_state_dir(state_dir: Path) -> Path:
@@ -72,7 +97,7 @@ class Runtime:
 
     settings: Settings
     clock: Clock
-    store: SqliteStore
+    store: Journal
     session: TradingSession
     recovered: RecoveredState
     stack: ExitStack
@@ -82,14 +107,9 @@ class Runtime:
         self.stack.close()
 
 
-def open_store(settings: Settings, state_dir: Path, *, writer: bool = False) -> SqliteStore:
+def open_store(settings: Settings, state_dir: Path, *, writer: bool = False) -> Journal:
     """Open the engine store; only the lock-holding writer marks sessions open and closed."""
-    return SqliteStore(
-        store_path(state_dir),
-        durability=settings.store.durability,
-        session=writer,
-        verify="auto" if writer else "recovery",
-    )
+    return SqliteWorkspace(state_dir, settings.store.durability).open_journal(writer=writer)
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -121,52 +141,90 @@ def build_runtime(
     first_bar: datetime | None,
     realtime: bool | None = False,
     listeners: Sequence[Callable[[Any], None]] = (),
+    app: App | None = None,
 ) -> Runtime:
-    """Lock the state dir, open the store and wire a resumable session from its snapshot.
+    """Lock the workspace, open its journal and wire a resumable session from its snapshot.
 
     realtime=None keeps the kind of clock the state was last written with (operator
     commands on a stopped session): simulated time for replays, wall time otherwise.
+    Without `app` the production runtime of `settings` is used.
     """
-    state_dir = ensure_state_dir(settings.store.state_dir)
+    app = app if app is not None else bootstrap(settings)
     stack = ExitStack()
     try:
-        stack.enter_context(StateDirLock(state_dir))
-        store = open_store(settings, state_dir, writer=True)
+        stack.enter_context(app.workspace.lock())
+        store = app.workspace.open_journal(writer=True)
         stack.callback(store.close)
-        book = SqlitePaperBook(state_dir / BOOK_FILE)
-        stack.callback(book.close)
+        book = app.workspace.open_book()
+        if hasattr(book, "close"):
+            stack.callback(book.close)
         recovered = store.load()
         if realtime is None:
             realtime = not recovered.state.get("clock", {}).get("simulated", True)
-        runtime = _wire(
-            settings, store, book, recovered, seed, faults, first_bar, realtime, listeners, stack
-        )
+        wiring = _Wiring(app, seed, faults, first_bar, realtime, listeners)
+        runtime = _wire(wiring, store, book, recovered, stack)
     except BaseException:
         stack.close()
         raise
     return runtime
 
 
+@dataclass(frozen=True)
+class _Wiring:
+    app: App
+    seed: int
+    faults: Path | None
+    first_bar: datetime | None
+    realtime: bool
+    listeners: Sequence[Callable[[Any], None]]
+
+
+class _OperatorStamps:
+    """Journal wrapper stamping operator actions with the operator's wall clock.
+
+    A stopped replay's session clock sits at simulated time; the audit trail must say when
+    the operator really acted.
+    """
+
+    def __init__(self, inner: EngineStore, wall: Clock) -> None:
+        self._inner = inner
+        self._wall = wall
+
+    def load(self) -> RecoveredState:
+        """Load the recovered state of the inner journal."""
+        return self._inner.load()
+
+    def commit(self, batch: Batch) -> None:
+        """Re-stamp the batch's operator actions, then commit it."""
+        if batch.operator_actions:
+            now = self._wall.now()
+            batch.operator_actions = [replace(a, at=now) for a in batch.operator_actions]
+        self._inner.commit(batch)
+
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Return whether the inner journal has booked this fill."""
+        return self._inner.fill_recorded(fill_id)
+
+    def pending_commands(self) -> list[OperatorCommand]:
+        """Return the operator commands waiting in the inner journal."""
+        return self._inner.pending_commands()
+
+
 def _wire(
-    settings: Settings,
-    store: SqliteStore,
-    book: SqlitePaperBook,
-    recovered: RecoveredState,
-    seed: int,
-    faults: Path | None,
-    first_bar: datetime | None,
-    realtime: bool,
-    listeners: Sequence[Callable[[Any], None]],
-    stack: ExitStack,
+    wiring: _Wiring, store: Journal, book: Any, recovered: RecoveredState, stack: ExitStack
 ) -> Runtime:
+    settings = wiring.app.settings
     clock: Clock = (
-        SystemClock() if realtime else SimulatedClock(_start_time(recovered, first_bar))
+        SystemClock()
+        if wiring.realtime
+        else SimulatedClock(_start_time(recovered, wiring.first_bar))
     )
     strategy_factory = load_strategy(settings.strategy.class_path)
+    faults = wiring.faults
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
-    broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=seed)
-    journal: EngineStore = ThrottledCommands(store)
-    failpoint = failpoints.from_env()
+    broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=wiring.seed)
+    journal: EngineStore = _OperatorStamps(ThrottledCommands(store), wiring.app.clock)
+    failpoint = wiring.app.failpoint
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)
         journal = failpoints.FailpointStore(journal, failpoint)
@@ -176,7 +234,7 @@ def _wire(
         store=journal,
         broker=broker,
         recovered=recovered,
-        listeners=listeners,
+        listeners=wiring.listeners,
         strategy_factory=strategy_factory,
     )
     return Runtime(settings, clock, store, session, recovered, stack)

@@ -20,6 +20,7 @@ from engine.feed import COLUMNS
 from tradeguard.marketdata import DATA_HOWTO
 
 ENV_VAR = "TRADEGUARD_DATA_DIR"
+DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
 _CHUNK = 1 << 20
 
 
@@ -98,6 +99,29 @@ def find_data_dir(repo_root: Path | None = None, environ: Mapping[str, str] | No
         )
         raise DataError(message)
     return candidate
+
+
+def resolve_data_dir(configured: Path | None) -> Path:
+    """Return the data directory: the configured one (replay.data_dir), else find_data_dir()."""
+    return configured if configured is not None else find_data_dir()
+
+
+def resolve_data_dir_or_none(configured: Path | None) -> Path | None:
+    """Return the data directory, or None when there is none (only bare file names need it)."""
+    try:
+        return resolve_data_dir(configured)
+    except DataError:
+        return None
+
+
+def symbol_of(path: Path) -> str:
+    """Return the symbol a data file name implies: btc-perp_ftx_1m.csv.gz -> BTC-PERP."""
+    name = path.name
+    for suffix in DATA_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.split("_", 1)[0].upper()
 
 
 def sha256_of(path: Path) -> str:

@@ -29,15 +29,6 @@ class ReplayRequest:
 
 
 @dataclass(frozen=True)
-class SessionResult:
-    """What a session run returns: the summary dict printed by `replay --json`."""
-
-    summary: dict[str, Any]
-    stopped_by_breaker: bool
-    state_dir: Path
-
-
-@dataclass(frozen=True)
 class CleanReport:
     """Files removed (or that would be, with dry_run) by state cleanup."""
 

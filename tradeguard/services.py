@@ -1,7 +1,9 @@
 """Use cases of the shell: each CLI command and each Prefect task calls exactly one of these.
 
-Every function takes the already-built `Settings` (built once at the edge) and returns plain
-frozen values or JSON-ready dicts.
+Every use case receives the runtime the composition root built (`tradeguard.app.App`:
+settings, wall clock, workspace, notifier) and returns a frozen contract value. None of them
+builds its own adapters or reads the time: unit tests hand them an in-memory workspace and a
+simulated clock.
 """
 
 from __future__ import annotations
@@ -14,22 +16,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigurationError, StateLockedError
-from engine.events import BreakerTransitioned
 from engine.ports import Batch
 from tradeguard import bootstrap, validation
-from tradeguard.requests import (
-    CleanReport,
-    CommandReceipt,
-    DataSpec,
-    ReplayRequest,
+from tradeguard.contracts import (
+    IncidentTimeline,
     SessionResult,
+    SessionSummary,
+    Transition,
+    ValidationResult,
 )
+from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayRequest
 from tradeguard.store import hygiene
-from tradeguard.store.lock import LockOwner, is_locked_by_live_process
 
 if TYPE_CHECKING:
     from engine.session import SessionEnd
-    from tradeguard.settings import Settings
+    from tradeguard.app import App
+    from tradeguard.store.lock import LockOwner
+    from tradeguard.workspace import Workspace
 
 __all__ = [
     "CleanReport",
@@ -47,95 +50,96 @@ OPERATOR_ACTIONS = ("halt", "resume", "recover", "reset", "reset-daily")
 
 
 def run_session(
-    settings: Settings,
+    app: App,
     request: ReplayRequest,
     listeners: Sequence[Callable[[Any], None]] = (),
 ) -> SessionResult:
-    """Run (or resume) a session on settings.store.state_dir; listeners get every engine event."""
+    """Run (or resume) a session in app.workspace; listeners get every engine event."""
     for spec in request.data:
         bootstrap.require_data(spec.path)
-    items = bootstrap.feed_items(settings, request)
+    items = bootstrap.feed_items(app.settings, request)
     first, items = bootstrap.first_bar_time(items)
     if request.realtime:
-        items = bootstrap.paced(items, settings.feed.bar_seconds)
+        items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now)
     runtime = bootstrap.build_runtime(
-        settings,
+        app.settings,
         seed=request.seed,
         faults=request.faults,
         first_bar=first,
         realtime=request.realtime,
         listeners=listeners,
+        app=app,
     )
     try:
         reconciled = runtime.session.recover(runtime.recovered.open_intents)
         end = runtime.session.run(items)
-        summary = summarize(runtime, end)
-        summary["reconciled_on_start"] = dict(sorted(reconciled.items()))
+        summary = summarize(runtime, end, dict(sorted(reconciled.items())))
     finally:
         runtime.close()
-    return SessionResult(summary, end.stopped_by_breaker, settings.store.state_dir)
+    return SessionResult(summary, app.workspace.location)
 
 
-def summarize(runtime: bootstrap.Runtime, end: SessionEnd) -> dict[str, Any]:
+def summarize(
+    runtime: bootstrap.Runtime, end: SessionEnd, reconciled: dict[str, int] | None = None
+) -> SessionSummary:
     """Build the session summary (the `replay --json` object) from state and journal."""
     state = runtime.session.snapshot()
     session, execution = state["session"], state["execution"]
     portfolio = runtime.session.portfolio
-    breaker = runtime.session.breaker
     starting = runtime.settings.broker.starting_cash
     denials = execution["denials"]
-    return {
-        "bars": session["bars"],
-        "bad_bars": session["bad_bars"],
-        "bad_bar_reasons": session["bad_bar_reasons"],
-        "gaps": session["gaps"],
-        "signals": session["signals"],
-        "signals_suppressed": session["signals_suppressed"],
-        "orders_submitted": execution["orders_submitted"],
-        "orders_filled": execution["orders_filled"],
-        "orders_failed": execution["orders_failed"],
-        "orders_denied": sum(denials.values()),
-        "orders_denied_by_reason": denials,
-        "trades_executed": execution["trades_executed"],
-        "pnl": round(portfolio.equity() - starting, 8),
-        "fees": round(execution["fees"], 8),
-        "positions": {
+    return SessionSummary(
+        bars=session["bars"],
+        bad_bars=session["bad_bars"],
+        bad_bar_reasons=session["bad_bar_reasons"],
+        gaps=session["gaps"],
+        signals=session["signals"],
+        signals_suppressed=session["signals_suppressed"],
+        orders_submitted=execution["orders_submitted"],
+        orders_filled=execution["orders_filled"],
+        orders_failed=execution["orders_failed"],
+        orders_denied=sum(denials.values()),
+        orders_denied_by_reason=denials,
+        trades_executed=execution["trades_executed"],
+        pnl=round(portfolio.equity() - starting, 8),
+        fees=round(execution["fees"], 8),
+        positions={
             s: p.quantity for s, p in sorted(portfolio.positions().items()) if p.quantity
         },
-        "daily_pnl": round(runtime.session.risk.daily_pnl, 8),
-        "daily_trades": runtime.session.risk.daily_trades,
-        "transitions": [
-            transition_dict(t) for t in runtime.store.transitions_between(EPOCH, FAR_FUTURE)
-        ],
-        "final_state": breaker.state.value,
-        "stopped_by_breaker": end.stopped_by_breaker,
-        "stop_reason": end.reason,
-        "last_bar": end.last_bar.isoformat() if end.last_bar else None,
-    }
+        daily_pnl=round(runtime.session.risk.daily_pnl, 8),
+        daily_trades=runtime.session.risk.daily_trades,
+        transitions=tuple(
+            Transition.of(t) for t in runtime.store.transitions_between(EPOCH, FAR_FUTURE)
+        ),
+        final_state=runtime.session.breaker.state.value,
+        stopped_by_breaker=end.stopped_by_breaker,
+        stop_reason=end.reason,
+        last_bar=end.last_bar,
+        reconciled_on_start=reconciled or {},
+    )
 
 
-def transition_dict(event: BreakerTransitioned) -> dict[str, Any]:
-    """Return a transition as the JSON summary shows it."""
-    return {
-        "at": event.at.isoformat(),
-        "from": event.from_state,
-        "to": event.to_state,
-        "trigger": event.trigger,
-        "observed": event.observed,
-        "threshold": event.threshold,
-        "reason": event.reason,
-    }
+def _existing(workspace: Workspace) -> Workspace:
+    if not workspace.exists():
+        message = (
+            f"state directory {workspace.location} holds no tradeguard state; run a session "
+            "first or pass --state-dir"
+        )
+        raise ConfigurationError(message)
+    return workspace
 
 
-def _offline_runtime(settings: Settings) -> bootstrap.Runtime:
-    """Wire the stored session without running it; callers check the state dir exists."""
-    return bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=None, realtime=None)
+def _offline_runtime(app: App) -> bootstrap.Runtime:
+    """Wire the stored session without running it; callers check the workspace exists."""
+    return bootstrap.build_runtime(
+        app.settings, seed=0, faults=None, first_bar=None, realtime=None, app=app
+    )
 
 
-def reconcile(settings: Settings) -> dict[str, Any]:
+def reconcile(app: App) -> dict[str, Any]:
     """Reconcile every non-final order intent with the broker; return counts by outcome."""
-    bootstrap.existing_state_dir(settings.store.state_dir)
-    runtime = _offline_runtime(settings)
+    _existing(app.workspace)
+    runtime = _offline_runtime(app)
     try:
         outcome = runtime.session.recover(runtime.recovered.open_intents)
         runtime.session.commit(Batch(), clean_shutdown=runtime.session.was_clean)
@@ -144,9 +148,9 @@ def reconcile(settings: Settings) -> dict[str, Any]:
     return {"reconciled": len(runtime.recovered.open_intents), "outcome": outcome}
 
 
-def reset_daily(settings: Settings, source: str = "operator") -> dict[str, Any]:
+def reset_daily(app: App, source: str = "operator") -> dict[str, Any]:
     """Reset daily P&L and trade count for the current trading day (idempotent per day)."""
-    receipt = operator_command(settings, "reset-daily", f"daily reset ({source})", source)
+    receipt = operator_command(app, "reset-daily", f"daily reset ({source})", source)
     return {
         "action": receipt.action,
         "applied_directly": receipt.applied_directly,
@@ -155,29 +159,28 @@ def reset_daily(settings: Settings, source: str = "operator") -> dict[str, Any]:
     }
 
 
-def operator_command(settings: Settings, action: str, reason: str, who: str) -> CommandReceipt:
+def operator_command(app: App, action: str, reason: str, who: str) -> CommandReceipt:
     """Apply halt/resume/recover/reset/reset-daily: queued if a session runs, else direct."""
     if action not in OPERATOR_ACTIONS:
         message = (
             f"unknown operator action {action!r}; expected one of {', '.join(OPERATOR_ACTIONS)}"
         )
         raise ConfigurationError(message)
-    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
     who = who or getpass.getuser()
-    now = datetime.now(UTC)
-    store = bootstrap.open_store(settings, state_dir)
+    workspace = _existing(app.workspace)
+    store = workspace.open_journal()
     try:
-        command_id = store.enqueue_command(action, reason, who, now)
+        command_id = store.enqueue_command(action, reason, who, app.clock.now())
     finally:
         store.close()
-    owner = is_locked_by_live_process(state_dir)
+    owner = workspace.live_owner()
     if owner is not None:
         return _queued(action, command_id, owner)
     try:
-        runtime = _offline_runtime(settings)
+        runtime = _offline_runtime(app)
     except StateLockedError:
         # A session started between the check and now: it will apply the queued command.
-        return _queued(action, command_id, is_locked_by_live_process(state_dir))
+        return _queued(action, command_id, workspace.live_owner())
     try:
         runtime.session.drain_commands()
         detail = {"state": runtime.session.breaker.state.value,
@@ -194,10 +197,10 @@ def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandRec
     return CommandReceipt(action, False, command_id, {"owner_pid": owner.pid if owner else None})
 
 
-def status(settings: Settings) -> dict[str, Any]:
+def status(app: App) -> dict[str, Any]:
     """Return breaker state, counters, daily P&L/trades, positions, pending intents."""
-    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
-    store = bootstrap.open_store(settings, state_dir)
+    workspace = _existing(app.workspace)
+    store = workspace.open_journal()
     try:
         recovered = store.load()
         last = store.recent_transitions(1)
@@ -207,9 +210,9 @@ def status(settings: Settings) -> dict[str, Any]:
     state = recovered.state
     breaker = state.get("breaker", {})
     risk = state.get("risk", {})
-    owner = is_locked_by_live_process(state_dir)
+    owner = workspace.live_owner()
     return {
-        "state_dir": str(state_dir),
+        "state_dir": str(workspace.location),
         "running": owner is not None,
         "owner": owner.describe() if owner is not None else None,
         "breaker": {
@@ -234,24 +237,29 @@ def status(settings: Settings) -> dict[str, Any]:
             for i in recovered.open_intents
         ],
         "pending_commands": [c.action for c in pending],
-        "last_transition": transition_dict(last[0]) if last else None,
+        "last_transition": Transition.of(last[0]).to_json() if last else None,
         "clock": state.get("clock", {}).get("now"),
     }
 
 
-def clean_state(settings: Settings, older_than_seconds: float, dry_run: bool) -> CleanReport:
-    """Remove stale locks/temp files and rotate backups in the state dir."""
-    state_dir = settings.store.state_dir
+def _state_dir(app: App) -> Path:
+    state_dir = app.settings.store.state_dir
     if not state_dir.is_dir():
         message = f"state directory {state_dir} does not exist"
         raise ConfigurationError(message)
+    return state_dir
+
+
+def clean_state(app: App, older_than_seconds: float, dry_run: bool) -> CleanReport:
+    """Remove stale locks/temp files and rotate backups in the state dir."""
+    state_dir = _state_dir(app)
     result = hygiene.clean_state(
         state_dir,
         older_than=timedelta(seconds=older_than_seconds),
-        now=datetime.now(UTC),
+        now=app.clock.now(),
         dry_run=dry_run,
     )
-    keep = settings.store.backup_retention
+    keep = app.settings.store.backup_retention
     pruned = [
         *hygiene.prune_backups(state_dir / "backups", keep, dry_run),
         *hygiene.prune_run_dirs(state_dir / "validation", keep, dry_run),
@@ -259,23 +267,20 @@ def clean_state(settings: Settings, older_than_seconds: float, dry_run: bool) ->
     return CleanReport((*result.removed, *pruned), tuple(result.kept), dry_run)
 
 
-def backup_state(settings: Settings) -> Path:
+def backup_state(app: App) -> Path:
     """Write an online backup of the state store and return its path."""
-    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
+    state_dir = bootstrap.existing_state_dir(app.settings.store.state_dir)
     return hygiene.backup(
         bootstrap.store_path(state_dir),
         state_dir / "backups",
-        retention=settings.store.backup_retention,
-        now=datetime.now(UTC),
+        retention=app.settings.store.backup_retention,
+        now=app.clock.now(),
     )
 
 
-def restore_state(settings: Settings, source: Path | None) -> Path:
+def restore_state(app: App, source: Path | None) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
-    state_dir = settings.store.state_dir
-    if not state_dir.is_dir():
-        message = f"state directory {state_dir} does not exist"
-        raise ConfigurationError(message)
+    state_dir = _state_dir(app)
     # restore() itself refuses while a live session holds the state directory.
     return hygiene.restore(
         bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups"
@@ -283,11 +288,10 @@ def restore_state(settings: Settings, source: Path | None) -> Path:
 
 
 def incident_timeline(
-    settings: Settings, start: datetime | None, end: datetime | None
-) -> dict[str, Any]:
+    app: App, start: datetime | None, end: datetime | None
+) -> IncidentTimeline:
     """Return breaker events, orders and operator actions in a window (default: last incident)."""
-    state_dir = bootstrap.existing_state_dir(settings.store.state_dir)
-    store = bootstrap.open_store(settings, state_dir)
+    store = _existing(app.workspace).open_journal()
     try:
         return validation.incident_timeline(store, start, end)
     finally:
@@ -295,10 +299,10 @@ def incident_timeline(
 
 
 def validate_24h(
-    settings: Settings,
-    request: ReplayRequest,
+    app: App,
+    request: ReplayRequest | None,
     listeners: Sequence[Callable[[Any], None]] = (),
     declare_faults: bool = True,
-) -> dict[str, Any]:
-    """Run 24h of data through the engine and evaluate the validation gates."""
-    return validation.validate_24h(settings, request, run_session, listeners, declare_faults)
+) -> ValidationResult:
+    """Run 24h of data through the engine on a fresh workspace and evaluate the gates."""
+    return validation.validate_24h(app, request, run_session, listeners, declare_faults)

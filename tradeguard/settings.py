@@ -26,6 +26,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 from pydantic_settings import (
     BaseSettings,
@@ -63,6 +64,7 @@ __all__ = [
     "load_settings",
 ]
 SECRET_MASK = "**********"
+FAILPOINT_ENV_VAR = "TRADEGUARD_FAILPOINT"
 
 
 def default_state_dir() -> Path:
@@ -96,6 +98,13 @@ class StoreConfig(BaseModel):
         le=7 * 86400,
         description="Age after which a lock or temporary file without a live owner is stale.",
     )
+    failpoint: str | None = Field(
+        None,
+        pattern=r"^(before_broker|inside_broker|after_commit):[1-9][0-9]*$",
+        description="Crash drill only: SIGKILL this process the n-th time it reaches <point> "
+        f"(<point>:<n>; also read from ${FAILPOINT_ENV_VAR}). Unset in production.",
+    )
+
     @field_validator("state_dir", mode="before")
     @classmethod
     def _state_dir_named(cls, value: Any) -> Any:
@@ -295,12 +304,26 @@ class Settings(BaseSettings):
         Every TRADEGUARD_ variable is checked first: one that sets nothing is an error.
         """
         check_environment(os.environ, settings_cls)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        legacy = _LegacyFailpointSource(settings_cls)
+        return (init_settings, env_settings, legacy, TomlConfigSettingsSource(settings_cls))
 
     def model_dump_safe(self) -> dict[str, Any]:
         """Return the effective settings as JSON-ready data with every secret masked."""
         data: dict[str, Any] = to_jsonable_python(_mask(self.model_dump()))
         return data
+
+
+class _LegacyFailpointSource(PydanticBaseSettingsSource):
+    """Read $TRADEGUARD_FAILPOINT (the crash drills' historical name) into store.failpoint."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Answer nothing per field: __call__ hands over the nested value."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Return {"store": {"failpoint": ...}} when the variable is set."""
+        value = os.environ.get(FAILPOINT_ENV_VAR, "").strip()
+        return {"store": {"failpoint": value}} if value else {}
 
 
 def _mask(value: Any) -> Any:

@@ -5,25 +5,35 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from checks.journal import check_journal
 from engine.circuit_breaker import CircuitState
 from engine.errors import StateError, TradeguardError
 from engine.events import BreakerTransitioned
 from engine.faults import FaultPlan
 from engine.model import OrderStatus
 from tradeguard import bootstrap
-from tradeguard.data import find_data_dir
+from tradeguard.contracts import (
+    Gate,
+    IncidentTimeline,
+    SessionResult,
+    TimelineOrder,
+    Transition,
+    ValidationFailedError,
+    ValidationResult,
+)
+from tradeguard.data import resolve_data_dir, symbol_of
 from tradeguard.faultplan import load_fault_plan
-from tradeguard.requests import DataSpec, ReplayRequest, SessionResult
+from tradeguard.requests import DataSpec, ReplayRequest
 
 if TYPE_CHECKING:
+    from tradeguard.app import App
     from tradeguard.settings import Settings
-    from tradeguard.store.sqlite_store import SqliteStore
+    from tradeguard.workspace import Journal
+
+__all__ = ["Gate", "ValidationFailedError", "ValidationResult", "default_request"]
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +43,12 @@ _FAR = datetime(9999, 1, 1, tzinfo=UTC)
 RunSession = Callable[..., SessionResult]
 
 
-@dataclass(frozen=True)
-class Gate:
-    """One validation gate: its verdict, what was observed and what was required."""
-
-    name: str
-    passed: bool
-    observed: Any
-    expected: str
-
-
 def default_request(settings: Settings, seed: int | None = None) -> ReplayRequest:
     """Return the calm-control day of the settings (real data) as a replay request."""
     replay = settings.replay
-    data_dir = replay.data_dir or find_data_dir(Path(__file__).resolve().parents[1])
-    path = bootstrap.require_data(data_dir / replay.validation_file)
+    path = bootstrap.require_data(resolve_data_dir(replay.data_dir) / replay.validation_file)
     start = datetime.combine(replay.validation_day, time(0), tzinfo=UTC)
-    symbol = replay.validation_file.split("_")[0].upper()
+    symbol = symbol_of(path)
     return ReplayRequest(
         data=(DataSpec(path, symbol),),
         start=start,
@@ -58,53 +57,42 @@ def default_request(settings: Settings, seed: int | None = None) -> ReplayReques
     )
 
 
-def _fresh_state_dir(settings: Settings) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return settings.store.state_dir / "validation" / f"{stamp}-{os.getpid()}"
-
-
 def validate_24h(
-    settings: Settings,
+    app: App,
     request: ReplayRequest | None,
     run_session: RunSession,
     listeners: Sequence[Callable[[Any], None]] = (),
     declare_faults: bool = True,
-) -> dict[str, Any]:
-    """Run one day through the full engine on a fresh state dir and evaluate every gate."""
-    request = request if request is not None and request.data else default_request(settings)
-    state_dir = _fresh_state_dir(settings)
-    run_settings = settings.model_copy(
-        update={"store": settings.store.model_copy(update={"state_dir": state_dir})}
-    )
+) -> ValidationResult:
+    """Run one day through the full engine on a fresh workspace and evaluate every gate."""
+    request = request if request is not None and request.data else default_request(app.settings)
+    stamp = app.clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    run_app = app.on(app.workspace.child(f"validation/{stamp}-{os.getpid()}"))
     error: BaseException | None = None
     result: SessionResult | None = None
     try:
-        result = run_session(run_settings, request, listeners)
+        result = run_session(run_app, request, listeners)
     except TradeguardError as e:
         error = e
     except Exception as e:  # a gate reports it; the flow turns the failed gate into Failed
-        log.exception("validation_session_crashed state_dir=%s", state_dir)
+        log.exception("validation_session_crashed state_dir=%s", run_app.workspace.location)
         error = e
     plan = load_fault_plan(request.faults) if request.faults and declare_faults else None
-    gates = _evaluate(run_settings, state_dir, result, error, plan)
-    passed = all(g.passed for g in gates)
-    log.info("validation_done passed=%s state_dir=%s", passed, state_dir)
-    return {
-        "passed": passed,
-        "gates": [asdict(g) for g in gates],
-        "summary": result.summary if result else None,
-        "state_dir": str(state_dir),
-        "window": {
-            "start": request.start.isoformat() if request.start else None,
-            "end": request.end.isoformat() if request.end else None,
-        },
-        "faults": str(request.faults) if request.faults else None,
-    }
+    gates = _evaluate(run_app, result, error, plan)
+    verdict = ValidationResult(
+        gates=tuple(gates),
+        summary=result.summary if result else None,
+        state_dir=run_app.workspace.location,
+        start=request.start,
+        end=request.end,
+        faults=request.faults,
+    )
+    log.info("validation_done passed=%s state_dir=%s", verdict.passed, verdict.state_dir)
+    return verdict
 
 
 def _evaluate(
-    settings: Settings,
-    state_dir: Path,
+    app: App,
     result: SessionResult | None,
     error: BaseException | None,
     plan: FaultPlan | None,
@@ -119,7 +107,8 @@ def _evaluate(
             "no exception escapes the session",
         ),
     ]
-    if not bootstrap.store_path(state_dir).exists():
+    workspace = app.workspace
+    if not workspace.exists():
         gates.append(
             Gate(
                 "no_state_persistence_error",
@@ -129,7 +118,7 @@ def _evaluate(
             )
         )
         return gates
-    store = bootstrap.open_store(settings, state_dir)
+    store = workspace.open_journal()
     try:
         integrity = store.integrity_check()
         gates.append(
@@ -150,8 +139,8 @@ def _evaluate(
             )
         )
         transitions = store.transitions_between(_EPOCH, _FAR)
-        gates.extend(_breaker_gates(settings, store, transitions, plan))
-        problems = check_journal(store)
+        gates.extend(_breaker_gates(app.settings, store, transitions, plan))
+        problems = workspace.journal_problems(store)
         gates.append(
             Gate(
                 "journal_checks",
@@ -162,7 +151,7 @@ def _evaluate(
         )
     finally:
         store.close()
-    bars = result.summary.get("bars", 0) if result else 0
+    bars = result.summary.bars if result else 0
     gates.append(Gate("bars_processed", bars > 0, bars, "> 0 bars traded through the engine"))
     return gates
 
@@ -177,7 +166,7 @@ def _escalations(transitions: list[BreakerTransitioned]) -> list[BreakerTransiti
 
 def _breaker_gates(
     settings: Settings,
-    store: SqliteStore,
+    store: Journal,
     transitions: list[BreakerTransitioned],
     plan: FaultPlan | None,
 ) -> list[Gate]:
@@ -230,8 +219,8 @@ def _breaker_gates(
 
 
 def incident_timeline(
-    store: SqliteStore, start: datetime | None, end: datetime | None
-) -> dict[str, Any]:
+    store: Journal, start: datetime | None, end: datetime | None
+) -> IncidentTimeline:
     """Return transitions, orders and operator actions of a window (default: last incident)."""
     incident: BreakerTransitioned | None = None
     if start is None:
@@ -239,14 +228,7 @@ def incident_timeline(
             t for t in store.transitions_between(_EPOCH, _FAR) if t.to_state in ("HALT", "SHUTDOWN")
         ]
         if not serious:
-            return {
-                "incident": None,
-                "window": None,
-                "transitions": [],
-                "intents": [],
-                "operator_actions": [],
-                "markdown": "No HALT or SHUTDOWN on record.",
-            }
+            return IncidentTimeline(incident=None, start=None, end=None)
         incident = serious[-1]
         start = incident.at - timedelta(hours=1)
         after = [t for t in store.transitions_between(incident.at, _FAR) if t.to_state == "CLOSED"]
@@ -254,73 +236,11 @@ def incident_timeline(
             after[0].at + timedelta(minutes=5) if after else incident.at + timedelta(hours=6)
         )
     end = end or _FAR
-    transitions = store.transitions_between(start, end)
-    intents = store.intents_between(start, end)
-    actions = store.operator_actions_between(start, end)
-    timeline = {
-        "incident": _transition(incident) if incident else None,
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "transitions": [_transition(t) for t in transitions],
-        "intents": [
-            {
-                "created_at": i.request.created_at.isoformat(),
-                "client_order_id": i.client_order_id,
-                "symbol": i.request.symbol,
-                "side": i.request.side.value,
-                "quantity": i.request.quantity,
-                "status": i.status.value,
-                "reason": i.reason,
-            }
-            for i in intents
-        ],
-        "operator_actions": [
-            {"at": a.at.isoformat(), "action": a.action, "reason": a.reason, "who": a.who}
-            for a in actions
-        ],
-    }
-    timeline["markdown"] = timeline_markdown(timeline)
-    return timeline
-
-
-def _transition(t: BreakerTransitioned) -> dict[str, Any]:
-    return {
-        "at": t.at.isoformat(),
-        "from": t.from_state,
-        "to": t.to_state,
-        "trigger": t.trigger,
-        "observed": t.observed,
-        "threshold": t.threshold,
-        "reason": t.reason,
-    }
-
-
-def timeline_markdown(timeline: dict[str, Any]) -> str:
-    """Render an incident timeline as Markdown (one row per event, time ordered)."""
-    rows: list[tuple[str, str, str]] = []
-    for t in timeline["transitions"]:
-        measured = "" if t["observed"] is None else f", observed {t['observed']:g}"
-        limit = "" if t["threshold"] is None else f", threshold {t['threshold']:g}"
-        rows.append((t["at"], "breaker",
-                     f"{t['from']} -> {t['to']} ({t['trigger']}{measured}{limit})"))
-    for i in timeline["intents"]:
-        rows.append((i["created_at"], "order", f"{i['side']} {i['quantity']} {i['symbol']} "
-                     f"{i['status']} {i['reason']}".strip()))
-    for a in timeline["operator_actions"]:
-        rows.append((a["at"], "operator", f"{a['action']} by {a['who']}: {a['reason']}"))
-    # Stable sort on time only: transitions keep their journal order within one instant.
-    rows.sort(key=lambda row: row[0])
-    head = timeline.get("incident")
-    title = (
-        f"# Incident: {head['to']} at {head['at']} ({head['trigger']})" if head else "# Timeline"
+    return IncidentTimeline(
+        incident=Transition.of(incident) if incident else None,
+        start=start,
+        end=end,
+        transitions=tuple(Transition.of(t) for t in store.transitions_between(start, end)),
+        orders=tuple(TimelineOrder.of(i) for i in store.intents_between(start, end)),
+        operator_actions=tuple(store.operator_actions_between(start, end)),
     )
-    window = timeline["window"]
-    lines = [
-        title,
-        "",
-        f"Window: {window['start']} to {window['end']}",
-        "",
-        "| time (UTC) | kind | event |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {at} | {kind} | {text} |" for at, kind, text in rows]
-    return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from flows.operator import halt, resume
 from flows.validation_24h import validation_24h
 from tradeguard import services
 from tradeguard.alerts import Alert, Severity
+from tradeguard.bootstrap import bootstrap
 from tradeguard.requests import DataSpec, ReplayRequest
 from tradeguard.settings import load_settings
 
@@ -29,13 +30,13 @@ def traded_state(data_dir: Path, tmp_path: Path) -> Path:
         start=START,
         end=START + timedelta(hours=6),
     )
-    services.run_session(settings, request)
+    services.run_session(bootstrap(settings), request)
     return state_dir
 
 
 def daily(state_dir: Path) -> dict[str, object]:
     settings = load_settings(None, store={"state_dir": state_dir})
-    return services.status(settings)["daily"]
+    return services.status(bootstrap(settings))["daily"]
 
 
 def test_daily_reset_clears_counters_and_a_second_run_changes_nothing(traded_state: Path) -> None:
@@ -53,13 +54,13 @@ def test_daily_reset_clears_counters_and_a_second_run_changes_nothing(traded_sta
 def test_halt_flow_halts_an_idle_session_and_resume_lifts_it(traded_state: Path) -> None:
     halted = halt(reason="test drill", state_dir=str(traded_state), return_state=True)
     settings = load_settings(None, store={"state_dir": traded_state})
-    state_after_halt = services.status(settings)["breaker"]["state"]
+    state_after_halt = services.status(bootstrap(settings))["breaker"]["state"]
     resumed = resume(reason="drill over", state_dir=str(traded_state), return_state=True)
 
     assert halted.is_completed() and resumed.is_completed()
     assert halted.result()["applied_directly"] is True
     assert state_after_halt == "HALT"
-    assert services.status(settings)["breaker"]["state"] != "HALT"
+    assert services.status(bootstrap(settings))["breaker"]["state"] != "HALT"
 
 
 class Recording:

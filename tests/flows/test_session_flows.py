@@ -51,11 +51,11 @@ class CrashOnce:
         self.orders_before_crash = 0
 
     def __call__(
-        self, settings: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = ()
+        self, app: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = ()
     ) -> Any:
         self.attempts += 1
         if self.attempts > 1:
-            return self.real(settings, request, listeners)
+            return self.real(app, request, listeners)
 
         def crash(event: Any) -> None:
             if isinstance(event, SignalRecorded) and event.outcome == "ordered":
@@ -63,7 +63,7 @@ class CrashOnce:
                 if self.orders_before_crash == self.crash_on_order:
                     raise RuntimeError("simulated process crash mid-session")
 
-        return self.real(settings, request, [*listeners, crash])
+        return self.real(app, request, [*listeners, crash])
 
 
 def test_session_crash_mid_run_is_retried_and_resumes_without_duplicate_orders(

@@ -104,10 +104,10 @@ def test_planted_duplicate_order_fails_the_duplicate_gate(
     planted: list[str] = []
 
     def run_then_plant(
-        settings: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = ()
+        app: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = ()
     ) -> Any:
-        result = real(settings, request, listeners)
-        planted.append(plant_duplicate(settings.store.state_dir))
+        result = real(app, request, listeners)
+        planted.append(plant_duplicate(app.workspace.location))
         return result
 
     monkeypatch.setattr(services, "run_session", run_then_plant)

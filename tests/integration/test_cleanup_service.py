@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tradeguard import services
+from tradeguard.bootstrap import bootstrap
 from tradeguard.settings import load_settings
 from tradeguard.store.hygiene import backup
 from tradeguard.store.sqlite_store import SqliteStore
@@ -31,11 +32,11 @@ def test_cleanup_keeps_the_newest_backups_and_validation_runs(tmp_path: Path) ->
     state = make_state(tmp_path, backups=5, runs=4)
     settings = load_settings(store={"state_dir": state, "backup_retention": 2})
     before = sorted(p.name for p in (state / "backups").iterdir())
-    dry = services.clean_state(settings, older_than_seconds=600, dry_run=True)
+    dry = services.clean_state(bootstrap(settings), older_than_seconds=600, dry_run=True)
     assert len(dry.removed) == 3 + 2
     assert len(list((state / "backups").iterdir())) == 5
 
-    report = services.clean_state(settings, older_than_seconds=600, dry_run=False)
+    report = services.clean_state(bootstrap(settings), older_than_seconds=600, dry_run=False)
     assert sorted(p.name for p in report.removed) == sorted(p.name for p in dry.removed)
     assert sorted(p.name for p in (state / "backups").iterdir()) == before[-2:]
     assert sorted(p.name for p in (state / "validation").iterdir()) == [
@@ -55,7 +56,7 @@ def test_cleanup_never_removes_a_validation_run_that_is_still_running(tmp_path: 
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         settings = load_settings(store={"state_dir": state, "backup_retention": 1})
-        report = services.clean_state(settings, older_than_seconds=600, dry_run=False)
+        report = services.clean_state(bootstrap(settings), older_than_seconds=600, dry_run=False)
     finally:
         holder.kill()
         holder.wait()

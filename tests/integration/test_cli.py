@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tradeguard.cli import app
-from tradeguard.cli_support import default_symbol, parse_duration
+from entrypoints.cli import app
+from entrypoints.cli_support import parse_duration
+from tradeguard.contracts import Gate, ValidationResult
+from tradeguard.data import symbol_of as default_symbol
 
 DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
@@ -322,22 +324,22 @@ def test_rejected_orders_escalate_the_breaker_and_replay_exits_zero(
 @pytest.mark.parametrize(
     ("result", "exit_code", "verdict"),
     [
-        ({"passed": True, "gates": [{"gate": "bars_processed", "result": "pass"}]}, 0, "PASSED"),
-        ({"passed": False, "gates": [{"name": "journal", "passed": False}]}, 1, "FAILED"),
-        ({"passed": True, "gates": []}, 1, "FAILED"),  # no gate table: fail closed
+        (ValidationResult((Gate("bars_processed", True, 1, "> 0"),)), 0, "PASSED"),
+        (ValidationResult((Gate("journal", False, None, "ok"),)), 1, "FAILED"),
+        (ValidationResult(()), 1, "FAILED"),  # no gate table: fail closed
     ],
 )
 def test_validate_exit_code_follows_the_gate_table(
     runner: CliRunner,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    result: dict[str, object],
+    result: ValidationResult,
     exit_code: int,
     verdict: str,
 ) -> None:
-    import tradeguard.cli as cli
+    import entrypoints.cli as cli
 
-    monkeypatch.setattr(cli, "_run_validation", lambda settings, config_file: result)
+    monkeypatch.setattr(cli, "_run_validation", lambda settings, config_file: (result, None))
     done = runner.invoke(app, [*_state(tmp_path), "validate"])
     assert done.exit_code == exit_code, done.output
     assert f"validation {verdict}" in done.stdout
@@ -387,3 +389,28 @@ def test_log_lines_after_a_cli_run_are_utc_one_liners_on_the_current_stderr(
         r"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING tradeguard\.probe probe_event key=1$"
     )
     assert re.search(pattern, err), err
+
+
+def test_halt_on_a_stopped_replay_is_audited_at_wall_clock_time(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tradeguard.workspace import SqliteWorkspace
+
+    _replay_json(runner, tmp_path / "state")  # the session stops at 2022-01-21T22:00Z
+    before = datetime.now(UTC)
+    halted = runner.invoke(app, [*_state(tmp_path), "halt", "--reason", "drill", "--who", "al"])
+    assert halted.exit_code == 0, halted.output
+    after = datetime.now(UTC)
+    journal = SqliteWorkspace(tmp_path / "state").open_journal()
+    try:
+        actions = journal.operator_actions_between(
+            datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+        )
+    finally:
+        journal.close()
+    stamps = [a.at for a in actions if a.who == "al"]
+    assert stamps, "the halt left no audit record"
+    # Stored at millisecond precision: allow the truncation below `before`.
+    assert all(before - timedelta(seconds=1) <= at <= after for at in stamps), stamps

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tradeguard import services
+from tradeguard.bootstrap import bootstrap
 from tradeguard.requests import DataSpec, ReplayRequest
 from tradeguard.settings import load_settings
 
@@ -28,8 +29,9 @@ def test_last_incident_timeline_ends_in_shutdown_with_the_rejected_orders(
         data=(DataSpec(data_dir / "btc-perp_ftx_1m.csv.gz", "BTC-PERP"),),
         start=DAY, end=DAY + timedelta(days=1), faults=plan,
     )
-    services.run_session(settings, request)
-    timeline = services.incident_timeline(settings, None, None)
+    app = bootstrap(settings)
+    services.run_session(app, request)
+    timeline = services.incident_timeline(app, None, None).to_json()
     assert timeline["incident"]["to"] == "SHUTDOWN"
     assert timeline["incident"]["trigger"] == "consecutive_failures"
     times = [t["at"] for t in timeline["transitions"]]
@@ -42,7 +44,7 @@ def test_last_incident_timeline_ends_in_shutdown_with_the_rejected_orders(
     assert len(rows) == len(timeline["transitions"]) + len(timeline["intents"])
     assert [r.split(" | ")[0] for r in rows] == sorted(r.split(" | ")[0] for r in rows)
 
-    window = services.incident_timeline(settings, DAY, DAY + timedelta(minutes=20))
+    window = services.incident_timeline(app, DAY, DAY + timedelta(minutes=20)).to_json()
     assert window["incident"] is None
     assert all(t["at"] <= (DAY + timedelta(minutes=20)).isoformat()
                for t in window["transitions"])

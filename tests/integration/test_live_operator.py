@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tradeguard import services
+from tradeguard.bootstrap import bootstrap
 from tradeguard.settings import load_settings
 from tradeguard.store.lock import is_locked_by_live_process
 
@@ -79,7 +80,7 @@ def test_a_thousand_daily_resets_during_a_session_lose_no_update(
     state_dir = tmp_path / "state"
     proc = start_month_replay(state_dir, data_dir)
     settings = load_settings(store={"state_dir": state_dir})
-    receipts = [services.reset_daily(settings, source=f"test-{n}") for n in range(1000)]
+    receipts = [services.reset_daily(bootstrap(settings), source=f"test-{n}") for n in range(1000)]
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err.decode()
     queued = sum(1 for r in receipts if not r["applied_directly"])

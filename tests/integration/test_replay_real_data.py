@@ -30,7 +30,7 @@ def replay(state_dir: Path, spec: DataSpec, day: datetime, faults: Path | None =
     settings = load_settings(store={"state_dir": state_dir}, **groups)
     request = ReplayRequest(data=(spec,), start=day, end=day + timedelta(days=1), faults=faults,
                             seed=11)
-    return services.run_session(settings, request).summary
+    return services.run_session(bootstrap.bootstrap(settings), request).summary.to_json()
 
 
 def closes(path: Path, day: datetime) -> dict[datetime, float]:
@@ -157,7 +157,7 @@ def test_different_seeds_draw_different_fault_outcomes(tmp_path: Path, data_dir:
         data=(DataSpec(data_dir / "btc-perp_ftx_1m.csv.gz", "BTC-PERP"),),
         start=SELL_OFF, end=SELL_OFF + timedelta(days=1), faults=plan, seed=seed,
     )
-    summary = services.run_session(settings, request).summary
+    summary = services.run_session(bootstrap.bootstrap(settings), request).summary.to_json()
     assert 0 < summary["orders_failed"] < summary["orders_submitted"]
 
 

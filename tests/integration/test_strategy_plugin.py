@@ -13,6 +13,7 @@ from engine.events import SignalRecorded
 from engine.strategy import SmaCrossover, StrategyConfig
 from tests.integration.first_and_tenth import FirstAndTenth
 from tradeguard import services
+from tradeguard.bootstrap import bootstrap
 from tradeguard.requests import DataSpec, ReplayRequest
 from tradeguard.settings import load_settings
 from tradeguard.strategy_plugin import load_strategy
@@ -33,15 +34,15 @@ def test_a_second_strategy_plugged_by_settings_buys_on_bar_one_and_sells_on_bar_
     start, end = CALM + timedelta(hours=6), CALM + timedelta(hours=7)
     request = ReplayRequest(data=(spec,), start=start, end=end, seed=3)
     events: list[Any] = []
-    summary = services.run_session(settings, request, [events.append]).summary
+    summary = services.run_session(bootstrap(settings), request, [events.append]).summary
     signals = [e for e in events if isinstance(e, SignalRecorded)]
     assert [(s.side.value, s.outcome) for s in signals] == [("BUY", "ordered"), ("SELL", "ordered")]
     first, tenth = signals[0].bar_time, signals[1].bar_time
     assert first >= start and (tenth - first) >= timedelta(minutes=9)
-    assert summary["signals"] == 2
-    assert summary["orders_submitted"] == summary["orders_filled"] == 2
-    assert summary["positions"] == {}
-    assert summary["stop_reason"] == "end of data"
+    assert summary.signals == 2
+    assert summary.orders_submitted == summary.orders_filled == 2
+    assert summary.positions == {}
+    assert summary.stop_reason == "end of data"
 
 
 def test_the_default_class_is_the_sma_crossover() -> None:

@@ -1,8 +1,7 @@
-"""Helpers of the console command: option parsing, logging set-up, error edge, text rendering."""
+"""Helpers of the console command: option parsing, logging set-up, error edge, key/value rows."""
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import json
 import logging
@@ -10,8 +9,7 @@ import os
 import re
 import sys
 import time
-import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +19,10 @@ import typer
 from typer.core import TyperGroup
 
 from engine.errors import ConfigurationError, TradeguardError
+from tradeguard.data import symbol_of
 
 if TYPE_CHECKING:
+    from tradeguard.app import App
     from tradeguard.settings import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -62,6 +62,7 @@ class AppState:
     state_dir: Path | None = None
     log_level: str = "WARNING"
     _settings: Settings | None = field(default=None, repr=False)
+    _app: App | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
         """Build the settings on first use (so `--help` works with a broken config)."""
@@ -74,6 +75,32 @@ class AppState:
             self._settings = load_settings(self.config, **overrides)
         return self._settings
 
+    def app(self) -> App:
+        """Build the use cases' runtime once (the composition root, on top of everything)."""
+        if self._app is None:
+            from tradeguard.bootstrap import bootstrap
+
+            self._app = bootstrap(self.settings())
+        return self._app
+
+
+def state_of(ctx: typer.Context) -> AppState:
+    """Return the invocation's global options (an empty set when the callback did not run)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """Return the invocation's settings, built on first use."""
+    return state_of(ctx).settings()
+
+
+def app_of(ctx: typer.Context) -> App:
+    """Return the use cases' runtime of this invocation, built on first use."""
+    return state_of(ctx).app()
+
 
 class EdgeGroup(TyperGroup):
     """Top-level group turning deliberate tradeguard errors into `error: ...` and exit code 2."""
@@ -83,7 +110,7 @@ class EdgeGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except TradeguardError as e:
-            log = logging.getLogger("tradeguard.cli")
+            log = logging.getLogger("entrypoints.cli")
             log.debug("command_failed error=%s", type(e).__name__, exc_info=True)
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(EXIT_USAGE) from e
@@ -157,12 +184,6 @@ def parse_duration(value: str, option: str) -> float:
     return seconds
 
 
-def default_symbol(path: Path) -> str:
-    """Return the symbol a data file name implies: text before the first '_', upper-cased."""
-    stem = path.name.split("_", 1)[0]
-    return stem.split(".", 1)[0].upper()
-
-
 def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
     """Parse PATH[:SYMBOL] into (existing file, symbol); bare names also tried in data_dir."""
     raw_path, symbol = value, ""
@@ -178,7 +199,7 @@ def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
         where = f" (also looked in {data_dir})" if data_dir is not None else ""
         message = f"--data: data file {raw_path} does not exist{where}"
         raise UsageError(message)
-    return path, symbol or default_symbol(path)
+    return path, symbol or symbol_of(path)
 
 
 def existing_file(path: Path | None, option: str, what: str) -> Path | None:
@@ -237,152 +258,6 @@ def render_rows(data: Any) -> list[str]:
     return lines
 
 
-def _count(summary: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if key in summary:
-            return summary[key]
-    return 0
-
-
-def render_summary(summary: Mapping[str, Any], stopped_by_breaker: bool) -> list[str]:
-    """Render a session summary for people: counts, P&L, breaker transitions, final state."""
-    orders = summary.get("orders")
-    orders = orders if isinstance(orders, Mapping) else summary
-    denied = summary.get(
-        "orders_denied_by_reason", summary.get("denied_by_reason", orders.get("denied_by_reason"))
-    )
-    lines = [
-        f"bars: {_count(summary, 'bars', 'bars_processed')}"
-        f" (bad bars skipped: {_count(summary, 'bad_bars', 'bars_skipped')})",
-        f"signals: {_count(summary, 'signals')}"
-        f" (duplicates suppressed: {_count(summary, 'duplicate_signals', 'signals_suppressed')})",
-        "orders: "
-        f"submitted={_count(orders, 'submitted', 'orders_submitted')} "
-        f"filled={_count(orders, 'filled', 'orders_filled')} "
-        f"failed={_count(orders, 'failed', 'orders_failed')} "
-        f"denied={_count(orders, 'denied', 'orders_denied')}",
-    ]
-    if isinstance(denied, Mapping) and denied:
-        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(denied.items()))
-        lines.append(f"denied by reason: {reasons}")
-    lines.append(f"trades executed: {_count(summary, 'trades_executed')}")
-    lines.append(f"pnl: {_count(summary, 'pnl', 'realized_pnl')}")
-    transitions = summary.get("breaker_transitions", summary.get("transitions", []))
-    if isinstance(transitions, Sequence) and transitions:
-        lines.append("breaker transitions:")
-        for item in transitions:
-            if isinstance(item, Mapping):
-                when = item.get("at", item.get("ts", item.get("time", "?")))
-                lines.append(
-                    f"  {when} {item.get('from', item.get('from_state', '?'))} -> "
-                    f"{item.get('to', item.get('to_state', '?'))} "
-                    f"trigger={item.get('trigger', item.get('reason', '?'))}"
-                )
-            else:
-                lines.append(f"  {item}")
-    else:
-        lines.append("breaker transitions: none")
-    lines.append(f"final state: {summary.get('final_state', '?')}")
-    if stopped_by_breaker:
-        when = summary.get("last_bar") or summary.get("stopped_at") or "?"
-        lines.append(
-            f"session stopped by the circuit breaker after bar {when} "
-            f"(state {summary.get('final_state', '?')}, reason: {summary.get('stop_reason', '?')});"
-            " see `tradeguard status` and `tradeguard incident-report`"
-        )
-    elif summary.get("stop_reason"):
-        lines.append(f"session ended: {summary['stop_reason']}")
-    return lines
-
-
-def gate_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Read gates out of a validation result (list of rows/dataclasses or name -> dict)."""
-    raw = result.get("gates")
-    items: list[tuple[str, Any]] = []
-    if isinstance(raw, Mapping):
-        items = [(str(name), body) for name, body in raw.items()]
-    elif isinstance(raw, list | tuple):
-        bodies = [_as_mapping(b) for b in raw]
-        items = [
-            (str(b.get("name", b.get("gate", f"gate_{i}"))) if isinstance(b, Mapping) else "", b)
-            for i, b in enumerate(bodies)
-        ]
-    rows = []
-    for name, body in items:
-        body = body if isinstance(body, Mapping) else {"passed": body}
-        if "passed" in body:
-            passed = body["passed"] is True  # anything but an explicit True fails closed
-        else:
-            passed = str(body.get("result", "")).lower() == "pass"
-        rows.append(
-            {
-                "name": name,
-                "passed": passed,
-                "observed": body.get("observed", body.get("value")),
-                "expected": body.get("expected", body.get("threshold")),
-            }
-        )
-    return rows
-
-
-def _as_mapping(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return value
-
-
-def render_gates(result: Mapping[str, Any]) -> tuple[list[str], bool]:
-    """Render the validation gate table; passed only if there are gates and all passed."""
-    rows = gate_rows(result)
-    width = max([len("gate"), *(len(r["name"]) for r in rows)])
-    lines = [f"{'gate':<{width}}  result  observed / expected"] if rows else []
-    for row in rows:
-        verdict = "PASS" if row["passed"] else "FAIL"
-        lines.append(f"{row['name']:<{width}}  {verdict:<6}  {row['observed']} / {row['expected']}")
-    failed = [r["name"] for r in rows if not r["passed"]]
-    passed = bool(rows) and not failed and result.get("passed", True) is True
-    if result.get("error"):
-        lines.append(str(result["error"]))
-    if passed:
-        lines.append(f"validation PASSED ({len(rows)}/{len(rows)} gates)")
-    elif not rows:
-        lines.append("validation FAILED: no gate table was returned")
-    else:
-        lines.append(
-            f"validation FAILED ({len(rows) - len(failed)}/{len(rows)} gates passed): "
-            + ", ".join(failed or ["overall verdict"])
-        )
-    return lines, passed
-
-
-def configure_prefect_api(settings: Settings) -> None:
-    """Point Prefect at orchestration.api_url, else a local server if one answers, else none.
-
-    Without PREFECT_API_URL Prefect starts an ephemeral in-process server; an explicit
-    PREFECT_API_URL in the environment always wins.
-    """
-    if os.environ.get("PREFECT_API_URL"):
-        return
-    orchestration = settings.orchestration
-    url = orchestration.api_url
-    if url is None:
-        local = f"http://{orchestration.server_host}:{orchestration.server_port}/api"
-        url = local if _answers(f"{local}/health") else None
-    if url is not None:
-        os.environ["PREFECT_API_URL"] = url
-    else:
-        # The ephemeral server's 20 s default start-up budget is too tight on a busy machine.
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=0.5) as response:
-            return bool(response.status == 200)
-    except (OSError, ValueError):
-        return False
-
-
 def echo_data(data: Any, as_json: bool) -> None:
     """Print data as one JSON object or as `key: value` lines."""
     if as_json:
@@ -390,23 +265,3 @@ def echo_data(data: Any, as_json: bool) -> None:
     else:
         for line in render_rows(data):
             typer.echo(line)
-
-
-def data_dir(settings: Settings) -> Path:
-    """Return the market data directory: replay.data_dir, else tradeguard.data's finder."""
-    if settings.replay.data_dir is not None:
-        return settings.replay.data_dir
-    from tradeguard.data import find_data_dir
-
-    return Path(find_data_dir())
-
-
-def data_dir_or_none(settings: Settings) -> Path | None:
-    """Return the data directory, or None when it cannot be found."""
-    try:
-        return data_dir(settings)
-    except (ImportError, UsageError):
-        return None
-    except Exception:  # a missing data directory only matters for bare file names
-        logging.getLogger(__name__).debug("data_dir_unresolved", exc_info=True)
-        return None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradeguard.cli_support import (
+from entrypoints.cli_admin import config_app, data_app, state_app
+from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
     EdgeGroup,
@@ -18,10 +19,8 @@ from tradeguard.cli_support import (
     StartOpt,
     UsageError,
     WhoOpt,
+    app_of,
     configure_logging,
-    configure_prefect_api,
-    data_dir,
-    data_dir_or_none,
     dumps,
     echo_data,
     existing_file,
@@ -29,13 +28,15 @@ from tradeguard.cli_support import (
     parse_data_spec,
     parse_duration,
     parse_utc,
-    render_gates,
     render_rows,
-    render_summary,
     require_state_dir,
+    settings_of,
+    state_of,
 )
+from entrypoints.prefect_api import configure_prefect_api
 
 if TYPE_CHECKING:
+    from tradeguard.contracts import ValidationResult
     from tradeguard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,20 +50,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-state_app = typer.Typer(help="Back up and restore the state store.", no_args_is_help=True)
-config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-data_app = typer.Typer(help="Check the market data files.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
-
-
-def _state(ctx: typer.Context) -> AppState:
-    obj = ctx.find_root().obj
-    if not isinstance(obj, AppState):
-        obj = AppState()
-        ctx.find_root().obj = obj
-    return obj
 
 
 def _services() -> ModuleType:
@@ -70,10 +60,6 @@ def _services() -> ModuleType:
     from tradeguard import services
 
     return services
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return _state(ctx).settings()
 
 
 @app.callback()
@@ -132,13 +118,15 @@ def replay(
     as_json: JsonOpt = False,
 ) -> None:
     """Replay real bars through the engine (resumes the session in the state directory)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     start_at = parse_utc(start, "--start")
     end_at = parse_utc(end, "--end")
     if start_at is not None and end_at is not None and end_at <= start_at:
         message = f"--end {end} must be after --start {start}"
         raise UsageError(message)
-    data_dir = data_dir_or_none(settings)
+    from tradeguard.data import resolve_data_dir_or_none
+
+    data_dir = resolve_data_dir_or_none(settings.replay.data_dir)
     specs = [parse_data_spec(item, data_dir) for item in data]
     faults_file = existing_file(faults, "--faults", "fault plan")
     services = _services()
@@ -150,11 +138,13 @@ def replay(
         seed=seed,
     )
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = services.run_session(settings, request)
+    result = services.run_session(app_of(ctx), request)
     if as_json:
-        typer.echo(dumps(result.summary))
+        typer.echo(dumps(result.summary.to_json()))
         return
-    for line in render_summary(result.summary, result.stopped_by_breaker):
+    from tradeguard.render import summary_lines
+
+    for line in summary_lines(result.summary):
         typer.echo(line)
     typer.echo(f"state directory: {result.state_dir}")
 
@@ -162,51 +152,53 @@ def replay(
 @app.command()
 def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Run the 24h validation on real data (accelerated) and print the gate table."""
-    state = _state(ctx)
+    state = state_of(ctx)
     settings = state.settings()  # fail fast, without a flow run, on a bad configuration
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = _run_validation(settings, state.config)
-    lines, passed = render_gates(result)
+    result, error = _run_validation(settings, state.config)
     if as_json:
-        typer.echo(dumps(result))
+        typer.echo(dumps({**result.to_json(), **({"error": error} if error else {})}))
     else:
-        for line in lines:
+        from tradeguard.render import gate_table_lines
+
+        for line in gate_table_lines(result, error):
             typer.echo(line)
-    if not passed:
+    if not result.passed:
         raise typer.Exit(EXIT_GATE_FAILED)
 
 
-def _run_validation(settings: Settings, config_file: Path | None) -> dict[str, Any]:
+def _run_validation(
+    settings: Settings, config_file: Path | None
+) -> tuple[ValidationResult, str | None]:
     configure_prefect_api(settings)  # before prefect is imported: it reads its settings once
     from flows.validation_24h import validation_24h
-    from tasks.validation import ValidationFailedError
+    from tradeguard.contracts import ValidationFailedError
 
     try:
-        result: dict[str, Any] = validation_24h(
+        result = validation_24h(
             state_dir=str(settings.store.state_dir),
             config_file=str(config_file) if config_file is not None else None,
         )
     except ValidationFailedError as e:
-        # The flow run ends Failed on a failing gate; keep its gates when it attached them.
-        return {"passed": False, "gates": list(getattr(e, "gates", ()) or []), "error": str(e)}
-    return result
+        # The flow run ends Failed on a failing gate; the error carries the full verdict.
+        return e.result, str(e)
+    return result, None
 
 
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Show breaker state, counters, daily P&L/trades, positions and pending intents."""
-    settings = _settings(ctx)
-    require_state_dir(settings)
-    echo_data(_services().status(settings), as_json)
+    require_state_dir(settings_of(ctx))
+    echo_data(_services().status(app_of(ctx)), as_json)
 
 
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
     if not reason.strip():
         message = "--reason must not be empty"
         raise UsageError(message)
-    receipt = _services().operator_command(settings, action, reason, who or os_user())
+    receipt = _services().operator_command(app_of(ctx), action, reason, who or os_user())
     how = "applied directly" if receipt.applied_directly else "queued for the running session"
     command_id = f" (command id {receipt.command_id})" if receipt.command_id is not None else ""
     typer.echo(f"{receipt.action}: {how}{command_id}")
@@ -282,9 +274,9 @@ def clean_state(
 ) -> None:
     """Remove stale locks and temporary files and rotate backups."""
     seconds = parse_duration(older_than, "--older-than")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
-    report = _services().clean_state(settings, seconds, dry_run)
+    report = _services().clean_state(app_of(ctx), seconds, dry_run)
     if as_json:
         typer.echo(
             dumps(
@@ -302,35 +294,12 @@ def clean_state(
     typer.echo(f"{verb} {len(report.removed)} file(s), kept {len(report.kept)}")
 
 
-@state_app.command("backup")
-def state_backup(ctx: typer.Context) -> None:
-    """Write an online backup of the state store and print its path."""
-    settings = _settings(ctx)
-    require_state_dir(settings)
-    typer.echo(str(_services().backup_state(settings)))
-
-
-@state_app.command("restore")
-def state_restore(
-    ctx: typer.Context,
-    source: Annotated[
-        Path | None,
-        typer.Option("--from", metavar="BACKUP", help="Backup file (default: latest good backup)."),
-    ] = None,
-) -> None:
-    """Restore the state store from a backup (stop any running session first)."""
-    settings = _settings(ctx)
-    require_state_dir(settings)
-    backup = existing_file(source, "--from", "backup")
-    typer.echo(f"restored from {_services().restore_state(settings, backup)}")
-
-
 @app.command()
 def reconcile(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Reconcile every unfinished order intent with the broker."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
-    echo_data(_services().reconcile(settings), as_json)
+    echo_data(_services().reconcile(app_of(ctx)), as_json)
 
 
 @app.command("incident-report")
@@ -343,19 +312,21 @@ def incident_report(
     """Print breaker events, orders and operator actions (default: the last incident)."""
     start_at = parse_utc(start, "--start")
     end_at = parse_utc(end, "--end")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     require_state_dir(settings)
-    timeline = _services().incident_timeline(settings, start_at, end_at)
-    if not as_json and isinstance(timeline.get("markdown"), str):
-        typer.echo(timeline["markdown"])  # the same report Prefect publishes as an artifact
+    timeline = _services().incident_timeline(app_of(ctx), start_at, end_at)
+    if as_json:
+        typer.echo(dumps(timeline.to_json()))
         return
-    echo_data(timeline, as_json)
+    from tradeguard.render import timeline_markdown
+
+    typer.echo(timeline_markdown(timeline))  # the same report Prefect publishes as an artifact
 
 
 @app.command()
 def server(ctx: typer.Context) -> None:
     """Run the local Prefect server (blocks until interrupted)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     from deployments.server import run_local_server
 
     run_local_server(settings)
@@ -364,35 +335,11 @@ def server(ctx: typer.Context) -> None:
 @app.command()
 def deploy(ctx: typer.Context) -> None:
     """Register the work pool and every deployment with their schedules."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     from deployments.register import deploy_all
 
-    for name in deploy_all(settings, _state(ctx).config):
+    for name in deploy_all(settings, state_of(ctx).config):
         typer.echo(name)
-
-
-@config_app.command("show")
-def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Print the effective settings (secrets masked)."""
-    echo_data(_settings(ctx).model_dump_safe(), as_json)
-
-
-@data_app.command("verify")
-def data_verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Check every data file's presence, sha256 and header against SOURCES.md; exit 1 if bad."""
-    directory = data_dir(_settings(ctx))
-    from tradeguard.data import verify
-
-    problems = verify(directory)
-    if as_json:
-        typer.echo(dumps({"data_dir": str(directory), "ok": not problems, "problems": problems}))
-    else:
-        for problem in problems:
-            typer.echo(f"problem: {problem}")
-        verdict = f"{len(problems)} problem(s)" if problems else "all data files verified"
-        typer.echo(f"{directory}: {verdict}")
-    if problems:
-        raise typer.Exit(EXIT_GATE_FAILED)
 
 
 def main() -> None:

@@ -1,0 +1,188 @@
+"""The unit of work of the use cases: one session's journal, venue book and single-writer lock.
+
+`Workspace` is the port; `SqliteWorkspace` keeps everything in a state directory (SQLite files
+and a lock file); `tradeguard.memory.MemoryWorkspace` keeps it in memory for unit tests.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from engine.errors import ConfigurationError
+from engine.events import BreakerTransitioned, OperatorActed
+from engine.model import OrderIntent
+from engine.ports import Batch, OperatorCommand, RecoveredState
+from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
+
+if TYPE_CHECKING:
+    from checks.journal import JournalProblem
+    from tradeguard.store.lock import LockOwner
+
+STORE_FILE = STORE_FILENAME
+BOOK_FILE = "paper_broker.sqlite"
+
+
+class Journal(Protocol):
+    """What the use cases need from the state store: the engine's port plus queries."""
+
+    def load(self) -> RecoveredState:
+        """Return the latest snapshot sections, non-final intents and positions."""
+        ...
+
+    def commit(self, batch: Batch) -> None:
+        """Write every change in batch in one transaction."""
+        ...
+
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Return True when a fill with this id is already journaled."""
+        ...
+
+    def pending_commands(self) -> list[OperatorCommand]:
+        """Return operator commands not yet applied, oldest first."""
+        ...
+
+    def enqueue_command(self, action: str, reason: str, who: str, at: datetime) -> int:
+        """Queue an operator command and return its id."""
+        ...
+
+    def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
+        """Return the last n breaker transitions, newest first."""
+        ...
+
+    def transitions_between(self, start: datetime, end: datetime) -> list[BreakerTransitioned]:
+        """Return breaker transitions with start <= at <= end, in journal order."""
+        ...
+
+    def intents_between(self, start: datetime, end: datetime) -> list[OrderIntent]:
+        """Return order intents created in [start, end]."""
+        ...
+
+    def operator_actions_between(self, start: datetime, end: datetime) -> list[OperatorActed]:
+        """Return operator actions in [start, end]."""
+        ...
+
+    def integrity_check(self) -> str:
+        """Return "ok" when the store is intact, else what is wrong."""
+        ...
+
+    def duplicate_client_order_ids(self) -> list[str]:
+        """Return client order ids ordered, filled or journaled more than once."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+
+class Workspace(Protocol):
+    """Where one session keeps its state; open_* hand over resources the caller closes."""
+
+    @property
+    def location(self) -> Path:
+        """Return where the state lives (a directory; a label for in-memory state)."""
+        ...
+
+    def exists(self) -> bool:
+        """Return True when a session has written state here."""
+        ...
+
+    def child(self, name: str) -> Workspace:
+        """Return a fresh workspace for one run below this one (validation runs)."""
+        ...
+
+    def lock(self) -> AbstractContextManager[Any]:
+        """Return the single-writer lock; entering it raises StateLockedError when taken."""
+        ...
+
+    def live_owner(self) -> LockOwner | None:
+        """Return who holds the writer lock, or None when no live session runs."""
+        ...
+
+    def open_journal(self, *, writer: bool = False) -> Journal:
+        """Open the journal; only the lock-holding writer marks sessions open and closed."""
+        ...
+
+    def open_book(self) -> Any:
+        """Open the paper venue's own book (an engine.paper_book.PaperBook)."""
+        ...
+
+    def journal_problems(self, journal: Journal) -> list[JournalProblem]:
+        """Return the violated journal invariants of this workspace's journal."""
+        ...
+
+
+def store_path(state_dir: Path) -> Path:
+    """Return the path of the engine store inside a state directory."""
+    return state_dir / STORE_FILE
+
+
+@dataclass(frozen=True)
+class SqliteWorkspace:
+    """A state directory: SQLite journal, SQLite paper book and a lock file (durable)."""
+
+    state_dir: Path
+    durability: Literal["kill9", "power"] = "kill9"
+    force_lock: bool = False  # take over a lock naming another host (operator's --force)
+
+    @property
+    def location(self) -> Path:
+        """Return the state directory."""
+        return self.state_dir
+
+    def exists(self) -> bool:
+        """Return True when the directory holds a tradeguard store."""
+        return store_path(self.state_dir).exists()
+
+    def child(self, name: str) -> SqliteWorkspace:
+        """Return the workspace of a subdirectory."""
+        return SqliteWorkspace(self.state_dir / name, self.durability, self.force_lock)
+
+    def ensure(self) -> Path:
+        """Create the state directory (0700) if needed and return it."""
+        ensure_private_dir(self.state_dir)
+        return self.state_dir
+
+    def lock(self) -> AbstractContextManager[Any]:
+        """Return the state-directory lock (creates the directory first)."""
+        from tradeguard.store.lock import StateDirLock
+
+        return StateDirLock(self.ensure(), force=self.force_lock)
+
+    def live_owner(self) -> LockOwner | None:
+        """Return the live owner of the state-directory lock, if any."""
+        from tradeguard.store.lock import is_locked_by_live_process
+
+        return is_locked_by_live_process(self.state_dir)
+
+    def open_journal(self, *, writer: bool = False) -> Journal:
+        """Open the SQLite engine store of the directory."""
+        from tradeguard.store.sqlite_store import SqliteStore
+
+        if not writer and not self.exists():
+            message = (
+                f"state directory {self.state_dir} holds no tradeguard state; run a session "
+                "first or pass --state-dir"
+            )
+            raise ConfigurationError(message)
+        return SqliteStore(
+            store_path(self.state_dir),
+            durability=self.durability,
+            session=writer,
+            verify="auto" if writer else "recovery",
+        )
+
+    def open_book(self) -> Any:
+        """Open the SQLite paper book of the directory."""
+        from tradeguard.adapters.paper_book import SqlitePaperBook
+
+        return SqlitePaperBook(self.state_dir / BOOK_FILE, durability=self.durability)
+
+    def journal_problems(self, journal: Journal) -> list[JournalProblem]:
+        """Run the SQL journal invariants over the store."""
+        from checks.journal import check_journal
+
+        return check_journal(journal)  # type: ignore[arg-type]
