@@ -1,0 +1,215 @@
+"""Journal cost per order in the FTX month vs the raw one-transaction floor (issue 15, target 1).
+
+Run: .venv/bin/python bench/bench_journal.py [--repeat N] [--floor-orders N]
+
+tradeguard side: the month replay with the default SMA 10/30 strategy, wired as `tradeguard
+replay` wires it (kill9 durability, fresh state directory); every SqliteStore.commit is timed
+(JSON encoding of the snapshot sections included, since it happens inside commit). The cost
+per order is the time of the commits that carry an intent or a fill, divided by the orders
+submitted; the time of all commits per order is shown too (signals, checkpoints, equity).
+The engine's own work to build the batches (snapshot()) is outside commit and not counted.
+
+Floor, measured in the same run on the same disk: one raw-SQL transaction on a store of the
+same schema (WAL, synchronous=NORMAL) inserting the intent, the acknowledgement update, the
+fill row and the position upsert. Medians of N month runs; figures, not asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_store import percentiles
+from bench.month_replay import load_month, month_path, replay_month
+from engine.feed import FeedItem
+from engine.ports import Batch
+from tradeguard.store.sqlite_store import SqliteStore
+
+START = datetime(2022, 1, 1, tzinfo=UTC)
+
+FLOOR_SQL = (
+    (
+        "INSERT INTO order_intents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        lambda i, ts: (f"sma-{i:08d}", "BTC-PERP", "BUY", 0.01, 47000.0, None, 0, 0.8,
+                       "PENDING_SUBMIT", None, "", ts, ts),
+    ),
+    (
+        "UPDATE order_intents SET status = ?, broker_order_id = ?, updated_at = ? "
+        "WHERE client_order_id = ?",
+        lambda i, ts: ("FILLED", f"paper-{i}", ts, f"sma-{i:08d}"),
+    ),
+    (
+        "INSERT INTO trades (fill_id, client_order_id, symbol, side, quantity, price, fee, ts) "
+        "VALUES (?,?,?,?,?,?,?,?)",
+        lambda i, ts: (f"fill-{i:08d}", f"sma-{i:08d}", "BTC-PERP", "BUY", 0.01, 47003.5,
+                       0.24, ts),
+    ),
+    (
+        "INSERT INTO positions VALUES (?,?,?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
+        "quantity = excluded.quantity, average_price = excluded.average_price, "
+        "realized_pnl = excluded.realized_pnl, updated_at = excluded.updated_at",
+        lambda i, ts: ("BTC-PERP", 0.01 * (i % 2), 47003.5, 1.5 * i, ts),
+    ),
+)
+
+
+@dataclass
+class CommitTimes:
+    """Durations of SqliteStore.commit calls, split by whether the batch carries an order."""
+
+    order: list[float] = field(default_factory=list)
+    other: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def timed_commits() -> Iterator[CommitTimes]:
+    """Wrap SqliteStore.commit with a timer for the duration of the block."""
+    times = CommitTimes()
+    original: Callable[[SqliteStore, Batch], None] = SqliteStore.commit
+
+    def commit(self: SqliteStore, batch: Batch) -> None:
+        began = time.perf_counter()
+        try:
+            original(self, batch)
+        finally:
+            elapsed = time.perf_counter() - began
+            (times.order if batch.intents or batch.fills else times.other).append(elapsed)
+
+    SqliteStore.commit = commit  # type: ignore[method-assign]
+    try:
+        yield times
+    finally:
+        SqliteStore.commit = original  # type: ignore[method-assign]
+
+
+def floor_transactions(directory: Path, n: int) -> list[float]:
+    """Time n raw one-transaction orders on a fresh store of tradeguard's schema."""
+    path = directory / "floor.sqlite"
+    SqliteStore(path, "kill9").close()  # the real schema, then raw SQL only
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        out = []
+        for i in range(n):
+            ts = (START + timedelta(minutes=i)).isoformat(timespec="microseconds")
+            began = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            for statement, params in FLOOR_SQL:
+                conn.execute(statement, params(i, ts))
+            conn.execute("COMMIT")
+            out.append(time.perf_counter() - began)
+    finally:
+        conn.close()
+    return out
+
+
+@dataclass(frozen=True)
+class MonthJournal:
+    """Journal figures of one month replay with orders."""
+
+    orders: int
+    order_commits: int
+    order_us: float  # order-carrying commit time per order
+    all_us: float  # every commit's time per order
+    commits: int
+    bars_per_second: float
+    commit_p50_us: float  # of the order-carrying commits
+    commit_p99_us: float
+
+
+def month_journal(items: list[FeedItem]) -> MonthJournal:
+    """Replay the month with orders once, timing every store commit."""
+    with timed_commits() as times:
+        run = replay_month(items, dry_run=False)
+    orders = max(1, run.orders)
+    p50, p99 = percentiles(times.order) if times.order else (0.0, 0.0)
+    return MonthJournal(
+        orders=run.orders,
+        order_commits=len(times.order),
+        order_us=sum(times.order) / orders * 1e6,
+        all_us=(sum(times.order) + sum(times.other)) / orders * 1e6,
+        commits=len(times.order) + len(times.other),
+        bars_per_second=run.bars_per_second,
+        commit_p50_us=p50,
+        commit_p99_us=p99,
+    )
+
+
+def main() -> None:
+    """Measure the floor and the month's journal cost, alternating; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--floor-orders", type=int, default=2000,
+                        help="raw transactions per floor run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    items = load_month(month_path())
+    months: list[MonthJournal] = []
+    floor_mean: list[float] = []
+    floor_p50: list[float] = []
+    floor_p99: list[float] = []
+    for i in range(max(1, args.repeat)):
+        print(f"run {i + 1}/{max(1, args.repeat)} ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tg-floor-") as tmp:
+            samples = floor_transactions(Path(tmp), args.floor_orders)
+        p50, p99 = percentiles(samples)
+        floor_mean.append(statistics.fmean(samples) * 1e6)
+        floor_p50.append(p50)
+        floor_p99.append(p99)
+        months.append(month_journal(items))
+    print_table(months, statistics.median(floor_mean), statistics.median(floor_p50),
+                statistics.median(floor_p99), sqlite3.sqlite_version)
+
+
+def print_table(
+    months: list[MonthJournal], mean: float, p50: float, p99: float, version: str
+) -> None:
+    """Print the per-order journal cost against the floor."""
+    order_us = statistics.median(m.order_us for m in months)
+    all_us = statistics.median(m.all_us for m in months)
+    orders = int(statistics.median(m.orders for m in months))
+    per_order = statistics.median(m.order_commits / max(1, m.orders) for m in months)
+    commits = int(statistics.median(m.commits for m in months))
+    rate = statistics.median(m.bars_per_second for m in months)
+    ratio = order_us / mean
+    c50 = statistics.median(m.commit_p50_us for m in months)
+    c99 = statistics.median(m.commit_p99_us for m in months)
+    # Disk stalls dominate means on a shared machine; medians show the CPU-bound cost.
+    typical = per_order * c50 / p50
+    print(f"sqlite {version}; medians of {len(months)} runs; kill9 durability (WAL, NORMAL)")
+    print(f"{'measurement':<58} {'value':>12}")
+    print("-" * 71)
+    rows = [
+        ("floor: 1 raw transaction per order, mean (us)", f"{mean:,.1f}"),
+        ("floor: p50 / p99 (us)", f"{p50:,.1f} / {p99:,.1f}"),
+        (f"tradeguard month: orders submitted ({rate:,.0f} bars/s)", f"{orders:,}"),
+        ("tradeguard: order-carrying commits per order", f"{per_order:.2f}"),
+        ("tradeguard: journal cost per order, order commits (us)", f"{order_us:,.1f}"),
+        ("tradeguard: order-carrying commit p50 / p99 (us)", f"{c50:,.1f} / {c99:,.1f}"),
+        ("tradeguard: all commits of the month per order (us)", f"{all_us:,.1f}"),
+        ("  commits in the month", f"{commits:,}"),
+        ("ratio: journal cost per order / floor mean", f"{ratio:.2f}x"),
+        ("ratio by medians: commits/order x commit p50 / floor p50", f"{typical:.2f}x"),
+    ]
+    for name, value in rows:
+        print(f"{name:<58} {value:>12}")
+    status = "met" if ratio <= 2 else "NOT met"
+    print(f"target: journal cost per order <= 2x the floor: {status}")
+
+
+if __name__ == "__main__":
+    main()
