@@ -1,0 +1,70 @@
+"""Scenario files: the shipped set loads; a malformed one is refused naming file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ConfigurationError
+from tradeguard.scenarios.model import load_scenario, load_scenarios
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = """
+start = 2022-01-21T00:00:00Z
+end = 2022-01-22T00:00:00Z
+[[data]]
+file = "btc-perp_ftx_1m.csv.gz"
+[expect]
+highest_level = "HALT"
+"""
+
+
+def test_the_shipped_matrix_has_the_ten_required_scenarios() -> None:
+    names = [s.name for s in load_scenarios(REPO / "scenarios")]
+    assert names == [
+        "calm-control", "unfunded-wallet", "reject-storm", "timeouts-crash-drill",
+        "selloff-loss-halt", "latency-spike", "slippage-storm", "coinbase-outage",
+        "three-symbols", "rollover-new-york",
+    ]
+
+
+def test_a_good_file_is_named_after_its_stem_without_the_order_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "07-my-storm.toml"
+    path.write_text(GOOD)
+    scenario = load_scenario(path)
+    assert scenario.name == "my-storm"
+    assert scenario.data[0].resolved_symbol == "BTC-PERP"
+
+
+@pytest.mark.parametrize("change, field", [
+    (("highest_level = \"HALT\"", "highest_levle = \"HALT\""), "expect.highest_levle"),
+    (("highest_level = \"HALT\"", "highest_level = \"HALTED\""), "expect.highest_level"),
+    (("start = 2022-01-21T00:00:00Z", "start = 2022-01-21T00:00:00"), "start"),
+    (("end = 2022-01-22T00:00:00Z", "end = 2022-01-20T00:00:00Z"), "(file)"),
+    (("[expect]", "[crash_drill]\nfailpoints = [\"nowhere:1\"]\n[expect]"),
+     "crash_drill"),
+    (("[expect]", "[[fault]]\nstart = 2022-01-21T00:00:00Z\nend = 2022-01-21T01:00:00Z\n"
+                  "reject_rate = 2.0\n[expect]"), "fault.0.reject_rate"),
+])
+def test_a_malformed_scenario_names_the_file_and_field(
+    tmp_path: Path, change: tuple[str, str], field: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(GOOD.replace(*change))
+    with pytest.raises(ConfigurationError) as caught:
+        load_scenario(path)
+    assert str(path) in str(caught.value)
+    assert f": {field}" in str(caught.value)
+
+
+def test_invalid_toml_and_missing_directory_and_unknown_name(tmp_path: Path) -> None:
+    (tmp_path / "broken.toml").write_text("start = [")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_scenario(tmp_path / "broken.toml")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_scenarios(tmp_path / "nope")
+    (tmp_path / "broken.toml").unlink()
+    (tmp_path / "a.toml").write_text(GOOD)
+    with pytest.raises(ConfigurationError, match="no scenario named 'b'"):
+        load_scenarios(tmp_path, only="b")
