@@ -33,6 +33,14 @@ class ReportQueries:
         )
         return [transition_from_row(row) for row in reversed(rows)]
 
+    def issues_between(self, start: datetime, end: datetime) -> list[tuple[str, str, str]]:
+        """Return (at, issue_type, details JSON) of the issues with start <= at <= end."""
+        rows = self._fetch(
+            "SELECT at, issue_type, details FROM issues WHERE at BETWEEN ? AND ? ORDER BY id",
+            (format_utc(start), format_utc(end)),
+        )
+        return [(str(at), str(kind), str(details)) for at, kind, details in rows]
+
     def transitions_between(self, start: datetime, end: datetime) -> list[BreakerTransitioned]:
         """Return breaker transitions with start <= at <= end, oldest first."""
         rows = self._fetch(

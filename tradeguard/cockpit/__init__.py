@@ -1,0 +1,1 @@
+"""What an operator sees and touches: API settings, the control port, Prometheus metrics."""
