@@ -6,6 +6,7 @@ between openings, so a use case can run a session and a later one can read it ba
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -15,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import StateLockedError
-from engine.events import BreakerTransitioned, OperatorActed
+from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 from engine.model import OrderIntent
 from engine.paper_book import InMemoryPaperBook
 from engine.ports import Batch, InMemoryStore, OperatorCommand
@@ -35,6 +36,7 @@ class MemoryJournal(InMemoryStore):
         super().__init__()
         self.transitions: list[BreakerTransitioned] = []
         self.operator_actions: list[OperatorActed] = []
+        self.issues: list[IssueReported] = []
         self._next_command = 1
 
     def commit(self, batch: Batch) -> None:
@@ -42,6 +44,7 @@ class MemoryJournal(InMemoryStore):
         super().commit(batch)
         self.transitions.extend(batch.transitions)
         self.operator_actions.extend(batch.operator_actions)
+        self.issues.extend(batch.issues)
 
     def enqueue_command(self, action: str, reason: str, who: str, at: datetime) -> int:
         """Queue an operator command and return its id."""
@@ -51,8 +54,16 @@ class MemoryJournal(InMemoryStore):
         return command_id
 
     def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
-        """Return the last n transitions, newest first."""
-        return list(reversed(self.transitions))[:n]
+        """Return the last n transitions, oldest first."""
+        return self.transitions[-n:] if n > 0 else []
+
+    def issues_between(self, start: datetime, end: datetime) -> list[tuple[str, str, str]]:
+        """Return (at, issue_type, details JSON) of the issues with start <= at <= end."""
+        return [
+            (i.at.isoformat(), str(i.issue_type), json.dumps(i.details, default=str))
+            for i in self.issues
+            if start <= i.at <= end
+        ]
 
     def transitions_between(self, start: datetime, end: datetime) -> list[BreakerTransitioned]:
         """Return transitions with start <= at <= end, in journal order."""

@@ -50,7 +50,11 @@ class Journal(Protocol):
         ...
 
     def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
-        """Return the last n breaker transitions, newest first."""
+        """Return the last n breaker transitions, oldest first."""
+        ...
+
+    def issues_between(self, start: datetime, end: datetime) -> list[tuple[str, str, str]]:
+        """Return (at, issue_type, details JSON) of the issues with start <= at <= end."""
         ...
 
     def transitions_between(self, start: datetime, end: datetime) -> list[BreakerTransitioned]:

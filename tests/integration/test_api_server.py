@@ -16,11 +16,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from engine.clock import SystemClock
 from engine.errors import ConfigurationError
 from entrypoints.api import RateLimiter, create_app
 from tradeguard import services
-from tradeguard.bootstrap import store_path
+from tradeguard.bootstrap import bootstrap, store_path
 from tradeguard.cockpit.config import ApiConfig
 from tradeguard.cockpit.local import LocalControl
 from tradeguard.requests import DataSpec, ReplayRequest
@@ -47,7 +46,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     start = datetime(2022, 1, 21, 6, tzinfo=UTC)
     request = ReplayRequest((DataSpec(data_dir / "btc-perp_ftx_1m.csv.gz", "BTC-PERP"),),
                             start, start.replace(hour=9))
-    services.run_session(settings, request)
+    services.run_session(bootstrap(settings), request)
     return state
 
 
@@ -66,7 +65,7 @@ def base_url(state_dir: Path, clock: Clock) -> Iterator[str]:
             {"name": "ops", "token": OPERATE, "scope": "operate"},
         ],
     })
-    app = create_app(LocalControl(settings, SystemClock()), config, now=clock)
+    app = create_app(LocalControl(bootstrap(settings)), config, now=clock)
     with serving(app) as url:
         yield url
 
@@ -176,7 +175,7 @@ def test_a_limited_server_answers_429_with_retry_after(state_dir: Path, clock: C
         "operate_per_minute": 2,
         "tokens": [{"name": "ops", "token": OPERATE, "scope": "operate"}],
     })
-    app = create_app(LocalControl(settings, SystemClock()), config, now=clock)
+    app = create_app(LocalControl(bootstrap(settings)), config, now=clock)
     with serving(app) as url, httpx.Client(base_url=url) as http:
         codes = [http.post("/resume", json={"reason": "r"}, headers=auth(OPERATE)).status_code
                  for _ in range(3)]
@@ -210,7 +209,7 @@ def test_concurrent_actions_are_all_applied_and_none_is_lost(
 def test_the_api_refuses_to_start_without_tokens(state_dir: Path) -> None:
     settings = load_settings(store={"state_dir": state_dir})
     with pytest.raises(ConfigurationError, match=r"api\.tokens"):
-        create_app(LocalControl(settings, SystemClock()), ApiConfig())
+        create_app(LocalControl(bootstrap(settings)), ApiConfig())
 
 
 def test_api_settings_refuse_short_tokens_remote_hosts_and_duplicates() -> None:
