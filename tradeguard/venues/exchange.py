@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import ccxt
+import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
 
 from engine.errors import ConfigurationError
 from tradeguard.venues.config import VenueConfig, VenueCredentials

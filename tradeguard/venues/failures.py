@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import ccxt
+import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
 
 from engine.errors import BrokerUnavailableError
 
-__all__ = ["FailureKind", "VenueCredentialsError", "classify"]
+__all__ = ["FailureKind", "VenueCallError", "VenueCredentialsError", "classify"]
 
 
 class FailureKind(StrEnum):
@@ -84,5 +84,13 @@ def _is_duplicate(error: BaseException) -> bool:
     return any(marker in text for marker in _DUPLICATE_MARKERS)
 
 
-class VenueCredentialsError(BrokerUnavailableError):
+class VenueCallError(BrokerUnavailableError):
+    """A venue call failed; `kind` says whether the venue refused it or may have acted."""
+
+    def __init__(self, message: str, kind: FailureKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class VenueCredentialsError(VenueCallError):
     """The venue refused the API key, secret or their permissions: fix the keys, then reset."""

@@ -155,7 +155,7 @@ class ExchangeEmulator:
         if name == "exchangeInfo":
             return self._exchange_info()
         if name == "klines":
-            symbol = book._symbol(p)  # noqa: SLF001 - same package
+            symbol = book._symbol(p)
             return book.market.klines(symbol, now, _int(p.get("startTime")),
                                       _int(p.get("endTime")), min(_int(p.get("limit")) or 500,
                                                                   1000))
@@ -196,10 +196,9 @@ class ExchangeEmulator:
         locked: dict[str, float] = {}
         for o in self.book.open_orders(None):
             spec = self.book.specs[o.symbol]
-            if o.side == "BUY":
-                locked[spec.quote] = locked.get(spec.quote, 0.0) + (o.quantity - o.executed) * o.price
-            else:
-                locked[spec.base] = locked.get(spec.base, 0.0) + o.quantity - o.executed
+            rest = o.quantity - o.executed
+            asset, amount = (spec.quote, rest * o.price) if o.side == "BUY" else (spec.base, rest)
+            locked[asset] = locked.get(asset, 0.0) + amount
         assets = sorted(set(self.book.balances) | {a for s in self.book.specs.values()
                                                    for a in (s.base, s.quote)})
         return {
@@ -259,16 +258,16 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.0"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("emulator_http " + format, *args)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._serve("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         self._serve("POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802 - stdlib naming
+    def do_DELETE(self) -> None:
         self._serve("DELETE")
 
     def _serve(self, method: str) -> None:

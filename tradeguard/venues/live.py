@@ -1,0 +1,170 @@
+"""Wire a live session: the replay's engine (assemble), a live feed, and a venue broker.
+
+Nothing here is a second engine: `engine.assembly.assemble` builds the same session, breaker,
+risk gate, journal and reconciliation as a replay; only the bar source (LiveBarFeed) and the
+broker (CcxtBroker, or the paper venue for forward paper trading) differ.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.assembly import assemble
+from engine.broker import PaperBroker
+from engine.clock import Clock, SimulatedClock
+from engine.feed import FeedItem
+from engine.ports import RecoveredState
+from engine.session import SessionEnd, TradingSession
+from tradeguard import failpoints
+from tradeguard.adapters.paper_book import SqlitePaperBook
+from tradeguard.bootstrap import BOOK_FILE, engine_config, ensure_state_dir, open_store
+from tradeguard.settings import Settings
+from tradeguard.store.lock import StateDirLock
+from tradeguard.store.polling import ThrottledCommands
+from tradeguard.venues.account import PaperVenue
+from tradeguard.venues.ccxt_broker import CcxtBroker, VenueCall
+from tradeguard.venues.config import VenueConfig, VenueCredentials, require_trading_allowed
+from tradeguard.venues.exchange import build_exchange
+from tradeguard.venues.live_feed import LiveBarFeed, LiveFeedConfig
+
+__all__ = ["LiveRuntime", "build_live_runtime", "run_live", "with_warm_cursors"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveRuntime:
+    """A wired live session; iterate `items` into session.run(); close() releases everything."""
+
+    session: TradingSession
+    broker: Any
+    feed: LiveBarFeed
+    recovered: RecoveredState
+    items: Iterator[FeedItem]
+    stack: ExitStack
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def close(self) -> None:
+        """Release the store, the paper book and the state-dir lock."""
+        self.stack.close()
+
+
+def with_warm_cursors(recovered: RecoveredState, warm: Sequence[FeedItem]) -> RecoveredState:
+    """Return recovered state whose per-symbol cursors cover the warm-up bars.
+
+    The session only warms its indicators on bars at or before its cursors, so history fetched
+    at start (and bars missed while the process was down) rebuilds the strategy but never
+    trades on old prices.
+    """
+    newest: dict[str, datetime] = {}
+    for item in warm:
+        if item.symbol not in newest or item.ts > newest[item.symbol]:
+            newest[item.symbol] = item.ts
+    state = dict(recovered.state)
+    section = dict(state.get("session") or {"clean_shutdown": True})
+    cursors = dict(section.get("cursors") or {})
+    for symbol, ts in newest.items():
+        saved = cursors.get(symbol)
+        if saved is None or datetime.fromisoformat(saved) < ts:
+            cursors[symbol] = ts.isoformat()
+    section["cursors"] = cursors
+    state["session"] = section
+    return RecoveredState(state, recovered.open_intents, recovered.positions)
+
+
+def build_live_runtime(
+    settings: Settings,
+    venue: VenueConfig,
+    *,
+    clock: Clock,
+    wait_until: Callable[[datetime], None],
+    paper: bool = False,
+    exchange: Any = None,
+    listeners: Sequence[Callable[[Any], None]] = (),
+    stop: threading.Event | None = None,
+) -> LiveRuntime:
+    """Lock the state dir, warm up from the venue and wire the live session (not started)."""
+    if not paper:
+        require_trading_allowed(venue)
+    if exchange is None:
+        credentials = None if paper else VenueCredentials.resolve(venue)
+        exchange = build_exchange(venue, credentials)
+    stop = stop or threading.Event()
+    state_dir = ensure_state_dir(settings.store.state_dir)
+    stack = ExitStack()
+    try:
+        stack.enter_context(StateDirLock(state_dir))
+        store = open_store(settings, state_dir, writer=True)
+        stack.callback(store.close)
+        holder: list[TradingSession] = []
+        feed = LiveBarFeed(
+            exchange, clock, venue.symbols,
+            config=LiveFeedConfig(venue.poll_delay_seconds, venue.stale_after_seconds,
+                                  venue.warmup_bars),
+            wait_until=wait_until,
+            on_issue=lambda details: holder[0].breaker.report_data_feed_issue(details),
+            should_stop=stop.is_set,
+        )
+        warm = feed.warmup()
+        recovered = with_warm_cursors(store.load(), warm)
+        broker = _broker(settings, venue, exchange, clock, paper, stack)
+        wrapped: Any = broker
+        journal: Any = ThrottledCommands(store)
+        failpoint = failpoints.from_env()
+        if failpoint is not None:
+            wrapped = failpoints.FailpointBroker(broker, failpoint)
+            journal = failpoints.FailpointStore(journal, failpoint)
+        advance = clock.advance_to if isinstance(clock, SimulatedClock) else _no_advance
+        session = assemble(
+            engine_config(settings), clock=clock, advance_to=advance, store=journal,
+            broker=wrapped, recovered=recovered, listeners=listeners,
+        )
+        holder.append(session)
+        if isinstance(broker, CcxtBroker):
+            broker.attach_breaker(session.breaker)
+            broker.add_listener(_latency_reporter(session))
+    except BaseException:
+        stack.close()
+        raise
+    items = itertools.chain(warm, feed)
+    return LiveRuntime(session, broker, feed, recovered, items, stack, stop)
+
+
+def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
+    """Reconcile every open intent with the venue, then trade live bars until stopped."""
+    reconciled = runtime.session.recover(runtime.recovered.open_intents)
+    log.info("live_session_start reconciled=%s", dict(sorted(reconciled.items())))
+    end = runtime.session.run(runtime.items)
+    return reconciled, end
+
+
+
+
+def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock, paper: bool,
+            stack: ExitStack) -> Any:
+    if not paper:
+        return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct)
+    book = SqlitePaperBook(settings.store.state_dir / BOOK_FILE)
+    stack.callback(book.close)
+    return PaperVenue(PaperBroker(settings.broker, clock, book), book)
+
+
+def _no_advance(_: datetime) -> None:
+    return None
+
+
+def _latency_reporter(session: TradingSession) -> Callable[[VenueCall], None]:
+    # place_order latency reaches the breaker through the ack (engine/execution.py); the other
+    # calls (queries, fill polling) are reported here so a slow venue escalates either way.
+    def report(call: VenueCall) -> None:
+        if call.call != "place_order" and call.failure is None:
+            session.breaker.report_api_latency(call.latency_ms)
+
+    return report
