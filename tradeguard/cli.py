@@ -34,6 +34,7 @@ from tradeguard.cli_support import (
     render_summary,
     require_state_dir,
 )
+from tradeguard.cli_venue import venue_app
 
 if TYPE_CHECKING:
     from tradeguard.settings import Settings
@@ -55,6 +56,7 @@ data_app = typer.Typer(help="Check the market data files.", no_args_is_help=True
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+app.add_typer(venue_app, name="venue")
 
 
 def _state(ctx: typer.Context) -> AppState:

@@ -63,6 +63,11 @@ class MarketData:
             bars[spec.venue_id] = good
         return cls(bars)
 
+    def shifted(self, offset: timedelta) -> MarketData:
+        """Return the same bars moved in time (serve history as if it were happening now)."""
+        return MarketData({s: [b._replace(ts=b.ts + offset) for b in series]
+                           for s, series in self._bars.items()})
+
     def symbols(self) -> list[str]:
         """Return the venue symbols served."""
         return sorted(self._bars)
