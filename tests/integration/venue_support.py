@@ -1,0 +1,82 @@
+"""Shared pieces of the venue tests: the emulator on real bars, and ccxt pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from engine.clock import Clock
+from tradeguard.venues.config import VenueConfig, VenueCredentials
+from tradeguard.venues.emulator.faults import HttpFaults
+from tradeguard.venues.emulator.market import MarketData, SymbolSpec
+from tradeguard.venues.emulator.server import EmulatorServer, ExchangeEmulator
+from tradeguard.venues.exchange import build_exchange
+
+KEY = "tgTestKey0123456789"
+SECRET = "tg-test-secret-0123456789"
+SYMBOL = "BTC/USDT"
+DATA_FILE = "btc-perp_ftx_1m.csv.gz"
+# 2022-01-21: a real sell-off day (see SOURCES.md); the tests trade its evening.
+DAY_START = datetime(2022, 1, 21, 18, 0, tzinfo=UTC)
+T0 = datetime(2022, 1, 21, 20, 0, tzinfo=UTC)
+DAY_END = datetime(2022, 1, 21, 23, 0, tzinfo=UTC)
+
+_MARKETS: dict[tuple[Path, datetime, datetime], MarketData] = {}
+
+
+def spec(data_dir: Path) -> SymbolSpec:
+    """Return the emulated BTCUSDT market over the FTX BTC-PERP bars."""
+    return SymbolSpec("BTCUSDT", "BTC", "USDT", data_dir / DATA_FILE)
+
+
+def market(data_dir: Path, start: datetime = DAY_START, end: datetime = DAY_END) -> MarketData:
+    """Return (cached) real bars of the test window."""
+    key = (data_dir, start, end)
+    if key not in _MARKETS:
+        _MARKETS[key] = MarketData.load([spec(data_dir)], start, end)
+    return _MARKETS[key]
+
+
+def make_emulator(data_dir: Path, clock: Clock, *, end: datetime = DAY_END,
+                  faults: HttpFaults | None = None, **kw: Any) -> ExchangeEmulator:
+    """Return an emulator serving the test window on the given market clock."""
+    return ExchangeEmulator(
+        market=market(data_dir, DAY_START, end), specs=[spec(data_dir)], clock=clock,
+        api_key=KEY, api_secret=SECRET, faults=faults, **kw,
+    )
+
+
+@contextmanager
+def serving(emulator: ExchangeEmulator) -> Iterator[EmulatorServer]:
+    """Serve the emulator on a free loopback port for the duration of the block."""
+    server = EmulatorServer(emulator).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def venue_config(url: str, **kw: Any) -> VenueConfig:
+    """Return venue settings aimed at the emulator (keys included)."""
+    values: dict[str, Any] = {
+        "api_url": url, "api_key": KEY, "api_secret": SECRET, "symbols": [SYMBOL],
+        "timeout_ms": 2000, "enable_rate_limit": False, "poll_delay_seconds": 2.0,
+        "warmup_bars": 30,
+    }
+    values.update(kw)
+    return VenueConfig.model_validate(values)
+
+
+def exchange_for(config: VenueConfig) -> Any:
+    """Return the real ccxt client built from venue settings."""
+    return build_exchange(config, VenueCredentials.resolve(config))
+
+
+def minutes(n: float) -> timedelta:
+    """Return n minutes."""
+    return timedelta(minutes=n)
