@@ -80,3 +80,63 @@ def exchange_for(config: VenueConfig) -> Any:
 def minutes(n: float) -> timedelta:
     """Return n minutes."""
     return timedelta(minutes=n)
+
+
+def live_settings(state_dir: Path, venue: VenueConfig, **groups: Any) -> Any:
+    """Return settings for a live test session: fast SMA pairs so an hour has signals."""
+    from tradeguard.settings import load_settings
+
+    values: dict[str, Any] = {
+        "store": {"state_dir": state_dir},
+        "strategy": {"pairs": [[2, 5]]},
+        "venue": venue.model_dump(),
+    }
+    values.update(groups)
+    return load_settings(**values)
+
+
+def run_live_until(settings: Any, clock: Any, end: datetime, *, paper: bool = False,
+                   listeners: Any = ()) -> tuple[Any, dict[str, int], Any]:
+    """Run a live session on a SimulatedClock until the feed would wait past `end`."""
+    import threading
+
+    from tradeguard.venues.live import build_live_runtime, run_live
+
+    stop = threading.Event()
+
+    def wait_until(when: datetime) -> None:
+        if when > end:
+            stop.set()
+            return
+        clock.advance_to(when)
+
+    runtime = build_live_runtime(settings, settings.venue, clock=clock, wait_until=wait_until,
+                                 paper=paper, listeners=listeners, stop=stop)
+    try:
+        reconciled, finished = run_live(runtime)
+    finally:
+        runtime.close()
+    return runtime, reconciled, finished
+
+
+def journal(state_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Read intents, trades, signals and breaker events straight from the SQLite journal."""
+    import sqlite3
+
+    from tradeguard.bootstrap import store_path
+
+    uri = f"file:{store_path(state_dir)}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as db:
+        return {
+            "intents": db.execute(
+                "SELECT client_order_id, status, broker_order_id FROM order_intents "
+                "ORDER BY created_at").fetchall(),
+            "trades": db.execute(
+                "SELECT fill_id, client_order_id, quantity FROM trades ORDER BY id").fetchall(),
+            "signals": db.execute(
+                "SELECT bar_time, side, outcome, client_order_id FROM signals "
+                "ORDER BY bar_time, id").fetchall(),
+            "breaker": db.execute(
+                "SELECT from_state, to_state, trigger FROM breaker_events ORDER BY id").fetchall(),
+            "issues": db.execute("SELECT issue_type, details FROM issues ORDER BY id").fetchall(),
+        }
