@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from engine.clock import Clock
 from tradeguard.venues.config import VenueConfig, VenueCredentials
 from tradeguard.venues.emulator.faults import HttpFaults
