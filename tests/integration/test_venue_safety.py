@@ -33,6 +33,7 @@ from tradeguard.venues.config import (
     MainnetNotAllowedError,
     VenueConfig,
     VenueCredentials,
+    require_supported,
     require_trading_allowed,
 )
 from tradeguard.venues.emulator.faults import FaultRule, HttpFaults
@@ -116,6 +117,12 @@ def test_mainnet_needs_allow_mainnet_and_sandbox_or_loopback_do_not() -> None:
     require_trading_allowed(VenueConfig(sandbox=False, allow_mainnet=True))
     require_trading_allowed(VenueConfig())
     require_trading_allowed(VenueConfig(sandbox=False, api_url="http://127.0.0.1:9"))
+
+
+def test_trading_an_exchange_without_known_client_id_rules_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="only knows the client order id rules"):
+        require_supported(VenueConfig(exchange="kraken"))
+    require_supported(VenueConfig())
 
 
 def test_secret_files_must_be_private(tmp_path: Path) -> None:
@@ -271,3 +278,20 @@ def test_silent_feed_is_reported_as_a_data_feed_issue_once_per_window(data_dir: 
     stale = [i for i in breaker.get_recent_issues(60) if i.details.get("kind") == "stale_feed"]
     assert len(stale) == 2  # silent from 20:10:02: reported at 20:13:02 and 20:16:02
     assert breaker.state is CircuitState.ALERT
+
+
+def test_call_latency_is_measured_on_the_injected_clock_and_escalates(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    from tests.integration.venue_support import journal, live_settings, run_live_until
+
+    clock = SimulatedClock(T0)
+    # The emulator "takes" 1.2 s of simulated time to answer the first order.
+    faults = HttpFaults([FaultRule(kind="slow", method="POST", path="/api/v3/order",
+                                   hold_seconds=1.2)])
+    emulator = make_emulator(data_dir, clock, faults=faults, sleep=clock.advance)
+    with serving(emulator) as server:
+        settings = live_settings(tmp_path / "s", venue_config(server.url))
+        run_live_until(settings, clock, T0 + minutes(10))
+    events = journal(tmp_path / "s")["breaker"]
+    assert ("CLOSED", "THROTTLE", "api_latency") in events  # 1200 ms >= 1000 ms

@@ -12,7 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from engine.errors import ConfigurationError
 
-__all__ = ["MainnetNotAllowedError", "VenueConfig", "VenueCredentials", "require_trading_allowed"]
+__all__ = [
+    "MainnetNotAllowedError",
+    "VenueConfig",
+    "VenueCredentials",
+    "require_supported",
+    "require_trading_allowed",
+]
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}(:[A-Z0-9]{1,20})?$")
 
@@ -185,3 +191,19 @@ def require_trading_allowed(config: VenueConfig) -> None:
         )
         raise MainnetNotAllowedError(message)
 
+
+
+# CcxtBroker sends and queries client order ids with Binance's parameter names
+# (newClientOrderId / origClientOrderId); other exchanges need their own mapping first.
+SUPPORTED_EXCHANGES = frozenset({"binance"})
+
+
+def require_supported(config: VenueConfig) -> None:
+    """Refuse to trade on an exchange whose client-order-id rules the adapter does not know."""
+    if config.exchange not in SUPPORTED_EXCHANGES:
+        message = (
+            f"venue.exchange {config.exchange!r} cannot trade yet: the adapter only knows the "
+            f"client order id rules of {', '.join(sorted(SUPPORTED_EXCHANGES))} "
+            "(venue check and paper mode work with any ccxt exchange)"
+        )
+        raise ConfigurationError(message)

@@ -30,7 +30,12 @@ from tradeguard.store.lock import StateDirLock
 from tradeguard.store.polling import ThrottledCommands
 from tradeguard.venues.account import PaperVenue
 from tradeguard.venues.ccxt_broker import CcxtBroker, VenueCall
-from tradeguard.venues.config import VenueConfig, VenueCredentials, require_trading_allowed
+from tradeguard.venues.config import (
+    VenueConfig,
+    VenueCredentials,
+    require_supported,
+    require_trading_allowed,
+)
 from tradeguard.venues.exchange import build_exchange
 from tradeguard.venues.live_feed import LiveBarFeed, LiveFeedConfig
 
@@ -93,6 +98,7 @@ def build_live_runtime(
     """Lock the state dir, warm up from the venue and wire the live session (not started)."""
     if not paper:
         require_trading_allowed(venue)
+        require_supported(venue)
     if exchange is None:
         credentials = None if paper else VenueCredentials.resolve(venue)
         exchange = build_exchange(venue, credentials)

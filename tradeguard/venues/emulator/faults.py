@@ -11,6 +11,7 @@ matches and then hits the next `times` ones (0 = every one). Kinds:
 - `lost_response`: process the request, then drop the connection without an answer.
 - `lost_request`: drop the connection without processing (the venue never saw the order).
 - `duplicate`: answer -2010 "Duplicate order sent." without processing.
+- `slow`: wait `hold_seconds` (through the emulator's injected sleep), then answer normally.
 - `partial_fill`: fill only `fraction` of the order (IOC/market rest expires, GTC rests).
 - `venue_cancel`: accept the order, then cancel it on the venue side (status EXPIRED).
 """
@@ -31,7 +32,7 @@ __all__ = ["FaultRule", "HttpFaults"]
 
 FaultKind = Literal[
     "server_error", "rate_limit", "timeout_after_accept", "lost_response", "lost_request",
-    "duplicate", "partial_fill", "venue_cancel",
+    "duplicate", "partial_fill", "venue_cancel", "slow",
 ]
 
 
@@ -48,7 +49,7 @@ class FaultRule(BaseModel):
     status: int = Field(503, ge=500, le=599, description="HTTP status of server_error.")
     retry_after_seconds: int = Field(1, ge=0, le=3600, description="Retry-After of rate_limit.")
     hold_seconds: float = Field(
-        1.0, ge=0, le=120, description="How long timeout_after_accept holds the answer."
+        1.0, ge=0, le=120, description="How long timeout_after_accept and slow hold the answer."
     )
     fraction: float = Field(0.5, gt=0, lt=1, description="Filled share of partial_fill.")
 

@@ -91,6 +91,8 @@ class ExchangeEmulator:
         if rule is not None and rule.kind in ("server_error", "rate_limit", "duplicate",
                                               "lost_request"):
             return self._refuse(rule)
+        if rule is not None and rule.kind == "slow":
+            self._sleep(rule.hold_seconds)
         name = path.removeprefix(API + "/")
         params = dict(parse_qsl(raw_query, keep_blank_values=True))
         params.update(parse_qsl(body, keep_blank_values=True))
