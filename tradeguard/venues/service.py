@@ -82,11 +82,11 @@ def live_session(settings: Settings, venue: VenueConfig, *, paper: bool,
         session = runtime.session
         return {
             "venue": venue.exchange,
-            "mode": "paper" if paper else ("sandbox" if venue.sandbox else "mainnet"),
+            "mode": _mode(venue, paper),
             "symbols": venue.symbols,
             "reconciled_on_start": dict(sorted(reconciled.items())),
             "stopped_by_breaker": end.stopped_by_breaker,
-            "reason": end.reason,
+            "reason": "stopped by signal" if stop.is_set() else end.reason,
             "last_bar": end.last_bar.isoformat() if end.last_bar else None,
             "breaker_state": session.breaker.state.value,
             "bars": session.counters.bars,
@@ -97,3 +97,11 @@ def live_session(settings: Settings, venue: VenueConfig, *, paper: bool,
         runtime.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _mode(venue: VenueConfig, paper: bool) -> str:
+    if paper:
+        return "paper (live bars, paper venue)"
+    if venue.api_url is not None:
+        return f"override {venue.api_url}"
+    return "sandbox" if venue.sandbox else "MAINNET"
