@@ -140,14 +140,52 @@ def test_rate_limit_and_5xx_storms_drive_the_breaker_up_and_back_down(
     assert emulator.orders()  # after the storm the venue took orders again
 
 
-def test_revoked_keys_shut_the_session_down(tmp_path: Path, data_dir: Path) -> None:
+def test_wrong_keys_shut_the_session_down_before_any_bar(tmp_path: Path, data_dir: Path) -> None:
     clock = SimulatedClock(T0)
     with serving(make_emulator(data_dir, clock)) as server:
         venue = venue_config(server.url, api_secret="not-the-secret")
         settings = live_settings(tmp_path / "s", venue)
         runtime, _, end = run_live_until(settings, clock, HOUR_END)
     assert runtime.session.breaker.state.value == "SHUTDOWN"
-    assert end.stopped_by_breaker
-    assert end.last_bar is not None and end.last_bar < T0 + minutes(30)
+    assert end.stopped_by_breaker and end.last_bar is None
     issues = journal(tmp_path / "s")["issues"]
     assert any(t == "SECURITY_BREACH" and "credentials" in d for t, d in issues)
+
+
+def test_keys_revoked_mid_session_shut_it_down(tmp_path: Path, data_dir: Path) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+
+    def revoke_after_20_minutes(_event: object) -> None:
+        if clock.now() >= T0 + minutes(20):
+            emulator.set_credentials("someOtherKey", "someOtherSecret")
+
+    with serving(emulator) as server:
+        settings = live_settings(tmp_path / "s", venue_config(server.url))
+        runtime, _, end = run_live_until(settings, clock, HOUR_END,
+                                         listeners=[revoke_after_20_minutes])
+    assert runtime.session.breaker.state.value == "SHUTDOWN"
+    assert end.stopped_by_breaker
+    assert end.last_bar is not None and T0 + minutes(20) <= end.last_bar < T0 + minutes(30)
+    events = journal(tmp_path / "s")["breaker"]
+    assert events[-1][1:] == ("SHUTDOWN", "critical_error")  # not 10 failures later
+
+
+def test_an_order_nobody_journaled_halts_the_session_at_start(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    from tests.integration.venue_support import exchange_for
+
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    with serving(emulator) as server:
+        venue = venue_config(server.url)
+        # Someone else (a manual order, a second bot) rests an order on the same account.
+        exchange_for(venue).create_order(SYMBOL, "limit", "buy", 0.01, 30_000.0,
+                                         {"newClientOrderId": "manual-1"})
+        settings = live_settings(tmp_path / "s", venue)
+        run_live_until(settings, clock, T0 + minutes(5))
+    events = journal(tmp_path / "s")
+    assert events["breaker"][0] == ("CLOSED", "HALT", "critical_error")
+    assert any("manual-1" in details for _, details in events["issues"])
+    assert all(o.client_order_id == "manual-1" for o in emulator.orders())  # nothing opened

@@ -84,6 +84,16 @@ def test_every_ccxt_error_class_is_classified_and_only_auth_is_critical() -> Non
     assert classify(ValueError("parser bug")) is FailureKind.UNAVAILABLE  # fails closed
 
 
+def test_binance_revoked_key_after_a_good_call_is_credentials_not_rate_limit() -> None:
+    error = ccxt.DDoSProtection(
+        'binance {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}'
+    )
+    assert classify(error) is FailureKind.CREDENTIALS
+    assert classify(ccxt.DDoSProtection("binance 429 Too Many Requests")) is (
+        FailureKind.RATE_LIMITED
+    )
+
+
 def test_binance_duplicate_answer_is_a_duplicate_not_an_invalid_order() -> None:
     error = ccxt.InvalidOrder('binance {"code":-2010,"msg":"Duplicate order sent."}')
     assert classify(error) is FailureKind.DUPLICATE

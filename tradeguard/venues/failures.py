@@ -67,8 +67,17 @@ _ORDERED: tuple[tuple[type[BaseException], FailureKind], ...] = (
 _DUPLICATE_MARKERS = ("duplicate order", "-2010,\"msg\":\"duplicate")
 
 
+# After one successful signed call ccxt raises Binance's -2015 "Invalid API-key, IP, or
+# permissions for action." as DDoSProtection (it can mean a temporary ban). A key revoked or
+# stripped of permissions mid-session answers exactly that, so it fails closed as credentials.
+_REVOKED_KEY_MARKER = '"code":-2015'
+
+
 def classify(error: BaseException) -> FailureKind:
     """Return the failure kind of an exception raised by a ccxt call (unknown: UNAVAILABLE)."""
+    revoked = _REVOKED_KEY_MARKER in str(error).replace(" ", "")
+    if isinstance(error, ccxt.DDoSProtection) and revoked:
+        return FailureKind.CREDENTIALS
     for cls, kind in _ORDERED:
         if isinstance(error, cls):
             if kind is FailureKind.INVALID_ORDER and _is_duplicate(error):

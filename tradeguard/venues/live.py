@@ -38,6 +38,7 @@ from tradeguard.venues.config import (
 )
 from tradeguard.venues.exchange import build_exchange
 from tradeguard.venues.live_feed import LiveBarFeed, LiveFeedConfig
+from tradeguard.venues.reconcile import check_account
 
 __all__ = ["LiveRuntime", "build_live_runtime", "run_live", "with_warm_cursors"]
 
@@ -144,9 +145,15 @@ def build_live_runtime(
 
 
 def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
-    """Reconcile every open intent with the venue, then trade live bars until stopped."""
-    reconciled = runtime.session.recover(runtime.recovered.open_intents)
-    log.info("live_session_start reconciled=%s", dict(sorted(reconciled.items())))
+    """Reconcile intents and the account with the venue, then trade live bars until stopped."""
+    open_intents = runtime.recovered.open_intents
+    reconciled = runtime.session.recover(open_intents)
+    saved = runtime.recovered.state.get("clock", {}).get("now")
+    drift = check_account(runtime.broker, [i.client_order_id for i in open_intents],
+                          datetime.fromisoformat(saved) if saved else None,
+                          runtime.session.breaker)
+    log.info("live_session_start reconciled=%s account_clean=%s",
+             dict(sorted(reconciled.items())), drift is not None and drift.clean)
     end = runtime.session.run(runtime.items)
     return reconciled, end
 

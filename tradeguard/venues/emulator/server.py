@@ -79,6 +79,11 @@ class ExchangeEmulator:
         with self._lock:
             return list(self.book.orders.values())
 
+    def set_credentials(self, api_key: str, api_secret: str) -> None:
+        """Replace the account's API key (a revoked or rotated key fails from now on)."""
+        with self._lock:
+            self._key, self._secret = api_key, api_secret.encode("utf-8")
+
     def server_ms(self) -> int:
         """Return the server time in epoch ms (wall clock plus the injected skew)."""
         return self._wall_ms() + self.skew_ms
