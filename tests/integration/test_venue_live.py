@@ -58,14 +58,17 @@ def _replay_hour(settings: object, data_dir: Path, warmup: int) -> SessionEnd:
         store.close()
 
 
-def test_live_emulator_hour_makes_the_same_decisions_as_the_replay(
-    tmp_path: Path, data_dir: Path
+@pytest.mark.parametrize("paper", [False, True], ids=["emulator-venue", "paper-venue"])
+def test_live_hour_makes_the_same_decisions_as_the_replay(
+    tmp_path: Path, data_dir: Path, paper: bool
 ) -> None:
     clock = SimulatedClock(T0)
-    with serving(make_emulator(data_dir, clock)) as server:
+    emulator = make_emulator(data_dir, clock)
+    with serving(emulator) as server:
         venue = venue_config(server.url, warmup_bars=30)
         live = live_settings(tmp_path / "live", venue)
-        _, _, end = run_live_until(live, clock, HOUR_END)
+        _, _, end = run_live_until(live, clock, HOUR_END, paper=paper)
+    assert (emulator.orders() == []) is paper
     assert end.last_bar == T0 + minutes(59)
     replay = live_settings(tmp_path / "replay", venue)
     _replay_hour(replay, data_dir, warmup=30)

@@ -166,7 +166,23 @@ def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock,
         return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct)
     book = SqlitePaperBook(settings.store.state_dir / BOOK_FILE)
     stack.callback(book.close)
-    return PaperVenue(PaperBroker(settings.broker, clock, book), book)
+    return PaperVenue(PaperBroker(settings.broker, BarAlignedClock(clock), book), book)
+
+
+class BarAlignedClock:
+    """The live clock floored to the minute, for the paper venue in live mode.
+
+    Orders leave a few seconds after a bar closes (the feed's poll delay). The paper venue fills
+    an order on the first bar starting at or after it was placed; floored, that is the bar that
+    opened at the close, as in a replay, rather than the one after it.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """Return the current minute's start."""
+        return self._clock.now().replace(second=0, microsecond=0)
 
 
 def _no_advance(_: datetime) -> None:
