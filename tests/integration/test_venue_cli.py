@@ -93,3 +93,35 @@ def test_venue_run_refuses_a_mainnet_account_without_allow_mainnet(
     assert "refusing to trade a mainnet binance account" in result.output
     assert "venue.allow_mainnet" in result.output
     assert not (tmp_path / "s").exists()  # refused before any state is created
+
+
+def test_emulator_command_serves_until_interrupted_and_venue_check_passes_on_it(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "tradeguard"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
+    env.update(TRADEGUARD_VENUE__API_KEY=KEY, TRADEGUARD_VENUE__API_SECRET=SECRET,
+               TRADEGUARD_DATA_DIR=str(data_dir))
+    process = subprocess.Popen(
+        [str(script), "venue", "emulator", "--port", "0", "--start", "2022-01-21T20:00:00Z"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # printed once the socket is bound
+        url = first.split()[3]
+        assert url.startswith("http://127.0.0.1:")
+        _venue_env(monkeypatch, url)
+        result = CliRunner().invoke(app, ["venue", "check"])
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1] == "venue binance READY (8 checks)"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "emulator stopped" in out
+    assert "Traceback" not in err

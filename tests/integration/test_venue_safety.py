@@ -305,3 +305,16 @@ def test_call_latency_is_measured_on_the_injected_clock_and_escalates(
         run_live_until(settings, clock, T0 + minutes(10))
     events = journal(tmp_path / "s")["breaker"]
     assert ("CLOSED", "THROTTLE", "api_latency") in events  # 1200 ms >= 1000 ms
+
+
+def test_clock_skew_beyond_recv_window_refuses_signed_calls_as_clock_skew(
+    data_dir: Path,
+) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    emulator.skew_ms = -20_000  # the venue's clock is 20 s behind ours
+    with serving(emulator) as server:
+        ack = _broker(server.url, clock).place_order(_request(clock, 38_000.0))
+    assert ack.status is OrderStatus.REJECTED
+    assert "(clock_skew)" in ack.reason and "-1021" in ack.reason
+    assert emulator.orders() == []
