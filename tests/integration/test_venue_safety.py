@@ -318,3 +318,27 @@ def test_clock_skew_beyond_recv_window_refuses_signed_calls_as_clock_skew(
     assert ack.status is OrderStatus.REJECTED
     assert "(clock_skew)" in ack.reason and "-1021" in ack.reason
     assert emulator.orders() == []
+
+
+def test_bars_that_closed_before_an_outage_ended_are_not_yielded_as_live(
+    data_dir: Path,
+) -> None:
+    clock = SimulatedClock(T0)
+    # Warm-up and two polls work, then eight polls hit 503s: an eight-minute outage.
+    faults = HttpFaults([FaultRule(kind="server_error", method="GET", path="/api/v3/klines",
+                                   after=3, times=8)])
+    issues: list[dict[str, Any]] = []
+    with serving(make_emulator(data_dir, clock, faults=faults)) as server:
+        feed = LiveBarFeed(exchange_for(venue_config(server.url)), clock, [SYMBOL],
+                           config=LiveFeedConfig(2.0, 180.0, 5), wait_until=clock.advance_to,
+                           on_issue=issues.append,
+                           should_stop=lambda: clock.now() >= T0 + minutes(14))
+        feed.warmup()
+        seen = [(clock.now(), item.ts) for item in feed]
+    ages = [(now - (ts + minutes(1))).total_seconds() for now, ts in seen]
+    assert max(ages) <= 180.0
+    times = [ts for _, ts in seen]
+    assert times[:2] == [T0, T0 + minutes(1)]
+    assert times[2] > T0 + minutes(3)  # the bars closed during the outage were dropped
+    assert [i["kind"] for i in issues].count("fetch_failed") == 8
+    assert "stale_feed" in [i["kind"] for i in issues]

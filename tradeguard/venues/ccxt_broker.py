@@ -116,6 +116,11 @@ class CcxtBroker:
             if found is not None:
                 return BrokerAck(cid, found.status, found.broker_order_id, self.last_latency_ms,
                                  found.reason)
+        try:
+            self._ensure_markets()
+        except VenueCallError as e:  # nothing was sent: a definite, if unlucky, refusal
+            return BrokerAck(cid, OrderStatus.REJECTED, None, self.last_latency_ms,
+                             f"not sent, markets unavailable: {e}")
         self._tracked.setdefault(cid, _Tracked(order.symbol, venue_id))
         side = "buy" if order.side is Side.BUY else "sell"
         if order.limit_price is not None:
@@ -124,7 +129,6 @@ class CcxtBroker:
             price = order.reference_price * (1.0 + order.side.sign * self._collar)
             tif = "IOC"
         params = {"newClientOrderId": venue_id, "timeInForce": tif}
-        self._ensure_markets()
         try:
             raw = self._call("place_order", self._exchange.create_order, order.symbol, "limit",
                              side, order.quantity, price, params)

@@ -107,7 +107,8 @@ class LiveBarFeed:
         for symbol in self._symbols:
             last = self._last.get(symbol)
             since = None if last is None else last + BAR
-            fresh = self._closed(symbol, self._fetch(symbol, since, 100), now)
+            fresh = self._recent(symbol, self._closed(symbol, self._fetch(symbol, since, 100),
+                                                      now), now)
             if fresh:
                 self._fresh_at[symbol] = now
                 self._stale_reported.pop(symbol, None)
@@ -115,6 +116,18 @@ class LiveBarFeed:
             else:
                 self._check_stale(symbol, now)
         return sorted(items, key=lambda i: (i.ts, i.symbol))
+
+    def _recent(self, symbol: str, items: list[FeedItem], now: datetime) -> list[FeedItem]:
+        """Drop bars that closed longer than the stale window ago (never trade old prices).
+
+        They only arrive after an outage; the session's validator then reports the gap.
+        """
+        window = timedelta(seconds=self._config.stale_after_seconds)
+        kept = [i for i in items if now - (i.ts + BAR) <= window]
+        if len(kept) < len(items):
+            log.warning("live_feed_old_bars_dropped symbol=%s count=%d first=%s", symbol,
+                        len(items) - len(kept), items[0].ts.isoformat())
+        return kept
 
     def _fetch(self, symbol: str, since: datetime | None, limit: int) -> list[list[Any]]:
         since_ms = None if since is None else int(since.timestamp() * 1000)
