@@ -342,3 +342,25 @@ def test_bars_that_closed_before_an_outage_ended_are_not_yielded_as_live(
     assert times[2] > T0 + minutes(3)  # the bars closed during the outage were dropped
     assert [i["kind"] for i in issues].count("fetch_failed") == 8
     assert "stale_feed" in [i["kind"] for i in issues]
+
+
+def test_no_key_secret_or_signature_reaches_the_logs_even_at_debug(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.integration.venue_support import KEY, SECRET
+
+    caplog.set_level("DEBUG")
+    clock = SimulatedClock(T0)
+    faults = HttpFaults([FaultRule(kind="lost_response", method="GET", path="/api/v3/order")])
+    with serving(make_emulator(data_dir, clock, faults=faults)) as server:
+        broker = _broker(server.url, clock)
+        broker.place_order(_request(clock, 38_000.0))
+        with pytest.raises(Exception, match="unavailable"):
+            broker.get_order(CID)  # the answer is lost: the signed URL is in ccxt's message
+        bad = _broker(server.url, clock, api_secret="wrong")
+        with pytest.raises(VenueCredentialsError):
+            bad.get_balance()
+    assert "venue_call_failed" in caplog.text
+    assert "signature=***" in caplog.text
+    assert KEY not in caplog.text and SECRET not in caplog.text
+    assert not re.search(r"signature=[0-9a-f]{64}", caplog.text)

@@ -30,6 +30,7 @@ from tradeguard.venues.failures import (
     VenueCallError,
     VenueCredentialsError,
     classify,
+    describe_error,
 )
 from tradeguard.venues.ids import encode_client_order_id
 from tradeguard.venues.orders import aggregate_fill, order_view
@@ -251,7 +252,7 @@ class CcxtBroker:
         kind = classify(error)
         latency = self._since(started)
         self.last_latency_ms = latency
-        detail = _short(error)
+        detail = describe_error(error)
         log.warning("venue_call_failed call=%s kind=%s latency_ms=%.1f error=%s", call,
                     kind.value, latency, detail)
         self._emit(VenueCall(call, started, latency, kind, detail))
@@ -348,8 +349,3 @@ class CcxtBroker:
     def _emit(self, event: VenueCall) -> None:
         for listener in self._listeners:
             listener(event)
-
-
-def _short(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}"
-    return text if len(text) <= 300 else text[:297] + "..."

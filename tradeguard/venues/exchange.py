@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
@@ -46,6 +47,11 @@ def build_exchange(config: VenueConfig, credentials: VenueCredentials | None) ->
     if credentials is not None:
         params["apiKey"] = credentials.api_key.get_secret_value()
         params["secret"] = credentials.api_secret.get_secret_value()
+    # ccxt's and urllib3's DEBUG lines dump request headers (the API key) and signed URLs:
+    # keep them off even when tradeguard runs with --log-level DEBUG.
+    for name in ("ccxt", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.level, logging.INFO))
     exchange = factory(params)
     if config.sandbox:
         exchange.set_sandbox_mode(True)

@@ -7,13 +7,20 @@ executed (ambiguous: the intent stays UNKNOWN until the venue is queried by clie
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import ccxt  # type: ignore[import-untyped]  # ccxt ships no type information
 
 from engine.errors import BrokerUnavailableError
 
-__all__ = ["FailureKind", "VenueCallError", "VenueCredentialsError", "classify"]
+__all__ = [
+    "FailureKind",
+    "VenueCallError",
+    "VenueCredentialsError",
+    "classify",
+    "describe_error",
+]
 
 
 class FailureKind(StrEnum):
@@ -86,6 +93,15 @@ def classify(error: BaseException) -> FailureKind:
     # Anything else (a bug in a parser, an unexpected library error) fails closed: the order
     # state is unknown and must be reconciled before trusting it.
     return FailureKind.UNAVAILABLE
+
+
+_SIGNATURE = re.compile(r"signature=[0-9A-Za-z%+/=_-]+")
+
+
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """Return `Type: message`, shortened, with request signatures masked (ccxt logs URLs)."""
+    text = _SIGNATURE.sub("signature=***", f"{type(error).__name__}: {error}")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_duplicate(error: BaseException) -> bool:

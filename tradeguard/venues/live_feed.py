@@ -20,7 +20,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.feed import FeedItem
 from engine.model import Bar
-from tradeguard.venues.failures import classify
+from tradeguard.venues.failures import classify, describe_error
 
 __all__ = ["LiveBarFeed", "LiveFeedConfig", "sleep_until"]
 
@@ -138,7 +138,7 @@ class LiveBarFeed:
             log.warning("live_feed_fetch_failed symbol=%s kind=%s error=%s", symbol, kind.value,
                         type(e).__name__)
             self._on_issue({"kind": "fetch_failed", "symbol": symbol, "failure": kind.value,
-                            "error": f"{type(e).__name__}: {e}"[:300]})
+                            "error": describe_error(e)})
             return []
         return rows
 

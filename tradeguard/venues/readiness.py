@@ -14,7 +14,7 @@ from typing import Any
 from engine.errors import ConfigurationError
 from tradeguard.venues.config import VenueConfig, VenueCredentials
 from tradeguard.venues.exchange import build_exchange
-from tradeguard.venues.failures import FailureKind, classify
+from tradeguard.venues.failures import FailureKind, classify, describe_error
 
 __all__ = ["ReadinessCheck", "ReadinessReport", "check_venue"]
 
@@ -52,7 +52,7 @@ class ReadinessReport:
 def _error_text(error: BaseException) -> str:
     kind = classify(error)
     what = "credentials refused" if kind is FailureKind.CREDENTIALS else kind.value
-    return f"{what}: {type(error).__name__}: {error}"[:240]
+    return f"{what}: {describe_error(error, 240)}"
 
 
 def _mode(config: VenueConfig) -> ReadinessCheck:

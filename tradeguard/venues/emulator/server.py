@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ _INVALID_KEY = ApiError(401, -2015, "Invalid API-key, IP, or permissions for act
 _BAD_KEY_FORMAT = ApiError(401, -2014, "API-key format invalid.")
 _BAD_SIGNATURE = ApiError(401, -1022, "Signature for this request is not valid.")
 _WEIGHT_LIMIT = 6000
+_SIGNATURE = re.compile(r"signature=[0-9a-fA-F]+")
 
 
 class ExchangeEmulator:
@@ -266,7 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("emulator_http " + format, *args)
+        if log.isEnabledFor(logging.DEBUG):
+            line = _SIGNATURE.sub("signature=***", format % args)
+            log.debug("emulator_http %s", line)
 
     def do_GET(self) -> None:
         self._serve("GET")
