@@ -192,3 +192,23 @@ def test_an_order_nobody_journaled_halts_the_session_at_start(
     assert events["breaker"][0] == ("CLOSED", "HALT", "critical_error")
     assert any("manual-1" in details for _, details in events["issues"])
     assert all(o.client_order_id == "manual-1" for o in emulator.orders())  # nothing opened
+
+
+def test_operator_halt_reaches_a_running_live_session(tmp_path: Path, data_dir: Path) -> None:
+    from tradeguard import services
+
+    clock = SimulatedClock(T0)
+    receipts: list[object] = []
+    with serving(make_emulator(data_dir, clock)) as server:
+        settings = live_settings(tmp_path / "s", venue_config(server.url))
+
+        def operator_halts_at_20_10(_event: object) -> None:
+            if clock.now() >= T0 + minutes(10) and not receipts:
+                receipts.append(services.operator_command(settings, "halt", "drill", "ops"))
+
+        runtime, _, end = run_live_until(settings, clock, T0 + minutes(30),
+                                         listeners=[operator_halts_at_20_10])
+    assert receipts and not receipts[0].applied_directly  # type: ignore[attr-defined]
+    assert runtime.session.breaker.state.value == "HALT"
+    assert ("CLOSED", "HALT", "manual_override") in journal(tmp_path / "s")["breaker"]
+    assert not end.stopped_by_breaker  # HALT blocks new exposure; the session keeps watching
