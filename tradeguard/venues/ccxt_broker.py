@@ -11,6 +11,8 @@ Contract kept with the paper venue (same contract tests):
 - get_order returns None only when the venue itself answers "order does not exist".
 Latency of every call is measured with the injected clock; place/cancel acks carry it (the
 engine reports it to the breaker) and listeners see every call as a VenueCall.
+Spot only: `reduce_only` has no venue meaning (a sell larger than the holding is refused for
+funds), and positions are the base-asset balances of the traded symbols.
 """
 
 from __future__ import annotations
