@@ -364,3 +364,22 @@ def test_no_key_secret_or_signature_reaches_the_logs_even_at_debug(
     assert "signature=***" in caplog.text
     assert KEY not in caplog.text and SECRET not in caplog.text
     assert not re.search(r"signature=[0-9a-f]{64}", caplog.text)
+
+
+def test_after_a_429_nothing_is_sent_until_retry_after_has_passed(data_dir: Path) -> None:
+    clock = SimulatedClock(T0)
+    faults = HttpFaults([FaultRule(kind="rate_limit", method="POST", path="/api/v3/order",
+                                   retry_after_seconds=30)])
+    emulator = make_emulator(data_dir, clock, faults=faults)
+    with serving(emulator) as server:
+        broker = _broker(server.url, clock)
+        first = broker.place_order(_request(clock, 38_000.0))
+        clock.advance(29)
+        second = broker.place_order(_request(clock, 38_000.0))
+        assert emulator.orders() == []  # the second was never sent
+        clock.advance(1)
+        third = broker.place_order(_request(clock, 38_000.0))
+    assert first.status is OrderStatus.REJECTED and "(rate_limited)" in first.reason
+    assert second.status is OrderStatus.REJECTED and "backing off" in second.reason
+    assert third.status is OrderStatus.SUBMITTED
+    assert len(emulator.orders()) == 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from engine.breaker_config import IssueType
@@ -92,6 +92,7 @@ class CcxtBroker:
         self._tracked: dict[str, _Tracked] = {}
         self._delivered: set[str] = set()
         self._markets_loaded = False
+        self._backoff_until: datetime | None = None
         self.last_latency_ms = 0.0
 
     @property
@@ -242,6 +243,12 @@ class CcxtBroker:
     def _call(self, call: str, fn: Callable[..., T], *args: Any) -> T:
         """Run one ccxt call, timing it; failures become VenueCallError with their kind."""
         started = self._clock.now()
+        if self._backoff_until is not None and started < self._backoff_until:
+            # Binance bans clients that keep calling after a 429: nothing is sent until then.
+            detail = f"backing off after a rate limit until {self._backoff_until.isoformat()}"
+            self._emit(VenueCall(call, started, 0.0, FailureKind.RATE_LIMITED, detail))
+            message = f"{self._exchange.id} {call} not sent: {detail}"
+            raise VenueCallError(message, FailureKind.RATE_LIMITED)
         try:
             result = fn(*args)
         except Exception as e:  # every ccxt error (and any other) is classified, never lost
@@ -259,6 +266,8 @@ class CcxtBroker:
                     kind.value, latency, detail)
         self._emit(VenueCall(call, started, latency, kind, detail))
         message = f"{self._exchange.id} {call} failed ({kind.value}): {detail}"
+        if kind is FailureKind.RATE_LIMITED:
+            self._backoff_until = started + timedelta(seconds=self._retry_after())
         if not kind.critical:
             return VenueCallError(message, kind)
         if self._breaker is not None:
@@ -267,6 +276,14 @@ class CcxtBroker:
                 {"venue": self._exchange.id, "call": call, "kind": kind.value, "error": detail},
             )
         return VenueCredentialsError(message, kind)
+
+    def _retry_after(self) -> float:
+        headers = self._exchange.last_response_headers or {}
+        raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return max(float(raw), 1.0) if raw is not None else 1.0
+        except ValueError:
+            return 1.0
 
     def _ensure_markets(self) -> None:
         if not self._markets_loaded:
