@@ -104,6 +104,12 @@ def build_live_runtime(
         credentials = None if paper else VenueCredentials.resolve(venue)
         exchange = build_exchange(venue, credentials)
     stop = stop or threading.Event()
+    strategy = settings.strategy
+    needed = max(slow for pairs in (strategy.pairs, *strategy.symbol_pairs.values())
+                 for _, slow in pairs)
+    if venue.warmup_bars < needed:
+        log.warning("live_warmup_short warmup_bars=%d strategy_needs=%d: the first signals "
+                    "wait for live bars", venue.warmup_bars, needed)
     state_dir = ensure_state_dir(settings.store.state_dir)
     stack = ExitStack()
     try:
