@@ -6,18 +6,20 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from engine.clock import SystemClock
+from engine.session import SessionEnd
 from tradeguard.settings import Settings
 from tradeguard.venues.config import VenueConfig
 from tradeguard.venues.emulator.faults import HttpFaults
 from tradeguard.venues.emulator.market import MarketData, SymbolSpec
 from tradeguard.venues.emulator.server import EmulatorServer, ExchangeEmulator
-from tradeguard.venues.live import build_live_runtime, run_live
+from tradeguard.venues.live import LiveRuntime, build_live_runtime, run_live
 from tradeguard.venues.readiness import ReadinessReport, check_venue
 
 __all__ = ["EmulatorRequest", "build_emulator", "live_session", "venue_check"]
@@ -61,42 +63,67 @@ def build_emulator(request: EmulatorRequest) -> EmulatorServer:
     return EmulatorServer(emulator, port=request.port)
 
 
-def live_session(settings: Settings, venue: VenueConfig, *, paper: bool,
-                 listeners: Sequence[Any] = ()) -> dict[str, Any]:
-    """Run a live session on the wall clock until SIGINT/SIGTERM; return its summary."""
+def live_session(
+    settings: Settings,
+    venue: VenueConfig,
+    *,
+    paper: bool,
+    listeners: Sequence[Any] = (),
+    duration_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Run a live session on the wall clock until SIGINT/SIGTERM (or a duration); summarize."""
     stop = threading.Event()
+    why: list[str] = []
     clock = SystemClock()
 
     def wait_until(when: datetime) -> None:
         stop.wait(max((when - clock.now()).total_seconds(), 0.0))
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.warning("live_session_stopping signal=%s", signal.Signals(signum).name)
+    def request_stop(reason: str) -> None:
+        log.warning("live_session_stopping reason=%s", reason)
+        why.append(reason)
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    runtime = build_live_runtime(settings, venue, clock=clock, wait_until=wait_until,
-                                 paper=paper, listeners=listeners, stop=stop)
+    cleanup = ExitStack()
     try:
+        if threading.current_thread() is threading.main_thread():
+            # Signal handlers can only be set from the main thread (not in a Prefect worker
+            # thread, where the flow run is stopped by its duration or by cancellation).
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.signal(
+                    signum, lambda n, _f: request_stop(f"signal {signal.Signals(n).name}")
+                )
+                cleanup.callback(signal.signal, signum, previous)
+        if duration_seconds is not None:
+            timer = threading.Timer(duration_seconds, request_stop, ("duration",))
+            timer.daemon = True
+            timer.start()
+            cleanup.callback(timer.cancel)
+        runtime = build_live_runtime(settings, venue, clock=clock, wait_until=wait_until,
+                                     paper=paper, listeners=listeners, stop=stop)
+        cleanup.callback(runtime.close)
         reconciled, end = run_live(runtime)
-        session = runtime.session
-        return {
-            "venue": venue.exchange,
-            "mode": _mode(venue, paper),
-            "symbols": venue.symbols,
-            "reconciled_on_start": dict(sorted(reconciled.items())),
-            "stopped_by_breaker": end.stopped_by_breaker,
-            "reason": "stopped by signal" if stop.is_set() else end.reason,
-            "last_bar": end.last_bar.isoformat() if end.last_bar else None,
-            "breaker_state": session.breaker.state.value,
-            "bars": session.counters.bars,
-            "signals": session.counters.signals,
-            "ended_at": datetime.now(UTC).isoformat(),
-        }
+        return _summary(runtime, venue, paper, reconciled, end, why)
     finally:
-        runtime.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        cleanup.close()
+
+
+def _summary(runtime: LiveRuntime, venue: VenueConfig, paper: bool,
+             reconciled: dict[str, int], end: SessionEnd, why: list[str]) -> dict[str, Any]:
+    session = runtime.session
+    return {
+        "venue": venue.exchange,
+        "mode": _mode(venue, paper),
+        "symbols": venue.symbols,
+        "reconciled_on_start": dict(sorted(reconciled.items())),
+        "stopped_by_breaker": end.stopped_by_breaker,
+        "reason": f"stopped by {why[0]}" if why else end.reason,
+        "last_bar": end.last_bar.isoformat() if end.last_bar else None,
+        "breaker_state": session.breaker.state.value,
+        "bars": session.counters.bars,
+        "signals": session.counters.signals,
+        "ended_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def _mode(venue: VenueConfig, paper: bool) -> str:
