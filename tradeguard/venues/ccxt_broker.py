@@ -95,11 +95,6 @@ class CcxtBroker:
         self._backoff_until: datetime | None = None
         self.last_latency_ms = 0.0
 
-    @property
-    def symbols(self) -> list[str]:
-        """Return the traded symbols."""
-        return list(self._symbols)
-
     def attach_breaker(self, breaker: BreakerSink) -> None:
         """Report critical venue errors (bad credentials) to this breaker from now on."""
         self._breaker = breaker

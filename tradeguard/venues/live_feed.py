@@ -86,10 +86,6 @@ class LiveBarFeed:
             self._fresh_at[symbol] = now
         return sorted(items, key=lambda i: (i.ts, i.symbol))
 
-    def last_bar(self, symbol: str) -> datetime | None:
-        """Return the start of the newest bar yielded for a symbol."""
-        return self._last.get(symbol)
-
     def __iter__(self) -> Iterator[FeedItem]:
         """Yield closed bars as their minutes end, until should_stop() says so."""
         while not self._should_stop():

@@ -74,11 +74,6 @@ class HttpFaults:
         with self._lock:
             self._armed.extend(_Armed(r) for r in rules)
 
-    def clear(self) -> None:
-        """Disarm every rule."""
-        with self._lock:
-            self._armed.clear()
-
     def take(self, method: str, path: str) -> FaultRule | None:
         """Return the first rule that hits this request, counting it."""
         with self._lock:

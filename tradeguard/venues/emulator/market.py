@@ -72,10 +72,6 @@ class MarketData:
         """Return the venue symbols served."""
         return sorted(self._bars)
 
-    def first_start(self) -> datetime:
-        """Return the earliest bar start over all symbols."""
-        return min(series[0].ts for series in self._bars.values())
-
     def price(self, symbol: str, at: datetime) -> float | None:
         """Return the trade price at a time: the open of the bar running then, else last close."""
         starts = self._starts[symbol]
