@@ -25,6 +25,7 @@ from tests.integration.venue_support import (
     DAY_START,
     SYMBOL,
     T0,
+    clean_tradeguard_env,  # noqa: F401 - autouse fixture
     exchange_for,
     make_emulator,
     serving,

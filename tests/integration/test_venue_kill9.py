@@ -18,7 +18,14 @@ from collections import Counter
 from pathlib import Path
 
 from engine.clock import SimulatedClock
-from tests.integration.venue_support import T0, journal, make_emulator, minutes, serving
+from tests.integration.venue_support import (
+    T0,
+    clean_tradeguard_env,  # noqa: F401 - autouse fixture
+    journal,
+    make_emulator,
+    minutes,
+    serving,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -20,6 +20,7 @@ from tests.integration.venue_support import (
     DATA_FILE,
     SYMBOL,
     T0,
+    clean_tradeguard_env,  # noqa: F401 - autouse fixture
     journal,
     live_settings,
     make_emulator,

@@ -22,6 +22,7 @@ from tests.integration.venue_support import (
     DATA_FILE,
     SYMBOL,
     T0,
+    clean_tradeguard_env,  # noqa: F401 - autouse fixture
     exchange_for,
     make_emulator,
     minutes,

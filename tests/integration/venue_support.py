@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from engine.clock import Clock
 from tradeguard.venues.config import VenueConfig, VenueCredentials
@@ -25,6 +28,15 @@ T0 = datetime(2022, 1, 21, 20, 0, tzinfo=UTC)
 DAY_END = datetime(2022, 1, 21, 23, 0, tzinfo=UTC)
 
 _MARKETS: dict[tuple[Path, datetime, datetime], MarketData] = {}
+
+
+@pytest.fixture(autouse=True)
+def clean_tradeguard_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the developer's TRADEGUARD_* variables (config file, keys, URLs) out of the test."""
+    for name in list(os.environ):
+        if name.upper().startswith("TRADEGUARD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
 
 
 def spec(data_dir: Path) -> SymbolSpec:
