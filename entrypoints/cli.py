@@ -33,6 +33,7 @@ from entrypoints.cli_support import (
     settings_of,
     state_of,
 )
+from entrypoints.cli_venue import venue_app
 from entrypoints.prefect_api import configure_prefect_api
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ app = typer.Typer(
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+app.add_typer(venue_app, name="venue")
 
 
 def _services() -> ModuleType:

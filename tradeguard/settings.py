@@ -51,6 +51,7 @@ from tradeguard.settings_errors import (
     ENV_PREFIX,
     format_validation_error,
 )
+from tradeguard.venues.config import VenueConfig
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -281,6 +282,10 @@ class Settings(BaseSettings):
     orchestration: OrchestrationConfig = Field(
         default_factory=lambda: OrchestrationConfig.model_validate({}),
         description="Prefect server and schedules.",
+    )
+    venue: VenueConfig = Field(
+        default_factory=lambda: VenueConfig.model_validate({}),
+        description="Live venue through ccxt: exchange, keys, symbols, mainnet catch.",
     )
 
     @field_validator("*", mode="before")

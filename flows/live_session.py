@@ -1,0 +1,36 @@
+"""Live session flow: one long-running flow run trading live bars until stopped.
+
+`paper=True` (the default) is forward paper trading: live bars from the venue, orders to the
+paper venue. `paper=False` trades the configured account (testnet by default; mainnet needs
+venue.allow_mainnet). One session per state directory is enforced by the state-dir lock; give
+each account its own state directory (and its deployment a concurrency limit of 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows._common import ALERT_HOOKS, build_settings
+from tasks.live import run_live_task
+from tasks.reports import publish_table_task
+from tradeguard.render import key_value_rows
+
+LIVE_TABLE_KEY = "live-session-summary"
+
+
+@flow(name="live-session", log_prints=False, **ALERT_HOOKS)
+def live_session(
+    paper: bool = True,
+    symbols: list[str] | None = None,
+    duration_minutes: float | None = None,
+    state_dir: str | None = None,
+    config_file: str | None = None,
+) -> dict[str, Any]:
+    """Run a live session (paper by default) until cancelled or for duration_minutes."""
+    settings = build_settings(config_file, state_dir)
+    duration = None if duration_minutes is None else duration_minutes * 60.0
+    summary = run_live_task(settings, paper, symbols, duration)
+    publish_table_task(LIVE_TABLE_KEY, key_value_rows(summary), "Live session metrics")
+    return summary

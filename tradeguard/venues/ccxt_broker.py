@@ -1,0 +1,365 @@
+"""`CcxtBroker`: the engine's Broker port on a real venue through ccxt (Binance spot first).
+
+Contract kept with the paper venue (same contract tests):
+- place_order sends the deterministic client order id (encoded to the venue's rules) and
+  answers SUBMITTED for any order the venue took; fills arrive through poll_fills/get_fills,
+  one aggregated Fill per order once the order is final (the engine books one fill per intent).
+- A market order is a marketable limit at the price collar (IOC), so it never fills beyond it.
+- A submit that may or may not have reached the venue raises BrokerTimeoutError; a definite
+  refusal is a REJECTED ack naming why. Other calls raise BrokerUnavailableError subclasses.
+  Bad credentials are critical: the attached breaker is told (SHUTDOWN) at once.
+- get_order returns None only when the venue itself answers "order does not exist".
+Latency of every call is measured with the injected clock; place/cancel acks carry it (the
+engine reports it to the breaker) and listeners see every call as a VenueCall.
+Spot only: `reduce_only` has no venue meaning (a sell larger than the holding is refused for
+funds), and positions are the base-asset balances of the traded symbols.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from engine.breaker_config import IssueType
+from engine.clock import Clock
+from engine.errors import BrokerTimeoutError
+from engine.model import BrokerAck, BrokerOrder, Fill, OrderRequest, OrderStatus, Side
+from tradeguard.venues.failures import (
+    FailureKind,
+    VenueCallError,
+    VenueCredentialsError,
+    classify,
+    describe_error,
+)
+from tradeguard.venues.ids import encode_client_order_id
+from tradeguard.venues.orders import aggregate_fill, order_view
+
+__all__ = ["BreakerSink", "CcxtBroker", "VenueCall"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class BreakerSink(Protocol):
+    """The part of the circuit breaker the adapter reports to (CircuitBreaker satisfies it)."""
+
+    def report_critical_error(self, issue_type: IssueType | str, details: Any = None) -> None:
+        """Record a critical error."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueCall:
+    """One venue round trip, as measured by the adapter."""
+
+    call: str
+    at: datetime
+    latency_ms: float
+    failure: FailureKind | None = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _Tracked:
+    symbol: str
+    venue_id: str
+    order_id: str | None = None
+
+
+class CcxtBroker:
+    """Broker port implemented with a ccxt exchange; symbols are ccxt unified (BTC/USDT)."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        clock: Clock,
+        symbols: Sequence[str],
+        *,
+        collar_pct: float = 0.5,
+        encode: Callable[[str], str] = encode_client_order_id,
+        listeners: Sequence[Callable[[VenueCall], None]] = (),
+    ) -> None:
+        self._exchange = exchange
+        self._clock = clock
+        self._symbols = list(symbols)
+        self._collar = collar_pct / 100.0
+        self._encode = encode
+        self._listeners = list(listeners)
+        self._breaker: BreakerSink | None = None
+        self._tracked: dict[str, _Tracked] = {}
+        self._delivered: set[str] = set()
+        self._markets_loaded = False
+        self._backoff_until: datetime | None = None
+        self.last_latency_ms = 0.0
+
+    def attach_breaker(self, breaker: BreakerSink) -> None:
+        """Report critical venue errors (bad credentials) to this breaker from now on."""
+        self._breaker = breaker
+
+    def add_listener(self, listener: Callable[[VenueCall], None]) -> None:
+        """Call listener after every venue round trip."""
+        self._listeners.append(listener)
+
+    # ------------------------------------------------------------------ port
+    def place_order(self, order: OrderRequest) -> BrokerAck:
+        """Send a limit (or collared IOC) order under its encoded client id."""
+        cid = order.client_order_id
+        venue_id = self._encode(cid)
+        if cid in self._tracked:
+            # Sent before by this process: the venue's order is the answer (Binance would take
+            # the same id again once the first order is final).
+            found = self.get_order(cid)
+            if found is not None:
+                return BrokerAck(cid, found.status, found.broker_order_id, self.last_latency_ms,
+                                 found.reason)
+        try:
+            self._ensure_markets()
+        except VenueCallError as e:  # nothing was sent: a definite, if unlucky, refusal
+            return BrokerAck(cid, OrderStatus.REJECTED, None, self.last_latency_ms,
+                             f"not sent, markets unavailable: {e}")
+        self._tracked.setdefault(cid, _Tracked(order.symbol, venue_id))
+        side = "buy" if order.side is Side.BUY else "sell"
+        if order.limit_price is not None:
+            price, tif = order.limit_price, "GTC"
+        else:
+            price = order.reference_price * (1.0 + order.side.sign * self._collar)
+            tif = "IOC"
+        params = {"newClientOrderId": venue_id, "timeInForce": tif}
+        try:
+            raw = self._call("place_order", self._exchange.create_order, order.symbol, "limit",
+                             side, order.quantity, price, params)
+        except VenueCallError as e:
+            return self._place_failed(order, venue_id, e)
+        return self._ack_from(cid, raw, self.last_latency_ms)
+
+    def cancel_order(self, client_order_id: str) -> BrokerAck:
+        """Cancel an open order; an unknown or final one is reported as it is."""
+        started = self._clock.now()
+        params = {"origClientOrderId": self._venue_id(client_order_id)}
+        for symbol in self._candidates(client_order_id):
+            try:
+                raw = self._call("cancel_order", self._exchange.cancel_order, "", symbol, params)
+            except VenueCallError as e:
+                if e.kind is FailureKind.NOT_FOUND:
+                    continue  # unknown or already final: looked up below
+                if e.kind.ambiguous or e.kind.critical or e.kind is FailureKind.RATE_LIMITED:
+                    raise
+                return BrokerAck(client_order_id, OrderStatus.REJECTED, None,
+                                 self._since(started), str(e))
+            view = order_view(client_order_id, raw)
+            return BrokerAck(client_order_id, view.status, view.broker_order_id,
+                             self._since(started), "cancelled by client")
+        found = self.get_order(client_order_id)
+        latency = self._since(started)
+        if found is None:
+            return BrokerAck(client_order_id, OrderStatus.REJECTED, None, latency, "unknown order")
+        reason = f"order already {found.status.value}"
+        return BrokerAck(client_order_id, found.status, found.broker_order_id, latency, reason)
+
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """Query the venue by client order id; None only when it answers that none exists."""
+        raw = self._fetch(client_order_id)
+        return None if raw is None else order_view(client_order_id, raw)
+
+    def get_fills(self, client_order_id: str) -> list[Fill]:
+        """Return the order's fill (one, aggregated) once it is final; [] while it is open."""
+        raw = self._fetch(client_order_id)
+        if raw is None:
+            return []
+        fill = self._final_fill(client_order_id, raw, redeliver=True)
+        return [] if fill is None else [fill]
+
+    def get_positions(self) -> dict[str, float]:
+        """Return base-asset holdings of the traded symbols (spot: the position is the balance)."""
+        balance = self._call("get_positions", self._exchange.fetch_balance)
+        positions: dict[str, float] = {}
+        for symbol in self._symbols:
+            base = symbol.split("/")[0]
+            total = float((balance.get(base) or {}).get("total") or 0.0)
+            if total != 0.0:
+                positions[symbol] = total
+        return positions
+
+    def get_balance(self) -> float:
+        """Return the free quote currency of the first traded symbol (e.g. USDT)."""
+        quote = self._symbols[0].split("/")[1].split(":")[0]
+        balance = self._call("get_balance", self._exchange.fetch_balance)
+        return float((balance.get(quote) or {}).get("free") or 0.0)
+
+    def poll_fills(self) -> list[Fill]:
+        """Return fills of orders that became final since the last poll; [] when unreachable."""
+        fills: list[Fill] = []
+        for cid in [c for c in self._tracked if c not in self._delivered]:
+            try:
+                raw = self._fetch(cid)
+                fill = None if raw is None else self._final_fill(cid, raw)
+            except VenueCallError as e:
+                log.warning("venue_poll_deferred cid=%s kind=%s", cid, e.kind.value)
+                break  # the rest waits for the next poll; nothing is lost
+            if raw is None:
+                self._tracked.pop(cid, None)
+            elif fill is not None:
+                fills.append(fill)
+            elif order_view(cid, raw).status.is_final:
+                self._delivered.add(cid)  # cancelled or rejected without a fill
+        return fills
+
+    # ------------------------------------------------------------------ richer port
+    def open_orders(self) -> list[BrokerOrder]:
+        """Return every open order of the traded symbols, with venue client ids decoded."""
+        decode = {t.venue_id: cid for cid, t in self._tracked.items()}
+        found: list[BrokerOrder] = []
+        for symbol in self._symbols:
+            for raw in self._call("open_orders", self._exchange.fetch_open_orders, symbol):
+                venue_id = str(raw.get("clientOrderId") or "")
+                found.append(order_view(decode.get(venue_id, venue_id), raw))
+        return found
+
+    def fills_since(self, since: datetime) -> list[Fill]:
+        """Return every venue trade of the traded symbols since a time (one Fill per trade)."""
+        by_order = {t.order_id: cid for cid, t in self._tracked.items() if t.order_id}
+        since_ms = int(since.timestamp() * 1000)
+        fills: list[Fill] = []
+        for symbol in self._symbols:
+            for trade in self._call("fills_since", self._exchange.fetch_my_trades, symbol,
+                                    since_ms):
+                order_id = str(trade.get("order") or "")
+                cid = by_order.get(order_id, f"venue-order-{order_id}")
+                fill_id = f"{self._exchange.id}-trade-{trade['id']}"
+                fill = aggregate_fill(cid, fill_id, symbol, [trade], trade.get("timestamp"))
+                if fill is not None:
+                    fills.append(fill)
+        return fills
+
+    # ------------------------------------------------------------------ helpers
+    def _call(self, call: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run one ccxt call, timing it; failures become VenueCallError with their kind."""
+        started = self._clock.now()
+        if self._backoff_until is not None and started < self._backoff_until:
+            # Binance bans clients that keep calling after a 429: nothing is sent until then.
+            detail = f"backing off after a rate limit until {self._backoff_until.isoformat()}"
+            self._emit(VenueCall(call, started, 0.0, FailureKind.RATE_LIMITED, detail))
+            message = f"{self._exchange.id} {call} not sent: {detail}"
+            raise VenueCallError(message, FailureKind.RATE_LIMITED)
+        try:
+            result = fn(*args)
+        except Exception as e:  # every ccxt error (and any other) is classified, never lost
+            raise self._failed(call, started, e) from e
+        self.last_latency_ms = self._since(started)
+        self._emit(VenueCall(call, started, self.last_latency_ms))
+        return result
+
+    def _failed(self, call: str, started: datetime, error: Exception) -> VenueCallError:
+        kind = classify(error)
+        latency = self._since(started)
+        self.last_latency_ms = latency
+        detail = describe_error(error)
+        log.warning("venue_call_failed call=%s kind=%s latency_ms=%.1f error=%s", call,
+                    kind.value, latency, detail)
+        self._emit(VenueCall(call, started, latency, kind, detail))
+        message = f"{self._exchange.id} {call} failed ({kind.value}): {detail}"
+        if kind is FailureKind.RATE_LIMITED:
+            self._backoff_until = started + timedelta(seconds=self._retry_after())
+        if not kind.critical:
+            return VenueCallError(message, kind)
+        if self._breaker is not None:
+            self._breaker.report_critical_error(
+                IssueType.SECURITY_BREACH,
+                {"venue": self._exchange.id, "call": call, "kind": kind.value, "error": detail},
+            )
+        return VenueCredentialsError(message, kind)
+
+    def _retry_after(self) -> float:
+        headers = self._exchange.last_response_headers or {}
+        raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return max(float(raw), 1.0) if raw is not None else 1.0
+        except ValueError:
+            return 1.0
+
+    def _ensure_markets(self) -> None:
+        if not self._markets_loaded:
+            self._call("load_markets", self._exchange.load_markets)
+            self._markets_loaded = True
+
+    def _candidates(self, cid: str) -> list[str]:
+        tracked = self._tracked.get(cid)
+        if tracked is not None:
+            return [tracked.symbol]
+        # After a restart the id carries the symbol in practice; try every traded one anyway.
+        guess = [s for s in self._symbols if f"-{s}-" in cid]
+        return guess + [s for s in self._symbols if s not in guess]
+
+    def _venue_id(self, cid: str) -> str:
+        tracked = self._tracked.get(cid)
+        return tracked.venue_id if tracked is not None else self._encode(cid)
+
+    def _fetch(self, cid: str) -> dict[str, Any] | None:
+        venue_id = self._venue_id(cid)
+        self._ensure_markets()
+        for symbol in self._candidates(cid):
+            try:
+                raw: dict[str, Any] = self._call(
+                    "get_order", self._exchange.fetch_order, "", symbol,
+                    {"origClientOrderId": venue_id},
+                )
+            except VenueCallError as e:
+                if e.kind is FailureKind.NOT_FOUND:
+                    continue
+                raise
+            tracked = self._tracked.setdefault(cid, _Tracked(symbol, venue_id))
+            tracked.order_id = str(raw.get("id") or "") or tracked.order_id
+            return raw
+        return None
+
+    def _final_fill(self, cid: str, raw: dict[str, Any], redeliver: bool = False) -> Fill | None:
+        view = order_view(cid, raw)
+        if view.status is not OrderStatus.FILLED or (cid in self._delivered and not redeliver):
+            return None
+        trades = self._call("get_fills", self._exchange.fetch_my_trades, view.symbol, None, None,
+                            {"orderId": view.broker_order_id})
+        fill_id = f"{self._exchange.id}-order-{view.broker_order_id}"
+        fill = aggregate_fill(cid, fill_id, view.symbol, trades, raw.get("lastTradeTimestamp"))
+        if fill is not None:
+            self._delivered.add(cid)
+        return fill
+
+    def _ack_from(self, cid: str, raw: dict[str, Any], latency: float) -> BrokerAck:
+        view = order_view(cid, raw)
+        self._tracked[cid].order_id = view.broker_order_id
+        if view.status in (OrderStatus.SUBMITTED, OrderStatus.FILLED):
+            # Filled at once or not: the fill is delivered by poll_fills, like the paper venue.
+            return BrokerAck(cid, OrderStatus.SUBMITTED, view.broker_order_id, latency)
+        self._delivered.add(cid)
+        reason = view.reason or "expired: no liquidity within the price collar"
+        return BrokerAck(cid, OrderStatus.REJECTED, view.broker_order_id, latency, reason)
+
+    def _place_failed(self, order: OrderRequest, venue_id: str,
+                      error: VenueCallError) -> BrokerAck:
+        cid = order.client_order_id
+        latency = self.last_latency_ms
+        if error.kind is FailureKind.DUPLICATE:
+            # The venue already holds an open order under this id: that order is the answer.
+            found = self.get_order(cid)
+            if found is not None:
+                log.info("venue_duplicate_resolved cid=%s venue_id=%s", cid, venue_id)
+                return BrokerAck(cid, OrderStatus.SUBMITTED, found.broker_order_id, latency,
+                                 "already at the venue")
+        if error.kind.ambiguous:
+            message = (f"no definite answer from {self._exchange.id} for order {cid} "
+                       f"({error.kind.value}): it may or may not have executed; reconcile by "
+                       f"client id {venue_id}")
+            raise BrokerTimeoutError(message) from error
+        # A definite refusal (credentials, rate limit, funds, invalid order): nothing to track.
+        self._tracked.pop(cid, None)
+        return BrokerAck(cid, OrderStatus.REJECTED, None, latency, str(error))
+
+    def _since(self, started: datetime) -> float:
+        return max((self._clock.now() - started).total_seconds() * 1000.0, 0.0)
+
+    def _emit(self, event: VenueCall) -> None:
+        for listener in self._listeners:
+            listener(event)

@@ -1,0 +1,241 @@
+"""Wire a live session: the replay's engine (assemble), a live feed, and a venue broker.
+
+Nothing here is a second engine: `engine.assembly.assemble` builds the same session, breaker,
+risk gate, journal and reconciliation as a replay; only the bar source (LiveBarFeed) and the
+broker (CcxtBroker, or the paper venue for forward paper trading) differ.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.assembly import assemble
+from engine.broker import Broker, PaperBroker
+from engine.circuit_breaker import CircuitBreaker
+from engine.clock import Clock
+from engine.feed import FeedItem
+from engine.ports import EngineStore, RecoveredState
+from engine.session import SessionEnd, TradingSession
+from tradeguard import failpoints
+from tradeguard.adapters.paper_book import SqlitePaperBook
+from tradeguard.bootstrap import (
+    BOOK_FILE,
+    engine_config,
+    ensure_state_dir,
+    failpoint_of,
+    open_store,
+)
+from tradeguard.settings import Settings
+from tradeguard.store.lock import StateDirLock
+from tradeguard.store.polling import ThrottledCommands
+from tradeguard.strategy_plugin import load_strategy
+from tradeguard.venues.account import PaperVenue
+from tradeguard.venues.ccxt_broker import CcxtBroker, VenueCall
+from tradeguard.venues.config import (
+    VenueConfig,
+    VenueCredentials,
+    require_supported,
+    require_trading_allowed,
+)
+from tradeguard.venues.exchange import build_exchange
+from tradeguard.venues.live_feed import LiveBarFeed, LiveFeedConfig
+from tradeguard.venues.reconcile import check_account
+
+__all__ = ["LiveRuntime", "build_live_runtime", "run_live", "with_warm_cursors"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveRuntime:
+    """A wired live session; iterate `items` into session.run(); close() releases everything."""
+
+    session: TradingSession
+    broker: Any
+    feed: LiveBarFeed
+    recovered: RecoveredState
+    items: Iterator[FeedItem]
+    stack: ExitStack
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def close(self) -> None:
+        """Release the store, the paper book and the state-dir lock."""
+        self.stack.close()
+
+
+def with_warm_cursors(recovered: RecoveredState, warm: Sequence[FeedItem]) -> RecoveredState:
+    """Return recovered state whose per-symbol cursors cover the warm-up bars.
+
+    The session only warms its indicators on bars at or before its cursors, so history fetched
+    at start (and bars missed while the process was down) rebuilds the strategy but never
+    trades on old prices.
+    """
+    newest: dict[str, datetime] = {}
+    for item in warm:
+        if item.symbol not in newest or item.ts > newest[item.symbol]:
+            newest[item.symbol] = item.ts
+    state = dict(recovered.state)
+    section = dict(state.get("session") or {"clean_shutdown": True})
+    cursors = dict(section.get("cursors") or {})
+    for symbol, ts in newest.items():
+        saved = cursors.get(symbol)
+        if saved is None or datetime.fromisoformat(saved) < ts:
+            cursors[symbol] = ts.isoformat()
+    section["cursors"] = cursors
+    state["session"] = section
+    return RecoveredState(state, recovered.open_intents, recovered.positions)
+
+
+def build_live_runtime(
+    settings: Settings,
+    venue: VenueConfig,
+    *,
+    clock: Clock,
+    wait_until: Callable[[datetime], None],
+    paper: bool = False,
+    exchange: Any = None,
+    listeners: Sequence[Callable[[Any], None]] = (),
+    stop: threading.Event | None = None,
+) -> LiveRuntime:
+    """Lock the state dir, warm up from the venue and wire the live session (not started)."""
+    if not paper:
+        require_trading_allowed(venue)
+        require_supported(venue)
+    if exchange is None:
+        credentials = None if paper else VenueCredentials.resolve(venue)
+        exchange = build_exchange(venue, credentials)
+    stop = stop or threading.Event()
+    strategy = settings.strategy
+    needed = max(slow for pairs in (strategy.pairs, *strategy.symbol_pairs.values())
+                 for _, slow in pairs)
+    if venue.warmup_bars < needed:
+        log.warning("live_warmup_short warmup_bars=%d strategy_needs=%d: the first signals "
+                    "wait for live bars", venue.warmup_bars, needed)
+    state_dir = ensure_state_dir(settings.store.state_dir)
+    stack = ExitStack()
+    try:
+        stack.enter_context(StateDirLock(state_dir))
+        store = open_store(settings, state_dir, writer=True)
+        stack.callback(store.close)
+        issues = _IssueSink()
+        feed = LiveBarFeed(
+            exchange, clock, venue.symbols,
+            config=LiveFeedConfig(venue.poll_delay_seconds, venue.stale_after_seconds,
+                                  venue.warmup_bars),
+            wait_until=wait_until,
+            on_issue=issues.report,
+            should_stop=stop.is_set,
+        )
+        warm = feed.warmup()
+        recovered = with_warm_cursors(store.load(), warm)
+        broker = _broker(settings, venue, exchange, clock, paper, stack)
+        wrapped: Broker = broker
+        journal: EngineStore = ThrottledCommands(store)
+        failpoint = failpoint_of(settings)
+        if failpoint is not None:
+            wrapped = failpoints.FailpointBroker(broker, failpoint)
+            journal = failpoints.FailpointStore(journal, failpoint)
+        session = assemble(
+            engine_config(settings), clock=clock, store=journal, broker=wrapped,
+            recovered=recovered, listeners=listeners,
+            strategy_factory=load_strategy(settings.strategy.class_path),
+        )
+        issues.attach(session.breaker)
+        if isinstance(broker, CcxtBroker):
+            broker.attach_breaker(session.breaker)
+            broker.add_listener(_latency_reporter(session))
+    except BaseException:
+        stack.close()
+        raise
+    items = itertools.chain(warm, feed)
+    return LiveRuntime(session, broker, feed, recovered, items, stack, stop)
+
+
+def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
+    """Reconcile intents and the account with the venue, then trade live bars until stopped."""
+    open_intents = runtime.recovered.open_intents
+    reconciled = runtime.session.recover(open_intents)
+    saved = runtime.recovered.state.get("clock", {}).get("now")
+    drift = check_account(runtime.broker, [i.client_order_id for i in open_intents],
+                          datetime.fromisoformat(saved) if saved else None,
+                          runtime.session.breaker)
+    log.info("live_session_start reconciled=%s account_clean=%s",
+             dict(sorted(reconciled.items())), drift is not None and drift.clean)
+    end = runtime.session.run(runtime.items)
+    return reconciled, end
+
+
+
+
+def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock, paper: bool,
+            stack: ExitStack) -> Any:
+    if not paper:
+        return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct)
+    book = SqlitePaperBook(settings.store.state_dir / BOOK_FILE,
+                           durability=settings.store.durability)
+    stack.callback(book.close)
+    return PaperVenue(PaperBroker(settings.broker, BarAlignedClock(clock), book), book)
+
+
+class _IssueSink:
+    """Data-feed issues of the live feed, queued until the session's breaker exists."""
+
+    def __init__(self) -> None:
+        self._breaker: CircuitBreaker | None = None
+        self._early: list[dict[str, Any]] = []
+
+    def report(self, details: dict[str, Any]) -> None:
+        """Report an issue to the breaker (or keep it until one is attached)."""
+        if self._breaker is None:
+            self._early.append(details)
+        else:
+            self._breaker.report_data_feed_issue(details)
+
+    def attach(self, breaker: CircuitBreaker) -> None:
+        """Attach the session's breaker and hand it the issues seen during warm-up."""
+        self._breaker = breaker
+        for details in self._early:
+            breaker.report_data_feed_issue(details)
+        self._early.clear()
+
+
+class BarAlignedClock:
+    """The live clock floored to the minute, for the paper venue in live mode.
+
+    Orders leave a few seconds after a bar closes (the feed's poll delay). The paper venue fills
+    an order on the first bar starting at or after it was placed; floored, that is the bar that
+    opened at the close, as in a replay, rather than the one after it.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    @property
+    def simulated(self) -> bool:
+        """Return whether the wrapped clock is simulated."""
+        return self._clock.simulated
+
+    def now(self) -> datetime:
+        """Return the current minute's start."""
+        return self._clock.now().replace(second=0, microsecond=0)
+
+    def advance_to(self, when: datetime) -> None:
+        """Advance the wrapped clock (a no-op for the system clock)."""
+        self._clock.advance_to(when)
+
+
+def _latency_reporter(session: TradingSession) -> Callable[[VenueCall], None]:
+    # place_order latency reaches the breaker through the ack (engine/execution.py); the other
+    # calls (queries, fill polling) are reported here so a slow venue escalates either way.
+    def report(call: VenueCall) -> None:
+        if call.call != "place_order" and call.failure is None:
+            session.breaker.report_api_latency(call.latency_ms)
+
+    return report
