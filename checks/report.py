@@ -172,15 +172,14 @@ def outcomes_of(
         config = result.expectation_config
         meta = config.meta or {}
         name = str(meta.get("name", config.type))
-        info = result.exception_info or {}
-        raised = bool(info.get("raised_exception"))
+        error = _raised(result.exception_info)
         body: Mapping[str, Any] = result.result or {}
-        success = bool(result.success) and not raised
-        if raised:
-            detail = f"expectation raised: {info.get('exception_message')}"
+        success = bool(result.success) and error is None
+        if error is not None:
+            detail = f"expectation could not be evaluated: {error}"
         else:
             detail = str(meta.get("rule", config.description or config.type))
-        sample = () if success or raised else sampler(name, body)
+        sample = () if success or error is not None else sampler(name, body)
         outcomes.append(
             ExpectationOutcome(
                 suite=suite,
@@ -195,6 +194,21 @@ def outcomes_of(
             )
         )
     return outcomes
+
+
+def _raised(info: Any) -> str | None:
+    """Return the error message when an expectation raised (GX nests it per metric)."""
+    if not isinstance(info, Mapping):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "unknown error")
+    for value in info.values():
+        nested = _raised(value)
+        if nested is not None:
+            return nested
+    if "exception_traceback" in info and info.get("exception_traceback"):
+        return str(info.get("exception_message") or "unknown error")
+    return None
 
 
 def _count(body: Mapping[str, Any]) -> int | None:
