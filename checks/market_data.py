@@ -37,7 +37,7 @@ PRICES = ("open", "high", "low", "close")
 MAX_PRICE = 1e12
 MAX_VOLUME = 1e18
 _PARQUET = frozenset({".parquet", ".pq"})
-_ZONE = r"(Z|[+-]\d\d:?\d\d)$"
+_ZONE = r"(?:Z|[+-]\d\d:?\d\d)$"
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,9 @@ def prepare_frame(
     """Parse values (unparseable -> null) and add gap_seconds and move_from_prev_close."""
     import pandas as pd
 
-    frame = pd.DataFrame({"row": raw["row"], "ts_text": raw["ts"].astype(str)})
+    text = raw["ts"].astype(str).str.strip()
+    # An empty ts is reported by ts_not_null only, not as a ts without a zone.
+    frame = pd.DataFrame({"row": raw["row"], "ts_text": text.where(text != "")})
     frame["ts"] = pd.to_datetime(frame["ts_text"], utc=True, errors="coerce", format="ISO8601")
     for column in COLUMNS[1:]:
         frame[column] = pd.to_numeric(raw[column], errors="coerce").astype("float64")
@@ -271,6 +273,8 @@ def prepare_frame(
     breaks = seconds > params.segment_break_seconds
     frame["gap_seconds"] = seconds.where(~breaks)
     previous = frame["close"].shift(1)
+    # A move from a close that is not a positive number is undefined; *_positive_finite says so.
+    previous = previous.where((previous > 0) & (previous < MAX_PRICE))
     move = pd.concat([(frame["high"] - previous).abs(), (frame["low"] - previous).abs()], axis=1)
     frame["move_from_prev_close"] = (move.max(axis=1, skipna=False) / previous).where(~breaks)
     frame.attrs["segment_breaks"] = int(breaks.sum())

@@ -23,7 +23,7 @@ SAMPLE_ROWS = 5
 class DataChecksFailedError(DataError):
     """Market data failed its pre-flight checks: fix or exclude the data, then run again."""
 
-    def __init__(self, message: str, report: CheckReport) -> None:
+    def __init__(self, message: str, report: CheckReport | None = None) -> None:
         super().__init__(message)
         self.report = report
 
@@ -31,7 +31,7 @@ class DataChecksFailedError(DataError):
 class JournalAuditFailedError(StateError):
     """The journal or breaker events failed their audit: investigate before the next session."""
 
-    def __init__(self, message: str, report: CheckReport) -> None:
+    def __init__(self, message: str, report: CheckReport | None = None) -> None:
         super().__init__(message)
         self.report = report
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from prefect import flow
 
+from checks.report import DataChecksFailedError, JournalAuditFailedError
 from flows._common import ALERT_HOOKS, build_request, build_settings, has_state
+from tasks.checks import audit_task, preflight_task
 from tasks.reports import (
     SESSION_SUMMARY_KEY,
     SESSION_TABLE_KEY,
@@ -34,13 +36,22 @@ def trading_session(
     """Run (or resume) one trading session on `data` ('path' or 'SYMBOL=path' each)."""
     settings = build_settings(config_file, state_dir)
     request = build_request(data, start, end, duration_minutes, faults, seed, realtime)
+    preflight = preflight_task(settings, request)
+    if not preflight.success:  # bad data refuses the run; the report is the artifact
+        raise DataChecksFailedError(preflight.summary(), preflight)
     # A fresh state dir has no intents to reconcile (and reconcile refuses to create state).
     fresh = not has_state(settings)
     reconciled = (
         {"reconciled": 0, "skipped": "fresh state dir"} if fresh else reconcile_task(settings)
     )
     result = run_session_task(settings, request)
-    summary = {**result.summary, "reconciled_before_start": reconciled}
+    audit = audit_task(settings, request)
+    summary = {
+        **result.summary,
+        "reconciled_before_start": reconciled,
+        "data_checks": preflight.summary(),
+        "journal_audit": audit.summary(),
+    }
     state_path = str(result.state_dir)
     publish_markdown_task(
         SESSION_SUMMARY_KEY,
@@ -48,4 +59,6 @@ def trading_session(
         "Trading session summary",
     )
     publish_table_task(SESSION_TABLE_KEY, key_value_rows(summary), "Trading session metrics")
+    if not audit.success:
+        raise JournalAuditFailedError(audit.summary(), audit)
     return {"summary": summary, "stopped_by_breaker": result.stopped_by_breaker}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tradeguard.cli_checks import checks_app
 from tradeguard.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
@@ -55,6 +56,7 @@ data_app = typer.Typer(help="Check the market data files.", no_args_is_help=True
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+data_app.add_typer(checks_app)  # merges `data check` into the data group
 
 
 def _state(ctx: typer.Context) -> AppState:
