@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from checks import breaker_suite, journal_suite
+from checks.docs_page import inject_verdict
 from checks.gx_context import RESULT_FORMAT, build_docs, new_context, suite_results
 from checks.journal_suite import BARS_TABLE, WINDOWS_TABLE, JournalParams
 from checks.market_data import BarSource, read_frame
@@ -24,7 +25,7 @@ from checks.report import SAMPLE_ROWS, CheckReport, ExpectationOutcome, Row, cel
 from engine.errors import StateError
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,26 @@ def _snapshot(source: Path, target: Path) -> None:
 
 def _install_bars(conn: sqlite3.Connection, bars: Sequence[BarSource]) -> None:
     conn.execute(f"CREATE TABLE {BARS_TABLE} (symbol TEXT, ts TEXT, open REAL)")
+    symbols = {row[0] for row in conn.execute("SELECT DISTINCT symbol FROM trades")}
+    first, last = conn.execute("SELECT MIN(ts), MAX(ts) FROM trades").fetchone()
     for source in bars:
-        frame = _bar_opens(source)
+        if source.symbol not in symbols:
+            continue  # only the bars a fill can refer to
+        frame = _bar_opens(source, first, last)
         conn.executemany(f"INSERT INTO {BARS_TABLE} VALUES (?, ?, ?)",
                          zip([source.symbol] * len(frame), frame["ts"], frame["open"],
                              strict=True))
     conn.execute(f"CREATE INDEX {BARS_TABLE}_key ON {BARS_TABLE} (symbol, ts)")
 
 
-def _bar_opens(source: BarSource) -> pd.DataFrame:
+def _bar_opens(source: BarSource, first: str, last: str) -> pd.DataFrame:
     import pandas as pd
 
     raw = read_frame(source.path)
     ts = pd.to_datetime(raw["ts"], utc=True, errors="coerce", format="ISO8601")
     frame = pd.DataFrame({"ts": ts, "open": pd.to_numeric(raw["open"], errors="coerce")})
-    frame = frame.dropna()
+    low, high = pd.Timestamp(first), pd.Timestamp(last)
+    frame = frame[(frame["ts"] >= low) & (frame["ts"] <= high)].dropna()
     # The store's text form of a time (tradeguard/store/serialize.py): microseconds, +00:00.
     frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     return frame
@@ -182,7 +188,9 @@ def _run(snapshot: Path, params: JournalParams, docs_dir: Path | None) -> CheckR
             sampler = _sampler(conn, table, key, expectations[suite_name])
             outcomes += outcomes_of(suite_result, suite_name, table, sampler)
     conn.close()
-    return CheckReport(KIND, tuple(outcomes), build_docs(context, docs_dir))
+    report = CheckReport(KIND, tuple(outcomes), build_docs(context, docs_dir))
+    inject_verdict(report.docs_index, report)
+    return report
 
 
 def _sampler(

@@ -19,15 +19,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from checks.docs_page import inject_verdict
 from checks.gx_context import RESULT_FORMAT, build_docs, new_context, suite_results
 from checks.report import SAMPLE_ROWS, CheckReport, ExpectationOutcome, Row, cell_text, outcomes_of
 from engine.errors import DataError
 from engine.feed import COLUMNS, DATA_HOWTO
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from great_expectations.checkpoint import Checkpoint
-    from great_expectations.data_context import AbstractDataContext
+    import pandas as pd  # type: ignore[import-untyped]
+    from great_expectations.checkpoint.checkpoint import Checkpoint
+    from great_expectations.data_context.data_context.abstract_data_context import (
+        AbstractDataContext,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +202,7 @@ class MarketDataChecker:
             outcomes += self.check_frame(frame, source.label, params)
         report = CheckReport(SUITE, tuple(outcomes), build_docs(self.context, self.docs_dir),
                              tuple(notes))
+        inject_verdict(report.docs_index, report)
         log.info("market_data_checked files=%d success=%s failed=%d", len(sources),
                  report.success, len(report.failures))
         return report

@@ -117,7 +117,8 @@ class CheckReport:
         """Return the report for a terminal: each failure with its sample rows."""
         lines: list[str] = []
         for outcome in self.failures:
-            count = "" if outcome.unexpected_count is None else f" {outcome.unexpected_count} row(s)"
+            rows = outcome.unexpected_count
+            count = "" if rows is None else f" {rows} row(s)"
             lines.append(f"FAIL {outcome.name} [{outcome.batch}]{count}: {outcome.detail}")
             lines.extend(f"    {_row_text(row)}" for row in outcome.sample)
         lines.extend(f"note: {note}" for note in self.notes)

@@ -35,12 +35,12 @@ def publish_report(report: CheckReport, key: str, description: str) -> None:
     """Publish a check report as Markdown, table and Data Docs link artifacts under key."""
     create_markdown_artifact(markdown=report.markdown(), key=key, description=description)
     create_table_artifact(
-        table=report.table_rows(), key=f"{key}-table", description=f"{description}: every expectation"
+        table=report.table_rows(), key=f"{key}-table", description=f"{description}: expectations"
     )
     url = report.docs_url()
     if url is not None:
         create_link_artifact(
-            link=url, link_text="Data Docs", key=f"{key}-docs", description=f"{description}: Data Docs"
+            link=url, link_text="Data Docs", key=f"{key}-docs", description=f"{description}: docs"
         )
 
 

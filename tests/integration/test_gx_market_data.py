@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from checks.market_data import SUITE, BarSource, MarketDataChecker, MarketDataParams, preflight
-from checks.runs import DEFAULT_PRICE_BAND
 from checks.report import CheckReport
+from checks.runs import DEFAULT_PRICE_BAND
 from tradeguard.cli_support import default_symbol
 
 FTX = "btc-perp_ftx_1m.csv.gz"
