@@ -58,15 +58,20 @@ def preflight_for(
 
 
 def audit_for(
-    settings: Settings, request: ReplayRequest | None, now: datetime, docs: bool = True
+    settings: Settings,
+    request: ReplayRequest | None,
+    now: datetime,
+    docs: bool = True,
+    store_dir: Path | None = None,
 ) -> CheckReport:
-    """Audit the journal and breaker events of the settings' state store after a run."""
+    """Audit the journal and breaker events after a run (store_dir: the run's own state dir)."""
     from tradeguard.bootstrap import store_path
 
     state_dir = settings.store.state_dir
     docs_dir = _docs(state_dir, AUDIT_DOCS, now) if docs else None
     sources: Sequence[BarSource] = bar_sources(request) if request is not None else ()
-    return audit(store_path(state_dir), journal_params(settings), sources, docs_dir)
+    store = store_path(store_dir if store_dir is not None else state_dir)
+    return audit(store, journal_params(settings), sources, docs_dir)
 
 
 def _docs(state_dir: Path, kind: str, now: datetime) -> Path:

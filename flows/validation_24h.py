@@ -14,7 +14,7 @@ from flows._common import (
     day_window,
     validation_data,
 )
-from tasks.checks import AUDIT_GATE, PREFLIGHT_GATE, audit_task, check_gate, preflight_task
+from tasks.checks import PREFLIGHT_GATE, audit_gate, check_gate, preflight_task
 from tasks.reports import (
     VALIDATION_KEY,
     VALIDATION_TABLE_KEY,
@@ -60,13 +60,15 @@ def validation_24h(
         start, end = day_window(day)
     request = build_request(data, start, end, None, faults, seed, realtime)
     preflight = preflight_task(settings, request)
+    result: dict[str, Any]
     if not preflight.success:  # bad data refuses the run: the failed pre-flight is the verdict
         result = {"gates": [gate_dicts([check_gate(PREFLIGHT_GATE, preflight)])[0]]}
     else:
         result = validate_24h_task(settings, request, declare_faults)
     gates = parse_gates(result)
     if gates and preflight.success:
-        gates = (*gates, check_gate(AUDIT_GATE, audit_task(settings, request)))
+        run_dir = result.get("state_dir")  # the validation's own fresh state dir
+        gates = (*gates, audit_gate(settings, request, str(run_dir) if run_dir else None))
     failed = failed_gates(gates)
     publish_markdown_task(
         VALIDATION_KEY, validation_markdown(gates, failed), "24h validation verdict"

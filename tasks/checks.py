@@ -7,6 +7,7 @@ rows), a table with one row per expectation, and a link to the Data Docs page.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prefect import task
@@ -18,6 +19,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from engine.clock import SystemClock
+from engine.errors import TradeguardError
 from tasks.validation import GateResult
 
 if TYPE_CHECKING:
@@ -55,13 +57,24 @@ def preflight_task(settings: Settings, request: ReplayRequest) -> CheckReport:
 
 
 @task(name="journal-audit", cache_policy=NO_CACHE)
-def audit_task(settings: Settings, request: ReplayRequest | None) -> CheckReport:
+def audit_task(
+    settings: Settings, request: ReplayRequest | None, store_dir: str | None = None
+) -> CheckReport:
     """Audit the journal and breaker events after the run and publish the report."""
     from checks.runs import audit_for
 
-    report = audit_for(settings, request, SystemClock().now())
+    where = Path(store_dir) if store_dir else None
+    report = audit_for(settings, request, SystemClock().now(), store_dir=where)
     publish_report(report, AUDIT_KEY, "Journal and breaker audit")
     return report
+
+
+def audit_gate(settings: Settings, request: ReplayRequest, store_dir: str | None) -> GateResult:
+    """Audit the store of a validation run and return the verdict as a gate (errors fail it)."""
+    try:
+        return check_gate(AUDIT_GATE, audit_task(settings, request, store_dir))
+    except TradeguardError as e:
+        return GateResult(AUDIT_GATE, False, observed=str(e), expected="every expectation holds")
 
 
 def check_gate(name: str, report: CheckReport) -> GateResult:
