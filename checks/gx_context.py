@@ -76,7 +76,7 @@ def run_docs_dir(state_dir: Path, kind: str, now: datetime, keep: int = DOCS_KEE
     base = state_dir / DOCS_FOLDER
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     target = base / f"{kind}-{stamp}"
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)  # beside the state: private
     prune_docs(base, kind, keep)
     return target
 

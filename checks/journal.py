@@ -1,6 +1,6 @@
 """Fast pre-check of the trade journal: plain SQL invariants, run by the 24h validation gate.
 
-It needs no Great Expectations import and answers in about a second on a million fills. The
+It needs no Great Expectations import and is about ten times faster (bench/bench_checks.py). The
 full audit (checks/audit.py, suites in checks/journal_suite.py and checks/breaker_suite.py)
 holds an expectation for each invariant here (the mapping is in checks/journal_suite.py), plus
 the checks this pre-check does not make, and publishes Data Docs.

@@ -89,6 +89,10 @@ def _expectations(gxe: Any) -> list[Any]:
 
     either = "either_value_is_missing"  # a missing value is reported by *_not_null only
     items: list[Any] = [
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1, **named("bars_present", "the file has bars in the window")),
+    ]
+    items += [
         gxe.ExpectColumnValuesToNotBeNull(
             column=column, **named(f"{column}_not_null", f"every bar has a parseable {column}")
         )

@@ -54,7 +54,7 @@ def test_real_ftx_month_passes_with_exit_0(runner: CliRunner, data_dir: Path) ->
     done = runner.invoke(app, ["data", "check", "--data", "btc-perp_ftx_1m.csv.gz"])
 
     assert done.exit_code == 0, done.output
-    assert "market_data passed (20/20 expectations hold)" in done.output
+    assert "market_data passed (21/21 expectations hold)" in done.output
 
 
 def test_gap_fails_with_exit_1_naming_the_expectation_and_the_row(
@@ -76,7 +76,7 @@ def test_json_report_lists_the_failure_with_its_sample(runner: CliRunner, gapped
 
     assert done.exit_code == 1, done.output
     body = json.loads(done.stdout)
-    assert body["success"] is False and body["expectations"] == 20
+    assert body["success"] is False and body["expectations"] == 21
     (failed,) = body["failed"]
     assert failed["expectation"] == "gap_within_threshold"
     assert failed["sample"][0]["gap_seconds"] == "1860"
