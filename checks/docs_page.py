@@ -34,7 +34,7 @@ def _e(value: object) -> str:
 def _failures(report: CheckReport) -> list[str]:
     parts: list[str] = []
     for outcome in report.failures:
-        count = "" if outcome.unexpected_count is None else f" ({outcome.unexpected_count} rows)"
+        count = "" if outcome.unexpected_count is None else f" ({outcome.unexpected_count} row(s))"
         parts.append(f"<h3>FAIL <code>{_e(outcome.name)}</code> on {_e(outcome.batch)}"
                      f"{_e(count)}</h3><p>{_e(outcome.detail)}</p>")
         if outcome.sample:

@@ -68,3 +68,45 @@ def test_data_docs_of_a_failed_preflight_render_in_chromium(data_dir: Path, tmp_
     for png in (index_png, result_png):
         assert png.stat().st_size > 10_000
         assert distinct_colours(png) > 20, f"{png} looks blank"
+
+
+def test_data_docs_of_a_failed_journal_audit_render_in_chromium(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from checks.audit import audit
+    from checks.journal_suite import JournalParams
+    from tradeguard import bootstrap, services
+    from tradeguard.requests import DataSpec, ReplayRequest
+    from tradeguard.settings import load_settings
+
+    plan = tmp_path / "faults.toml"
+    plan.write_text('[[fault]]\nstart = "2022-01-21T09:13:00Z"\nend = "2022-01-21T09:23:00Z"\n'
+                    "reject_rate = 1.0\n")
+    settings = load_settings(
+        store={"state_dir": tmp_path / "state"},
+        strategy={"pairs": [(2, 5), (3, 7), (4, 9), (5, 11)], "confidence_scale_pct": 0.0001},
+    )
+    services.run_session(settings, ReplayRequest(
+        data=(DataSpec(data_dir / "btc-perp_ftx_1m.csv.gz", "BTC-PERP"),),
+        start=datetime(2022, 1, 21, 9, tzinfo=UTC), end=datetime(2022, 1, 21, 10, tzinfo=UTC),
+        faults=plan, seed=11))
+    store = bootstrap.store_path(tmp_path / "state")
+    with sqlite3.connect(store) as conn:  # HALT -> CLOSED by cooldown: HALF_OPEN skipped
+        halt = conn.execute("SELECT id FROM breaker_events WHERE from_state = 'HALT'").fetchone()
+        conn.execute("DELETE FROM breaker_events WHERE id = ?", (halt[0] + 1,))
+        conn.execute("UPDATE breaker_events SET to_state = 'CLOSED' WHERE id = ?", halt)
+    conn.close()
+    docs = tmp_path / "audit_docs"
+
+    report = audit(store, JournalParams.from_risk(settings.risk), docs_dir=docs)
+
+    assert report.failed_names() == {"breaker_deescalation_one_level"}
+    assert "FAIL <code>breaker_deescalation_one_level</code>" in (docs / "index.html").read_text(
+        encoding="utf-8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = screenshot(docs / "index.html", ARTIFACTS / "gx-audit-docs-index.png",
+                     tmp_path / "chromium")
+    assert png.stat().st_size > 10_000 and distinct_colours(png) > 20
