@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,10 +70,21 @@ class MarketDataParams:
 
 @dataclass(frozen=True)
 class BarSource:
-    """One bar file to check and the symbol its bars belong to."""
+    """One bar file to check, its symbol, and optional per-symbol suite parameters."""
 
     path: Path
     symbol: str
+    price_band: float | None = None
+    max_gap_seconds: float | None = None
+
+    def params(self, base: MarketDataParams) -> MarketDataParams:
+        """Return base with this symbol's own price band and gap threshold, where set."""
+        overrides: dict[str, float] = {}
+        if self.price_band is not None:
+            overrides["price_band"] = self.price_band
+        if self.max_gap_seconds is not None:
+            overrides["max_gap_seconds"] = self.max_gap_seconds
+        return replace(base, **overrides) if overrides else base
 
     @property
     def label(self) -> str:
@@ -196,14 +207,15 @@ class MarketDataChecker:
         outcomes: list[ExpectationOutcome] = []
         notes: list[str] = []
         for source in sources:
-            frame = prepare_frame(read_frame(source.path), params, start, end)
+            own = source.params(params)
+            frame = prepare_frame(read_frame(source.path), own, start, end)
             breaks = int(frame.attrs.get("segment_breaks", 0))
             if breaks:
                 notes.append(f"{source.label}: {breaks} segment break(s) longer than "
-                             f"{params.segment_break_seconds:g}s (not gaps)")
+                             f"{own.segment_break_seconds:g}s (not gaps)")
             if frame.empty:
                 notes.append(f"{source.label}: no bars in the window")
-            outcomes += self.check_frame(frame, source.label, params)
+            outcomes += self.check_frame(frame, source.label, own)
         report = CheckReport(SUITE, tuple(outcomes), build_docs(self.context, self.docs_dir),
                              tuple(notes))
         inject_verdict(report.docs_index, report)

@@ -55,6 +55,21 @@ def test_spx_sessions_pass_with_an_overnight_gap_threshold(
     assert report.success, report.text_lines()
 
 
+def test_per_symbol_parameters_override_the_run_parameters(
+    checker: MarketDataChecker, data_dir: Path
+) -> None:
+    spx = data_dir / SPX
+    sources = [BarSource(spx, "SPX", max_gap_seconds=18 * 3600.0),
+               BarSource(spx, "TIGHT", price_band=0.0001)]
+
+    report = checker.check(sources, PARAMS)
+
+    assert {(o.batch, o.name) for o in report.failures} == {
+        ("TIGHT spx-index_1m.csv.gz", "gap_within_threshold"),
+        ("TIGHT spx-index_1m.csv.gz", "move_within_price_band"),
+    }
+
+
 @pytest.mark.parametrize("name", COINBASE)
 def test_coinbase_files_fail_only_the_gap_expectation_at_the_2018_04_04_outage(
     checker: MarketDataChecker, data_dir: Path, name: str
