@@ -148,7 +148,7 @@ def _expectations(gxe: Any) -> list[Any]:
             column="move_from_prev_close", max_value={"$PARAMETER": "price_band"},
             description="No bar moves further than the price band from the previous close",
             **named("move_within_price_band",
-                    "max(|high|, |low| - previous close) / previous close <= price_band"),
+                    "max(|high - prev close|, |low - prev close|) / prev close <= price_band"),
         ),
     ]
     return items
