@@ -7,7 +7,9 @@ from typing import Any
 
 from prefect import flow
 
+from checks.report import DataChecksFailedError, JournalAuditFailedError
 from flows._common import ALERT_HOOKS, build_app, build_request
+from tasks.checks import audit_task, preflight_task
 from tasks.reports import (
     SESSION_SUMMARY_KEY,
     SESSION_TABLE_KEY,
@@ -33,11 +35,19 @@ def trading_session(
     """Run (or resume) one trading session on `data` ('path' or 'SYMBOL=path' each)."""
     app = build_app(config_file, state_dir)
     request = build_request(data, start, end, duration_minutes, faults, seed, realtime)
+    preflight = preflight_task(app.settings, request)
+    if not preflight.success:  # bad data refuses the run; the report is the artifact
+        raise DataChecksFailedError(preflight.summary(), preflight)
     # A fresh state dir has no intents to reconcile (and reconcile refuses to create state).
     fresh = not app.workspace.exists()
     reconciled = {"reconciled": 0, "skipped": "fresh state dir"} if fresh else reconcile_task(app)
     result = run_session_task(app, request)
-    extra = {"reconciled_before_start": reconciled}
+    audit = audit_task(app.settings, request)
+    extra = {
+        "reconciled_before_start": reconciled,
+        "data_checks": preflight.summary(),
+        "journal_audit": audit.summary(),
+    }
     state_path = str(result.state_dir)
     publish_markdown_task(
         SESSION_SUMMARY_KEY,
@@ -46,4 +56,6 @@ def trading_session(
     )
     summary = {**result.summary.to_json(), **extra}
     publish_table_task(SESSION_TABLE_KEY, key_value_rows(summary), "Trading session metrics")
+    if not audit.success:
+        raise JournalAuditFailedError(audit.summary(), audit)
     return {"summary": summary, "stopped_by_breaker": result.stopped_by_breaker}

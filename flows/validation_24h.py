@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 from prefect import flow
 
 from flows._common import ALERT_HOOKS, build_app, build_request, day_window, validation_data
+from tasks.checks import PREFLIGHT_GATE, audit_gate, check_gate, preflight_task
 from tasks.reports import (
     VALIDATION_KEY,
     VALIDATION_TABLE_KEY,
@@ -45,7 +47,18 @@ def validation_24h(
     if day is not None:
         start, end = day_window(day)
     request = build_request(data, start, end, None, faults, seed, realtime)
-    result = validate_24h_task(app, request, declare_faults)
+    preflight = preflight_task(app.settings, request)
+    if not preflight.success:  # bad data refuses the run: the failed pre-flight is the verdict
+        result = ValidationResult(
+            gates=(check_gate(PREFLIGHT_GATE, preflight),), summary=None,
+            state_dir=app.workspace.location, start=request.start, end=request.end,
+            faults=request.faults,
+        )
+    else:
+        result = validate_24h_task(app, request, declare_faults)
+        run_dir = str(result.state_dir)  # the validation's own fresh state dir
+        result = replace(result, gates=(*result.gates,
+                                        audit_gate(app.settings, request, run_dir)))
     failed = result.failed
     publish_markdown_task(VALIDATION_KEY, validation_markdown(result), "24h validation verdict")
     publish_table_task(

@@ -24,7 +24,7 @@ from engine.ports import Batch, InMemoryStore, OperatorCommand
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from checks.journal import JournalProblem
+    from tradeguard.store.invariants import JournalProblem
     from tradeguard.store.lock import LockOwner
     from tradeguard.workspace import Journal
 

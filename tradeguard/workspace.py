@@ -19,7 +19,7 @@ from engine.ports import Batch, OperatorCommand, RecoveredState
 from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
 
 if TYPE_CHECKING:
-    from checks.journal import JournalProblem
+    from tradeguard.store.invariants import JournalProblem
     from tradeguard.store.lock import LockOwner
 
 STORE_FILE = STORE_FILENAME
@@ -187,6 +187,6 @@ class SqliteWorkspace:
 
     def journal_problems(self, journal: Journal) -> list[JournalProblem]:
         """Run the SQL journal invariants over the store."""
-        from checks.journal import check_journal
+        from tradeguard.store.invariants import check_journal
 
         return check_journal(journal)  # type: ignore[arg-type]
