@@ -1,0 +1,1 @@
+"""Analytics over the journal: a DuckDB file beside the state store, refreshed incrementally."""
