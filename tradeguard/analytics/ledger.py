@@ -1,10 +1,10 @@
-"""Average-cost ledger over journaled fills: realized P&L per fill, as engine/portfolio.py books it."""
+"""Average-cost ledger over journaled fills: realized P&L per fill, as engine/portfolio.py does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 _DUST = 1e-12
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import adbc_driver_sqlite.dbapi as adbc
 import duckdb
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from engine.errors import StateError
 from tradeguard.analytics.db import analytics_path, connect
@@ -284,7 +284,7 @@ def _upsert_intents(
     if have != expected:  # a clock that went backwards: rebuild rather than miss a status
         log.warning("analytics_intents_rebuilt bot=%s have=%d journal=%d", bot, have, expected)
         _replace_all(journal, duck, spec, bot)
-    return chunk.num_rows
+    return int(chunk.num_rows)
 
 
 def _replace_all(

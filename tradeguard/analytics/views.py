@@ -65,9 +65,9 @@ VIEWS: dict[str, str] = {
     "breaker_episodes": f"""
         WITH marked AS (
             SELECT b.*, s.severity,
-                   sum(CASE WHEN b.from_state = 'CLOSED' THEN 1 ELSE 0 END)
+                   CAST(sum(CASE WHEN b.from_state = 'CLOSED' THEN 1 ELSE 0 END)
                        OVER (PARTITION BY b.bot ORDER BY b.id ROWS UNBOUNDED PRECEDING)
-                       AS episode
+                       AS BIGINT) AS episode
               FROM breaker_events b JOIN breaker_states s ON s.state = b.to_state)
         SELECT bot, episode,
                min("at") AS start_at,
