@@ -1,0 +1,230 @@
+"""Charts as PNG bytes with matplotlib's Agg canvas (no pyplot, no global figure state)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import matplotlib as mpl
+
+mpl.use("Agg")
+
+from matplotlib import dates as mdates  # noqa: E402 - after selecting the backend
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+
+STATE_COLORS = {
+    "ALERT": "#f2c94c",
+    "THROTTLE": "#f2994a",
+    "HALF_OPEN": "#6fa8dc",
+    "HALT": "#eb5757",
+    "SHUTDOWN": "#8e44ad",
+}
+STATE_ORDER = ("CLOSED", "ALERT", "THROTTLE", "HALF_OPEN", "HALT", "SHUTDOWN")
+MAX_CANDLES = 400
+_UP, _DOWN = "#27ae60", "#c0392b"
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One OHLC bar (ts is the bar start, UTC)."""
+
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+@dataclass(frozen=True)
+class StateSpan:
+    """The breaker in one state from start to end."""
+
+    state: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class TransitionMark:
+    """A breaker transition to draw as a labelled vertical line."""
+
+    at: datetime
+    to_state: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FillMark:
+    """A fill to draw as a triangle at its price."""
+
+    at: datetime
+    price: float
+    side: str
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def _shade(ax: Axes, spans: Sequence[StateSpan]) -> list[Patch]:
+    seen: dict[str, Patch] = {}
+    for span in spans:
+        color = STATE_COLORS.get(span.state)
+        if color is None or span.end <= span.start:
+            continue
+        ax.axvspan(span.start, span.end, color=color, alpha=0.18, lw=0)  # type: ignore[arg-type]
+        seen.setdefault(span.state, Patch(color=color, alpha=0.35, label=span.state))
+    return [seen[s] for s in STATE_ORDER if s in seen]
+
+
+def _transitions(ax: Axes, marks: Sequence[TransitionMark]) -> None:
+    top = ax.get_ylim()[1]
+    for i, mark in enumerate(marks):
+        color = STATE_COLORS.get(mark.to_state, "#2d9c5b")
+        ax.axvline(mark.at, color=color, lw=1.2, ls="--")  # type: ignore[arg-type]
+        ax.annotate(
+            mark.label, xy=(mdates.date2num(mark.at), top), xytext=(2, -10 - 11 * (i % 4)),
+            textcoords="offset points", fontsize=7, color="#333", rotation=0,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": color, "alpha": 0.85},
+        )
+
+
+def _time_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.grid(alpha=0.25)
+
+
+def _candles(ax: Axes, candles: Sequence[Candle]) -> None:
+    width = (candles[1].ts - candles[0].ts if len(candles) > 1 else timedelta(minutes=1)) * 0.7
+    for c in candles:
+        color = _UP if c.close >= c.open else _DOWN
+        mid = c.ts + width / 1.4 / 2
+        ax.vlines(mid, c.low, c.high, color=color, lw=0.8)  # type: ignore[arg-type]
+        bottom, height = min(c.open, c.close), abs(c.close - c.open) or 1e-9
+        ax.add_patch(
+            Rectangle(
+                (mdates.date2num(mid - width / 2), bottom), width / timedelta(days=1), height,
+                facecolor=color, edgecolor=color, lw=0.5,
+            )
+        )
+    ax.set_xlim(candles[0].ts, candles[-1].ts + width)  # type: ignore[arg-type]
+    lows = [c.low for c in candles]
+    highs = [c.high for c in candles]
+    pad = (max(highs) - min(lows)) * 0.05 or 1.0
+    ax.set_ylim(min(lows) - pad, max(highs) + pad)
+
+
+def price_chart(
+    title: str,
+    candles: Sequence[Candle],
+    points: Sequence[tuple[datetime, float]],
+    spans: Sequence[StateSpan],
+    marks: Sequence[TransitionMark],
+    fills: Sequence[FillMark],
+) -> bytes:
+    """Draw price (candles when few enough, else closes; else journal prices) with marks."""
+    fig = Figure(figsize=(11, 4.6))
+    ax = fig.add_subplot()
+    if candles and len(candles) <= MAX_CANDLES:
+        _candles(ax, candles)
+    elif candles:
+        ax.plot([c.ts for c in candles], [c.close for c in candles], color="#34495e", lw=1)
+    elif points:
+        ax.plot([p[0] for p in points], [p[1] for p in points], color="#34495e", lw=1,
+                marker=".", ms=3, label="journal prices")
+    legend = _shade(ax, spans)
+    buys = [f for f in fills if f.side == "BUY"]
+    sells = [f for f in fills if f.side != "BUY"]
+    if buys:
+        ax.scatter([f.at for f in buys], [f.price for f in buys], marker="^", s=46,  # type: ignore[misc]
+                   color="#1e8449", edgecolor="black", lw=0.5, zorder=5, label=f"buy fills ({len(buys)})")
+    if sells:
+        ax.scatter([f.at for f in sells], [f.price for f in sells], marker="v", s=46,  # type: ignore[misc]
+                   color="#c0392b", edgecolor="black", lw=0.5, zorder=5, label=f"sell fills ({len(sells)})")
+    _transitions(ax, marks)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, *legend], loc="lower left", fontsize=8, ncol=4, framealpha=0.9)
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel("price")
+    _time_axis(ax)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def equity_chart(
+    title: str,
+    points: Sequence[tuple[datetime, float]],
+    spans: Sequence[StateSpan],
+    marks: Sequence[TransitionMark],
+) -> bytes:
+    """Draw equity with its running peak and the drawdown below, breaker states shaded."""
+    fig = Figure(figsize=(11, 4.6))
+    ax, dd_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    times = [p[0] for p in points]
+    values = [p[1] for p in points]
+    peaks: list[float] = []
+    for v in values:
+        peaks.append(max(v, peaks[-1]) if peaks else v)
+    ax.plot(times, values, color="#2c3e50", lw=1.3, label="equity")
+    ax.plot(times, peaks, color="#7f8c8d", lw=0.8, ls=":", label="running peak")
+    drawdown = [(v - p) / p * 100 if p else 0.0 for v, p in zip(values, peaks, strict=True)]
+    dd_ax.fill_between(times, drawdown, 0, color="#c0392b", alpha=0.4)  # type: ignore[arg-type]
+    dd_ax.set_ylabel("drawdown %")
+    legend = _shade(ax, spans)
+    _shade(dd_ax, spans)
+    if values:
+        _transitions(ax, marks)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, *legend], loc="lower left", fontsize=8, ncol=4, framealpha=0.9)
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel("equity")
+    _time_axis(ax)
+    _time_axis(dd_ax)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def breaker_timeline_chart(title: str, spans: Sequence[StateSpan]) -> bytes:
+    """Draw the breaker state over time as coloured bands, one row per state."""
+    fig = Figure(figsize=(11, 2.6))
+    ax = fig.add_subplot()
+    rows = {state: i for i, state in enumerate(STATE_ORDER)}
+    for span in spans:
+        if span.end <= span.start:
+            continue
+        ax.broken_barh(
+            [(mdates.date2num(span.start), (span.end - span.start) / timedelta(days=1))],
+            (rows.get(span.state, 0) - 0.4, 0.8),
+            facecolors=STATE_COLORS.get(span.state, "#27ae60"),
+        )
+    ax.set_yticks(range(len(STATE_ORDER)), list(STATE_ORDER), fontsize=8)
+    ax.set_ylim(-0.6, len(STATE_ORDER) - 0.4)
+    ax.set_title(title, fontsize=11)
+    ax.xaxis_date()
+    _time_axis(ax)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def daily_pnl_chart(title: str, days: Sequence[datetime], pnl: Sequence[float]) -> bytes:
+    """Draw realized P&L per day as green and red bars."""
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.add_subplot()
+    colors = [_UP if v >= 0 else _DOWN for v in pnl]
+    ax.bar(days, pnl, color=colors, width=0.8)  # type: ignore[arg-type]
+    ax.axhline(0, color="#333", lw=0.8)
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel("realized P&L")
+    _time_axis(ax)
+    fig.tight_layout()
+    return _png(fig)
