@@ -7,15 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import matplotlib as mpl
+from matplotlib import dates as mdates
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
 
-mpl.use("Agg")
-
-from matplotlib import dates as mdates  # noqa: E402 - after selecting the backend
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
+# Figures are drawn on an explicit Agg canvas (FigureCanvasAgg), never through pyplot, so no
+# display backend or global figure state is involved.
 
 STATE_COLORS = {
     "ALERT": "#f2c94c",
@@ -67,6 +66,16 @@ class FillMark:
     side: str
 
 
+def num(ts: datetime) -> float:
+    """Return a time as a matplotlib date number (days since the epoch)."""
+    return float(mdates.date2num(ts))  # type: ignore[no-untyped-call]
+
+
+def nums(times: Sequence[datetime]) -> list[float]:
+    """Return times as matplotlib date numbers."""
+    return [num(t) for t in times]
+
+
 def _png(fig: Figure) -> bytes:
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
@@ -80,7 +89,7 @@ def _shade(ax: Axes, spans: Sequence[StateSpan]) -> list[Patch]:
         color = STATE_COLORS.get(span.state)
         if color is None or span.end <= span.start:
             continue
-        ax.axvspan(span.start, span.end, color=color, alpha=0.18, lw=0)  # type: ignore[arg-type]
+        ax.axvspan(num(span.start), num(span.end), color=color, alpha=0.18, lw=0)
         seen.setdefault(span.state, Patch(color=color, alpha=0.35, label=span.state))
     return [seen[s] for s in STATE_ORDER if s in seen]
 
@@ -89,18 +98,20 @@ def _transitions(ax: Axes, marks: Sequence[TransitionMark]) -> None:
     top = ax.get_ylim()[1]
     for i, mark in enumerate(marks):
         color = STATE_COLORS.get(mark.to_state, "#2d9c5b")
-        ax.axvline(mark.at, color=color, lw=1.2, ls="--")  # type: ignore[arg-type]
+        ax.axvline(num(mark.at), color=color, lw=1.2, ls="--")
         ax.annotate(
-            mark.label, xy=(mdates.date2num(mark.at), top), xytext=(2, -10 - 11 * (i % 4)),
+            mark.label, xy=(num(mark.at), top), xytext=(2, -10 - 11 * (i % 4)),
             textcoords="offset points", fontsize=7, color="#333", rotation=0,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": color, "alpha": 0.85},
         )
 
 
 def _time_axis(ax: Axes) -> None:
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(
+        mdates.ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]
+    )
     ax.grid(alpha=0.25)
 
 
@@ -109,15 +120,15 @@ def _candles(ax: Axes, candles: Sequence[Candle]) -> None:
     for c in candles:
         color = _UP if c.close >= c.open else _DOWN
         mid = c.ts + width / 1.4 / 2
-        ax.vlines(mid, c.low, c.high, color=color, lw=0.8)  # type: ignore[arg-type]
+        ax.vlines(num(mid), c.low, c.high, color=color, lw=0.8)
         bottom, height = min(c.open, c.close), abs(c.close - c.open) or 1e-9
         ax.add_patch(
             Rectangle(
-                (mdates.date2num(mid - width / 2), bottom), width / timedelta(days=1), height,
+                (num(mid - width / 2), bottom), width / timedelta(days=1), height,
                 facecolor=color, edgecolor=color, lw=0.5,
             )
         )
-    ax.set_xlim(candles[0].ts, candles[-1].ts + width)  # type: ignore[arg-type]
+    ax.set_xlim(num(candles[0].ts), num(candles[-1].ts + width))
     lows = [c.low for c in candles]
     highs = [c.high for c in candles]
     pad = (max(highs) - min(lows)) * 0.05 or 1.0
@@ -138,19 +149,21 @@ def price_chart(
     if candles and len(candles) <= MAX_CANDLES:
         _candles(ax, candles)
     elif candles:
-        ax.plot([c.ts for c in candles], [c.close for c in candles], color="#34495e", lw=1)
+        ax.plot(nums([c.ts for c in candles]), [c.close for c in candles], color="#34495e", lw=1)
     elif points:
-        ax.plot([p[0] for p in points], [p[1] for p in points], color="#34495e", lw=1,
+        ax.plot(nums([p[0] for p in points]), [p[1] for p in points], color="#34495e", lw=1,
                 marker=".", ms=3, label="journal prices")
     legend = _shade(ax, spans)
     buys = [f for f in fills if f.side == "BUY"]
     sells = [f for f in fills if f.side != "BUY"]
-    if buys:
-        ax.scatter([f.at for f in buys], [f.price for f in buys], marker="^", s=46,  # type: ignore[misc]
-                   color="#1e8449", edgecolor="black", lw=0.5, zorder=5, label=f"buy fills ({len(buys)})")
-    if sells:
-        ax.scatter([f.at for f in sells], [f.price for f in sells], marker="v", s=46,  # type: ignore[misc]
-                   color="#c0392b", edgecolor="black", lw=0.5, zorder=5, label=f"sell fills ({len(sells)})")
+    for group, marker, color, label in (
+        (buys, "^", "#1e8449", "buy fills"),
+        (sells, "v", "#c0392b", "sell fills"),
+    ):
+        if group:
+            ax.scatter(nums([f.at for f in group]), [f.price for f in group], marker=marker,
+                       s=46, color=color, edgecolor="black", lw=0.5, zorder=5,
+                       label=f"{label} ({len(group)})")
     _transitions(ax, marks)
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=[*handles, *legend], loc="lower left", fontsize=8, ncol=4, framealpha=0.9)
@@ -170,7 +183,7 @@ def equity_chart(
     """Draw equity with its running peak and the drawdown below, breaker states shaded."""
     fig = Figure(figsize=(11, 4.6))
     ax, dd_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    times = [p[0] for p in points]
+    times = nums([p[0] for p in points])
     values = [p[1] for p in points]
     peaks: list[float] = []
     for v in values:
@@ -178,7 +191,7 @@ def equity_chart(
     ax.plot(times, values, color="#2c3e50", lw=1.3, label="equity")
     ax.plot(times, peaks, color="#7f8c8d", lw=0.8, ls=":", label="running peak")
     drawdown = [(v - p) / p * 100 if p else 0.0 for v, p in zip(values, peaks, strict=True)]
-    dd_ax.fill_between(times, drawdown, 0, color="#c0392b", alpha=0.4)  # type: ignore[arg-type]
+    dd_ax.fill_between(times, drawdown, 0, color="#c0392b", alpha=0.4)
     dd_ax.set_ylabel("drawdown %")
     legend = _shade(ax, spans)
     _shade(dd_ax, spans)
@@ -203,7 +216,7 @@ def breaker_timeline_chart(title: str, spans: Sequence[StateSpan]) -> bytes:
         if span.end <= span.start:
             continue
         ax.broken_barh(
-            [(mdates.date2num(span.start), (span.end - span.start) / timedelta(days=1))],
+            [(num(span.start), (span.end - span.start) / timedelta(days=1))],
             (rows.get(span.state, 0) - 0.4, 0.8),
             facecolors=STATE_COLORS.get(span.state, "#27ae60"),
         )
@@ -221,7 +234,7 @@ def daily_pnl_chart(title: str, days: Sequence[datetime], pnl: Sequence[float]) 
     fig = Figure(figsize=(11, 3.2))
     ax = fig.add_subplot()
     colors = [_UP if v >= 0 else _DOWN for v in pnl]
-    ax.bar(days, pnl, color=colors, width=0.8)  # type: ignore[arg-type]
+    ax.bar(nums(days), pnl, color=colors, width=0.8)
     ax.axhline(0, color="#333", lw=0.8)
     ax.set_title(title, fontsize=11)
     ax.set_ylabel("realized P&L")

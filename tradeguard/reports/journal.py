@@ -184,3 +184,11 @@ class JournalView:
             {"bot": bot, "symbol": symbol, "start": window.start, "end": window.end},
         )
         return [(r["at"], float(r["price"])) for r in rows]
+
+
+def run_named(view: JournalView, name: str, window: Window | None) -> list[Row]:
+    """Run one named analytics query on the view's connection."""
+    from tradeguard.analytics.queries import EPOCH, FAR, QUERIES
+
+    params = {"since": window.start if window else EPOCH, "until": window.end if window else FAR}
+    return view.rows(QUERIES[name].sql, params)

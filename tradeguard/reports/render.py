@@ -6,7 +6,6 @@ import base64
 import html
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +118,7 @@ class WrittenReport:
 def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
-    os.replace(tmp, path)  # a reader never sees half a report
+    tmp.replace(path)  # a reader never sees half a report
 
 
 def write_report(report: Report, directory: Path) -> WrittenReport:
