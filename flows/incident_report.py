@@ -11,8 +11,10 @@ from flows._common import ALERT_HOOKS, build_settings
 from tasks.reports import (
     INCIDENT_KEY,
     incident_markdown,
+    incident_reports_task,
     incident_timeline_task,
     publish_markdown_task,
+    publish_report_task,
 )
 
 
@@ -30,4 +32,8 @@ def incident_report(
     if trigger_event:
         timeline = {"trigger_event": trigger_event, **timeline}
     publish_markdown_task(INCIDENT_KEY, incident_markdown(timeline), "Incident timeline")
-    return timeline
+    # One report per episode: a reject storm fires several HALT events, only the first writes.
+    outcomes = incident_reports_task(settings, start, end)
+    published = [publish_report_task(o.report) for o in outcomes if o.report is not None]
+    skipped = {o.slug: o.skipped_reason for o in outcomes if o.report is None}
+    return {**timeline, "reports": published, "reports_skipped": skipped}
