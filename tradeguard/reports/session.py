@@ -53,12 +53,10 @@ def session_sections(view: JournalView, bot: str, w: Window) -> tuple[
     for s in spans:
         time_in_state[s.state] = time_in_state.get(s.state, 0.0) + (
             s.end - s.start).total_seconds()
-    marks = [charts.TransitionMark(t["at"], t["to_state"], t["to_state"])
-             for t in view.transitions(w, bot) if t["to_state"] in ("HALT", "SHUTDOWN")][:12]
     equity = view.equity_points(w, bot)
     chart_list = [
         Chart("equity.png", "Equity (journal points) with breaker states shaded",
-              charts.equity_chart(f"Equity, {bot}", equity, spans, marks)),
+              charts.equity_chart(f"Equity, {bot}", equity, spans, [])),
         Chart("breaker-timeline.png", "Breaker state over time",
               charts.breaker_timeline_chart(f"Breaker timeline, {bot}", spans)),
     ]
