@@ -36,12 +36,16 @@ QUERIES: dict[str, NamedQuery] = {
         NamedQuery(
             "daily-pnl",
             "One row per UTC trading day and symbol: fills, fees, gross and net realized P&L.",
+            # Grouped on the UTC day number: a per-row time-zone cast costs 3x the whole query.
             f"""
-            SELECT bot, CAST(ts AS DATE) AS day, symbol, count(*) AS trades,
-                   sum(quantity) AS quantity, sum(quantity * price) AS notional,
-                   sum(fee) AS fees, sum(gross_pnl) AS gross_pnl, sum(realized_pnl) AS pnl
-              FROM trades WHERE ts {_WHEN}
-             GROUP BY ALL ORDER BY bot, day, symbol""",
+            SELECT bot, DATE '1970-01-01' + CAST(day_number AS INTEGER) AS day, symbol, trades,
+                   quantity, notional, fees, gross_pnl, pnl
+              FROM (SELECT bot, CAST(floor(epoch(ts) / 86400) AS BIGINT) AS day_number, symbol,
+                           count(*) AS trades, sum(quantity) AS quantity,
+                           sum(quantity * price) AS notional, sum(fee) AS fees,
+                           sum(gross_pnl) AS gross_pnl, sum(realized_pnl) AS pnl
+                      FROM trades WHERE ts {_WHEN} GROUP BY ALL)
+             ORDER BY bot, day, symbol""",
         ),
         NamedQuery(
             "performance",
@@ -97,38 +101,45 @@ QUERIES: dict[str, NamedQuery] = {
         NamedQuery(
             "failures",
             "Order failure rate (REJECTED, UNKNOWN, CANCELLED) by UTC hour of day and by reason.",
+            # Grouped on plain columns first; hours from epoch seconds (no per-row zone cast).
             f"""
             WITH o AS (
-                SELECT bot, created_at, failed,
-                       status || coalesce(': ' || nullif(reason, ''), '') AS why
-                  FROM order_outcomes WHERE created_at {_WHEN}),
-            total AS (SELECT bot, count(*) AS n FROM o GROUP BY bot)
-            SELECT bot, 'hour' AS dimension, lpad(CAST(hour(created_at) AS VARCHAR), 2, '0')
-                       || ':00' AS bucket,
-                   count(*) AS orders, count(*) FILTER (WHERE failed) AS failed,
-                   count(*) FILTER (WHERE failed) / count(*) AS failure_rate
-              FROM o GROUP BY ALL
+                SELECT bot, CAST(floor(epoch(created_at) / 3600) AS BIGINT) % 24 AS hour,
+                       status, reason, failed, count(*) AS n
+                  FROM order_outcomes WHERE created_at {_WHEN} GROUP BY ALL),
+            total AS (SELECT bot, sum(n) AS n FROM o GROUP BY bot)
+            SELECT bot, 'hour' AS dimension, lpad(CAST(hour AS VARCHAR), 2, '0') || ':00'
+                       AS bucket,
+                   CAST(sum(n) AS BIGINT) AS orders,
+                   CAST(coalesce(sum(n) FILTER (WHERE failed), 0) AS BIGINT) AS failed,
+                   coalesce(sum(n) FILTER (WHERE failed), 0) / sum(n) AS failure_rate
+              FROM o GROUP BY bot, hour
             UNION ALL
-            SELECT o.bot, 'reason', o.why, any_value(total.n), count(*),
-                   count(*) / any_value(total.n)
-              FROM o JOIN total USING (bot) WHERE o.failed GROUP BY o.bot, o.why
+            SELECT o.bot, 'reason', o.status || coalesce(': ' || nullif(o.reason, ''), ''),
+                   CAST(any_value(total.n) AS BIGINT), CAST(sum(o.n) AS BIGINT),
+                   sum(o.n) / any_value(total.n)
+              FROM o JOIN total USING (bot) WHERE o.failed GROUP BY o.bot, o.status, o.reason
             ORDER BY bot, dimension, bucket""",
         ),
         NamedQuery(
             "signals",
             "Signal -> order conversion: signals per outcome and reason, share, orders filled.",
+            # Reasons are normalized after grouping: the regexps run once per distinct reason.
             f"""
             WITH s AS (
-                SELECT bot, outcome, {_REASON_GROUP} AS reason, client_order_id
-                  FROM signals WHERE "at" {_WHEN}),
-            total AS (SELECT bot, count(*) AS n FROM s GROUP BY bot)
-            SELECT s.bot, s.outcome, s.reason, count(*) AS signals,
-                   count(*) / any_value(total.n) AS share,
-                   count(i.client_order_id) FILTER (WHERE i.status = 'FILLED') AS filled
+                SELECT s.bot, s.outcome, s.reason, count(*) AS n,
+                       count(i.client_order_id) AS filled
+                  FROM signals s
+                  LEFT JOIN (SELECT bot, client_order_id FROM order_intents
+                              WHERE status = 'FILLED') i USING (bot, client_order_id)
+                 WHERE s."at" {_WHEN} GROUP BY ALL),
+            total AS (SELECT bot, sum(n) AS n FROM s GROUP BY bot)
+            SELECT s.bot, s.outcome, {_REASON_GROUP.replace("reason", "s.reason")} AS reason,
+                   CAST(sum(s.n) AS BIGINT) AS signals, sum(s.n) / any_value(total.n) AS share,
+                   CAST(sum(s.filled) AS BIGINT) AS filled
               FROM s JOIN total USING (bot)
-              LEFT JOIN order_intents i USING (bot, client_order_id)
-             GROUP BY s.bot, s.outcome, s.reason
-             ORDER BY s.bot, signals DESC, s.outcome, s.reason""",
+             GROUP BY s.bot, s.outcome, 3
+             ORDER BY s.bot, signals DESC, s.outcome, reason""",
         ),
         NamedQuery(
             "breaker-time",
