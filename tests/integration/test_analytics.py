@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -322,3 +323,18 @@ def test_cli_rejects_an_unknown_query_with_exit_2(month: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("error: unknown query 'pnl-by-moon'")
     assert "Traceback" not in result.stderr
+
+
+def test_refresh_never_writes_the_state_store(month: Path) -> None:
+    def digest() -> dict[str, str]:
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(month.parent.iterdir())
+                if p.name.startswith(month.name) and not p.name.endswith("-shm")}
+
+    before = digest()
+    result = analytics.refresh(month)
+    assert result.total_rows >= 0 and digest() == before
+    # A full copy into a fresh analytics file reads every table: the store is still untouched.
+    elsewhere = month.parent.parent / "elsewhere.duckdb"
+    assert analytics.refresh(month, elsewhere).new_rows["trades"] > 0
+    assert digest() == before
