@@ -117,14 +117,11 @@ def analytics(
         if missing:
             message = f"--combine: no state store at {', '.join(missing)}"
             raise UsageError(message)
-        db_file = an.combine(stores, an.combined_path(stores)).db_file
     else:
-        db_file = an.refresh(_store(ctx)).db_file
-    if query is None:
-        table = an.overview(db_file, start, end)
-        text = an.as_key_values(table) if fmt == "table" else an.render(table, fmt)
-    else:
-        text = an.render(an.run_query(db_file, query, start, end), fmt)
+        stores = [_store(ctx)]
+    table = an.answer(stores, query, start, end)
+    overview_screen = query is None and fmt == "table"
+    text = an.as_key_values(table) if overview_screen else an.render(table, fmt)
     typer.echo(text, nl=False)
 
 

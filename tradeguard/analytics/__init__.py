@@ -8,6 +8,7 @@ from tradeguard.analytics.db import ANALYTICS_FILE, analytics_path, connect
 from tradeguard.analytics.queries import QUERIES, NamedQuery, overview, query_names, run_query
 from tradeguard.analytics.refresh import RefreshResult, refresh
 from tradeguard.analytics.render import FORMATS, as_key_values, render
+from tradeguard.analytics.usecase import answer
 
 __all__ = [
     "ANALYTICS_FILE",
@@ -17,6 +18,7 @@ __all__ = [
     "NamedQuery",
     "RefreshResult",
     "analytics_path",
+    "answer",
     "as_key_values",
     "combine",
     "combined_path",

@@ -151,7 +151,11 @@ def _timeline(d: _Data) -> Table:
     return Table.of("", rows, ("time (UTC)", "kind", "event"))
 
 
-def _summary(d: _Data, equity: Sequence[tuple[datetime, float]]) -> tuple[list[str], list[str]]:
+def _positions(held: dict[str, float]) -> str:
+    return ", ".join(f"{s} {q:g}" for s, q in held.items()) or "flat"
+
+
+def _summary(d: _Data, equity: Sequence[tuple[datetime, float]]) -> list[str]:
     e = d.episode
     ended = (f"recovered to CLOSED at {text(e.end_at)}" if e.end_at is not None
              else f"still open at the last journal row ({text(e.until_at)})")
@@ -166,10 +170,8 @@ def _summary(d: _Data, equity: Sequence[tuple[datetime, float]]) -> tuple[list[s
         lines.append(f"Equity {equity[0][1]:.2f} at {text(equity[0][0])}, "
                      f"{equity[-1][1]:.2f} at {text(equity[-1][0])} "
                      f"({equity[-1][1] - equity[0][1]:+.2f}).")
-    def fmt(p: dict[str, float]) -> str:
-        return ", ".join(f"{s} {q:g}" for s, q in p.items()) or "flat"
-    lines.append(f"Positions: {fmt(d.before)} before, {fmt(d.after)} at the end.")
-    return lines, [ended]
+    lines.append(f"Positions: {_positions(d.before)} before, {_positions(d.after)} at the end.")
+    return lines
 
 
 def _metrics(view: JournalView, e: Episode) -> Table:
@@ -231,7 +233,7 @@ def build_incident_report(
     d = _collect(view, episode)
     chart_list, equity = _charts(view, episode, price_files)
     inside = [p for p in equity if episode.start_at <= p[0] <= episode.until_at]
-    summary, _ = _summary(d, inside)
+    summary = _summary(d, inside)
     escalations = [t for t in d.transitions
                    if _severity(t["to_state"]) > _severity(t["from_state"])]
     e = episode

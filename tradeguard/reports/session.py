@@ -53,6 +53,7 @@ def session_sections(view: JournalView, bot: str, w: Window) -> tuple[
     for s in spans:
         time_in_state[s.state] = time_in_state.get(s.state, 0.0) + (
             s.end - s.start).total_seconds()
+    observed = sum(time_in_state.values()) or 1.0
     equity = view.equity_points(w, bot)
     chart_list = [
         Chart("equity.png", "Equity (journal points) with breaker states shaded",
@@ -84,9 +85,8 @@ def session_sections(view: JournalView, bot: str, w: Window) -> tuple[
         Section("Performance", tables=(Table.of("", perf),)),
         Section("Daily P&L", tables=(Table.of("", daily),)),
         Section("Breaker", tables=(
-            Table.of("Time in state", [{"state": k, "seconds": v, "share": v / total}
-                                       for k, v in time_in_state.items()
-                                       for total in [sum(time_in_state.values()) or 1.0]]),
+            Table.of("Time in state", [{"state": k, "seconds": v, "share": v / observed}
+                                       for k, v in time_in_state.items()]),
             Table.of("Incidents", incidents, ("start_at", "halt_at", "end_at", "trigger",
                                               "observed", "threshold", "orders_blocked",
                                               "pnl_during")),
