@@ -175,7 +175,9 @@ def report_session(
     if (start is None) != (end is None):
         message = "give both --since and --until, or neither (the whole journal)"
         raise UsageError(message)
-    report, written = session_report(_store(ctx), since=start, until=end, out_dir=out)
+    report, written = session_report(
+        _store(ctx), since=start, until=end, out_dir=out, data_dir=data_dir_or_none(_settings(ctx))
+    )
     _echo_written(report.slug, written)
 
 

@@ -161,9 +161,9 @@ def test_last_incident_is_the_latest_halt_of_the_journal(sell_off: Path, tmp_pat
 
 
 def test_session_report_shows_the_journal_pnl_and_three_charts(
-    sell_off: Path, tmp_path: Path
+    sell_off: Path, tmp_path: Path, data_dir: Path
 ) -> None:
-    report, written = session_report(sell_off, out_dir=tmp_path)
+    report, written = session_report(sell_off, out_dir=tmp_path, data_dir=data_dir)
     realized = journal(sell_off, "SELECT SUM(realized_pnl) FROM positions")[0][0]
     assert float(dict(report.facts)["Realized P&L (net of fees)"]) == pytest.approx(
         realized, rel=1e-5)
@@ -172,6 +172,9 @@ def test_session_report_shows_the_journal_pnl_and_three_charts(
     for chart in report.charts:
         check_png(chart.png, f"session-{chart.name}")
     assert written.html.read_text().count('src="data:image/png;base64,') == 3
+    assert report.charts[0].caption.startswith("Equity marked to bar closes")
+    plain, _ = session_report(sell_off, out_dir=tmp_path / "plain")  # no market data at hand
+    assert plain.charts[0].caption.startswith("Equity points from the journal")
 
 
 def test_validation_report_carries_the_gate_matrix(tmp_path: Path, data_dir: Path) -> None:

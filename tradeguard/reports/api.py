@@ -106,13 +106,16 @@ def session_report(
     since: datetime | None = None,
     until: datetime | None = None,
     out_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> tuple[Report, WrittenReport]:
     """Write the session report of a state directory over a window (default: all of it)."""
     refresh(store_file)
     window = Window(since, until) if since is not None and until is not None else None
+    bot = default_bot(store_file)
     view = JournalView(analytics_path(store_file))
     try:
-        report = build_session_report(view, default_bot(store_file), window)
+        prices = find_price_files(data_dir, view.symbols(bot))
+        report = build_session_report(view, bot, window, prices)
     finally:
         view.close()
     return report, write_report(report, (out_dir or reports_dir(store_file)) / report.slug)

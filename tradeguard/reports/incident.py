@@ -12,7 +12,7 @@ from engine.breaker_config import CircuitState
 from tradeguard.reports import charts
 from tradeguard.reports.document import Chart, Report, Section, Table, text
 from tradeguard.reports.journal import JournalView, Row, Window
-from tradeguard.reports.prices import load_candles, marked_equity
+from tradeguard.reports.prices import equity_series, load_candles
 
 MIN_PAD = timedelta(minutes=15)
 
@@ -213,14 +213,7 @@ def _charts(view: JournalView, e: Episode, price_files: Mapping[str, Path]) -> t
             [m for m, f in zip(fill_marks, fills, strict=True) if f["symbol"] == symbol],
         )
         out.append(Chart(f"price-{symbol.lower()}.png", f"{symbol} price, {source}", png))
-    cash = view.cash_at(w.start - timedelta(microseconds=1), e.bot)
-    if candles and cash is not None:
-        positions = view.positions_at(w.start - timedelta(microseconds=1), e.bot)
-        equity = marked_equity(cash, positions, fills, candles)
-        caption = "Equity marked to bar closes (ledger cash and positions)"
-    else:
-        equity = view.equity_points(w, e.bot)
-        caption = "Equity points from the journal"
+    equity, caption = equity_series(view, e.bot, w, candles)
     out.append(Chart("equity.png", caption,
                      charts.equity_chart(f"Equity, {e.bot}", equity, spans, marks)))
     return out, equity

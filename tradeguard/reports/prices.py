@@ -10,7 +10,7 @@ from typing import Any
 from engine.errors import DataError
 from engine.feed import read_bars
 from tradeguard.reports.charts import Candle
-from tradeguard.reports.journal import Window
+from tradeguard.reports.journal import JournalView, Window
 
 DATA_SUFFIXES = (".csv.gz", ".csv", ".parquet")
 
@@ -76,3 +76,16 @@ def marked_equity(
         value = cash + sum(q * marks.get(s, 0.0) for s, q in held.items())
         out.append((ts + bar, value))
     return out
+
+
+def equity_series(
+    view: JournalView, bot: str, window: Window, candles: Mapping[str, Sequence[Candle]]
+) -> tuple[list[tuple[datetime, float]], str]:
+    """Return equity over the window and its caption: marked to bars when there are any."""
+    before = window.start - timedelta(microseconds=1)
+    cash = view.cash_at(before, bot)
+    if candles and cash is not None:
+        points = marked_equity(cash, view.positions_at(before, bot), view.fills(window, bot),
+                               candles)
+        return points, "Equity marked to bar closes (ledger cash and positions)"
+    return view.equity_points(window, bot), "Equity points from the journal"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 from tradeguard.analytics.queries import OVERVIEW_SQL
 from tradeguard.reports import charts
 from tradeguard.reports.document import Chart, Report, Section, Table, text
 from tradeguard.reports.journal import JournalView, Row, Window, run_named
+from tradeguard.reports.prices import equity_series, load_candles
 
 
 def journal_window(view: JournalView, bot: str, window: Window | None) -> Window:
@@ -35,7 +37,9 @@ def _only(rows: Sequence[Row], bot: str, drop: Sequence[str] = ("bot",)) -> list
     return [{k: v for k, v in r.items() if k not in drop} for r in rows if r.get("bot") == bot]
 
 
-def session_sections(view: JournalView, bot: str, w: Window) -> tuple[
+def session_sections(
+    view: JournalView, bot: str, w: Window, price_files: Mapping[str, Path]
+) -> tuple[
     tuple[tuple[str, str], ...], tuple[Section, ...]
 ]:
     """Return the facts and sections every journal report shares (session, validation)."""
@@ -54,9 +58,11 @@ def session_sections(view: JournalView, bot: str, w: Window) -> tuple[
         time_in_state[s.state] = time_in_state.get(s.state, 0.0) + (
             s.end - s.start).total_seconds()
     observed = sum(time_in_state.values()) or 1.0
-    equity = view.equity_points(w, bot)
+    candles = {s: load_candles(price_files[s], s, w) for s in view.symbols(bot)
+               if s in price_files}
+    equity, caption = equity_series(view, bot, w, candles)
     chart_list = [
-        Chart("equity.png", "Equity (journal points) with breaker states shaded",
+        Chart("equity.png", f"{caption}, breaker states shaded",
               charts.equity_chart(f"Equity, {bot}", equity, spans, [])),
         Chart("breaker-timeline.png", "Breaker state over time",
               charts.breaker_timeline_chart(f"Breaker timeline, {bot}", spans)),
@@ -97,10 +103,13 @@ def session_sections(view: JournalView, bot: str, w: Window) -> tuple[
     return facts, sections
 
 
-def build_session_report(view: JournalView, bot: str, window: Window | None = None) -> Report:
+def build_session_report(
+    view: JournalView, bot: str, window: Window | None = None,
+    price_files: Mapping[str, Path] | None = None,
+) -> Report:
     """Build the session report of one bot over a window (default: its whole journal)."""
     w = journal_window(view, bot, window)
-    facts, sections = session_sections(view, bot, w)
+    facts, sections = session_sections(view, bot, w, price_files or {})
     slug = f"session-{bot}-{w.start:%Y%m%dT%H%M%SZ}-{w.end:%Y%m%dT%H%M%SZ}"
     return Report("session", slug, f"Session report: {bot}", facts, sections,
                   {"bot": bot, "start": w.start, "end": w.end})

@@ -25,7 +25,7 @@ def build_validation_report(
 ) -> Report:
     """Build the validation report of one run (gates from its result, journal from its store)."""
     w = journal_window(view, bot, None)
-    facts, sections = session_sections(view, bot, w)
+    facts, sections = session_sections(view, bot, w, {})
     rows = gate_rows(result)
     failed = [r["gate"] for r in rows if r["result"] != "pass"]
     if result is None:
