@@ -36,6 +36,7 @@ class DeploymentSpec:
     schedules: tuple[Schedule, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     triggers: tuple[DeploymentEventTrigger, ...] = ()
+    concurrency_limit: int | None = None
 
 
 def resolve_api_url(settings: Settings) -> str | None:
@@ -128,6 +129,7 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
             "Incident timeline, on demand and when the breaker reaches HALT/SHUTDOWN.",
             parameters=common,
             triggers=(incident_trigger(common),),
+            concurrency_limit=1,  # HALT events of one episode queue up; the first writes
         ),
         *operator,
     ]
@@ -202,6 +204,7 @@ def deploy_all(settings: Settings, config_file: Path | None = None) -> list[str]
                 schedules=list(spec.schedules),
                 parameters=spec.parameters,
                 triggers=list(spec.triggers),
+                concurrency_limit=spec.concurrency_limit,
                 description=spec.description,
                 tags=["tradeguard"],
                 print_next_steps=False,

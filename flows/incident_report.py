@@ -9,7 +9,13 @@ from typing import Any
 from prefect import flow
 
 from flows._common import ALERT_HOOKS, build_app
-from tasks.reports import INCIDENT_KEY, incident_timeline_task, publish_markdown_task
+from tasks.reports import (
+    INCIDENT_KEY,
+    incident_reports_task,
+    incident_timeline_task,
+    publish_markdown_task,
+    publish_report_task,
+)
 from tradeguard.render import incident_markdown
 
 
@@ -27,4 +33,8 @@ def incident_report(
     if trigger_event:
         timeline = replace(timeline, trigger_event=trigger_event)
     publish_markdown_task(INCIDENT_KEY, incident_markdown(timeline), "Incident timeline")
-    return timeline.to_json()
+    # One report per episode: a reject storm fires several HALT events, only the first writes.
+    outcomes = incident_reports_task(app.settings, start, end)
+    published = [publish_report_task(o.report) for o in outcomes if o.report is not None]
+    skipped = {o.slug: o.skipped_reason for o in outcomes if o.report is None}
+    return {**timeline.to_json(), "reports": published, "reports_skipped": skipped}
