@@ -21,7 +21,8 @@ from engine.ports import RecoveredState
 from engine.session import TradingSession
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
-from tradeguard.alerts import LogNotifier, Notifier
+from tradeguard.alerting.runtime import SessionAlerting, start_session_alerting
+from tradeguard.alerts import Notifier, OutboxNotifier
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
 from tradeguard.store.lock import StateDirLock
@@ -35,9 +36,8 @@ BOOK_FILE = "paper_broker.sqlite"
 
 
 def build_notifier(settings: Settings) -> Notifier:
-    """Return the notifier every alert goes through (log-only until Apprise is configured)."""
-    del settings  # the Apprise adapter reads settings.alerts
-    return LogNotifier()
+    """Return the notifier of alerts raised outside a session: the outbox, then Apprise."""
+    return OutboxNotifier(settings, store_path(settings.store.state_dir))
 
 
 def store_path(state_dir: Path) -> Path:
@@ -130,13 +130,15 @@ def build_runtime(
         stack.enter_context(StateDirLock(state_dir))
         store = open_store(settings, state_dir, writer=True)
         stack.callback(store.close)
+        alerting = start_session_alerting(settings, store, stack)
         book = SqlitePaperBook(state_dir / BOOK_FILE)
         stack.callback(book.close)
         recovered = store.load()
         if realtime is None:
             realtime = not recovered.state.get("clock", {}).get("simulated", True)
         runtime = _wire(
-            settings, store, book, recovered, seed, faults, first_bar, realtime, listeners, stack
+            settings, store, book, recovered, seed, faults, first_bar, realtime, listeners, stack,
+            alerting,
         )
     except BaseException:
         stack.close()
@@ -155,6 +157,7 @@ def _wire(
     realtime: bool,
     listeners: Sequence[Callable[[Any], None]],
     stack: ExitStack,
+    alerting: SessionAlerting,
 ) -> Runtime:
     clock: Clock
     if realtime:
@@ -169,7 +172,7 @@ def _wire(
 
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
     broker: Any = PaperBroker(settings.broker, clock, book, plan, seed=seed)
-    journal: Any = ThrottledCommands(store)
+    journal: Any = ThrottledCommands(alerting.wrap_journal(store))
     failpoint = failpoints.from_env()
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tradeguard.cli_alerts import alerts_app
 from tradeguard.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
@@ -55,6 +56,7 @@ data_app = typer.Typer(help="Check the market data files.", no_args_is_help=True
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+app.add_typer(alerts_app, name="alerts")
 
 
 def _state(ctx: typer.Context) -> AppState:

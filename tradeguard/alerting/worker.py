@@ -1,0 +1,228 @@
+"""Delivery off the trading path: one thread per channel reads the outbox and sends.
+
+A hung endpoint blocks only its own channel's thread, and only for Apprise's cto + rto.
+The trading loop never waits for a delivery: it only writes outbox rows in its own commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from engine.clock import Clock, SystemClock
+from tradeguard.alerting import deliveries as d
+from tradeguard.alerting import outbox
+from tradeguard.alerting.model import Delivery, RenderedMessage, SendResult
+from tradeguard.alerting.render import render
+from tradeguard.store.serialize import format_utc
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str, RenderedMessage], SendResult]
+POLL_SECONDS = 0.02
+HOUSEKEEPING_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the delivery worker needs besides the channels' senders."""
+
+    db_path: Path
+    channels: tuple[str, ...]
+    routes: tuple[outbox.Route, ...]
+    retry: d.RetryPolicy
+    zone: str
+    ack_timeout: timedelta
+    escalation_channels: tuple[str, ...]
+    send_bound_seconds: float
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a short-lived autocommit connection to the state store for the outbox."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def deliver_one(conn: sqlite3.Connection, delivery: Delivery, send: Send, config: WorkerConfig,
+                clock: Clock) -> bool:
+    """Claim, render, send and record one delivery; return True when it went out."""
+    if not d.claim(conn, delivery.delivery_id, clock.now()):
+        return False
+    alert = outbox.load_alert(conn, delivery.alert_id)
+    if alert is None:  # cannot happen with foreign keys; never loop on it
+        d.mark_failed(conn, delivery, "alert row missing", clock.now(), config.retry)
+        return False
+    result = send(delivery.channel, render(alert, config.zone, escalated=delivery.round > 0))
+    if result.ok:
+        d.mark_delivered(conn, delivery.delivery_id, clock.now())
+        log.info("alert_delivered id=%d channel=%s round=%d attempt=%d seconds=%.3f",
+                 alert.alert_id, delivery.channel, delivery.round, delivery.attempts + 1,
+                 result.seconds)
+        return True
+    status = d.mark_failed(conn, delivery, result.error, clock.now(), config.retry)
+    log.warning("alert_delivery_failed id=%d channel=%s attempt=%d status=%s error=%s",
+                alert.alert_id, delivery.channel, delivery.attempts + 1, status, result.error)
+    return False
+
+
+def housekeeping(conn: sqlite3.Connection, config: WorkerConfig, clock: Clock) -> list[int]:
+    """Escalate unacknowledged alerts and release deliveries a dead process left claimed."""
+    now = clock.now()
+    d.release_stale(conn, now - timedelta(seconds=config.send_bound_seconds * 2 + 1))
+    if not config.escalation_channels:
+        return []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = d.escalate_due(conn, now, config.ack_timeout, config.escalation_channels)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    for alert_id in ids:
+        log.warning("alert_escalated id=%d channels=%s", alert_id,
+                    ",".join(config.escalation_channels))
+    return ids
+
+
+def deliver_pending(config: WorkerConfig, send: Send, clock: Clock,
+                    timeout: float) -> dict[str, int]:
+    """Deliver every due alert now (channels in parallel, bounded); return sent per channel."""
+    conn = connect(config.db_path)
+    try:
+        housekeeping(conn, config, clock)
+    finally:
+        conn.close()
+    sent: dict[str, int] = dict.fromkeys(config.channels, 0)
+
+    def run(channel: str) -> None:
+        own = connect(config.db_path)
+        try:
+            while True:
+                batch = d.due(own, channel, clock.now())
+                if not batch:
+                    return
+                sent_any = [deliver_one(own, row, send, config, clock) for row in batch]
+                sent[channel] += sum(sent_any)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=run, args=(c,), daemon=True, name=f"alerts-{c}")
+               for c in config.channels]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return sent
+
+
+class DeliveryWorker:
+    """Background delivery while a session runs; drain() waits a bounded time at the end."""
+
+    def __init__(self, config: WorkerConfig, send: Send, clock: Clock | None = None) -> None:
+        self._config = config
+        self._send = send
+        self._clock = clock or SystemClock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start one thread per channel and one for escalations."""
+        for channel in self._config.channels:
+            thread = threading.Thread(
+                target=self._channel_loop, args=(channel,), daemon=True, name=f"alerts-{channel}"
+            )
+            self._threads.append(thread)
+        self._threads.append(
+            threading.Thread(target=self._housekeeping_loop, daemon=True, name="alerts-escalate")
+        )
+        for thread in self._threads:
+            thread.start()
+
+    def _channel_loop(self, channel: str) -> None:
+        conn = connect(self._config.db_path)
+        try:
+            while not self._stop.is_set():
+                batch = d.due(conn, channel, self._clock.now())
+                for row in batch:
+                    deliver_one(conn, row, self._send, self._config, self._clock)
+                if not batch:
+                    self._stop.wait(POLL_SECONDS)
+        except sqlite3.Error as e:
+            log.error("alert_worker_failed channel=%s error=%s", channel, e)  # noqa: TRY400 - one line
+        finally:
+            conn.close()
+
+    def _housekeeping_loop(self) -> None:
+        conn = connect(self._config.db_path)
+        try:
+            while not self._stop.wait(HOUSEKEEPING_SECONDS):
+                housekeeping(conn, self._config, self._clock)
+        except sqlite3.Error as e:
+            log.error("alert_housekeeping_failed error=%s", e)  # noqa: TRY400 - one line
+        finally:
+            conn.close()
+
+    def drain(self, timeout: float) -> int:
+        """Flush held-back counts, wait until nothing is due or timeout; return pending left."""
+        conn = connect(self._config.db_path)
+        try:
+            _flush(conn, self._config, format_utc(self._clock.now()))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _busy(conn, self._config.channels,
+                                                         format_utc(self._clock.now())):
+                time.sleep(POLL_SECONDS)
+            left = _open_count(conn, self._config.channels)
+        finally:
+            conn.close()
+            self.stop()
+        if left:
+            log.warning("alert_drain_incomplete pending=%d", left)
+        return left
+
+    def stop(self) -> None:
+        """Stop the threads; a send in flight ends within its channel timeouts (daemon)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(0.05)
+
+
+def _flush(conn: sqlite3.Connection, config: WorkerConfig, now: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        outbox.flush_suppressed(conn, now, config.routes)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _busy(conn: sqlite3.Connection, channels: Sequence[str], now: str) -> bool:
+    if not channels:
+        return False
+    marks = ",".join("?" for _ in channels)
+    row = conn.execute(
+        f"SELECT 1 FROM alert_deliveries WHERE channel IN ({marks}) AND (status = 'sending' "
+        "OR (status = 'pending' AND next_attempt_at <= ?)) LIMIT 1",
+        (*channels, now),
+    ).fetchone()
+    return row is not None
+
+
+def _open_count(conn: sqlite3.Connection, channels: Sequence[str]) -> int:
+    if not channels:
+        return 0
+    marks = ",".join("?" for _ in channels)
+    row = conn.execute(
+        f"SELECT COUNT(*) FROM alert_deliveries WHERE status IN ('pending', 'sending') "
+        f"AND channel IN ({marks})",
+        tuple(channels),
+    ).fetchone()
+    return int(row[0])
