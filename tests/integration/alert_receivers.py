@@ -134,3 +134,34 @@ def hanging_receiver() -> Iterator[int]:
         for conn in held:
             conn.close()
         server.close()
+
+
+FTX = "btc-perp_ftx_1m.csv.gz"
+REJECT_PLAN = (
+    '[[fault]]\nstart = "2022-01-21T09:13:00Z"\nend = "2022-01-21T09:23:00Z"\nreject_rate = 1.0\n'
+)
+# Fast SMA pairs trade often enough for ten minutes of rejects to walk the breaker up to HALT.
+ENGINE_TOML = """
+[strategy]
+pairs = [[2, 5], [3, 7], [4, 9], [5, 11]]
+confidence_scale_pct = 0.0001
+[risk]
+max_daily_trades = 1000
+[orchestration]
+schedule_timezone = "Europe/Paris"
+"""
+
+
+def channel_toml(name: str, url: str, min_priority: str, tags: list[str] | None = None) -> str:
+    """Return one [[alerts.channels]] table."""
+    lines = ["[[alerts.channels]]", f'name = "{name}"', f'url = "{url}"',
+             f'min_priority = "{min_priority}"']
+    if tags:
+        lines.append("tags = [" + ", ".join(f'"{t}"' for t in tags) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def alerts_toml(**fields: Any) -> str:
+    """Return the [alerts] table with scalar fields (channels go after it)."""
+    body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in fields.items())
+    return f"[alerts]\n{body}\n"

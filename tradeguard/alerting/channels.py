@@ -162,12 +162,22 @@ class AppriseSender:
         return SendResult(False, error[:_ERROR_CHARS], seconds)
 
 
+# Pass-through webhooks hand the body to a program, not a person: they get plain text.
+_PASS_THROUGH = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
+
+
 def _renders_markdown(bundle: object) -> bool:
     import apprise
 
+    rich = {apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML}
     for plugin in bundle:  # type: ignore[attr-defined]
-        fmt = plugin.notify_format
-        return fmt in (apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML)
+        protocol = plugin.protocol
+        names = {protocol} if isinstance(protocol, str) else set(protocol or ())
+        if names & _PASS_THROUGH:
+            return False
+        formats = plugin.notify_format
+        formats = set(formats) if isinstance(formats, tuple | list) else {formats}
+        return bool(formats & rich)
     return False
 
 
