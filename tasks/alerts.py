@@ -1,0 +1,33 @@
+"""Alert tasks: the dead-man check and outbox delivery, thin wrappers over tradeguard.alerting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from engine.clock import Clock, SimulatedClock, SystemClock
+from tradeguard.alerting import service
+
+if TYPE_CHECKING:
+    from tradeguard.settings import Settings
+
+STORE_FILE = "tradeguard.sqlite"
+
+
+@task(name="alerts-heartbeat-check", cache_policy=NO_CACHE)
+def heartbeat_check_task(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    """Alert on a stale running session, escalate unacked alerts, deliver pending ones."""
+    db = settings.store.state_dir / STORE_FILE
+    if not db.exists():
+        return {"state": "no state store", "stale": False, "alert_id": None, "delivered": {}}
+    clock: Clock = SimulatedClock(now) if now is not None else SystemClock()
+    return service.check_heartbeat(
+        settings.alerts,
+        settings.orchestration.schedule_timezone,
+        db,
+        clock,
+        settings.alerts.drain_timeout_seconds,
+    )
