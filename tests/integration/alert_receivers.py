@@ -55,7 +55,7 @@ def json_receiver(port: int | None = None) -> Iterator[tuple[int, Received]]:
     received = Received()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             payload = json.loads(self.rfile.read(length))
             received.add({"path": self.path, **payload})

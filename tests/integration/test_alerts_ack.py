@@ -11,9 +11,9 @@ from engine.events import BreakerTransitioned, IssueReported
 from engine.ports import Batch
 from tests.integration.alert_receivers import json_receiver
 from tradeguard.alerting import service
+from tradeguard.alerting.channels import resolve_channels
 from tradeguard.alerting.config import AlertsConfig
 from tradeguard.alerting.policy import AlertPolicy
-from tradeguard.alerting.channels import resolve_channels
 from tradeguard.alerting.runtime import routes
 from tradeguard.alerting.writer import OutboxWriter
 from tradeguard.store.sqlite_store import SqliteStore

@@ -113,6 +113,11 @@ class Redactor:
     def __init__(self, urls: Iterable[SecretStr]) -> None:
         self._fragments = secret_fragments(urls)
 
+    def extend(self, other: Redactor) -> None:
+        """Also redact what another redactor redacts (longest fragments first)."""
+        merged = set(self._fragments) | set(other._fragments)
+        self._fragments = sorted(merged, key=len, reverse=True)
+
     def __call__(self, text: str) -> str:
         """Return text with every URL fragment replaced."""
         for fragment in self._fragments:
@@ -127,7 +132,7 @@ class AppriseSender:
         self._urls = {c.name: with_timeouts(c.url.get_secret_value(), connect, read)
                       for c in channels}
         self._redact = Redactor(c.url for c in channels)
-        _quiet_apprise()
+        _quiet_apprise(self._redact)
 
     def send(self, channel: str, message: RenderedMessage) -> SendResult:
         """Deliver one message; never raises, the error comes back redacted."""
@@ -213,8 +218,38 @@ class _ThreadCapture(logging.Handler):
         logging.getLogger("apprise").removeHandler(self)
 
 
-def _quiet_apprise() -> None:
-    # Apprise logs URLs and hosts; our handlers must never see them (errors come back
-    # through LogCapture and are redacted).
-    logger = logging.getLogger("apprise")
-    logger.propagate = False
+# HTTP client libraries log request lines (with URL paths and queries) at DEBUG.
+_HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3", "requests",
+                 "httpx", "httpcore")
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrite a log record so that no channel URL fragment reaches any handler."""
+
+    def __init__(self) -> None:
+        super().__init__("tradeguard-alerts-redact")
+        self._redact = Redactor(())
+
+    def learn(self, redact: Redactor) -> None:
+        """Add the fragments of more channels (filters live as long as the process)."""
+        self._redact.extend(redact)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the message by its redacted text; keep the record."""
+        text = self._redact(record.getMessage())
+        record.msg, record.args = text, ()
+        return True
+
+
+_HTTP_FILTER = RedactingFilter()
+
+
+def _quiet_apprise(redact: Redactor) -> None:
+    # Apprise logs URLs and hosts; our handlers never see them: errors come back through
+    # _ThreadCapture and are redacted.
+    logging.getLogger("apprise").propagate = False
+    _HTTP_FILTER.learn(redact)
+    for name in _HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if _HTTP_FILTER not in logger.filters:
+            logger.addFilter(_HTTP_FILTER)
