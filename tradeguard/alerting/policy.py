@@ -171,13 +171,13 @@ def flow_alert(
 ) -> AlertFacts:
     """Return the alert of a failed or crashed Prefect flow run."""
     crashed = state.lower() == "crashed"
+    # Keyed by run: the hook and the failure automation report the same run once.
     return AlertFacts(
-        condition=f"flow:{flow}:{state.lower()}",
+        condition=f"flow:{flow}:{state.lower()}:{run}",
         priority=Priority.EMERGENCY if crashed else Priority.CRITICAL,
         summary=f"flow {flow} run {run} {state}",
         event_at=at,
         tags=("flow",),
-        escalation=True,
         trigger=f"prefect flow run {state}",
         reason=message[:500],
         engine_action="the flow run stopped; scheduled runs continue",
