@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import SecretStr
@@ -134,6 +135,14 @@ class AppriseSender:
         self._redact = Redactor(c.url for c in channels)
         _quiet_apprise(self._redact)
 
+    def warm(self) -> None:
+        """Load Apprise and each channel's plugin (about a second, once per process)."""
+        import apprise
+
+        with _ThreadCapture():
+            for url in self._urls.values():
+                apprise.Apprise.instantiate(url)
+
     def send(self, channel: str, message: RenderedMessage) -> SendResult:
         """Deliver one message; never raises, the error comes back redacted."""
         import apprise
@@ -142,14 +151,16 @@ class AppriseSender:
         url = self._urls.get(channel)
         if url is None:
             return SendResult(False, f"channel {channel} is not configured")
-        bundle = apprise.Apprise()
         with _ThreadCapture() as captured:
             try:
-                if not bundle.add(url):
+                # The plugin itself sends in this thread (Apprise() would dispatch to others,
+                # and its error lines would escape this thread's capture).
+                plugin = apprise.Apprise.instantiate(url)
+                if plugin is None:
                     return SendResult(False, "Apprise does not accept this URL")
-                markdown = _renders_markdown(bundle)
+                markdown = _renders_markdown(plugin)
                 ok = bool(
-                    bundle.notify(
+                    plugin.notify(
                         body=message.markdown if markdown else message.text,
                         title=message.title,
                         body_format=apprise.NotifyFormat.MARKDOWN if markdown
@@ -171,19 +182,17 @@ class AppriseSender:
 _PASS_THROUGH = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 
-def _renders_markdown(bundle: object) -> bool:
+def _renders_markdown(plugin: Any) -> bool:
     import apprise
 
     rich = {apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML}
-    for plugin in bundle:  # type: ignore[attr-defined]
-        protocol = plugin.protocol
-        names = {protocol} if isinstance(protocol, str) else set(protocol or ())
-        if names & _PASS_THROUGH:
-            return False
-        formats = plugin.notify_format
-        formats = set(formats) if isinstance(formats, tuple | list) else {formats}
-        return bool(formats & rich)
-    return False
+    protocol = plugin.protocol
+    names = {protocol} if isinstance(protocol, str) else set(protocol or ())
+    if names & _PASS_THROUGH:
+        return False
+    formats = plugin.notify_format
+    formats = set(formats) if isinstance(formats, tuple | list) else {formats}
+    return bool(formats & rich)
 
 
 _NOTIFY_TYPE = {

@@ -91,10 +91,12 @@ def start_session_alerting(
     )
     store.alert_hook = writer
     stack.callback(setattr, store, "alert_hook", None)
+    apprise_sender = sender(config, channels)
     worker = DeliveryWorker(
         worker_config(config, channels, db_path, settings.orchestration.schedule_timezone),
-        sender(config, channels).send,
+        apprise_sender.send,
         wall,
+        apprise_sender.warm,
     )
     heartbeat = HeartbeatRecorder(lambda: connect(db_path), wall, config.heartbeat_every_seconds)
     try:

@@ -7,12 +7,13 @@ The trading loop never waits for a delivery: it only writes outbox rows in its o
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine.clock import Clock, SystemClock
@@ -124,39 +125,97 @@ def deliver_pending(config: WorkerConfig, send: Send, clock: Clock,
 
 
 class DeliveryWorker:
-    """Background delivery while a session runs; drain() waits a bounded time at the end."""
+    """Background delivery while a session runs; drain() waits a bounded time at the end.
 
-    def __init__(self, config: WorkerConfig, send: Send, clock: Clock | None = None) -> None:
+    One dispatcher thread watches the outbox (`PRAGMA data_version`, which reads no table)
+    and hands due deliveries to one sender thread per channel; a sender blocked on a hung
+    endpoint holds no lock and gets no new work until its send returns.
+    """
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        send: Send,
+        clock: Clock | None = None,
+        warm: Callable[[], None] | None = None,
+    ) -> None:
         self._config = config
         self._send = send
         self._clock = clock or SystemClock()
+        self._warm = warm
         self._stop = threading.Event()
+        self._dirty = threading.Event()
+        self._busy_lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._queues: dict[str, queue.SimpleQueue[list[Delivery] | None]] = {
+            c: queue.SimpleQueue() for c in config.channels
+        }
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Start one thread per channel and one for escalations."""
+        """Start the dispatcher, one sender per channel, and the escalation thread."""
         for channel in self._config.channels:
-            thread = threading.Thread(
-                target=self._channel_loop, args=(channel,), daemon=True, name=f"alerts-{channel}"
-            )
-            self._threads.append(thread)
+            self._threads.append(threading.Thread(
+                target=self._sender, args=(channel,), daemon=True, name=f"alerts-{channel}"
+            ))
+        self._threads.append(
+            threading.Thread(target=self._dispatch, daemon=True, name="alerts-dispatch")
+        )
         self._threads.append(
             threading.Thread(target=self._housekeeping_loop, daemon=True, name="alerts-escalate")
         )
         for thread in self._threads:
             thread.start()
 
-    def _channel_loop(self, channel: str) -> None:
+    def _dispatch(self) -> None:
+        if not self._config.channels:
+            return
+        if self._warm is not None:
+            self._warm()  # load the channel plugins now, not on the first alert
         conn = connect(self._config.db_path)
+        seen = -1
+        retry_at: datetime | None = None
         try:
             while not self._stop.is_set():
-                batch = d.due(conn, channel, self._clock.now())
-                for row in batch:
-                    deliver_one(conn, row, self._send, self._config, self._clock)
-                if not batch:
-                    self._stop.wait(POLL_SECONDS)
+                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                now = self._clock.now()
+                due_retry = retry_at is not None and retry_at <= now
+                if version != seen or due_retry or self._dirty.is_set():
+                    self._dirty.clear()
+                    seen = version
+                    self._hand_out(conn, now)
+                    retry_at = d.next_due(conn, self._config.channels)
+                self._stop.wait(POLL_SECONDS)
         except sqlite3.Error as e:
-            log.error("alert_worker_failed channel=%s error=%s", channel, e)  # noqa: TRY400 - one line
+            log.error("alert_dispatch_failed error=%s", e)  # noqa: TRY400 - one line
+        finally:
+            conn.close()
+
+    def _hand_out(self, conn: sqlite3.Connection, now: datetime) -> None:
+        for channel in self._config.channels:
+            with self._busy_lock:
+                if channel in self._in_flight:
+                    continue
+            rows = d.due(conn, channel, now)
+            if rows:
+                with self._busy_lock:
+                    self._in_flight.add(channel)
+                self._queues[channel].put(rows)
+
+    def _sender(self, channel: str) -> None:
+        conn = connect(self._config.db_path)
+        inbox = self._queues[channel]
+        try:
+            while (rows := inbox.get()) is not None:
+                for row in rows:
+                    if self._stop.is_set():
+                        break
+                    deliver_one(conn, row, self._send, self._config, self._clock)
+                with self._busy_lock:
+                    self._in_flight.discard(channel)
+                self._dirty.set()  # look again: more may have queued meanwhile
+        except sqlite3.Error as e:
+            log.error("alert_sender_failed channel=%s error=%s", channel, e)  # noqa: TRY400
         finally:
             conn.close()
 
@@ -190,6 +249,8 @@ class DeliveryWorker:
     def stop(self) -> None:
         """Stop the threads; a send in flight ends within its channel timeouts (daemon)."""
         self._stop.set()
+        for inbox in self._queues.values():
+            inbox.put(None)
         for thread in self._threads:
             thread.join(0.05)
 
