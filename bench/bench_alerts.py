@@ -28,16 +28,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.circuit_breaker import CircuitBreaker, CircuitConfig, ExecutionAction  # noqa: E402
-from engine.clock import SimulatedClock  # noqa: E402
-from engine.events import BreakerTransitioned  # noqa: E402
-from engine.model import Side  # noqa: E402
-from engine.ports import Batch  # noqa: E402
-from engine.risk import OrderRisk, RiskConfig, RiskManager  # noqa: E402
-from tests.integration.alert_receivers import hanging_receiver  # noqa: E402
-from tradeguard.alerting.runtime import start_session_alerting  # noqa: E402
-from tradeguard.settings import load_settings  # noqa: E402
-from tradeguard.store.sqlite_store import SqliteStore  # noqa: E402
+from engine.circuit_breaker import CircuitBreaker, CircuitConfig, ExecutionAction
+from engine.clock import SimulatedClock
+from engine.events import BreakerTransitioned
+from engine.model import Side
+from engine.ports import Batch
+from engine.risk import OrderRisk, RiskConfig, RiskManager
+from tests.integration.alert_receivers import hanging_receiver
+from tradeguard.alerting.runtime import start_session_alerting
+from tradeguard.settings import load_settings
+from tradeguard.store.sqlite_store import SqliteStore
 
 T0 = datetime(2022, 1, 21, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def webhook() -> Iterator[tuple[int, dict[str, float], threading.Condition]]:
     arrived = threading.Condition()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             import json
 
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
