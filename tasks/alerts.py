@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from engine.clock import Clock, SimulatedClock, SystemClock
 from tradeguard.alerting import service
+from tradeguard.alerting.heartbeat import SessionSchedule
 
 if TYPE_CHECKING:
     from tradeguard.settings import Settings
@@ -18,16 +19,25 @@ STORE_FILE = "tradeguard.sqlite"
 
 
 @task(name="alerts-heartbeat-check", cache_policy=NO_CACHE)
-def heartbeat_check_task(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    """Alert on a stale running session, escalate unacked alerts, deliver pending ones."""
+def heartbeat_check_task(
+    settings: Settings, now: datetime | None = None, scheduled: bool = True
+) -> dict[str, Any]:
+    """Alert on a stale or missing session, escalate unacked alerts, deliver pending ones.
+
+    scheduled: also expect a session inside the orchestration.session_cron window.
+    """
     db = settings.store.state_dir / STORE_FILE
     if not db.exists():
         return {"state": "no state store", "stale": False, "alert_id": None, "delivered": {}}
     clock: Clock = SimulatedClock(now) if now is not None else SystemClock()
+    orch = settings.orchestration
+    schedule = SessionSchedule(orch.session_cron, orch.schedule_timezone,
+                               orch.session_duration_minutes) if scheduled else None
     return service.check_heartbeat(
         settings.alerts,
-        settings.orchestration.schedule_timezone,
+        orch.schedule_timezone,
         db,
         clock,
         settings.alerts.drain_timeout_seconds,
+        schedule,
     )

@@ -74,3 +74,39 @@ def test_stale_heartbeat_triggers_one_dead_man_alert_and_a_clean_stop_none(
     assert f"Observed: {STALE + 1:g} (threshold {STALE:g})" in post["message"]
     assert f"tradeguard alerts ack {stale['alert_id']}" in post["message"]
     json.dumps(stale)  # the flow's result is JSON-ready for Prefect
+
+
+def test_scheduled_session_that_never_started_is_reported_missing_once_per_window(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    db = state / "tradeguard.sqlite"
+    SqliteStore(db, session=False).close()
+    yesterday = SimulatedClock(T0 - timedelta(days=1))
+    recorder = HeartbeatRecorder(lambda: connect(db), yesterday, every=30.0)
+    recorder.start()
+    recorder.stop()  # yesterday's session ended cleanly; today's never started
+    with json_receiver() as (port, hook):
+        config = tmp_path / "tradeguard.toml"
+        config.write_text(
+            "[orchestration]\nsession_cron = \"0 6 * * *\"\nsession_duration_minutes = 600\n"
+            + alerts_toml(heartbeat_stale_seconds=STALE, dedup_window_seconds=3600.0)
+            + channel_toml("pager", f"json://127.0.0.1:{port}/p", "critical")
+        )
+        settings = build_settings(str(config), str(state))
+        six = T0.replace(hour=6)
+        starting = heartbeat_check_task.fn(settings, six + timedelta(seconds=STALE - 1))
+        missing = heartbeat_check_task.fn(settings, six + timedelta(seconds=STALE + 1))
+        repeated = heartbeat_check_task.fn(settings, six + timedelta(minutes=30))
+        unscheduled = heartbeat_check_task.fn(settings, six + timedelta(hours=3), False)
+        after_hours = heartbeat_check_task.fn(settings, six + timedelta(hours=11))
+        posts = hook.snapshot()
+
+    assert starting["alert_id"] is None and starting["scheduled_since"] == six.isoformat()
+    assert missing["stale"] is True and missing["alert_id"] is not None
+    assert repeated["alert_id"] is None  # held back by the dedup window
+    assert unscheduled["stale"] is False and after_hours["scheduled_since"] is None
+    assert [p["title"].split(" (#")[0] for p in posts] == [
+        "[EMERGENCY] tradeguard: scheduled trading session is not running"
+    ]
+    assert f"scheduled since {six.isoformat()}" in posts[0]["message"]

@@ -14,7 +14,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.ports import OperatorCommand
 from tradeguard.alerting import outbox
-from tradeguard.alerting.policy import heartbeat_alert
+from tradeguard.alerting.policy import heartbeat_alert, missing_session_alert
 from tradeguard.store.serialize import format_utc, parse_utc
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,27 @@ class HeartbeatJournal:
 
 
 @dataclass(frozen=True)
+class SessionSchedule:
+    """When the scheduled session runs: a cron in a zone, for a number of minutes."""
+
+    cron: str
+    zone: str
+    duration_minutes: float
+
+    def started_at(self, now: datetime) -> datetime | None:
+        """Return the start of the scheduled session window covering now, else None."""
+        from zoneinfo import ZoneInfo
+
+        from cronsim import CronSim
+
+        local = now.astimezone(ZoneInfo(self.zone))
+        # reverse=True yields fire times strictly before its start: nudge past now.
+        last: datetime = next(CronSim(self.cron, local + timedelta(seconds=1), reverse=True))
+        start = last.astimezone(now.tzinfo)
+        return start if start + timedelta(minutes=self.duration_minutes) > now else None
+
+
+@dataclass(frozen=True)
 class HeartbeatVerdict:
     """What the dead-man check found."""
 
@@ -116,11 +137,21 @@ def check(
     now: datetime,
     stale_after: timedelta,
     routes: Sequence[outbox.Route],
+    expected_since: datetime | None = None,
+    window: timedelta = timedelta(hours=1),
 ) -> HeartbeatVerdict:
-    """Raise the dead-man alert (once per silent death) when a running session went quiet."""
+    """Raise the dead-man alert (once per silent death) when a running session went quiet.
+
+    expected_since: start of the scheduled session window covering now; a session that has
+    not beaten since (plus stale_after of grace to start) is reported missing, once per
+    dedup window.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         verdict = _check(conn, now, stale_after, routes)
+        if expected_since is not None and not verdict.stale:
+            verdict = _check_missing(conn, verdict, now, stale_after, routes, expected_since,
+                                     window)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -151,3 +182,26 @@ def _check(
         log.error("heartbeat_stale pid=%s last_beat=%s age_seconds=%.0f alert_id=%d",
                   pid, beat_text, age, alert_id)
     return HeartbeatVerdict(str(state), beat_at, age, stale, alert_id)
+
+
+def _check_missing(
+    conn: sqlite3.Connection,
+    verdict: HeartbeatVerdict,
+    now: datetime,
+    grace: timedelta,
+    routes: Sequence[outbox.Route],
+    expected_since: datetime,
+    window: timedelta,
+) -> HeartbeatVerdict:
+    if now - expected_since <= grace:
+        return verdict  # the session may still be starting
+    if verdict.state == "running" or (
+        verdict.beat_at is not None and verdict.beat_at >= expected_since
+    ):
+        return verdict
+    facts = missing_session_alert(expected_since, verdict.beat_at, now)
+    alert_id = outbox.record(conn, facts, format_utc(now), routes, window)
+    if alert_id is not None:
+        log.error("session_missing expected_since=%s last_beat=%s alert_id=%d",
+                  expected_since.isoformat(), verdict.beat_at, alert_id)
+    return HeartbeatVerdict(verdict.state, verdict.beat_at, verdict.age_seconds, True, alert_id)

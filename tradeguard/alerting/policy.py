@@ -209,6 +209,25 @@ def heartbeat_alert(
     )
 
 
+def missing_session_alert(
+    expected_since: datetime, last_beat: datetime | None, now: datetime
+) -> AlertFacts:
+    """Return the alert of a scheduled session that is not running at all."""
+    return AlertFacts(
+        condition="heartbeat:missing",
+        priority=Priority.EMERGENCY,
+        summary="scheduled trading session is not running",
+        event_at=now,
+        tags=("heartbeat",),
+        trigger="no heartbeat since the scheduled start",
+        reason=f"scheduled since {expected_since.isoformat()}; last heartbeat "
+        f"{last_beat.isoformat() if last_beat else 'never'}",
+        engine_action="nothing is trading: the session never started or already ended",
+        next_steps=("tradeguard status", "tradeguard server"),
+        deployment="trading-session/daily",
+    )
+
+
 def probe_alert(at: datetime) -> AlertFacts:
     """Return the message `tradeguard alerts test` sends."""
     return AlertFacts(

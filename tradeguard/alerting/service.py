@@ -214,13 +214,21 @@ def deliver(
 
 
 def check_heartbeat(
-    config: AlertsConfig, zone: str, db_path: Path, clock: Clock, timeout: float
+    config: AlertsConfig,
+    zone: str,
+    db_path: Path,
+    clock: Clock,
+    timeout: float,
+    schedule: heartbeat.SessionSchedule | None = None,
 ) -> dict[str, Any]:
-    """Dead-man check: alert on a stale running session, then deliver what is pending."""
+    """Dead-man check: alert on a stale or missing session, then deliver what is pending."""
     channels = resolve_channels(config)
     stale = timedelta(seconds=config.heartbeat_stale_seconds)
+    now = clock.now()
+    expected = schedule.started_at(now) if schedule is not None else None
+    window = timedelta(seconds=config.dedup_window_seconds)
     with outbox_connection(db_path) as conn:
-        verdict = heartbeat.check(conn, clock.now(), stale, routes(channels))
+        verdict = heartbeat.check(conn, now, stale, routes(channels), expected, window)
     sent = deliver(config, zone, db_path, clock, timeout)
     return {
         "state": verdict.state,
@@ -228,6 +236,7 @@ def check_heartbeat(
         "age_seconds": verdict.age_seconds,
         "stale": verdict.stale,
         "alert_id": verdict.alert_id,
+        "scheduled_since": expected.isoformat() if expected else None,
         "delivered": sent,
     }
 
