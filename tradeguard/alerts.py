@@ -72,6 +72,7 @@ class OutboxNotifier:
     def notify(self, alert: Alert) -> bool:
         """Queue, then deliver; True when queued durably or accepted by a channel."""
         from engine.clock import SystemClock
+        from engine.errors import StateError
         from tradeguard.alerting import service
 
         facts = alert.facts or _facts(alert)
@@ -80,7 +81,11 @@ class OutboxNotifier:
         now = datetime.now(UTC)
         if not self._db_path.exists():
             return service.notify_direct(config, zone, facts, now)
-        service.enqueue(config, self._db_path, facts, now)
+        try:
+            service.enqueue(config, self._db_path, facts, now)
+        except StateError as e:  # a corrupt or locked store must not swallow the alert
+            log.error("alert_outbox_unavailable error=%s fallback=direct", type(e).__name__)  # noqa: TRY400
+            return service.notify_direct(config, zone, _store_failed(facts, e), now)
         service.deliver(config, zone, self._db_path, SystemClock(), config.drain_timeout_seconds)
         return True
 
@@ -98,3 +103,10 @@ def _facts(alert: Alert) -> AlertFacts:
         escalation=True,
         reason=alert.body[:500],
     )
+
+
+def _store_failed(facts: AlertFacts, error: Exception) -> AlertFacts:
+    from dataclasses import replace
+
+    note = f" [state store unavailable: {type(error).__name__}; alert sent without the outbox]"
+    return replace(facts, reason=(facts.reason + note)[:600])
