@@ -101,12 +101,29 @@ def mark_failed(
 
 def release_stale(conn: sqlite3.Connection, older_than: datetime) -> int:
     """Put back deliveries left 'sending' by a dead process (at-least-once); return count."""
+    stale = conn.execute(
+        "SELECT 1 FROM alert_deliveries WHERE status = 'sending' AND last_attempt_at < ? "
+        "LIMIT 1",
+        (format_utc(older_than),),
+    ).fetchone()
+    if stale is None:  # the common case takes no write lock
+        return 0
     cursor = conn.execute(
         "UPDATE alert_deliveries SET status = 'pending' WHERE status = 'sending' "
         "AND last_attempt_at < ?",
         (format_utc(older_than),),
     )
     return cursor.rowcount
+
+
+def escalation_due(conn: sqlite3.Connection, now: datetime, ack_timeout: timedelta) -> bool:
+    """Return True when an unacknowledged alert has waited longer than ack_timeout."""
+    row = conn.execute(
+        "SELECT 1 FROM alert_outbox WHERE ack_required = 1 AND acked_at IS NULL "
+        "AND escalated_at IS NULL AND queued_at <= ? LIMIT 1",
+        (format_utc(now - ack_timeout),),
+    ).fetchone()
+    return row is not None
 
 
 def escalate_due(

@@ -77,7 +77,7 @@ def housekeeping(conn: sqlite3.Connection, config: WorkerConfig, clock: Clock) -
     """Escalate unacknowledged alerts and release deliveries a dead process left claimed."""
     now = clock.now()
     d.release_stale(conn, now - timedelta(seconds=config.send_bound_seconds * 2 + 1))
-    if not config.escalation_channels:
+    if not config.escalation_channels or not d.escalation_due(conn, now, config.ack_timeout):
         return []
     conn.execute("BEGIN IMMEDIATE")
     try:
