@@ -43,3 +43,22 @@ def test_failure_automation_watches_every_flow_but_its_own_and_runs_the_alert_fl
     assert action.parameters is not None
     assert action.parameters["state_dir"] == "/srv/tg"
     assert action.parameters["flow_run_id"] == "{{ event.resource.id }}"
+
+
+def test_failure_automation_registers_once_on_the_server_and_is_replaced_on_redeploy() -> None:
+    from prefect.automations import Automation
+    from prefect.client.orchestration import get_client
+
+    from deployments.alerts import ensure_failure_automation
+
+    ids = {f"{ALERT_FLOW}/on-failed-run": uuid.uuid4(), "trading-session/daily": uuid.uuid4()}
+    first = ensure_failure_automation(ids, {"state_dir": "/srv/tg"})
+    second = ensure_failure_automation(ids, {"state_dir": "/srv/tg"})
+    with get_client(sync_client=True) as client:
+        named = client.read_automations_by_name(AUTOMATION_NAME)
+    assert first is not None and second is not None
+    assert [a.id for a in named] == [second.id]
+    stored = Automation.read(id=second.id)
+    assert isinstance(stored, Automation)
+    assert stored.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed"}
+    assert ensure_failure_automation({"trading-session/daily": uuid.uuid4()}, {}) is None

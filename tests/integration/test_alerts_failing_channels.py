@@ -76,6 +76,7 @@ def test_dead_channels_leave_the_summary_byte_identical_and_deliver_after_healin
         assert channel["delivered"] == 0
         assert channel["pending"] + channel["sending"] >= 1
         assert channel["last_error"] or channel["sending"]
+        assert channel["attempts"] >= 1
     assert "127.0.0.1" not in json.dumps(before)  # errors are redacted, hosts included
 
     # Both receivers come back on the same ports; the backoff has passed (simulated clock).

@@ -157,9 +157,13 @@ def outbox_status(conn: sqlite3.Connection) -> dict[str, Any]:
         entry = per_channel.setdefault(
             channel,
             {"pending": 0, "sending": 0, "delivered": 0, "failed": 0, "muted": 0,
-             "last_error": None, "last_error_at": None},
+             "attempts": 0, "last_error": None, "last_error_at": None},
         )
         entry[status] = int(count)
+    for channel, attempts in conn.execute(
+        "SELECT channel, SUM(attempts) FROM alert_deliveries GROUP BY channel"
+    ):
+        per_channel[channel]["attempts"] = int(attempts or 0)
     for channel, error, at in conn.execute(
         "SELECT channel, last_error, MAX(COALESCE(last_attempt_at, '')) FROM alert_deliveries "
         "WHERE last_error IS NOT NULL GROUP BY channel"
