@@ -241,7 +241,9 @@ CREATE TABLE heartbeats (
     reported_at TEXT
 ) WITHOUT ROWID;
 """
-_TABLES_V2 = ("alert_outbox", "alert_deliveries", "alert_conditions", "alert_silences", "heartbeats")
+_TABLES_V2 = (
+    "alert_outbox", "alert_deliveries", "alert_conditions", "alert_silences", "heartbeats"
+)
 
 
 def _migrate_to_v2(conn: sqlite3.Connection) -> None:
