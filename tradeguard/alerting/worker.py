@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[str, RenderedMessage], SendResult]
 POLL_SECONDS = 0.02
 HOUSEKEEPING_SECONDS = 0.5
+ERROR_PAUSE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ class DeliveryWorker:
             c: queue.SimpleQueue() for c in config.channels
         }
         self._threads: list[threading.Thread] = []
+        self._seen = -1
+        self._retry_at: datetime | None = None
 
     def start(self) -> None:
         """Start the dispatcher, one sender per channel, and the escalation thread."""
@@ -167,29 +170,38 @@ class DeliveryWorker:
         for thread in self._threads:
             thread.start()
 
+    def _run(self, name: str, step: Callable[[sqlite3.Connection], None]) -> None:
+        """Repeat step until stopped; a database error pauses, reconnects, and goes on."""
+        while not self._stop.is_set():
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = connect(self._config.db_path)
+                while not self._stop.is_set():
+                    step(conn)
+            except sqlite3.Error as e:
+                log.error("alert_worker_error thread=%s error=%s", name, e)  # noqa: TRY400
+                self._stop.wait(ERROR_PAUSE_SECONDS)
+            finally:
+                if conn is not None:
+                    conn.close()
+
     def _dispatch(self) -> None:
         if not self._config.channels:
             return
         if self._warm is not None:
             self._warm()  # load the channel plugins now, not on the first alert
-        conn = connect(self._config.db_path)
-        seen = -1
-        retry_at: datetime | None = None
-        try:
-            while not self._stop.is_set():
-                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-                now = self._clock.now()
-                due_retry = retry_at is not None and retry_at <= now
-                if version != seen or due_retry or self._dirty.is_set():
-                    self._dirty.clear()
-                    seen = version
-                    self._hand_out(conn, now)
-                    retry_at = d.next_due(conn, self._config.channels)
-                self._stop.wait(POLL_SECONDS)
-        except sqlite3.Error as e:
-            log.error("alert_dispatch_failed error=%s", e)  # noqa: TRY400 - one line
-        finally:
-            conn.close()
+        self._run("dispatch", self._dispatch_step)
+
+    def _dispatch_step(self, conn: sqlite3.Connection) -> None:
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        now = self._clock.now()
+        due_retry = self._retry_at is not None and self._retry_at <= now
+        if version != self._seen or due_retry or self._dirty.is_set():
+            self._dirty.clear()
+            self._seen = version
+            self._hand_out(conn, now)
+            self._retry_at = d.next_due(conn, self._config.channels)
+        self._stop.wait(POLL_SECONDS)
 
     def _hand_out(self, conn: sqlite3.Connection, now: datetime) -> None:
         for channel in self._config.channels:
@@ -203,31 +215,28 @@ class DeliveryWorker:
                 self._queues[channel].put(rows)
 
     def _sender(self, channel: str) -> None:
-        conn = connect(self._config.db_path)
         inbox = self._queues[channel]
-        try:
-            while (rows := inbox.get()) is not None:
-                for row in rows:
+
+        def step(conn: sqlite3.Connection) -> None:
+            rows = inbox.get()
+            try:
+                for row in rows or ():
                     if self._stop.is_set():
                         break
                     deliver_one(conn, row, self._send, self._config, self._clock)
+            finally:
                 with self._busy_lock:
                     self._in_flight.discard(channel)
                 self._dirty.set()  # look again: more may have queued meanwhile
-        except sqlite3.Error as e:
-            log.error("alert_sender_failed channel=%s error=%s", channel, e)  # noqa: TRY400
-        finally:
-            conn.close()
+
+        self._run(f"send-{channel}", step)
 
     def _housekeeping_loop(self) -> None:
-        conn = connect(self._config.db_path)
-        try:
-            while not self._stop.wait(HOUSEKEEPING_SECONDS):
+        def step(conn: sqlite3.Connection) -> None:
+            if not self._stop.wait(HOUSEKEEPING_SECONDS):
                 housekeeping(conn, self._config, self._clock)
-        except sqlite3.Error as e:
-            log.error("alert_housekeeping_failed error=%s", e)  # noqa: TRY400 - one line
-        finally:
-            conn.close()
+
+        self._run("escalate", step)
 
     def drain(self, timeout: float) -> int:
         """Flush held-back counts, wait until nothing is due or timeout; return pending left."""

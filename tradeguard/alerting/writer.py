@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import timedelta
 
+from engine.errors import TradeguardError
 from engine.ports import Batch
 from tradeguard.alerting import outbox
 from tradeguard.alerting.policy import AlertPolicy
@@ -37,7 +38,7 @@ class OutboxWriter:
             for facts in alerts:
                 outbox.record(conn, facts, now, self._routes, self._window)
             conn.execute("RELEASE alert_outbox")
-        except (sqlite3.Error, ValueError, TypeError) as e:
+        except (sqlite3.Error, ValueError, TypeError, TradeguardError) as e:
             # Trading state matters more than its alert: keep the engine event, log loudly.
             conn.execute("ROLLBACK TO alert_outbox")
             conn.execute("RELEASE alert_outbox")
