@@ -116,7 +116,12 @@ def test_alerts_status_shows_the_outbox_per_channel(tmp_path: Path, data_dir: Pa
         assert replayed.exit_code == 0, replayed.stderr
         summary = json.loads(replayed.stdout)
         shown = runner.invoke(app, [*base, "alerts", "status", "--json"])
+        halt_id = json.loads(shown.stdout)["unacked"][0]["id"]
+        acked = runner.invoke(app, [*base, "alerts", "ack", str(halt_id), "--who", "carol"])
+        after = runner.invoke(app, [*base, "alerts", "status", "--json"])
     assert shown.exit_code == 0, shown.stderr
+    assert acked.exit_code == 0 and "acked_by: carol" in acked.stdout
+    assert json.loads(after.stdout)["unacked"] == []
     status = json.loads(shown.stdout)
     delivered = status["channels"]["hook"]["delivered"]
     assert delivered == len(hook.snapshot()) == len(summary["transitions"])

@@ -98,6 +98,7 @@ def start_session_alerting(
         wall,
         apprise_sender.warm,
     )
+    _check_heartbeat_reach(settings)
     heartbeat = HeartbeatRecorder(lambda: connect(db_path), wall, config.heartbeat_every_seconds)
     try:
         heartbeat.start()
@@ -107,3 +108,15 @@ def start_session_alerting(
     worker.start()
     stack.callback(worker.drain, config.drain_timeout_seconds)
     return SessionAlerting(worker, heartbeat, writer)
+
+
+def _check_heartbeat_reach(settings: Settings) -> None:
+    # The loop beats when it polls commands, once per N bars: a real-time session polling
+    # less often than the stale limit would look dead to the dead-man check.
+    between = settings.feed.bar_seconds * settings.session.command_poll_every_bars
+    if between >= settings.alerts.heartbeat_stale_seconds:
+        log.warning(
+            "heartbeat_interval_too_long poll_seconds=%.0f stale_seconds=%.0f "
+            "fix=raise alerts.heartbeat_stale_seconds or lower session.command_poll_every_bars",
+            between, settings.alerts.heartbeat_stale_seconds,
+        )
