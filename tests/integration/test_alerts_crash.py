@@ -1,4 +1,5 @@
-"""An alert committed just before kill -9 is delivered after restart, once per channel."""
+"""An alert committed just before kill -9 goes out once per channel: after the restart, or
+from the dead-man check that notices the killed session."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from flows._common import build_settings
+from tasks.alerts import heartbeat_check_task
 from tests.integration.alert_receivers import (
     alerts_toml,
     channel_toml,
@@ -84,3 +88,31 @@ def test_alert_pending_at_kill9_is_delivered_after_restart_exactly_once(tmp_path
     assert len(posts) == 4 and len(mails) == 2
     after = _deliveries(state / "tradeguard.sqlite")
     assert all(statuses == ["delivered"] for statuses in after.values()), after
+
+
+def test_dead_man_check_reports_a_killed_session_and_delivers_what_it_left(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    with json_receiver() as (port, hook):
+        config = tmp_path / "tradeguard.toml"
+        config.write_text(alerts_toml(heartbeat_stale_seconds=120.0)
+                          + channel_toml("hook", f"json://127.0.0.1:{port}/a", "warning"))
+        child = subprocess.run(
+            [sys.executable, "-m", "tests.integration.alert_crash_child", str(config), str(state)],
+            cwd=REPO, env=_env(TRADEGUARD_FAILPOINT="after_commit:1"),
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert child.returncode == -signal.SIGKILL, child.stderr
+        settings = build_settings(str(config), str(state))
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        verdict = heartbeat_check_task.fn(settings, later, False)
+        again = heartbeat_check_task.fn(settings, later + timedelta(minutes=5), False)
+        posts = [p["title"] for p in hook.snapshot()]
+
+    assert verdict["state"] == "running" and verdict["stale"] is True
+    assert verdict["alert_id"] is not None and again["alert_id"] is None
+    assert sum("stopped sending heartbeats" in t for t in posts) == 1
+    for transition in ("CLOSED -> ALERT", "ALERT -> THROTTLE", "THROTTLE -> HALT"):
+        assert sum(transition in t for t in posts) == 1, posts
+    assert len(posts) == 4
