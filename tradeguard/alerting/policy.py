@@ -106,7 +106,7 @@ class AlertPolicy:
         priority = _PRIORITY.get(to_state, Priority.INFO) if up else Priority.INFO
         verb = "escalated" if up else "recovered"
         return AlertFacts(
-            condition=f"breaker:{to_state}" if up else "breaker:recovered",
+            condition=f"breaker:{to_state}" if up else f"breaker:recovered:{to_state}",
             priority=priority,
             summary=f"breaker {verb} {event.from_state} -> {to_state}",
             event_at=event.at,
