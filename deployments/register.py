@@ -15,6 +15,7 @@ from prefect.events import DeploymentEventTrigger
 from prefect.events.schemas.automations import Posture
 from prefect.schedules import Cron, Schedule
 
+from deployments.alerts import ensure_failure_automation
 from deployments.server import is_healthy, local_api_url
 from tasks.events import HALT_EVENTS
 
@@ -132,6 +133,19 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
             concurrency_limit=1,  # HALT events of one episode queue up; the first writes
         ),
         *operator,
+        DeploymentSpec(
+            "flows/heartbeat.py:alerts_heartbeat",
+            "dead-man",
+            "Dead-man check: alert on a stale session heartbeat, deliver pending alerts.",
+            (Cron(settings.alerts.heartbeat_check_cron, timezone=tz, slug="alerts-heartbeat"),),
+            common,
+        ),
+        DeploymentSpec(
+            "flows/alert_flow_run.py:alerts_flow_run",
+            "on-failed-run",
+            "Alert on a failed or crashed tradeguard flow run (run by the failure automation).",
+            parameters=common,
+        ),
     ]
 
 
@@ -191,12 +205,13 @@ def deploy_all(settings: Settings, config_file: Path | None = None) -> list[str]
     config_file = config_file or resolve_config_file(None)[0]
     pool = settings.orchestration.work_pool
     names: list[str] = []
+    ids: dict[str, Any] = {}
     with _api(resolve_api_url(settings)):
         ensure_work_pool(pool)
         for spec in deployment_specs(settings, config_file):
             flow = Flow.from_source(source=str(REPO_ROOT), entrypoint=spec.entrypoint)
             assert isinstance(flow, Flow)  # sync context: never the coroutine variant
-            flow.deploy(
+            ids[f"{flow.name}/{spec.name}"] = flow.deploy(
                 name=spec.name,
                 work_pool_name=pool,
                 build=False,
@@ -212,4 +227,12 @@ def deploy_all(settings: Settings, config_file: Path | None = None) -> list[str]
             )
             names.append(f"{flow.name}/{spec.name}")
             log.info("deployment_registered name=%s/%s", flow.name, spec.name)
+        ensure_failure_automation(ids, _common_parameters(settings, config_file))
     return names
+
+
+def _common_parameters(settings: Settings, config_file: Path | None) -> dict[str, Any]:
+    common: dict[str, Any] = {"state_dir": str(settings.store.state_dir)}
+    if config_file is not None:
+        common["config_file"] = str(config_file)
+    return common

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from entrypoints.cli_admin import config_app, data_app, state_app
+from entrypoints.cli_alerts import alerts_app
 from entrypoints.cli_analytics import analytics_app, report_app
 from entrypoints.cli_checks import checks_app
 from entrypoints.cli_support import (
@@ -59,6 +60,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(report_app, name="report")
+app.add_typer(alerts_app, name="alerts")
 data_app.add_typer(checks_app)  # merges `data check` into the data group
 
 

@@ -120,13 +120,31 @@ def _settings_for_alert(flow_run: FlowRun) -> Settings | None:
         return None
 
 
+def flow_run_alert(
+    settings: Settings | None, flow: str, run_id: str, state: str, message: str, at: datetime
+) -> bool:
+    """Notify through the outbox that a flow run failed or crashed; True when on its way."""
+    from tradeguard.alerting.policy import flow_alert
+
+    facts = flow_alert(flow, run_id, state, message or "no message", ensure_utc(at, "at"), None)
+    severity = Severity(facts.priority.value)
+    alert = Alert(f"flow_{state.lower()}", facts.summary, facts.reason, severity, facts)
+    return build_notifier(settings).notify(alert)
+
+
 def _send(event: str, severity: Severity, flow: Flow[..., Any], run: FlowRun, state: State) -> None:
+    from tradeguard.alerting.policy import flow_alert
+
+    at = state.timestamp if state.timestamp is not None else datetime.now(UTC)
+    message = (state.message or "no message") + f" (flow run {run.name})"
+    facts = flow_alert(flow.name, str(run.id), state.name or event, message, at, None)
     alert = Alert(
         event=event,
         title=f"tradeguard flow {flow.name} run {run.name} {state.name}",
         body=(state.message or "no message")
         + f"\nflow_run_id={run.id} parameters={run.parameters}",
         severity=severity,
+        facts=facts,
     )
     failure: str | None = None
     try:

@@ -24,7 +24,8 @@ from engine.feed import FeedItem, merge_sources
 from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from engine.session import TradingSession
 from tradeguard import failpoints
-from tradeguard.alerts import LogNotifier, Notifier
+from tradeguard.alerting.runtime import SessionAlerting
+from tradeguard.alerts import Notifier, OutboxNotifier
 from tradeguard.app import App
 from tradeguard.faultplan import load_fault_plan
 from tradeguard.marketdata import read_bars
@@ -41,9 +42,8 @@ log = logging.getLogger(__name__)
 
 
 def build_notifier(settings: Settings) -> Notifier:
-    """Return the notifier every alert goes through (log-only until Apprise is configured)."""
-    del settings  # the Apprise adapter reads settings.alerts
-    return LogNotifier()
+    """Return the notifier of alerts raised outside a session: the outbox, then Apprise."""
+    return OutboxNotifier(settings, store_path(settings.store.state_dir))
 
 
 def failpoint_of(settings: Settings) -> failpoints.Failpoint | None:
@@ -155,6 +155,7 @@ def build_runtime(
         stack.enter_context(app.workspace.lock())
         store = app.workspace.open_journal(writer=True)
         stack.callback(store.close)
+        alerting = app.workspace.session_alerting(app.settings, store, stack)
         book = app.workspace.open_book()
         if hasattr(book, "close"):
             stack.callback(book.close)
@@ -162,7 +163,7 @@ def build_runtime(
         if realtime is None:
             realtime = not recovered.state.get("clock", {}).get("simulated", True)
         wiring = _Wiring(app, seed, faults, first_bar, realtime, listeners)
-        runtime = _wire(wiring, store, book, recovered, stack)
+        runtime = _wire(wiring, store, book, recovered, stack, alerting)
     except BaseException:
         stack.close()
         raise
@@ -211,7 +212,12 @@ class _OperatorStamps:
 
 
 def _wire(
-    wiring: _Wiring, store: Journal, book: Any, recovered: RecoveredState, stack: ExitStack
+    wiring: _Wiring,
+    store: Journal,
+    book: Any,
+    recovered: RecoveredState,
+    stack: ExitStack,
+    alerting: SessionAlerting | None,
 ) -> Runtime:
     settings = wiring.app.settings
     clock: Clock = (
@@ -223,7 +229,8 @@ def _wire(
     faults = wiring.faults
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
     broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=wiring.seed)
-    journal: EngineStore = _OperatorStamps(ThrottledCommands(store), wiring.app.clock)
+    beating: EngineStore = alerting.wrap_journal(store) if alerting is not None else store
+    journal: EngineStore = _OperatorStamps(ThrottledCommands(beating), wiring.app.clock)
     failpoint = wiring.app.failpoint
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)

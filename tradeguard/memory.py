@@ -22,8 +22,10 @@ from engine.paper_book import InMemoryPaperBook
 from engine.ports import Batch, InMemoryStore, OperatorCommand
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
     from pathlib import Path
 
+    from tradeguard.settings import Settings
     from tradeguard.store.invariants import JournalProblem
     from tradeguard.store.lock import LockOwner
     from tradeguard.workspace import Journal
@@ -152,6 +154,10 @@ class MemoryWorkspace:
     def open_book(self) -> Any:
         """Return the workspace's paper book."""
         return self.book
+
+    def session_alerting(self, settings: Settings, journal: Journal, stack: ExitStack) -> None:
+        """Return None: an in-memory workspace has no durable outbox to deliver from."""
+        del settings, journal, stack
 
     def journal_problems(self, journal: Journal) -> list[JournalProblem]:
         """Return no problem: the SQL invariants need the SQLite journal."""

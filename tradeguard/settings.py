@@ -44,6 +44,7 @@ from engine.feed import FeedConfig
 from engine.risk import RiskConfig
 from engine.session import SessionConfig
 from engine.strategy import StrategyConfig
+from tradeguard.alerting.config import AlertsConfig
 from tradeguard.settings_checks import check_cron, check_environment, check_strict
 from tradeguard.settings_errors import (
     CONFIG_ENV_VAR,
@@ -119,32 +120,6 @@ class StoreConfig(BaseModel):
     @classmethod
     def _expand_state_dir(cls, value: Path) -> Path:
         return value.expanduser()
-
-
-class AlertsConfig(BaseModel):
-    """Operator notifications (Apprise URLs are secrets: they embed tokens)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    urls: list[SecretStr] = Field(
-        default_factory=list,
-        description="Apprise notification URLs (e.g. tgram://token/chat); empty = log only.",
-    )
-    min_severity: Literal["info", "warning", "critical", "emergency"] = Field(
-        "warning", description="Alerts below this severity are logged but not sent."
-    )
-    timeout_seconds: float = Field(
-        5.0, gt=0, le=120, description="Timeout of one notification delivery attempt."
-    )
-
-    @field_validator("urls")
-    @classmethod
-    def _urls_have_scheme(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for index, url in enumerate(value):
-            if "://" not in url.get_secret_value():
-                message = f"urls[{index}] is not an Apprise URL (expected scheme://...)"
-                raise ValueError(message)
-        return value
 
 
 class ReplayConfig(BaseModel):

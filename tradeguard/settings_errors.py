@@ -52,7 +52,9 @@ def _format_error_line(
     message = item["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if item["type"] == "extra_forbidden":
         message = "unknown setting (not a field of this group)" + _closest(settings_cls, loc)
-    elif _may_hold_secret(settings_cls, loc) and _echoes(message, item.get("input")):
+    elif _may_hold_secret(settings_cls, loc) and _echoes(
+        message, _secret_inputs(_annotation_at(settings_cls, loc), item.get("input"))
+    ):
         message = HIDDEN
     # A model-level validator reports on the group; name the field its message starts with.
     first_word, _, rest = message.partition(" ")
@@ -113,6 +115,44 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _annotation_at(settings_cls: type[BaseModel], loc: list[str]) -> Any:
+    annotation: Any = settings_cls
+    for part in loc:
+        model = _model_of(annotation)
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return None  # a list index or dict key: judge the value without its model
+        annotation = field.annotation
+    return annotation
+
+
+def _secret_inputs(annotation: Any, value: Any) -> Any:
+    """Keep, of a group's input, only what may be secret (fields that are or hold secrets).
+
+    A group-level validator naming a channel ("names must be unique: url1") must not be hidden
+    because a non-secret field echoes; anything whose model is unknown is kept (fail closed).
+    """
+    model = _model_of(annotation)
+    if model is None or not isinstance(value, Mapping):
+        return value
+    kept = {}
+    for key, item in value.items():
+        field = model.model_fields.get(str(key))
+        if field is None:
+            kept[key] = item
+        elif _SECRET_NAME.search(str(key)) or _holds_secret(field.annotation, set()):
+            kept[key] = _secret_list(field.annotation, item)
+    return kept
+
+
+def _secret_list(annotation: Any, value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        inner = [arg for arg in get_args(annotation) if _model_of(arg) is not None]
+        if inner:
+            return [_secret_inputs(inner[0], item) for item in value]
+    return _secret_inputs(annotation, value)
+
+
 def _echoes(message: str, value: Any) -> bool:
     """Return True when any text inside value appears in message."""
     return any(text in message for text in _texts(value))
@@ -126,8 +166,8 @@ def _texts(value: Any) -> Iterator[str]:
         if text:
             yield text
     elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from _texts(key)
+        # Keys are field names or symbols, never secrets; "url" must not hide "url1".
+        for item in value.values():
             yield from _texts(item)
     elif isinstance(value, list | tuple | set):
         for item in value:

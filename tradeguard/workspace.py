@@ -19,6 +19,10 @@ from engine.ports import Batch, OperatorCommand, RecoveredState
 from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
+    from tradeguard.alerting.runtime import SessionAlerting
+    from tradeguard.settings import Settings
     from tradeguard.store.invariants import JournalProblem
     from tradeguard.store.lock import LockOwner
 
@@ -114,6 +118,12 @@ class Workspace(Protocol):
         """Open the paper venue's own book (an engine.paper_book.PaperBook)."""
         ...
 
+    def session_alerting(
+        self, settings: Settings, journal: Journal, stack: ExitStack
+    ) -> SessionAlerting | None:
+        """Start the session's alerting, or None where there is no durable outbox."""
+        ...
+
     def journal_problems(self, journal: Journal) -> list[JournalProblem]:
         """Return the violated journal invariants of this workspace's journal."""
         ...
@@ -184,6 +194,14 @@ class SqliteWorkspace:
         from tradeguard.adapters.paper_book import SqlitePaperBook
 
         return SqlitePaperBook(self.state_dir / BOOK_FILE, durability=self.durability)
+
+    def session_alerting(
+        self, settings: Settings, journal: Journal, stack: ExitStack
+    ) -> SessionAlerting:
+        """Hook the alert outbox into the journal's commits and start delivery (stack stops it)."""
+        from tradeguard.alerting.runtime import start_session_alerting
+
+        return start_session_alerting(settings, journal, stack)
 
     def journal_problems(self, journal: Journal) -> list[JournalProblem]:
         """Run the SQL journal invariants over the store."""

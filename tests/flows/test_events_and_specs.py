@@ -81,6 +81,8 @@ def test_deployments_use_configured_crons_timezone_and_halt_trigger(tmp_path: Pa
         ("halt", "operator"),
         ("resume", "operator"),
         ("recover", "operator"),
+        ("alerts_heartbeat", "dead-man"),
+        ("alerts_flow_run", "on-failed-run"),
     }
     cleanup = specs[("state_cleanup", "hourly")].schedules[0]
     assert (cleanup.cron, cleanup.timezone) == ("*/15 * * * *", "Europe/Zurich")

@@ -33,6 +33,8 @@ EXPECTED = {
     "halt/operator",
     "resume/operator",
     "recover/operator",
+    "alerts-heartbeat/dead-man",
+    "alerts-flow-run/on-failed-run",
 }
 
 
@@ -131,10 +133,14 @@ def test_deploy_run_trigger_and_screenshot(
     with get_client(sync_client=True) as client:
         deployments = client.read_deployments()
         automations = client.read_automations_by_name("tradeguard-incident-on-breaker-halt")
+        failure_alerts = client.read_automations_by_name(
+            "tradeguard-alert-on-failed-or-crashed-run"
+        )
         pool = client.read_work_pool(POOL)
     assert len(deployments) == len(EXPECTED)
     assert pool.type == "process"
     assert len(automations) == 1
+    assert len(failure_alerts) == 1  # replaced, not duplicated, by the second deploy
     by_name = {d.name + ":" + d.entrypoint.rsplit(":", 1)[1]: d for d in deployments}
     session_dep = by_name["daily:trading_session"]
     assert [s.schedule.cron for s in session_dep.schedules] == ["0 0 * * *"]

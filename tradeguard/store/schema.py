@@ -176,8 +176,79 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     sqlite_kit.run_script(conn, _V1)
 
 
+# v2: the alert outbox (tradeguard/alerting). Channels are stored by NAME, never by URL.
+_V2 = """
+CREATE TABLE alert_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    condition TEXT NOT NULL,
+    priority TEXT NOT NULL CHECK (priority IN ('info', 'warning', 'critical', 'emergency')),
+    facts TEXT NOT NULL,
+    event_at TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    repeat_count INTEGER NOT NULL DEFAULT 1,
+    first_seen TEXT,
+    ack_required INTEGER NOT NULL DEFAULT 0,
+    acked_at TEXT,
+    acked_by TEXT,
+    escalated_at TEXT,
+    silenced_by INTEGER
+);
+CREATE INDEX alert_outbox_unacked ON alert_outbox (queued_at)
+    WHERE ack_required = 1 AND acked_at IS NULL AND escalated_at IS NULL;
+CREATE TABLE alert_deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alert_outbox (id),
+    channel TEXT NOT NULL,
+    round INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'muted')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_attempt_at TEXT,
+    delivered_at TEXT,
+    last_error TEXT,
+    UNIQUE (alert_id, channel, round)
+);
+CREATE INDEX alert_deliveries_open ON alert_deliveries (channel, next_attempt_at)
+    WHERE status IN ('pending', 'sending');
+CREATE TABLE alert_conditions (
+    condition TEXT PRIMARY KEY,
+    window_start TEXT NOT NULL,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    suppressed_since TEXT,
+    facts TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE alert_silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pattern TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    ends_at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    who TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    cancelled_at TEXT,
+    cancelled_by TEXT
+);
+CREATE TABLE heartbeats (
+    name TEXT PRIMARY KEY,
+    pid INTEGER,
+    state TEXT NOT NULL CHECK (state IN ('running', 'stopped')),
+    started_at TEXT NOT NULL,
+    beat_at TEXT NOT NULL,
+    ended_at TEXT,
+    reported_at TEXT
+) WITHOUT ROWID;
+"""
+_TABLES_V2 = (
+    "alert_outbox", "alert_deliveries", "alert_conditions", "alert_silences", "heartbeats"
+)
+
+
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    sqlite_kit.run_script(conn, _V2)
+
+
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1, _migrate_to_v2)
 CURRENT_VERSION = len(MIGRATIONS)
 
 
@@ -224,4 +295,4 @@ def migrate(
 
 def tables() -> tuple[str, ...]:
     """Return the names of the tables the current schema defines."""
-    return _TABLES_V1
+    return (*_TABLES_V1, *_TABLES_V2)

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from engine.clock import Clock, SystemClock
 from engine.errors import SerializationError, StateError, StateSectionError
@@ -37,6 +37,12 @@ class _Plan:
     statements: list[tuple[str, list[r.Row]]] = field(default_factory=list)
     key_texts: dict[str, str] = field(default_factory=dict)
     signals: dict[str, str] | None = None
+
+
+class CommitHook(Protocol):
+    """Writes rows derived from a batch (the alert outbox) inside the batch's transaction."""
+
+    def __call__(self, conn: sqlite3.Connection, batch: Batch, now: str) -> None: ...
 
 
 class SqliteStore(ReportQueries):
@@ -68,6 +74,7 @@ class SqliteStore(ReportQueries):
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
         files.refuse_legacy_store(self.path)
+        self.alert_hook: CommitHook | None = None  # set by the composition root
         if self.path.exists():
             files.check_header(self.path)
         else:
@@ -190,6 +197,8 @@ class SqliteStore(ReportQueries):
                         conn.execute(sql, params[0])
                     else:
                         conn.executemany(sql, params)
+                if self.alert_hook is not None:  # alerts commit with their engine event
+                    self.alert_hook(conn, batch, now)
                 conn.execute("COMMIT")
             except BaseException as e:
                 if conn.in_transaction:
