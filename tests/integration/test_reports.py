@@ -180,7 +180,7 @@ def test_session_report_shows_the_journal_pnl_and_three_charts(
 def test_validation_report_carries_the_gate_matrix(tmp_path: Path, data_dir: Path) -> None:
     settings = load_settings(store={"state_dir": tmp_path / "state"},
                              replay={"data_dir": data_dir})
-    result = services.validate_24h(settings, None)  # type: ignore[arg-type]  # default day
+    result = services.validate_24h(bootstrap.bootstrap(settings), None).to_json()  # default day
     run_dir = Path(result["state_dir"])
     (run_dir / "validation.json").write_text(json.dumps(result, default=str))
     done = subprocess.run(
