@@ -536,3 +536,43 @@ def test_feed_config_bounds_the_new_rules() -> None:
         FeedConfig(symbol_price_bands={"BTC": 0.0})
     with pytest.raises(ValidationError, match="max_price"):
         FeedConfig(max_price=math.inf)
+
+
+def _parquet(tmp_path: Path, **columns: object) -> Path:
+    data: dict[str, object] = {
+        "ts": ["2022-01-21T10:00:00Z"] * 3, "open": [1.0] * 3, "high": [1.0] * 3,
+        "low": [1.0] * 3, "close": [1.0] * 3, "volume": [1.0] * 3,
+    }
+    data.update(columns)
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table(data), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("columns", "column", "expected"),
+    [
+        ({"ts": [1_642_759_200, 1_642_759_260, 1_642_759_320]}, "ts", "int64"),
+        ({"ts": pa.array([datetime(2022, 1, 21).date()] * 3, pa.date32())}, "ts", "date32"),
+        ({"close": [True, False, True]}, "close", "bool"),
+        ({"volume": ["1", "2", "3"]}, "volume", "string"),
+    ],
+)
+def test_parquet_with_a_wrong_column_type_is_a_data_error_naming_file_and_column(
+    tmp_path: Path, columns: dict[str, object], column: str, expected: str
+) -> None:
+    path = _parquet(tmp_path, **columns)
+
+    with pytest.raises(DataError) as raised:
+        read_bars(path, "BTC")
+
+    message = str(raised.value)
+    assert str(path) in message and f"column '{column}'" in message and expected in message
+
+
+def test_parquet_with_integer_prices_is_read(tmp_path: Path) -> None:
+    path = _parquet(tmp_path, open=[1, 1, 1], high=[2, 2, 2], low=[1, 1, 1], close=[2, 2, 2])
+
+    items = load_bars(path, "BTC")
+
+    assert [item.bar.close for item in items if item.bar is not None] == [2.0, 2.0, 2.0]
