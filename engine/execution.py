@@ -321,8 +321,11 @@ class OrderExecutionEngine:
         """Log every intent still open (the session summary counts them); return them."""
         still = sorted(self.open_intents.values(), key=lambda i: i.client_order_id)
         if still:
-            log.warning("orders_open count=%d cids=%s", len(still),
-                        ",".join(f"{i.client_order_id}:{i.status.value}" for i in still))
+            # Acknowledged orders waiting for the next bar are normal at the end of data; an
+            # order without an answer from the venue is not.
+            waiting = all(i.status is OrderStatus.SUBMITTED for i in still)
+            log.log(logging.INFO if waiting else logging.WARNING, "orders_open count=%d cids=%s",
+                    len(still), ",".join(f"{i.client_order_id}:{i.status.value}" for i in still))
         return still
 
     def reconcile_intent(self, intent: OrderIntent, *, resend_missing: bool) -> OrderIntent:

@@ -169,7 +169,7 @@ class BarCheck:
 
 _GOOD = BarCheck(None, None)
 # A symbol without a last good close (first bar, restored validator) has no band yet.
-_UNBOUNDED = (0.0, _INF, 0.0)
+_UNBOUNDED = (0.0, _INF, 0.0, 1.0, 1.0)
 
 
 class BarValidator:
@@ -179,8 +179,7 @@ class BarValidator:
     bounds the time of a symbol's first bar; in a replay the stream's latest good bar does.
     """
 
-    __slots__ = ("_band", "_config", "_last", "_max_future", "_max_gap", "_max_price", "_now",
-                 "_range", "_stream")
+    __slots__ = ("_config", "_last", "_max_future", "_max_gap", "_max_price", "_now", "_range")
 
     def __init__(self, config: FeedConfig, now: Callable[[], datetime] | None = None) -> None:
         self._config = config
@@ -189,10 +188,9 @@ class BarValidator:
         self._max_price = config.max_price
         self._now = now
         self._last: dict[str, datetime] = {}
-        # Per symbol: (lowest, highest) price allowed on the next bar, and the last good close.
-        self._range: dict[str, tuple[float, float, float]] = {}
-        self._band: dict[str, float] = {}
-        self._stream: datetime | None = None
+        # Per symbol: (lowest, highest) price allowed on the next bar, the last good close, and
+        # the band's factors (1 - band, 1 + band).
+        self._range: dict[str, tuple[float, float, float, float, float]] = {}
 
     def check(self, bar: Bar) -> str | None:
         """Return why bar is bad, or None when it is good; does not change state."""
@@ -208,12 +206,8 @@ class BarValidator:
 
     def accept(self, bar: Bar) -> None:
         """Record bar as the last good bar of its symbol."""
-        symbol, ts = bar.symbol, bar.ts
-        self._last[symbol] = ts
-        self._anchor(symbol, bar.close)
-        stream = self._stream
-        if stream is None or ts > stream:
-            self._stream = ts
+        self._last[bar.symbol] = bar.ts
+        self._anchor(bar.symbol, bar.close)
 
     def observe(self, bar: Bar) -> BarCheck:
         """Check bar, measure its gap, and record it when good (the per-bar hot path)."""
@@ -224,13 +218,10 @@ class BarValidator:
             if last is not None and ts > last:
                 seconds = (ts - last).total_seconds()
                 if seconds <= self._max_gap:
-                    floor, ceiling, _ = self._range.get(symbol, _UNBOUNDED)
+                    floor, ceiling, _, below, above = self._range.get(symbol, _UNBOUNDED)
                     if floor <= low and h <= ceiling:
                         self._last[symbol] = ts
-                        self._anchor(symbol, c)
-                        stream = self._stream
-                        if stream is None or ts > stream:
-                            self._stream = ts
+                        self._range[symbol] = (c * below, c * above, c, below, above)
                         return _GOOD
         verdict = self._judge(bar)
         if verdict.reason is None:
@@ -250,18 +241,14 @@ class BarValidator:
         """Rebuild a validator from snapshot() (times only: the first bars re-anchor bands)."""
         validator = cls(config)
         for symbol, text in data.items():
-            ts = parse_bar_time(text)
-            validator._last[symbol] = ts
-            if validator._stream is None or ts > validator._stream:
-                validator._stream = ts
+            validator._last[symbol] = parse_bar_time(text)
         return validator
 
     # ------------------------------------------------------------------ slow path
     def _anchor(self, symbol: str, close: float) -> None:
-        band = self._band.get(symbol)
-        if band is None:
-            band = self._band[symbol] = self._config.band_pct(symbol) / 100.0
-        self._range[symbol] = (close * (1.0 - band), close * (1.0 + band), close)
+        band = self._config.band_pct(symbol) / 100.0
+        below, above = 1.0 - band, 1.0 + band
+        self._range[symbol] = (close * below, close * above, close, below, above)
 
     def _judge(self, bar: Bar) -> BarCheck:
         """Return the full verdict on a bar without changing state."""
@@ -289,7 +276,8 @@ class BarValidator:
 
     def _judge_first(self, bar: Bar) -> BarCheck:
         ts = bar.ts
-        stream = self._stream
+        # The stream's time: its latest good bar (a symbol's first bar is rare: no hot path).
+        stream = max(self._last.values(), default=None)
         if stream is not None and (ts - stream).total_seconds() > self._max_future:
             return _far_future(ts, stream, "the stream's latest bar", self._max_future)
         if self._now is not None:
@@ -299,10 +287,10 @@ class BarValidator:
         return _GOOD
 
     def _judge_band(self, bar: Bar) -> BarCheck:
-        floor, ceiling, close = self._range.get(bar.symbol, _UNBOUNDED)
+        floor, ceiling, close, _, above = self._range.get(bar.symbol, _UNBOUNDED)
         if floor <= bar.low and bar.high <= ceiling:
             return _GOOD
-        band = self._band[bar.symbol]
+        band = above - 1.0
         worst = bar.high if bar.high > ceiling else bar.low
         move = (worst - close) / close * 100.0
         reason = (f"{'high' if worst == bar.high else 'low'} {worst:g} is {move:+.4g}% from the "

@@ -108,3 +108,26 @@ def test_a_restart_after_a_venue_cancel_counts_it_once() -> None:
     whole.run(items(bars))
     assert 0 < failed_first <= rig.store.state["execution"]["orders_failed"]
     assert rig.store.state["execution"] == reference.store.state["execution"]
+
+
+def test_unanswered_submits_count_once_as_filled_or_failed_when_the_venue_answers() -> None:
+    timeouts = FaultPlan([FaultWindow(START, START + timedelta(hours=3), timeout_rate=1.0)])
+    rig = Rig(faults=timeouts)
+    session, _, _ = rig.start()
+
+    session.run(items(wave_bars(400)))
+
+    execution = rig.store.state["execution"]
+    statuses = [i.status for i in rig.store.intents.values()]
+    assert OrderStatus.UNKNOWN not in statuses[:-1]
+    assert execution["orders_filled"] == statuses.count(OrderStatus.FILLED)
+    assert execution["orders_failed"] == (
+        statuses.count(OrderStatus.REJECTED) + statuses.count(OrderStatus.CANCELLED)
+    )
+    assert execution["orders_submitted"] == len(statuses) == (
+        execution["orders_filled"] + execution["orders_failed"] + session.orders_open
+    )
+    failures = [e for e in rig.events if isinstance(e, IssueReported)
+                and e.issue_type == "ORDER_FAILURE"]
+    timed_out = {e.details["client_order_id"] for e in failures if "error" in e.details}
+    assert timed_out and len(failures) == len(timed_out)  # reported once, at the timeout
