@@ -17,6 +17,7 @@ from checks.gx_context import run_docs_dir
 from checks.journal_suite import JournalParams
 from checks.market_data import BarSource, MarketDataParams, preflight
 from checks.report import CheckReport
+from engine.feed import FeedConfig
 
 if TYPE_CHECKING:
     from tradeguard.requests import ReplayRequest
@@ -24,17 +25,26 @@ if TYPE_CHECKING:
 
 PREFLIGHT_DOCS = "preflight"
 AUDIT_DOCS = "audit"
-# Until the feed settings carry a per-symbol price band, the suite uses this default (20 % from
-# the previous close within one bar). The integrator wires it to the feed setting.
-DEFAULT_PRICE_BAND = 0.20
+# The suite's band is a fraction (0.20 = 20 %); the engine's feed.price_band_pct a percentage.
+DEFAULT_PRICE_BAND = FeedConfig.model_validate({}).price_band_pct / 100.0
 
 
-def market_params(settings: Settings, price_band: float = DEFAULT_PRICE_BAND) -> MarketDataParams:
-    """Return the market-data suite parameters of the settings (gap from feed.max_gap_seconds)."""
+def market_params(settings: Settings) -> MarketDataParams:
+    """Return the market-data suite parameters of the settings: the engine's own thresholds.
+
+    The gap threshold is feed.max_gap_seconds and the price band feed.price_band_pct, so the
+    pre-flight check and the engine's BarValidator judge bars by one set of parameters.
+    """
     return MarketDataParams(
         max_gap_seconds=settings.feed.max_gap_seconds,
-        price_band=price_band,
+        price_band=settings.feed.price_band_pct / 100.0,
     )
+
+
+def bar_source(feed: FeedConfig, path: Path, symbol: str) -> BarSource:
+    """Return one bar file to check, with its symbol's feed.symbol_price_bands override."""
+    band = feed.symbol_price_bands.get(symbol)
+    return BarSource(path, symbol, price_band=None if band is None else band / 100.0)
 
 
 def journal_params(settings: Settings) -> JournalParams:
@@ -42,9 +52,10 @@ def journal_params(settings: Settings) -> JournalParams:
     return JournalParams.from_risk(settings.risk)
 
 
-def bar_sources(request: ReplayRequest) -> tuple[BarSource, ...]:
-    """Return the bar files of a run request."""
-    return tuple(BarSource(Path(spec.path), spec.symbol) for spec in request.data)
+def bar_sources(request: ReplayRequest, feed: FeedConfig | None = None) -> tuple[BarSource, ...]:
+    """Return the bar files of a run request (with per-symbol price bands when feed is given)."""
+    feed = feed if feed is not None else FeedConfig.model_validate({})
+    return tuple(bar_source(feed, Path(spec.path), spec.symbol) for spec in request.data)
 
 
 def preflight_for(
@@ -53,7 +64,8 @@ def preflight_for(
     """Check the bars the run will replay ([start, end) of each file) before it starts."""
     docs_dir = _docs(settings.store.state_dir, PREFLIGHT_DOCS, now) if docs else None
     return preflight(
-        bar_sources(request), market_params(settings), request.start, request.end, docs_dir
+        bar_sources(request, settings.feed), market_params(settings), request.start,
+        request.end, docs_dir,
     )
 
 

@@ -3,7 +3,10 @@
 `PaperBroker` keeps its own durable book (`PaperBook`), separate from the engine's journal, so
 that after a crash the engine can reconcile against the venue exactly as it would against a
 real exchange. Orders fill at the open of the first bar of their symbol that starts at or after
-the time they were placed, adjusted adversely by slippage. Every random draw is a hash of
+the time they were placed, adjusted adversely by slippage. A market order with a collar price
+(price protection) fills only at or inside it; otherwise the venue cancels it at fill time, as
+it cancels an opening order the cash no longer covers and a reduce-only order with nothing to
+reduce: the client learns it through get_order, like at a real venue. Every random draw is a hash of
 (seed, client_order_id, purpose), so a restarted process gets the same outcome for the same
 order and a run is reproducible under a seed.
 """
@@ -37,6 +40,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 INSUFFICIENT_FUNDS = "insufficient funds"
+NO_FILL_IN_COLLAR = "expired: no liquidity within the price collar"
 _EPSILON = 1e-12
 _REJECTED = OrderStatus.REJECTED
 
@@ -232,6 +236,13 @@ class PaperBroker:
         price = bar.open * (1.0 + sign * slippage / 100.0)
         if order.limit_price is not None and sign * (price - order.limit_price) > 0:
             return None  # limit not reachable on this bar; stays pending
+        collar = order.collar_price
+        if collar is not None and sign * (price - collar) > 0:
+            # A protected market order is a marketable limit at its collar, immediate or
+            # cancel: nothing fills beyond it, the remainder (here all of it) is cancelled.
+            return self._cancel_at_fill(
+                order, f"{NO_FILL_IN_COLLAR} (fill price {price:g}, collar {collar:g})"
+            )
         position = self._book.positions().get(order.symbol, 0.0)
         quantity = order.quantity
         reason = ""
@@ -314,6 +325,7 @@ class PaperBroker:
             reduce_only=order.reduce_only,
             limit_price=order.limit_price,
             reason=reason,
+            collar_price=order.collar_price,
         )
         self._book.add_order(booked)
         if status is OrderStatus.REJECTED:
@@ -343,8 +355,7 @@ def _invalid_reason(order: OrderRequest) -> str:
         return f"invalid quantity {order.quantity}"
     if not (math.isfinite(order.reference_price) and order.reference_price > 0):
         return f"invalid reference price {order.reference_price}"
-    if order.limit_price is not None and not (
-        math.isfinite(order.limit_price) and order.limit_price > 0
-    ):
-        return f"invalid limit price {order.limit_price}"
+    for name, price in (("limit", order.limit_price), ("collar", order.collar_price)):
+        if price is not None and not (math.isfinite(price) and price > 0):
+            return f"invalid {name} price {price}"
     return ""

@@ -62,12 +62,13 @@ class OrderDenied:
 
 @dataclass(frozen=True, slots=True)
 class BarSkipped:
-    """A bar failed validation and was not traded on."""
+    """A bar failed validation and was not traded on; row is its data row in the file (from 1)."""
 
     at: datetime
     symbol: str
     bar_time: datetime | None
     reason: str
+    row: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,16 @@ from engine.clock import Clock
 from engine.errors import BrokerError
 from engine.events import OrderDenied, SignalRecorded
 from engine.journal import EngineJournal
-from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side, Signal
+from engine.model import BrokerOrder, Fill, OrderIntent, OrderRequest, OrderStatus, Side, Signal
 from engine.portfolio import Portfolio
 from engine.ports import Batch
 from engine.risk import OrderRisk, RiskManager
 from engine.strategy import StrategyConfig, target_order
 
 log = logging.getLogger(__name__)
+
+# Final statuses without a fill: the venue refused or ended the order.
+_DEAD = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED})
 
 
 def client_order_id(strategy_id: str, signal: Signal) -> str:
@@ -240,9 +243,10 @@ class OrderExecutionEngine:
         """Call the broker for a journaled intent and journal the outcome."""
         request = intent.request
         try:
-            ack = self._broker.place_order(request)
+            ack = self._broker.place_order(self._protected(request))
         except BrokerError as e:
-            self.stats.orders_failed += 1
+            # The order may or may not exist: it stays open (UNKNOWN) until the venue answers,
+            # and is counted failed or filled then; the breaker hears of the failure now.
             self._breaker.report_order_failure(
                 {"client_order_id": request.client_order_id, "error": type(e).__name__,
                  "message": str(e)}
@@ -280,6 +284,50 @@ class OrderExecutionEngine:
         self._journal.commit(batch)
         return intent
 
+    # ------------------------------------------------------------------ follow-up
+    def _protected(self, request: OrderRequest) -> OrderRequest:
+        """Return a market order with its price protection: a marketable limit at the collar.
+
+        Derived from the journaled request at every send, so a resend after a crash carries
+        the same protection.
+        """
+        if request.limit_price is not None or request.collar_price is not None:
+            return request
+        pct = self._risk.config.price_collar_pct / 100.0
+        collar = request.reference_price * (1.0 + request.side.sign * pct)
+        return replace(request, collar_price=collar)
+
+    def follow_up(self) -> None:
+        """Ask the venue about every open order; settle the fills, cancels and rejects it tells.
+
+        Runs every bar: an order the venue acknowledged can still die there (cancelled at fill
+        for funds, no position to reduce, nothing within the price collar). Such an order is a
+        failed order, reported to the breaker, and stops counting in exposure().
+        """
+        if not self.open_intents:
+            return
+        for intent in list(self.open_intents.values()):
+            if intent.status is OrderStatus.PENDING_SUBMIT:
+                continue  # only between journaling and the broker call, or settled at start
+            try:
+                found = self._broker.get_order(intent.client_order_id)
+            except BrokerError as e:
+                # Unreachable venue: poll_fills already reports it; ask again next bar.
+                log.debug("follow_up_deferred cid=%s error=%s", intent.client_order_id, e)
+                return
+            self._settle(intent, found, resend_missing=False)
+
+    def report_open(self) -> list[OrderIntent]:
+        """Log every intent still open (the session summary counts them); return them."""
+        still = sorted(self.open_intents.values(), key=lambda i: i.client_order_id)
+        if still:
+            # Acknowledged orders waiting for the next bar are normal at the end of data; an
+            # order without an answer from the venue is not.
+            waiting = all(i.status is OrderStatus.SUBMITTED for i in still)
+            log.log(logging.INFO if waiting else logging.WARNING, "orders_open count=%d cids=%s",
+                    len(still), ",".join(f"{i.client_order_id}:{i.status.value}" for i in still))
+        return still
+
     def reconcile_intent(self, intent: OrderIntent, *, resend_missing: bool) -> OrderIntent:
         """Settle a non-final intent with the broker's view; resend only if it never arrived."""
         cid = intent.client_order_id
@@ -289,25 +337,50 @@ class OrderExecutionEngine:
         except BrokerError as e:
             log.warning("reconcile_deferred cid=%s error=%s", cid, e)
             return intent
-        now = self._clock.now()
+        return self._settle(intent, found, resend_missing=resend_missing)
+
+    def _settle(
+        self, intent: OrderIntent, found: BrokerOrder | None, *, resend_missing: bool
+    ) -> OrderIntent:
+        """Bring an open intent to the venue's view of its order."""
+        cid = intent.client_order_id
         if found is None:
             if resend_missing and intent.status is OrderStatus.PENDING_SUBMIT:
                 return self.send(intent)
-            gone = replace(intent, status=OrderStatus.REJECTED, updated_at=now,
-                           reason="broker confirms the order does not exist")
-            return self._update(gone)
+            return self._fail(intent, OrderStatus.REJECTED,
+                              "broker confirms the order does not exist")
         if found.status is OrderStatus.FILLED:
             for fill in self._broker.get_fills(cid):
                 self.apply_fill(fill)
             current = self.open_intents.get(cid)
             return current if current is not None else replace(intent, status=OrderStatus.FILLED)
+        if found.status in _DEAD:
+            return self._fail(intent, found.status, found.reason or "ended by the venue",
+                              found.broker_order_id)
         if found.status is intent.status:
             return intent
         if intent.status is OrderStatus.PENDING_SUBMIT and found.status is OrderStatus.SUBMITTED:
             self._breaker.report_order_success()
-        updated = replace(intent, status=found.status, updated_at=now,
+        updated = replace(intent, status=found.status, updated_at=self._clock.now(),
                           broker_order_id=found.broker_order_id, reason=found.reason)
         return self._update(updated)
+
+    def _fail(
+        self, intent: OrderIntent, status: OrderStatus, reason: str,
+        broker_order_id: str | None = None,
+    ) -> OrderIntent:
+        """Record an order the venue ended without a fill: a failed order, exactly once."""
+        cid = intent.client_order_id
+        self.stats.orders_failed += 1
+        if intent.status is not OrderStatus.UNKNOWN:
+            # An UNKNOWN intent was reported to the breaker when its submit went unanswered.
+            self._breaker.report_order_failure(
+                {"client_order_id": cid, "reason": reason, "ended_by": "venue"}
+            )
+        log.warning("order_failed cid=%s status=%s reason=%s", cid, status.value, reason)
+        failed = replace(intent, status=status, updated_at=self._clock.now(), reason=reason,
+                         broker_order_id=broker_order_id or intent.broker_order_id)
+        return self._update(failed)
 
     def apply_fill(self, fill: Fill, already_recorded: Callable[[str], bool] | None = None) -> bool:
         """Book a broker fill exactly once; return False when it was already booked."""

@@ -3,10 +3,15 @@
 The file readers (CSV, CSV.gz, Parquet) live in the shell (`tradeguard/marketdata.py`); the
 engine takes any iterable of `FeedItem`s and does no I/O.
 
-* `BarValidator` judges parsed bars per symbol: `check` (NaN/inf, non-positive prices, negative
-  volume, inconsistent OHLC, duplicate or out-of-order time against the last good bar of that
-  symbol) and `gap` (seconds since the last good bar when above `max_gap_seconds`; the bar itself
-  is good). Both are pure; `accept` records a good bar; `observe` does all three in one call.
+* `BarValidator` judges parsed bars per symbol: `check` (NaN/inf, non-positive or absurd prices
+  above `max_price`, negative volume, inconsistent OHLC, a time outside [1970, 9000), duplicate
+  or out-of-order time against the last good bar of that symbol, a time more than
+  `max_future_seconds` after it (or after the stream's latest bar / a live clock for a symbol's
+  first bar), a high or low outside the price band around the last good close) and `gap`
+  (seconds since the last good bar when above `max_gap_seconds`; the bar itself is good, and
+  the band does not apply across a gap). Both are pure; `accept` records a good bar; `observe`
+  does all three in one call. A bad bar's verdict names its kind (one of the constants below:
+  the keys of `bad_bar_reasons`) and its reason.
 * `merge_sources` merges the items of several streams in (ts, symbol) order.
 """
 
@@ -14,35 +19,105 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.model import Bar
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 _VALUE_COLUMNS = COLUMNS[1:]
+_PRICE_COLUMNS = COLUMNS[1:5]
 _INF = math.inf
 
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# Far enough from datetime.max that every window and day boundary computed from a bar fits.
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_MAX_BAND_PCT = 1000.0
+
+# Kinds of bad bar: the keys of `bad_bar_reasons` (one per kind, never per value). Stable:
+# they appear in summaries and journals.
+UNPARSABLE = "unparsable row"
+NAIVE_TIME = "naive timestamp"
+NON_FINITE = "non-finite value"
+NOT_POSITIVE = "non-positive price"
+NEGATIVE_VOLUME = "negative volume"
+INCONSISTENT = "inconsistent ohlc"
+ABSURD_PRICE = "absurd price"
+DUPLICATE = "duplicate timestamp"
+OUT_OF_ORDER = "out of order"
+OUT_OF_RANGE = "time out of range"
+FAR_FUTURE = "far future"
+PRICE_BAND = "price band"
+
+
+def _check_band(value: float, field: str) -> float:
+    if not (math.isfinite(value) and 0.0 < value <= _MAX_BAND_PCT):
+        message = f"{field} must be a percentage in (0, {_MAX_BAND_PCT:g}], got {value}"
+        raise ValueError(message)
+    return value
+
+
 class FeedConfig(BaseModel):
-    """Bar spacing and the gap above which a data-feed issue is reported."""
+    """Bar spacing, the gap above which a data-feed issue is reported, and what a sane bar is."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bar_seconds: int = Field(60, description="Length of one bar in seconds.", gt=0, le=86_400)
     max_gap_seconds: float = Field(
-        900.0, description="A gap between good bars above this is reported.", gt=0
+        900.0, description="A gap between good bars above this is reported and the symbol's "
+        "indicators are re-warmed on fresh bars.", gt=0
     )
+    max_future_seconds: float = Field(
+        366 * 86_400.0,
+        description="A bar more than this after the last good bar of its symbol (or, for a "
+        "symbol's first bar, after the stream's latest bar or a live clock) is a bad bar, "
+        "never a clock jump. The default keeps the months-long holes of the shared sample "
+        "files as gaps; a live feed wants far less (e.g. 3600).",
+        gt=0,
+        le=100 * 366 * 86_400.0,
+    )
+    price_band_pct: float = Field(
+        20.0,
+        description="A bar whose high or low is further than this percentage from the last "
+        "good close (within max_gap_seconds) is quarantined: not traded on, reported.",
+        gt=0,
+        le=_MAX_BAND_PCT,
+    )
+    symbol_price_bands: dict[str, float] = Field(
+        default_factory=dict, description="Per-symbol price_band_pct overrides, e.g. "
+        "{\"SPX\" = 5.0}."
+    )
+    max_price: float = Field(
+        1e9, description="Prices above this are absurd: the bar is a bad bar.", gt=0, le=1e15
+    )
+
+    @field_validator("symbol_price_bands")
+    @classmethod
+    def _check_symbol_bands(cls, value: dict[str, float]) -> dict[str, float]:
+        for symbol, pct in value.items():
+            if not symbol.strip():
+                message = "symbol_price_bands: symbol names must not be empty"
+                raise ValueError(message)
+            _check_band(pct, f"symbol_price_bands[{symbol!r}]")
+        return value
 
     @model_validator(mode="after")
     def _gap_at_least_one_bar(self) -> Self:
         if self.max_gap_seconds < self.bar_seconds:
             message = "max_gap_seconds must be at least bar_seconds"
             raise ValueError(message)
+        if self.max_future_seconds < self.max_gap_seconds:
+            message = "max_future_seconds must be at least max_gap_seconds"
+            raise ValueError(message)
         return self
+
+    def band_pct(self, symbol: str) -> float:
+        """Return the price band of symbol, percent."""
+        return self.symbol_price_bands.get(symbol, self.price_band_pct)
 
 
 class FeedItem(NamedTuple):
@@ -80,10 +155,11 @@ def merge_sources(*sources: Iterable[FeedItem]) -> Iterator[FeedItem]:
 
 @dataclass(frozen=True, slots=True)
 class BarCheck:
-    """Verdict on one bar: reason is set for a bad bar, gap_seconds for a gap before a good one."""
+    """Verdict on one bar: kind and reason when it is bad, gap_seconds for a gap before it."""
 
     reason: str | None
     gap_seconds: float | None
+    kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,26 +168,33 @@ class BarCheck:
 
 
 _GOOD = BarCheck(None, None)
+# A symbol without a last good close (first bar, restored validator) has no band yet.
+_UNBOUNDED = (0.0, _INF, 0.0, 1.0, 1.0)
 
 
 class BarValidator:
-    """Judge bars against the last good bar of their symbol."""
+    """Judge bars against the last good bar of their symbol and the stream's time.
 
-    __slots__ = ("_last", "_max_gap")
+    A bad bar never moves the last good time or close. `now`, when given (a live clock), also
+    bounds the time of a symbol's first bar; in a replay the stream's latest good bar does.
+    """
 
-    def __init__(self, config: FeedConfig) -> None:
+    __slots__ = ("_config", "_last", "_max_future", "_max_gap", "_max_price", "_now", "_range")
+
+    def __init__(self, config: FeedConfig, now: Callable[[], datetime] | None = None) -> None:
+        self._config = config
         self._max_gap = config.max_gap_seconds
+        self._max_future = config.max_future_seconds
+        self._max_price = config.max_price
+        self._now = now
         self._last: dict[str, datetime] = {}
+        # Per symbol: (lowest, highest) price allowed on the next bar, the last good close, and
+        # the band's factors (1 - band, 1 + band).
+        self._range: dict[str, tuple[float, float, float, float, float]] = {}
 
     def check(self, bar: Bar) -> str | None:
         """Return why bar is bad, or None when it is good; does not change state."""
-        _, ts, o, h, low, c, v = bar
-        tz = ts.tzinfo
-        if 0.0 < low <= o <= h < _INF and low <= c <= h and 0.0 <= v < _INF and tz is not None:
-            last = self._last.get(bar.symbol)
-            if last is None or ts > last:
-                return None
-        return self._explain(bar)
+        return self._judge(bar).reason
 
     def gap(self, bar: Bar) -> float | None:
         """Return seconds since the last good bar of the symbol when above max_gap_seconds."""
@@ -124,21 +207,26 @@ class BarValidator:
     def accept(self, bar: Bar) -> None:
         """Record bar as the last good bar of its symbol."""
         self._last[bar.symbol] = bar.ts
+        self._anchor(bar.symbol, bar.close)
 
     def observe(self, bar: Bar) -> BarCheck:
         """Check bar, measure its gap, and record it when good (the per-bar hot path)."""
         symbol, ts, o, h, low, c, v = bar
-        tz = ts.tzinfo
-        if 0.0 < low <= o <= h < _INF and low <= c <= h and 0.0 <= v < _INF and tz is not None:
+        if (0.0 < low <= o <= h <= self._max_price and low <= c <= h and 0.0 <= v < _INF
+                and ts.tzinfo is not None):
             last = self._last.get(symbol)
-            if last is None:
-                self._last[symbol] = ts
-                return _GOOD
-            if ts > last:
-                self._last[symbol] = ts
+            if last is not None and ts > last:
                 seconds = (ts - last).total_seconds()
-                return _GOOD if seconds <= self._max_gap else BarCheck(None, seconds)
-        return BarCheck(self._explain(bar), None)
+                if seconds <= self._max_gap:
+                    floor, ceiling, _, below, above = self._range.get(symbol, _UNBOUNDED)
+                    if floor <= low and h <= ceiling:
+                        self._last[symbol] = ts
+                        self._range[symbol] = (c * below, c * above, c, below, above)
+                        return _GOOD
+        verdict = self._judge(bar)
+        if verdict.reason is None:
+            self.accept(bar)
+        return verdict
 
     def last_good(self, symbol: str) -> datetime | None:
         """Return the time of the last good bar of symbol."""
@@ -150,42 +238,100 @@ class BarValidator:
 
     @classmethod
     def from_snapshot(cls, config: FeedConfig, data: dict[str, str]) -> BarValidator:
-        """Rebuild a validator from snapshot()."""
+        """Rebuild a validator from snapshot() (times only: the first bars re-anchor bands)."""
         validator = cls(config)
         for symbol, text in data.items():
             validator._last[symbol] = parse_bar_time(text)
         return validator
 
-    def _explain(self, bar: Bar) -> str:
-        if bar.ts.tzinfo is None:
-            return f"naive timestamp {bar.ts.isoformat()}"
-        problem = _value_problem(bar)
+    # ------------------------------------------------------------------ slow path
+    def _anchor(self, symbol: str, close: float) -> None:
+        band = self._config.band_pct(symbol) / 100.0
+        below, above = 1.0 - band, 1.0 + band
+        self._range[symbol] = (close * below, close * above, close, below, above)
+
+    def _judge(self, bar: Bar) -> BarCheck:
+        """Return the full verdict on a bar without changing state."""
+        problem = _value_problem(bar, self._max_price)
         if problem is not None:
-            return problem
+            return BarCheck(problem[1], None, problem[0])
+        ts = bar.ts
+        if not _EARLIEST <= ts < _LATEST:
+            reason = f"{ts.isoformat()} is outside [{_EARLIEST.year}, {_LATEST.year})"
+            return BarCheck(reason, None, OUT_OF_RANGE)
         last = self._last.get(bar.symbol)
         if last is None:
-            return "invalid bar"
-        if bar.ts == last:
-            return f"duplicate timestamp {bar.ts.isoformat()}"
-        return f"out of order: {bar.ts.isoformat()} is before last good bar {last.isoformat()}"
+            return self._judge_first(bar)
+        if ts == last:
+            return BarCheck(f"duplicate timestamp {ts.isoformat()}", None, DUPLICATE)
+        if ts < last:
+            reason = f"out of order: {ts.isoformat()} is before last good bar {last.isoformat()}"
+            return BarCheck(reason, None, OUT_OF_ORDER)
+        seconds = (ts - last).total_seconds()
+        if seconds > self._max_future:
+            return _far_future(ts, last, "the last good bar of " + bar.symbol, self._max_future)
+        if seconds > self._max_gap:
+            return BarCheck(None, seconds)
+        return self._judge_band(bar)
+
+    def _judge_first(self, bar: Bar) -> BarCheck:
+        ts = bar.ts
+        # The stream's time: its latest good bar (a symbol's first bar is rare: no hot path).
+        stream = max(self._last.values(), default=None)
+        if stream is not None and (ts - stream).total_seconds() > self._max_future:
+            return _far_future(ts, stream, "the stream's latest bar", self._max_future)
+        if self._now is not None:
+            now = self._now()
+            if (ts - now).total_seconds() > self._max_future:
+                return _far_future(ts, now, "the clock", self._max_future)
+        return _GOOD
+
+    def _judge_band(self, bar: Bar) -> BarCheck:
+        floor, ceiling, close, _, above = self._range.get(bar.symbol, _UNBOUNDED)
+        if floor <= bar.low and bar.high <= ceiling:
+            return _GOOD
+        band = above - 1.0
+        worst = bar.high if bar.high > ceiling else bar.low
+        move = (worst - close) / close * 100.0
+        reason = (f"{'high' if worst == bar.high else 'low'} {worst:g} is {move:+.4g}% from the "
+                  f"last good close {close:g} (band {band * 100.0:g}%)")
+        return BarCheck(reason, None, PRICE_BAND)
 
 
-def _value_problem(bar: Bar) -> str | None:
-    """Explain what is wrong with a bar's prices or volume, or None when they are sound."""
+def _far_future(ts: datetime, reference: datetime, what: str, limit: float) -> BarCheck:
+    seconds = (ts - reference).total_seconds()
+    reason = (f"{ts.isoformat()} is {seconds:.0f}s after {what} {reference.isoformat()} "
+              f"(max_future_seconds {limit:g})")
+    return BarCheck(reason, None, FAR_FUTURE)
+
+
+def _value_problem(bar: Bar, max_price: float) -> tuple[str, str] | None:
+    """Return (kind, reason) for what is wrong with a bar's time zone, prices or volume."""
+    if bar.ts.tzinfo is None:
+        return NAIVE_TIME, f"naive timestamp {bar.ts.isoformat()}"
     values = dict(zip(_VALUE_COLUMNS, bar[2:], strict=True))
     for name, value in values.items():
-        if math.isnan(value):
-            return f"{name} is NaN"
-        if math.isinf(value):
-            return f"{name} is infinite"
-    for name in ("open", "high", "low", "close"):
+        if not math.isfinite(value):
+            return NON_FINITE, f"{name} is {'NaN' if math.isnan(value) else 'infinite'}"
+    return _price_problem(values, max_price) or _shape_problem(bar)
+
+
+def _price_problem(values: dict[str, float], max_price: float) -> tuple[str, str] | None:
+    for name in _PRICE_COLUMNS:
         if values[name] <= 0:
-            return f"{name} {values[name]} is not positive"
+            return NOT_POSITIVE, f"{name} {values[name]} is not positive"
+        if values[name] > max_price:
+            return ABSURD_PRICE, f"{name} {values[name]:g} is above max_price {max_price:g}"
+    return None
+
+
+def _shape_problem(bar: Bar) -> tuple[str, str] | None:
     if bar.volume < 0:
-        return f"volume {bar.volume} is negative"
-    if bar.high < bar.low:
-        return f"high {bar.high} is below low {bar.low}"
-    for name in ("open", "close"):
-        if not bar.low <= values[name] <= bar.high:
-            return f"{name} {values[name]} is outside [low {bar.low}, high {bar.high}]"
+        return NEGATIVE_VOLUME, f"volume {bar.volume} is negative"
+    low, high = bar.low, bar.high
+    if high < low:
+        return INCONSISTENT, f"high {high} is below low {low}"
+    for name, value in (("open", bar.open), ("close", bar.close)):
+        if not low <= value <= high:
+            return INCONSISTENT, f"{name} {value} is outside [low {low}, high {high}]"
     return None

@@ -67,7 +67,12 @@ _FINAL = frozenset({OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCEL
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A market (or limit) order as sent to a broker, keyed by a deterministic client id."""
+    """A market (or limit) order as sent to a broker, keyed by a deterministic client id.
+
+    collar_price is a market order's price protection: the venue fills it as a marketable
+    limit at that price, immediately or not at all (what it cannot fill there is cancelled).
+    Execution sets it from risk.price_collar_pct when it sends the order.
+    """
 
     client_order_id: str
     symbol: str
@@ -78,6 +83,7 @@ class OrderRequest:
     reduce_only: bool = False
     limit_price: float | None = None
     confidence: float = 1.0
+    collar_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

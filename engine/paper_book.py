@@ -31,6 +31,7 @@ class PaperOrder:
     reason: str = ""
     filled_quantity: float = 0.0
     average_price: float | None = None
+    collar_price: float | None = None
 
     def ack(self) -> BrokerAck:
         """Return the acknowledgement this order was (or would again be) given."""

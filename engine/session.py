@@ -14,9 +14,9 @@ from engine.clock import Clock
 from engine.errors import BrokerError
 from engine.events import BarSkipped, BreakerTransitioned, IssueReported, OperatorActed
 from engine.execution import OrderExecutionEngine
-from engine.feed import BarValidator, FeedConfig, FeedItem
+from engine.feed import PRICE_BAND, UNPARSABLE, BarValidator, FeedConfig, FeedItem
 from engine.journal import EngineJournal
-from engine.model import Bar, OrderIntent, OrderStatus
+from engine.model import Bar, OrderIntent
 from engine.portfolio import Portfolio
 from engine.ports import Batch, EngineStore, EquityPoint, OperatorCommand
 from engine.risk import RiskManager
@@ -26,6 +26,7 @@ from engine.session_state import (
     SessionCounters,
     SessionEnd,
     SessionProgress,
+    WarmupSized,
 )
 from engine.strategy import Strategy
 
@@ -71,7 +72,11 @@ class TradingSession:
         # Bars at or before these cursors were fully processed by an earlier run: warm-up only.
         self._resume_cursors = dict(self.cursors)
         self._unclean = progress.unclean
-        self._validator = BarValidator(feed)
+        # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
+        self._validator = BarValidator(feed, now=None if clock.simulated else clock.now)
+        # Bars each symbol still needs after a gap before its strategy may trade again.
+        self._cold: dict[str, int] = {}
+        self._warmup = strategy.warmup_bars if isinstance(strategy, WarmupSized) else None
         self._loss_span = timedelta(seconds=breaker.config.loss_window_seconds)
         # Read on every bar: plain attributes are cheaper than pydantic field access.
         self._dry_run = config.dry_run
@@ -178,38 +183,71 @@ class TradingSession:
             return None
         bar = item.bar
         if bar is None:
-            self._skip(symbol, None, item.reason or "unparsable row")
+            self._skip(item, None, UNPARSABLE, item.reason or "unparsable row")
             return None
         verdict = self._validator.observe(bar)
         if verdict.reason is not None:
-            self._skip(symbol, bar.ts, verdict.reason)
+            self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
             return None
         return bar, verdict.gap_seconds
+
     @property
     def _shadow(self) -> bool:
         return bool(self._breaker.config.shadow_mode)
 
     def _warm(self, bar: Bar | None) -> None:
         # Replays what an earlier run already processed: rebuild indicators, count nothing.
-        if bar is not None and self._validator.observe(bar).reason is None:
+        # Gaps re-warm here too, so a restarted process trades exactly when the first did.
+        if bar is None:
+            return
+        verdict = self._validator.observe(bar)
+        if verdict.reason is None:
+            if verdict.gap_seconds is not None:
+                self._go_cold(bar.symbol)
+            self._still_cold(bar.symbol)
             self._strategy.warm(bar)
             self._portfolio.mark(bar.symbol, bar.close)
 
     def _report_gap(self, bar: Bar, gap: float) -> None:
         self.counters.gaps += 1
+        self._go_cold(bar.symbol)
         self._breaker.report_data_feed_issue(
             {"symbol": bar.symbol, "kind": "gap", "seconds": gap, "bar_time": bar.ts.isoformat()}
         )
 
-    def _skip(self, symbol: str | None, bar_time: datetime | None, reason: str) -> None:
+    def _go_cold(self, symbol: str) -> None:
+        """Make the symbol's strategy rebuild its indicators on fresh bars after a gap."""
+        if self._warmup is not None:
+            self._cold[symbol] = self._warmup(symbol)
+
+    def _still_cold(self, symbol: str) -> bool:
+        """Count one fresh bar of a cold symbol; return True while it may not trade."""
+        left = self._cold.get(symbol)
+        if not left:
+            return False
+        if left == 1:
+            del self._cold[symbol]
+        else:
+            self._cold[symbol] = left - 1
+        return True
+
+    def _skip(self, item: FeedItem, bar_time: datetime | None, kind: str, reason: str) -> None:
+        symbol = item.symbol
         self.counters.bad_bars += 1
-        self.counters.bad_bar_reasons[reason.split(":")[0]] += 1
-        details: dict[str, Any] = {"kind": "invalid_bar", "reason": reason}
-        if symbol is not None and bar_time is not None:
-            details.update(symbol=symbol, bar_time=bar_time.isoformat())
+        self.counters.bad_bar_reasons[kind] += 1
+        details: dict[str, Any] = {
+            "kind": "price_band" if kind == PRICE_BAND else "invalid_bar",
+            "reason_kind": kind,
+            "reason": reason,
+            "symbol": symbol,
+            "row": item.row,
+        }
+        if bar_time is not None:
+            details["bar_time"] = bar_time.isoformat()
         self._breaker.report_data_feed_issue(details)
-        log.warning("bar_skipped symbol=%s bar_time=%s reason=%s", symbol, bar_time, reason)
-        skipped = BarSkipped(self._clock.now(), symbol or "", bar_time, reason)
+        log.warning("bar_skipped symbol=%s row=%s bar_time=%s kind=%s reason=%s", symbol,
+                    item.row, bar_time, kind, reason)
+        skipped = BarSkipped(self._clock.now(), symbol, bar_time, reason, item.row)
         self.commit(Batch(skipped_bars=[skipped]))
 
     # ------------------------------------------------------------------ one bar
@@ -218,7 +256,7 @@ class TradingSession:
         self._breaker.tick()
         self._settle_fills(bar)
         self._roll_day()
-        self._reconcile_unknown()
+        self._execution.follow_up()
         self._mark(bar)
         if not self._may_trade():
             return
@@ -267,6 +305,9 @@ class TradingSession:
 
     def _trade(self, bar: Bar) -> None:
         """Run the strategy on the bar; journal its duplicates, gate and order its signals."""
+        if self._cold and self._still_cold(bar.symbol):
+            self._strategy.warm(bar)  # indicators from before a gap are not traded on
+            return
         signals, suppressed = self._strategy.update(bar)
         execution = self._execution
         pending = self._journal.pending
@@ -288,13 +329,6 @@ class TradingSession:
         if counters.bars % self._equity_every == 0:
             self._record_equity()
         self._journal.flush_if_pending()
-
-    def _reconcile_unknown(self) -> None:
-        if not self._execution.open_intents:
-            return
-        for intent in list(self._execution.open_intents.values()):
-            if intent.status is OrderStatus.UNKNOWN:
-                self._execution.reconcile_intent(intent, resend_missing=False)
 
     def _flatten_all(self) -> None:
         for symbol, position in self._portfolio.positions().items():
@@ -373,7 +407,16 @@ class TradingSession:
         log.info("operator_command id=%s action=%s who=%s", command.command_id, action, who)
         self.commit(batch)
 
+    @property
+    def orders_open(self) -> int:
+        """Return how many order intents are still open (no final answer from the venue)."""
+        return len(self._execution.open_intents)
+
     def _finish(self, stopped: bool, reason: str, last: datetime | None) -> SessionEnd:
+        if last is not None:
+            # Orders the venue ended on the last bar are settled now, not left looking open.
+            self._execution.follow_up()
+        self._execution.report_open()
         self._record_equity()
         self.commit(Batch(), clean_shutdown=True)
         log.info("session_end stopped_by_breaker=%s reason=%s", stopped, reason)

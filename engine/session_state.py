@@ -43,6 +43,15 @@ class MarketSimulator(Protocol):
         ...
 
 
+@runtime_checkable
+class WarmupSized(Protocol):
+    """A strategy that says how many fresh bars rebuild a symbol's indicators (after a gap)."""
+
+    def warmup_bars(self, symbol: str) -> int:
+        """Return how many bars of symbol a cold start needs before it may signal."""
+        ...
+
+
 @dataclass(slots=True)
 class SessionCounters:
     """Counts that end up in the summary and survive restarts through the snapshot."""

@@ -86,9 +86,12 @@ class SessionSummary:
     stop_reason: str
     last_bar: datetime | None
     reconciled_on_start: Mapping[str, int] = field(default_factory=dict)
+    # Intents without a final answer from the venue when the run ended: with the fills and the
+    # failures they add up to orders_submitted.
+    orders_open: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON object of `replay --json` (same keys and values as ever)."""
+        """Return the JSON object of `replay --json` (the keys of ever, plus orders_open)."""
         return {
             "bars": self.bars,
             "bad_bars": self.bad_bars,
@@ -99,6 +102,7 @@ class SessionSummary:
             "orders_submitted": self.orders_submitted,
             "orders_filled": self.orders_filled,
             "orders_failed": self.orders_failed,
+            "orders_open": self.orders_open,
             "orders_denied": self.orders_denied,
             "orders_denied_by_reason": dict(self.orders_denied_by_reason),
             "trades_executed": self.trades_executed,

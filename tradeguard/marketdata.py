@@ -178,13 +178,30 @@ def _rows_parquet(path: Path, symbol: str) -> Iterator[FeedItem]:
     except (OSError, pa.ArrowException) as e:
         message = f"cannot read market data file {path}: {e}"
         raise DataError(message) from e
-    index = _check_header(path, list(parquet.schema_arrow.names))
-    ts_type = parquet.schema_arrow.field(COLUMNS[index["ts"]]).type
+    _check_header(path, list(parquet.schema_arrow.names))
+    _check_parquet_types(path, parquet.schema_arrow)
+    return _parquet_items(parquet, symbol)
+
+
+def _check_parquet_types(path: Path, schema: Any) -> None:
+    """Refuse a schema whose column types cannot hold bars, naming the file and the column."""
+    import pyarrow as pa
+
+    ts_type = schema.field("ts").type
     if pa.types.is_timestamp(ts_type) and ts_type.tz is None:
         message = f"{path}: column 'ts' is a timestamp without time zone (store it as UTC)"
         raise DataError(message)
-
-    return _parquet_items(parquet, symbol)
+    if not (pa.types.is_timestamp(ts_type) or pa.types.is_string(ts_type)
+            or pa.types.is_large_string(ts_type)):
+        message = (f"{path}: column 'ts' has type {ts_type}; expected a timestamp with time "
+                   "zone or ISO-8601 text")
+        raise DataError(message)
+    for name in _VALUE_COLUMNS:
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                or pa.types.is_decimal(kind)):
+            message = f"{path}: column '{name}' has type {kind}; expected numbers"
+            raise DataError(message)
 
 
 def _parquet_items(parquet: Any, symbol: str) -> Iterator[FeedItem]:

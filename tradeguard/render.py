@@ -57,7 +57,8 @@ def summary_lines(summary: SessionSummary) -> list[str]:
         f"signals: {summary.signals} (duplicates suppressed: {summary.signals_suppressed})",
         "orders: "
         f"submitted={summary.orders_submitted} filled={summary.orders_filled} "
-        f"failed={summary.orders_failed} denied={summary.orders_denied}",
+        f"failed={summary.orders_failed} open={summary.orders_open} "
+        f"denied={summary.orders_denied}",
     ]
     denied = summary.orders_denied_by_reason
     if denied:

@@ -116,6 +116,7 @@ def summarize(
         stop_reason=end.reason,
         last_bar=end.last_bar,
         reconciled_on_start=reconciled or {},
+        orders_open=runtime.session.orders_open,
     )
 
 

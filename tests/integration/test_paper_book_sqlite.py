@@ -185,3 +185,37 @@ def test_sqlite_and_memory_books_give_identical_runs(tmp_path: Path) -> None:
         durable = run(book)
 
     assert durable == run(InMemoryPaperBook())
+
+
+def test_a_protected_market_order_keeps_its_collar_across_a_restart(tmp_path: Path) -> None:
+    clock = SimulatedClock(T0)
+    with SqlitePaperBook(tmp_path) as book:
+        broker = PaperBroker(BrokerConfig(), clock, book)
+        broker.place_order(replace(request("protected"), collar_price=101.0))
+
+    with SqlitePaperBook(tmp_path) as book:
+        stored = book.get_order("protected")
+        broker = PaperBroker(BrokerConfig(), clock, book)
+        fills = broker.on_bar(bar(T0 + MINUTE, open_=110.0))
+        after = book.get_order("protected")
+
+    assert stored is not None and stored.collar_price == 101.0
+    assert fills == []
+    assert after is not None and after.status is OrderStatus.CANCELLED
+    assert "price collar" in after.reason
+
+
+def test_a_version_1_book_gains_the_collar_column(tmp_path: Path) -> None:
+    with SqlitePaperBook(tmp_path) as book:
+        book.add_order(paper_order("old"))
+        path = book.path
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE orders DROP COLUMN collar_price")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    with SqlitePaperBook(tmp_path) as book:
+        old = book.get_order("old")
+
+    assert old is not None and old.collar_price is None and old.limit_price == 120.5

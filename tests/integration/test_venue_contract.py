@@ -9,6 +9,7 @@ through poll_fills only after it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -180,3 +181,18 @@ def test_fill_moves_cash_and_position_and_is_listed_since_the_order(venue: Venue
     since = venue.broker.fills_since(placed_at)
     assert [f.client_order_id for f in since] == [CID]
     assert venue.broker.fills_since(venue.clock.now() + MINUTE) == []
+
+
+def test_market_order_never_fills_beyond_its_collar_price(venue: Venue) -> None:
+    price = venue.price()
+    request = replace(_order(venue, CID), collar_price=round(price * 0.99, 2))
+
+    venue.broker.place_order(request)
+    venue.next_bar()
+
+    assert venue.broker.poll_fills() == []
+    assert venue.broker.get_fills(CID) == []
+    order = venue.broker.get_order(CID)
+    assert order is not None
+    assert order.status is OrderStatus.CANCELLED
+    assert order.filled_quantity == 0.0

@@ -427,3 +427,152 @@ def test_coinbase_segments_months_apart_are_gaps_not_bad_bars() -> None:
     assert len(items) == 12_423 and bad == 0
     assert len([g for g in gaps if g > 30 * 86_400]) >= 3
     assert any(6 * 3600 < g < 8 * 3600 for g in gaps)  # the 2018-04-04 source outage
+
+
+# -- bars that lie ------------------------------------------------------------------------------
+
+
+def test_a_bar_far_after_the_last_good_bar_is_bad_and_moves_nothing() -> None:
+    validator = BarValidator(FeedConfig(max_future_seconds=86_400))
+    validator.observe(good_bar(T0))
+
+    future = validator.observe(good_bar(datetime(2099, 1, 1, tzinfo=UTC)))
+    following = validator.observe(good_bar(T0 + MINUTE))
+
+    assert (future.kind, future.ok) == ("far future", False)
+    assert future.reason is not None and "max_future_seconds" in future.reason
+    assert following.ok and validator.last_good("BTC") == T0 + MINUTE
+
+
+def test_a_new_symbols_first_bar_far_after_the_stream_is_bad() -> None:
+    validator = BarValidator(FeedConfig(max_future_seconds=86_400))
+    validator.observe(good_bar(T0, symbol="BTC"))
+
+    verdict = validator.observe(good_bar(datetime(2099, 1, 1, tzinfo=UTC), symbol="ETH"))
+
+    assert verdict.kind == "far future" and validator.last_good("ETH") is None
+    assert validator.observe(good_bar(T0 + MINUTE, symbol="ETH")).ok
+
+
+def test_a_first_bar_far_after_a_live_clock_is_bad() -> None:
+    validator = BarValidator(FeedConfig(max_future_seconds=3600), now=lambda: T0)
+
+    assert validator.observe(good_bar(T0 + 2 * timedelta(hours=1))).kind == "far future"
+    assert validator.observe(good_bar(T0 + MINUTE)).ok
+
+
+def test_a_gap_within_the_future_tolerance_is_still_a_gap() -> None:
+    validator = BarValidator(FeedConfig(max_future_seconds=86_400))
+    validator.observe(good_bar(T0))
+
+    verdict = validator.observe(good_bar(T0 + timedelta(hours=7)))
+
+    assert verdict.ok and verdict.gap_seconds == 7 * 3600.0
+
+
+@pytest.mark.parametrize(
+    "ts", [datetime(9999, 12, 31, 23, 59, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)]
+)
+def test_times_at_the_ends_of_the_calendar_are_bad_bars(ts: datetime) -> None:
+    validator = BarValidator(FeedConfig())
+
+    verdict = validator.observe(good_bar(ts))
+
+    assert verdict.kind == "time out of range" and validator.last_good("BTC") is None
+
+
+def test_a_spike_beyond_the_price_band_is_quarantined_and_the_band_stays_anchored() -> None:
+    validator = BarValidator(FeedConfig())
+    validator.observe(good_bar(T0, open=40_000, high=40_010, low=39_990, close=40_000))
+
+    spike = validator.observe(
+        good_bar(T0 + MINUTE, open=1_000_000, high=1_000_000, low=40_000, close=40_000)
+    )
+    after = validator.observe(
+        good_bar(T0 + 2 * MINUTE, open=40_000, high=40_100, low=39_900, close=40_050)
+    )
+
+    assert spike.kind == "price band" and spike.reason is not None
+    assert "last good close 40000" in spike.reason and "band 20%" in spike.reason
+    assert after.ok and validator.last_good("BTC") == T0 + 2 * MINUTE
+
+
+def test_the_band_is_per_symbol_and_reanchors_after_a_gap() -> None:
+    config = FeedConfig(price_band_pct=20.0, symbol_price_bands={"SPX": 1.0})
+    validator = BarValidator(config)
+    validator.observe(good_bar(T0, symbol="SPX", open=100, high=100, low=100, close=100))
+    validator.observe(good_bar(T0, symbol="BTC", open=100, high=100, low=100, close=100))
+
+    spx = validator.observe(good_bar(T0 + MINUTE, symbol="SPX", open=100, high=102, low=100,
+                                     close=101))
+    btc = validator.observe(good_bar(T0 + MINUTE, symbol="BTC", open=100, high=102, low=100,
+                                     close=101))
+    after_gap = validator.observe(good_bar(T0 + timedelta(hours=2), symbol="SPX", open=150,
+                                           high=150, low=150, close=150))
+
+    assert spx.kind == "price band" and btc.ok
+    assert after_gap.ok and after_gap.gap_seconds is not None
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        ({"open": 1e299, "high": 1e299, "close": 1e299}, "absurd price"),
+        ({"close": math.inf}, "non-finite value"),
+        ({"open": 0.0, "low": 0.0}, "non-positive price"),
+        ({"high": 98.0}, "inconsistent ohlc"),
+    ],
+)
+def test_bad_values_have_one_kind_per_rule_not_per_value(
+    fields: dict[str, float], kind: str
+) -> None:
+    assert BarValidator(FeedConfig()).observe(good_bar(**fields)).kind == kind
+
+
+def test_feed_config_bounds_the_new_rules() -> None:
+    with pytest.raises(ValidationError, match="max_future_seconds must be at least"):
+        FeedConfig(max_gap_seconds=3600, max_future_seconds=60)
+    with pytest.raises(ValidationError, match=r"symbol_price_bands\['BTC'\]"):
+        FeedConfig(symbol_price_bands={"BTC": 0.0})
+    with pytest.raises(ValidationError, match="max_price"):
+        FeedConfig(max_price=math.inf)
+
+
+def _parquet(tmp_path: Path, **columns: object) -> Path:
+    data: dict[str, object] = {
+        "ts": ["2022-01-21T10:00:00Z"] * 3, "open": [1.0] * 3, "high": [1.0] * 3,
+        "low": [1.0] * 3, "close": [1.0] * 3, "volume": [1.0] * 3,
+    }
+    data.update(columns)
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table(data), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("columns", "column", "expected"),
+    [
+        ({"ts": [1_642_759_200, 1_642_759_260, 1_642_759_320]}, "ts", "int64"),
+        ({"ts": pa.array([datetime(2022, 1, 21).date()] * 3, pa.date32())}, "ts", "date32"),
+        ({"close": [True, False, True]}, "close", "bool"),
+        ({"volume": ["1", "2", "3"]}, "volume", "string"),
+    ],
+)
+def test_parquet_with_a_wrong_column_type_is_a_data_error_naming_file_and_column(
+    tmp_path: Path, columns: dict[str, object], column: str, expected: str
+) -> None:
+    path = _parquet(tmp_path, **columns)
+
+    with pytest.raises(DataError) as raised:
+        read_bars(path, "BTC")
+
+    message = str(raised.value)
+    assert str(path) in message and f"column '{column}'" in message and expected in message
+
+
+def test_parquet_with_integer_prices_is_read(tmp_path: Path) -> None:
+    path = _parquet(tmp_path, open=[1, 1, 1], high=[2, 2, 2], low=[1, 1, 1], close=[2, 2, 2])
+
+    items = load_bars(path, "BTC")
+
+    assert [item.bar.close for item in items if item.bar is not None] == [2.0, 2.0, 2.0]

@@ -9,7 +9,7 @@ into place with mode 0600 (directories tradeguard creates are 0700), WAL journal
 synchronous=NORMAL by default (a power loss may drop the last commits but never corrupts the
 file; an application crash loses nothing).
 
-Schema (PRAGMA user_version = 1)::
+Schema (PRAGMA user_version = 2; version 2 added orders.collar_price)::
 
     account   (id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL)
     orders    (seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- booking order
@@ -19,7 +19,8 @@ Schema (PRAGMA user_version = 1)::
                placed_at TEXT NOT NULL,                    -- ISO-8601 UTC
                status TEXT NOT NULL,                       -- engine.model.OrderStatus value
                latency_ms REAL NOT NULL, reduce_only INTEGER NOT NULL, limit_price REAL,
-               reason TEXT NOT NULL, filled_quantity REAL NOT NULL, average_price REAL)
+               reason TEXT NOT NULL, filled_quantity REAL NOT NULL, average_price REAL,
+               collar_price REAL)                          -- price protection, v2
     fills     (fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL REFERENCES orders,
                symbol TEXT NOT NULL, side TEXT NOT NULL, quantity REAL NOT NULL,
                price REAL NOT NULL, fee REAL NOT NULL, ts TEXT NOT NULL)
@@ -88,7 +89,8 @@ CREATE TABLE cursors (symbol TEXT PRIMARY KEY, ts TEXT NOT NULL);
 
 _ORDER_COLUMNS = (
     "client_order_id, broker_order_id, symbol, side, quantity, reference_price, placed_at, "
-    "status, latency_ms, reduce_only, limit_price, reason, filled_quantity, average_price"
+    "status, latency_ms, reduce_only, limit_price, reason, filled_quantity, average_price, "
+    "collar_price"
 )
 _FILL_COLUMNS = "fill_id, client_order_id, symbol, side, quantity, price, fee, ts"
 
@@ -109,6 +111,7 @@ def _order_row(order: PaperOrder) -> tuple[Any, ...]:
         order.reason,
         order.filled_quantity,
         order.average_price,
+        order.collar_price,
     )
 
 
@@ -128,6 +131,7 @@ def _order_from(row: sqlite3.Row) -> PaperOrder:
         reason=row["reason"],
         filled_quantity=row["filled_quantity"],
         average_price=row["average_price"],
+        collar_price=row["collar_price"],
     )
 
 
@@ -148,8 +152,13 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     sqlite_kit.run_script(conn, _SCHEMA)
 
 
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    # A protected market order's collar (engine.model.OrderRequest.collar_price).
+    conn.execute("ALTER TABLE orders ADD COLUMN collar_price REAL")
+
+
 # Append-only: migration i (0-based) moves a book from version i to version i + 1.
-MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1,)
+MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1, _migrate_to_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 _VERSION = sqlite_kit.UserVersion()
 WHAT = "paper book"
@@ -225,7 +234,7 @@ class SqlitePaperBook:
 
     def add_order(self, order: PaperOrder) -> None:
         """Book a new order; raise StateError if its client id is already booked."""
-        placeholders = ", ".join("?" * 14)
+        placeholders = ", ".join("?" * len(_ORDER_COLUMNS.split(",")))
         with self._tx() as db:
             db.execute(
                 f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({placeholders})",

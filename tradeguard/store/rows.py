@@ -183,6 +183,7 @@ def skipped_row(skipped: BarSkipped, path: str) -> Row:
         skipped.symbol,
         _opt_time(skipped.bar_time, f"{path}.bar_time"),
         skipped.reason,
+        skipped.row,
     )
 
 

@@ -247,8 +247,13 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     sqlite_kit.run_script(conn, _V2)
 
 
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    # The data row (from 1) of a skipped bar in its file: engine.events.BarSkipped.row.
+    conn.execute("ALTER TABLE skipped_bars ADD COLUMN file_row INTEGER")
+
+
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1, _migrate_to_v2)
+MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1, _migrate_to_v2, _migrate_to_v3)
 CURRENT_VERSION = len(MIGRATIONS)
 
 

@@ -51,7 +51,7 @@ APPENDS: dict[str, tuple[str, Any]] = {
     ),
     "issues": ("INSERT INTO issues (at, issue_type, details) VALUES (?,?,?)", r.issue_row),
     "skipped_bars": (
-        "INSERT INTO skipped_bars (at, symbol, bar_time, reason) VALUES (?,?,?,?)",
+        "INSERT INTO skipped_bars (at, symbol, bar_time, reason, file_row) VALUES (?,?,?,?,?)",
         r.skipped_row,
     ),
     "equity": (

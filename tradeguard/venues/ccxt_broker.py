@@ -4,7 +4,9 @@ Contract kept with the paper venue (same contract tests):
 - place_order sends the deterministic client order id (encoded to the venue's rules) and
   answers SUBMITTED for any order the venue took; fills arrive through poll_fills/get_fills,
   one aggregated Fill per order once the order is final (the engine books one fill per intent).
-- A market order is a marketable limit at the price collar (IOC), so it never fills beyond it.
+- A market order is a marketable limit at the price collar (IOC), so it never fills beyond it:
+  venue.collar_pct from the reference price, or the order's own collar_price (the engine's
+  risk.price_collar_pct) when that is tighter.
 - A submit that may or may not have reached the venue raises BrokerTimeoutError; a definite
   refusal is a REJECTED ack naming why. Other calls raise BrokerUnavailableError subclasses.
   Bad credentials are critical: the attached breaker is told (SHUTDOWN) at once.
@@ -125,8 +127,7 @@ class CcxtBroker:
         if order.limit_price is not None:
             price, tif = order.limit_price, "GTC"
         else:
-            price = order.reference_price * (1.0 + order.side.sign * self._collar)
-            tif = "IOC"
+            price, tif = self._collar_price(order), "IOC"
         params = {"newClientOrderId": venue_id, "timeInForce": tif}
         try:
             raw = self._call("place_order", self._exchange.create_order, order.symbol, "limit",
@@ -235,6 +236,16 @@ class CcxtBroker:
         return fills
 
     # ------------------------------------------------------------------ helpers
+    def _collar_price(self, order: OrderRequest) -> float:
+        """Return the IOC limit of a market order: the tighter of venue.collar_pct and the
+        engine's own price protection (order.collar_price, from risk.price_collar_pct)."""
+        sign = order.side.sign
+        price = order.reference_price * (1.0 + sign * self._collar)
+        engine = order.collar_price
+        if engine is not None and sign * (price - engine) > 0:
+            return engine
+        return price
+
     def _call(self, call: str, fn: Callable[..., T], *args: Any) -> T:
         """Run one ccxt call, timing it; failures become VenueCallError with their kind."""
         started = self._clock.now()
