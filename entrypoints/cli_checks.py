@@ -70,10 +70,10 @@ def data_check(
         specs = [parse_data_spec(item, directory) for item in data]
     else:
         specs = _default_files(resolve_data_dir(settings.replay.data_dir))
-    from checks.market_data import BarSource, preflight
-    from checks.runs import market_params
+    from checks.market_data import preflight
+    from checks.runs import bar_source, market_params
 
-    sources = [BarSource(path, symbol) for path, symbol in specs]
+    sources = [bar_source(settings.feed, path, symbol) for path, symbol in specs]
     report = preflight(sources, market_params(settings), start_at, end_at, docs)
     if as_json:
         typer.echo(dumps(report.to_dict()))
