@@ -95,10 +95,20 @@ def _global(
             help="DEBUG, INFO, WARNING or ERROR.",
         ),
     ] = "WARNING",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Take over a state-directory lock that names another host (check that no "
+            "session runs there first); also lets `state restore` replace a locked store.",
+        ),
+    ] = False,
 ) -> None:
-    """Global options shared by every command."""
+    """Global options shared by every command; they may also follow the command name."""
     configure_logging(log_level)
-    ctx.obj = AppState(config=config, state_dir=state_dir, log_level=log_level.upper())
+    ctx.obj = AppState(
+        config=config, state_dir=state_dir, log_level=log_level.upper(), force=force
+    )
 
 
 @app.command()
@@ -145,15 +155,20 @@ def replay(
         seed=seed,
     )
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = services.run_session(app_of(ctx), request)
+    from entrypoints.signals import stop_on_signals
+
+    with stop_on_signals() as stop:
+        result = services.run_session(app_of(ctx), request, should_stop=stop.reason)
     if as_json:
         typer.echo(dumps(result.summary.to_json()))
-        return
-    from tradeguard.render import summary_lines
+    else:
+        from tradeguard.render import summary_lines
 
-    for line in summary_lines(result.summary):
-        typer.echo(line)
-    typer.echo(f"state directory: {result.state_dir}")
+        for line in summary_lines(result.summary, settings.broker.starting_cash):
+            typer.echo(line)
+        typer.echo(f"state directory: {result.state_dir}")
+    if stop.signal_name is not None:
+        raise typer.Exit(stop.exit_code())
 
 
 @app.command()

@@ -16,6 +16,7 @@ from entrypoints.cli_support import (
     existing_file,
     require_state_dir,
     settings_of,
+    state_of,
 )
 
 state_app = typer.Typer(help="Back up and restore the state store.", no_args_is_help=True)
@@ -47,7 +48,8 @@ def state_restore(
     backup = existing_file(source, "--from", "backup")
     from tradeguard import services
 
-    typer.echo(f"restored from {services.restore_state(app_of(ctx), backup)}")
+    force = state_of(ctx).force
+    typer.echo(f"restored from {services.restore_state(app_of(ctx), backup, force=force)}")
 
 
 @config_app.command("show")

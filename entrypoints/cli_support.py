@@ -10,7 +10,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -61,6 +61,7 @@ class AppState:
     config: Path | None = None
     state_dir: Path | None = None
     log_level: str = "WARNING"
+    force: bool = False
     _settings: Settings | None = field(default=None, repr=False)
     _app: App | None = field(default=None, repr=False)
 
@@ -78,9 +79,13 @@ class AppState:
     def app(self) -> App:
         """Build the use cases' runtime once (the composition root, on top of everything)."""
         if self._app is None:
-            from tradeguard.bootstrap import bootstrap
+            from tradeguard.bootstrap import bootstrap, sqlite_workspace
 
-            self._app = bootstrap(self.settings())
+            settings = self.settings()
+            workspace = sqlite_workspace(settings)
+            if self.force:
+                workspace = replace(workspace, force_lock=True)
+            self._app = bootstrap(settings, workspace=workspace)
         return self._app
 
 
@@ -102,8 +107,38 @@ def app_of(ctx: typer.Context) -> App:
     return state_of(ctx).app()
 
 
+# Global options and whether they take a value: accepted before or after the command.
+GLOBAL_OPTIONS = {"--config": True, "--state-dir": True, "--log-level": True, "--force": False}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options written after the command in front of it (`replay --state-dir D`)."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            rest.extend(args[index:])
+            break
+        name = token.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in token
+            width = 2 if takes_value else 1
+            front.extend(args[index : index + width])
+            index += width
+            continue
+        rest.append(token)
+        index += 1
+    return front + rest
+
+
 class EdgeGroup(TyperGroup):
     """Top-level group turning deliberate tradeguard errors into `error: ...` and exit code 2."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Accept global options on either side of the command name."""
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: Any) -> Any:
         """Run the command; report TradeguardError without a traceback."""

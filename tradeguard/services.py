@@ -53,8 +53,13 @@ def run_session(
     app: App,
     request: ReplayRequest,
     listeners: Sequence[Callable[[Any], None]] = (),
+    should_stop: Callable[[], str | None] | None = None,
 ) -> SessionResult:
-    """Run (or resume) a session in app.workspace; listeners get every engine event."""
+    """Run (or resume) a session in app.workspace; listeners get every engine event.
+
+    should_stop (a signal handler's flag) is asked between bars; a reason ends the run
+    cleanly: the current event finished, committed and marked as a clean stop.
+    """
     for spec in request.data:
         bootstrap.require_data(spec.path)
     items = bootstrap.feed_items(app.settings, request)
@@ -72,7 +77,7 @@ def run_session(
     )
     try:
         reconciled = runtime.session.recover(runtime.recovered.open_intents)
-        end = runtime.session.run(items)
+        end = runtime.session.run(items, should_stop)
         summary = summarize(runtime, end, dict(sorted(reconciled.items())))
     finally:
         runtime.close()
@@ -278,12 +283,12 @@ def backup_state(app: App) -> Path:
     )
 
 
-def restore_state(app: App, source: Path | None) -> Path:
+def restore_state(app: App, source: Path | None, force: bool = False) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
     state_dir = _state_dir(app)
-    # restore() itself refuses while a live session holds the state directory.
+    # restore() itself refuses while a live session holds the state directory (unless force).
     return hygiene.restore(
-        bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups"
+        bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups", force=force
     )
 
 
