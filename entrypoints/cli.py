@@ -217,13 +217,12 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:
     settings = settings_of(ctx)
     require_state_dir(settings)
-    if not reason.strip():
-        message = "--reason must not be empty"
-        raise UsageError(message)
     receipt = _services().operator_command(app_of(ctx), action, reason, who or os_user())
     how = "applied directly" if receipt.applied_directly else "queued for the running session"
     command_id = f" (command id {receipt.command_id})" if receipt.command_id is not None else ""
     typer.echo(f"{receipt.action}: {how}{command_id}")
+    if receipt.outcome:
+        typer.echo(f"  {receipt.outcome}")
     for line in render_rows(receipt.detail):
         typer.echo(f"  {line}")
 

@@ -30,6 +30,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXIT_USAGE = 2
 EXIT_GATE_FAILED = 1
 
+# Times outside this range overflow date arithmetic (zone shifts, windows, day rolls).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+MAX_DURATION_SECONDS = 36500 * 86400.0
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
@@ -203,7 +208,17 @@ def parse_utc(value: str | None, option: str) -> datetime | None:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         message = f"{option}: {value!r} has no time zone; add Z or +00:00 (times are UTC)"
         raise UsageError(message)
-    return parsed.astimezone(UTC)
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        message = (
+            f"{option}: {value!r} is outside the supported range "
+            f"{EARLIEST.date().isoformat()} .. {LATEST.date().isoformat()} (UTC)"
+        )
+        raise UsageError(message)
+    return moment
 
 
 def parse_duration(value: str, option: str) -> float:
@@ -215,6 +230,9 @@ def parse_duration(value: str, option: str) -> float:
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
     if seconds <= 0:
         message = f"{option}: duration must be positive (got {value!r})"
+        raise UsageError(message)
+    if seconds > MAX_DURATION_SECONDS:
+        message = f"{option}: {value!r} is longer than the maximum of 36500d (100 years)"
         raise UsageError(message)
     return seconds
 
@@ -230,6 +248,12 @@ def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
         candidate = data_dir / raw_path
         if candidate.exists():
             path = candidate
+    if path.exists() and not path.is_file():
+        message = f"--data: {raw_path} is not a regular file (a bar file is *.csv.gz or parquet)"
+        raise UsageError(message)
+    if path.is_file() and not os.access(path, os.R_OK):
+        message = f"--data: data file {raw_path} is not readable (check its permissions)"
+        raise UsageError(message)
     if not path.is_file():
         where = f" (also looked in {data_dir})" if data_dir is not None else ""
         message = f"--data: data file {raw_path} does not exist{where}"
@@ -242,6 +266,9 @@ def existing_file(path: Path | None, option: str, what: str) -> Path | None:
     if path is None:
         return None
     resolved = path.expanduser()
+    if resolved.exists() and not resolved.is_file():
+        message = f"{option}: {what} {resolved} is not a regular file"
+        raise UsageError(message)
     if not resolved.is_file():
         message = f"{option}: {what} {resolved} does not exist"
         raise UsageError(message)
