@@ -12,6 +12,8 @@ import typer
 from entrypoints.cli_admin import config_app, data_app, state_app
 from entrypoints.cli_analytics import analytics_app, report_app
 from entrypoints.cli_checks import checks_app
+from entrypoints.cli_cockpit import api as cockpit_api
+from entrypoints.cli_cockpit import status as cockpit_status
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
@@ -60,6 +62,8 @@ app.add_typer(venue_app, name="venue")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(report_app, name="report")
 data_app.add_typer(checks_app)  # merges `data check` into the data group
+app.command("status")(cockpit_status)
+app.command("api")(cockpit_api)
 
 
 def _services() -> ModuleType:
@@ -205,13 +209,6 @@ def _run_validation(
         # The flow run ends Failed on a failing gate; the error carries the full verdict.
         return e.result, str(e)
     return result, None
-
-
-@app.command()
-def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Show breaker state, counters, daily P&L/trades, positions and pending intents."""
-    require_state_dir(settings_of(ctx))
-    echo_data(_services().status(app_of(ctx)), as_json)
 
 
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:

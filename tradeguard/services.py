@@ -265,7 +265,7 @@ def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandRec
 
 
 def status(app: App) -> dict[str, Any]:
-    """Return breaker state, counters, daily P&L/trades, positions, pending intents."""
+    """Return the latest committed state: breaker and time in state, bar, P&L, intents."""
     workspace = _existing(app.workspace)
     store = workspace.open_journal()
     try:
@@ -278,20 +278,27 @@ def status(app: App) -> dict[str, Any]:
     breaker = state.get("breaker", {})
     risk = state.get("risk", {})
     owner = workspace.live_owner()
+    clock = state.get("clock", {}).get("now")
+    session = {k: v for k, v in state.get("session", {}).items() if k != "loss_window"}
     return {
         "state_dir": str(workspace.location),
         "running": owner is not None,
         "owner": owner.describe() if owner is not None else None,
+        "heartbeat_age_seconds": _heartbeat_age(app, workspace.location, owner is not None),
         "breaker": {
             "state": breaker.get("state", "CLOSED"),
             "reason": breaker.get("reason", ""),
+            "trigger": breaker.get("trigger"),
+            "entered_at": breaker.get("entered_at"),
+            "time_in_state_seconds": _seconds_between(breaker.get("entered_at"), clock),
             "consecutive_failures": breaker.get("consecutive_failures", 0),
             "override": breaker.get("override"),
         },
+        "current_bar": session.get("cursors", {}),
         "daily": {
             k: risk.get(k) for k in ("daily_pnl", "daily_trades", "trading_day", "last_reset_day")
         },
-        "counters": {**state.get("session", {}), **state.get("execution", {})},
+        "counters": {**session, **state.get("execution", {})},
         "positions": {p.symbol: p.quantity for p in recovered.positions if p.quantity},
         "pending_intents": [
             {
@@ -305,8 +312,26 @@ def status(app: App) -> dict[str, Any]:
         ],
         "pending_commands": [c.action for c in pending],
         "last_transition": Transition.of(last[0]).to_json() if last else None,
-        "clock": state.get("clock", {}).get("now"),
+        "clock": clock,
     }
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return max((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 0.0)
+
+
+def _heartbeat_age(app: App, state_dir: Path, running: bool) -> float | None:
+    """Seconds since a running session last committed (the store's last write), else None."""
+    if not running:
+        return None
+    store = bootstrap.store_path(state_dir)
+    stamps = [p.stat().st_mtime for p in (store, store.with_name(store.name + "-wal"))
+              if p.exists()]
+    if not stamps:
+        return None
+    return max(app.clock.now().timestamp() - max(stamps), 0.0)
 
 
 def _state_dir(app: App) -> Path:
