@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from entrypoints.cli_admin import config_app, data_app, state_app
+from entrypoints.cli_admin import config_app, data_app, faults_app, state_app
 from entrypoints.cli_analytics import analytics_app, report_app
 from entrypoints.cli_checks import checks_app
 from entrypoints.cli_cockpit import api as cockpit_api
@@ -57,13 +57,12 @@ app = typer.Typer(
 )
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
+app.add_typer(faults_app, name="faults")
 app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(report_app, name="report")
 data_app.add_typer(checks_app)  # merges `data check` into the data group
-app.command("status")(cockpit_status)
-app.command("api")(cockpit_api)
 
 
 def _services() -> ModuleType:
@@ -211,6 +210,10 @@ def _run_validation(
     return result, None
 
 
+def _reason(text: str) -> Any:
+    return typer.Option("--reason", metavar="TEXT", help=text)
+
+
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:
     settings = settings_of(ctx)
     require_state_dir(settings)
@@ -227,7 +230,7 @@ def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> 
 @app.command()
 def halt(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option("--reason", help="Why trading is halted (audited).")],
+    reason: Annotated[str, _reason("Why trading is halted (audited).")],
     who: WhoOpt = None,
 ) -> None:
     """Halt trading now (manual override): no new entries until resume/recover."""
@@ -237,7 +240,7 @@ def halt(
 @app.command()
 def resume(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why trading resumes (audited).")] = "operator resume",
+    reason: Annotated[str, _reason("Why trading resumes (audited).")] = "operator resume",
     who: WhoOpt = None,
 ) -> None:
     """Lift a manual halt; the breaker keeps its own state."""
@@ -247,7 +250,7 @@ def resume(
 @app.command()
 def recover(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why recovery is forced (audited).")] = (
+    reason: Annotated[str, _reason("Why recovery is forced (audited).")] = (
         "operator recovery"
     ),
     who: WhoOpt = None,
@@ -259,7 +262,7 @@ def recover(
 @app.command()
 def reset(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why the breaker is reset (audited).")] = (
+    reason: Annotated[str, _reason("Why the breaker is reset (audited).")] = (
         "operator reset"
     ),
     who: WhoOpt = None,
@@ -271,7 +274,7 @@ def reset(
 @app.command("reset-daily")
 def reset_daily(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why (audited).")] = "operator daily reset",
+    reason: Annotated[str, _reason("Why (audited).")] = "operator daily reset",
     who: WhoOpt = None,
 ) -> None:
     """Reset daily P&L and trade count for the current trading day (idempotent per day)."""
@@ -339,6 +342,10 @@ def incident_report(
     from tradeguard.render import timeline_markdown
 
     typer.echo(timeline_markdown(timeline))  # the same report Prefect publishes as an artifact
+
+
+app.command("status")(cockpit_status)
+app.command("api")(cockpit_api)
 
 
 @app.command()

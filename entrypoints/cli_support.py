@@ -138,7 +138,22 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
-class EdgeGroup(TyperGroup):
+class FullHelpGroup(TyperGroup):
+    """A command group whose `--help` lists each command's first sentence whole (wrapped)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """List the commands with their untruncated one-line help."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class EdgeGroup(FullHelpGroup):
     """Top-level group turning deliberate tradeguard errors into `error: ...` and exit code 2."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ import typer
 
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
+    FullHelpGroup,
     JsonOpt,
     UsageError,
     dumps,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from tradeguard.venues.readiness import ReadinessReport
 
 venue_app = typer.Typer(
+    cls=FullHelpGroup,
     help="Live venues through ccxt: readiness check, loopback emulator, live session.",
     no_args_is_help=True,
 )
@@ -80,11 +82,15 @@ def emulator(
     start: Annotated[
         str, typer.Option(metavar="ISO", help="Data time served as the current minute.")
     ] = DEFAULT_START,
-    port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 8765,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Loopback port (0 = any free port).")
+    ] = 8765,
     faults: Annotated[
         Path | None, typer.Option(metavar="PLAN", help="JSON list of HTTP fault rules.")
     ] = None,
-    skew_ms: Annotated[int, typer.Option(help="Server clock skew to inject (ms).")] = 0,
+    skew_ms: Annotated[
+        int, typer.Option(metavar="MS", help="Server clock skew to inject (ms).")
+    ] = 0,
 ) -> None:
     """Serve a loopback Binance spot emulator (keys = venue.api_key/api_secret) until Ctrl-C."""
     from tradeguard.venues.config import VenueCredentials
