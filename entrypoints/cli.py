@@ -158,10 +158,17 @@ def replay(
         seed=seed,
     )
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
+    from entrypoints.progress import ReplayProgress
     from entrypoints.signals import stop_on_signals
 
-    with stop_on_signals() as stop:
-        result = services.run_session(app_of(ctx), request, should_stop=stop.reason)
+    total = None
+    if start_at is not None and end_at is not None:
+        total = int((end_at - start_at).total_seconds() // settings.feed.bar_seconds) * len(specs)
+    with stop_on_signals() as stop, ReplayProgress(total, None if not as_json else False) as bar:
+        result = services.run_session(
+            app_of(ctx), request, listeners=[bar.listen] if bar.enabled else [],
+            should_stop=stop.reason, feed_tap=bar.tap if bar.enabled else None,
+        )
     if as_json:
         typer.echo(dumps(result.summary.to_json()))
     else:

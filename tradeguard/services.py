@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import logging
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayReq
 from tradeguard.store import hygiene
 
 if TYPE_CHECKING:
+    from engine.feed import FeedItem
     from engine.session import SessionEnd
     from tradeguard.app import App
     from tradeguard.store.lock import LockOwner
@@ -57,6 +58,7 @@ def run_session(
     request: ReplayRequest,
     listeners: Sequence[Callable[[Any], None]] = (),
     should_stop: Callable[[], str | None] | None = None,
+    feed_tap: Callable[[Iterator[FeedItem]], Iterator[FeedItem]] | None = None,
 ) -> SessionResult:
     """Run (or resume) a session in app.workspace; listeners get every engine event.
 
@@ -67,6 +69,8 @@ def run_session(
         bootstrap.require_data(spec.path)
     items = bootstrap.feed_items(app.settings, request)
     first, items = bootstrap.first_bar_time(items)
+    if feed_tap is not None:  # a progress display counting the bars as they go by
+        items = feed_tap(items)
     if request.realtime:
         items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now)
     runtime = bootstrap.build_runtime(

@@ -158,3 +158,48 @@ def test_status_watch_draws_the_state_in_a_tmux_pane(replayed: Path, tmp_path: P
         assert "Traceback" not in screen
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def _tmux_screen(session: str, until: str) -> str:
+    deadline = time.monotonic() + 120
+    screen = ""
+    while until not in screen:  # readiness, bounded by the deadline
+        assert time.monotonic() < deadline, screen
+        time.sleep(0.2)
+        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                capture_output=True, text=True, check=False).stdout
+    return screen
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_replay_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    session = f"tg-{uuid.uuid4().hex[:8]}"
+    command = (f"env TRADEGUARD_DATA_DIR={DATA_DIR} XDG_STATE_HOME={tmp_path / 'xdg'} "
+               f"{SCRIPT} replay --data {FTX} {' '.join(WINDOW)} --state-dir {tmp_path / 's'}"
+               "; sleep 60")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
+                    command], check=True)
+    try:
+        screen = _tmux_screen(session, "state directory:")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    assert "180 bars  sim time 2022-01-21 21:59Z  CLOSED" in screen
+
+
+def test_replay_is_silent_when_not_a_terminal_and_explains_its_numbers(tmp_path: Path) -> None:
+    done = _run(tmp_path, "replay", "--data", str(FTX), *WINDOW, "--state-dir",
+                str(tmp_path / "s"))
+    assert done.returncode == 0, done.stderr
+    assert "sim time" not in done.stderr + done.stdout
+    as_json = _run(tmp_path, "replay", "--data", str(FTX), *WINDOW, "--state-dir",
+                   str(tmp_path / "j"), "--json")
+    summary = json.loads(as_json.stdout)
+    assert f"pnl: {summary['pnl']:+.2f} USD" in done.stdout
+    share = summary["pnl"] / 100_000
+    assert f"{share:+.4%} of starting equity 100000 USD" in done.stdout
+    assert f"daily_pnl: {summary['daily_pnl']:+.2f} USD (realized P&L of the current" in (
+        done.stdout
+    )
+    without = summary["signals"] - summary["orders_submitted"]
+    assert (f"signals: {summary['signals']}; {summary['orders_submitted']} produced an order, "
+            f"{without} did not") in done.stdout
