@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -107,8 +108,12 @@ def explained_fields(state: AppState) -> list[FieldView]:
         with path.open("rb") as handle:
             toml = tomllib.load(handle)
     overrides = {"store": {"state_dir": state.state_dir}} if state.state_dir else {}
-    return field_views(settings, toml=toml, config_file=path, environ=os.environ,
-                       overrides=overrides)
+    views = field_views(settings, toml=toml, config_file=path, environ=os.environ,
+                        overrides=overrides)
+    # The safe dump masks secrets but keeps what helps (an alert URL's scheme).
+    safe = settings.model_dump_safe()
+    return [replace(v, value=safe[group][name]) if group in safe and name in safe[group] else v
+            for v in views for group, name in [v.path.split(".", 1)]]
 
 
 @config_app.command("init")
