@@ -31,6 +31,7 @@ venue_app = typer.Typer(
 )
 
 DEFAULT_MARKET_FILE = "btc-perp_ftx_1m.csv.gz"
+EXIT_INTERRUPTED = 130
 DEFAULT_START = "2022-01-21T12:00:00Z"
 
 
@@ -136,7 +137,7 @@ def run(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a live session on the configured venue until SIGINT/SIGTERM."""
+    """Run a live session on the configured venue until SIGINT/SIGTERM/SIGHUP."""
     from tradeguard.venues.service import live_session
 
     settings = _settings(ctx)
@@ -147,4 +148,7 @@ def run(
         except ValueError as e:
             message = f"--symbol: {e}"
             raise UsageError(message) from e
-    echo_data(live_session(settings, venue, paper=paper), as_json)
+    summary = live_session(settings, venue, paper=paper)
+    echo_data(summary, as_json)
+    if summary.get("reason") == "stopped by signal SIGINT":
+        raise typer.Exit(EXIT_INTERRUPTED)  # the shell's 128 + SIGINT; SIGTERM/SIGHUP exit 0
