@@ -169,6 +169,14 @@ class EdgeGroup(FullHelpGroup):
             log.debug("command_failed error=%s", type(e).__name__, exc_info=True)
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(EXIT_USAGE) from e
+        except OSError as e:
+            # The environment is at fault (a path that is a directory, unreadable, full disk):
+            # name the path, keep the traceback for --log-level DEBUG.
+            log = logging.getLogger("entrypoints.cli")
+            log.debug("command_failed error=%s", type(e).__name__, exc_info=True)
+            where = f"{e.filename}: " if e.filename else ""
+            typer.echo(f"error: {where}{e.strerror or e}", err=True)
+            raise typer.Exit(EXIT_USAGE) from e
 
 
 class UtcFormatter(logging.Formatter):

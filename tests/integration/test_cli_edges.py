@@ -149,3 +149,13 @@ def test_force_reaches_the_workspace_lock(runner: CliRunner, state: Path) -> Non
     restored = runner.invoke(app, ["state", "restore", "--force", "--state-dir", str(state)])
     assert restored.exit_code == 0, restored.output
     assert "restored from" in restored.stdout
+
+
+def test_a_lock_path_that_is_a_directory_is_exit_2_naming_it(
+    runner: CliRunner, state: Path
+) -> None:
+    lock = state / ".lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    result = runner.invoke(app, ["--state-dir", str(state), "halt", "--reason", "test"])
+    _usage_error(result, ".lock")
