@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from engine.errors import ConfigurationError, StateLockedError
 from engine.events import DailyStateReset
 from engine.ports import Batch
 from tradeguard import bootstrap, validation
+from tradeguard.audit import OperatorInputError, audit_text, reset_outcome
 from tradeguard.contracts import (
     IncidentTimeline,
     SessionResult,
@@ -41,6 +41,7 @@ __all__ = [
     "CleanReport",
     "CommandReceipt",
     "DataSpec",
+    "OperatorInputError",
     "ReplayRequest",
     "SessionResult",
 ]
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 OPERATOR_ACTIONS = ("halt", "resume", "recover", "reset", "reset-daily")
-MAX_AUDIT_TEXT = 500
 
 
 def run_session(
@@ -174,27 +174,6 @@ def reset_daily(app: App, source: str = "operator") -> dict[str, Any]:
     }
 
 
-class OperatorInputError(ConfigurationError):
-    """An operator command's who/reason is blank or not one printable line: fix the input."""
-
-
-def audit_text(name: str, value: str) -> str:
-    """Return value stripped; refuse blanks and control characters (they forge log lines)."""
-    text = value.strip()
-    if not text:
-        message = f"{name} must not be blank"
-        raise OperatorInputError(message)
-    bad = sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c)[0] in "CZ"
-                  and c != " "})
-    if bad:
-        message = f"{name} must be one printable line; it contains control characters {bad}"
-        raise OperatorInputError(message)
-    if len(text) > MAX_AUDIT_TEXT:
-        message = f"{name} is longer than {MAX_AUDIT_TEXT} characters"
-        raise OperatorInputError(message)
-    return text
-
-
 def operator_command(app: App, action: str, reason: str, who: str) -> CommandReceipt:
     """Apply halt/resume/recover/reset/reset-daily: queued if a session runs, else direct."""
     if action not in OPERATOR_ACTIONS:
@@ -231,7 +210,7 @@ def operator_command(app: App, action: str, reason: str, who: str) -> CommandRec
             "daily_pnl": runtime.session.risk.daily_pnl,
             "daily_trades": runtime.session.risk.daily_trades,
         }
-        outcome = _reset_outcome(runtime, resets) if action == "reset-daily" else ""
+        outcome = reset_outcome(runtime.store, resets) if action == "reset-daily" else ""
     finally:
         runtime.close()
     if resets:
@@ -240,26 +219,6 @@ def operator_command(app: App, action: str, reason: str, who: str) -> CommandRec
                            "cleared_pnl": last.previous_pnl if last.applied else 0.0,
                            "cleared_trades": last.previous_trades if last.applied else 0}
     return CommandReceipt(action, True, command_id, detail, outcome)
-
-
-def _reset_outcome(runtime: bootstrap.Runtime, resets: list[DailyStateReset]) -> str:
-    """Say which trading day a daily reset cleared, or when that day was already reset."""
-    if not resets:
-        return "no daily reset was applied"
-    event = resets[-1]
-    if event.applied:
-        return (
-            f"reset trading day {event.trading_day}: cleared daily_pnl "
-            f"{event.previous_pnl:+.2f} and daily_trades {event.previous_trades}"
-        )
-    # Only the SQLite journal keeps the reset history; an in-memory one just says "already".
-    finder = getattr(runtime.store, "last_daily_reset", None)
-    earlier = finder(event.trading_day) if finder is not None else None
-    when = f" at {earlier[0].isoformat()} ({earlier[1]})" if earlier else ""
-    return (
-        f"nothing to do: trading day {event.trading_day} was already reset{when}; "
-        f"daily_pnl {event.previous_pnl:+.2f} and daily_trades {event.previous_trades} kept"
-    )
 
 
 def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandReceipt:
