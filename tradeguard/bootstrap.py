@@ -199,10 +199,6 @@ class _OperatorStamps:
         if batch.operator_actions:
             now = self._wall.now()
             batch.operator_actions = [replace(a, at=now) for a in batch.operator_actions]
-        if any(r.source.startswith("operator:") for r in batch.daily_resets):
-            now = self._wall.now()
-            batch.daily_resets = [replace(r, at=now) if r.source.startswith("operator:") else r
-                                  for r in batch.daily_resets]
         self._inner.commit(batch)
 
     def fill_recorded(self, fill_id: str) -> bool:
