@@ -50,7 +50,8 @@ def reset_outcome(journal: object, resets: list[DailyStateReset]) -> str:
     # Only the SQLite journal keeps the reset history; an in-memory one just says "already".
     finder = getattr(journal, "last_daily_reset", None)
     earlier = finder(event.trading_day) if finder is not None else None
-    when = f" at {earlier[0].isoformat()} ({earlier[1]})" if earlier else ""
+    # Resets are stamped in session time (simulated for a replay), like the trades they split.
+    when = f" at session time {earlier[0].isoformat()} ({earlier[1]})" if earlier else ""
     return (
         f"nothing to do: trading day {event.trading_day} was already reset{when}; "
         f"daily_pnl {event.previous_pnl:+.2f} and daily_trades {event.previous_trades} kept"

@@ -122,7 +122,9 @@ def test_reset_daily_says_which_day_it_cleared_then_that_it_was_already_reset(
     ) in first.stdout
     second = runner.invoke(app, ["--state-dir", str(state), "reset-daily", "--who", "bob"])
     assert second.exit_code == 0, second.output
-    assert "trading day 2022-01-21 was already reset at" in second.stdout
+    assert "trading day 2022-01-21 was already reset at session time 2022-01-21T22:00:00+00:00" in (
+        second.stdout
+    )
     assert "operator:alice" in second.stdout
     assert "reset.applied: False" in second.stdout
 
