@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STOP_POLL_SECONDS = 0.25  # how soon a paced real-time session notices a stop signal
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 OPERATOR_ACTIONS = ("halt", "resume", "recover", "reset", "reset-daily")
 
@@ -72,7 +74,9 @@ def run_session(
     if feed_tap is not None:  # a progress display counting the bars as they go by
         items = feed_tap(items)
     if request.realtime:
-        items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now)
+        sleep = _stoppable_sleep(should_stop) if should_stop is not None else time.sleep
+        items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now,
+                                sleep=sleep)
     runtime = bootstrap.build_runtime(
         app.settings,
         seed=request.seed,
@@ -89,6 +93,20 @@ def run_session(
     finally:
         runtime.close()
     return SessionResult(summary, app.workspace.location)
+
+
+def _stoppable_sleep(should_stop: Callable[[], str | None]) -> Callable[[float], None]:
+    """A sleep for real-time pacing that a stop request (a signal) cuts short."""
+
+    def sleep(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not should_stop():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, STOP_POLL_SECONDS))
+
+    return sleep
 
 
 def summarize(

@@ -60,3 +60,25 @@ def test_status_in_another_process_sees_the_live_sessions_bars(
     assert counters["bars"] == 59  # committed every bar in real-time mode, not at checkpoints
     assert live["heartbeat_age_seconds"] is not None
     assert live["current_bar"] != {}
+
+
+def test_a_stop_request_cuts_the_real_time_pacing_wait_short(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    settings = load_settings(store={"state_dir": tmp_path / "state"})
+    # A wall clock that never moves: every bar would wait a full minute for its close.
+    app = bootstrap(settings, clock=SimulatedClock(datetime(2026, 1, 5, 0, 0, 30, tzinfo=UTC)))
+    start = datetime(2022, 1, 21, 19, tzinfo=UTC)
+    request = ReplayRequest((DataSpec(data_dir / "btc-perp_ftx_1m.csv.gz", "BTC-PERP"),),
+                            start, start + timedelta(hours=1), realtime=True)
+    asked = 0
+
+    def stop_after_a_few_looks() -> str | None:
+        nonlocal asked
+        asked += 1
+        return "stopped by SIGTERM" if asked >= 5 else None
+
+    result = services.run_session(app, request, should_stop=stop_after_a_few_looks)
+    # The stop came while waiting for the first bar: no bar was traded, the stop is clean.
+    assert result.summary.bars == 0
+    assert result.summary.stop_reason == "stopped by SIGTERM"
