@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -142,8 +142,14 @@ class TradingSession:
         return dict(outcome)
 
     # ------------------------------------------------------------------ loop
-    def run(self, items: Iterable[FeedItem]) -> SessionEnd:
-        """Process bars until the stream ends or the breaker shuts the session down."""
+    def run(
+        self, items: Iterable[FeedItem], should_stop: Callable[[], str | None] | None = None
+    ) -> SessionEnd:
+        """Process bars until the stream ends, the breaker shuts down or should_stop says why.
+
+        should_stop is asked after every item (a signal handler's flag): a non-empty reason
+        ends the run cleanly after the current event, committed and marked as a clean stop.
+        """
         if self._breaker.state is CircuitState.SHUTDOWN and not self._shadow:
             return self._finish(True, "breaker is in SHUTDOWN: run `tradeguard reset` first", None)
         bar_delta = timedelta(seconds=self._feed.bar_seconds)
@@ -154,6 +160,8 @@ class TradingSession:
         since_checkpoint = 0
         tick = 0
         for item in items:
+            if should_stop is not None and (stop := should_stop()):
+                return self._finish(False, stop, last)
             tick += 1
             if tick % poll_every == 0:
                 self._apply_commands()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from entrypoints.cli_admin import config_app, data_app, state_app
+from entrypoints.cli_admin import config_app, data_app, faults_app, state_app
 from entrypoints.cli_alerts import alerts_app
 from entrypoints.cli_analytics import analytics_app, report_app
 from entrypoints.cli_checks import checks_app
+from entrypoints.cli_cockpit import api as cockpit_api
+from entrypoints.cli_cockpit import status as cockpit_status
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
@@ -56,6 +58,7 @@ app = typer.Typer(
 )
 app.add_typer(state_app, name="state")
 app.add_typer(config_app, name="config")
+app.add_typer(faults_app, name="faults")
 app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
 app.add_typer(analytics_app, name="analytics")
@@ -97,10 +100,20 @@ def _global(
             help="DEBUG, INFO, WARNING or ERROR.",
         ),
     ] = "WARNING",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Take over a state-directory lock that names another host (check that no "
+            "session runs there first); also lets `state restore` replace a locked store.",
+        ),
+    ] = False,
 ) -> None:
-    """Global options shared by every command."""
+    """Global options shared by every command; they may also follow the command name."""
     configure_logging(log_level)
-    ctx.obj = AppState(config=config, state_dir=state_dir, log_level=log_level.upper())
+    ctx.obj = AppState(
+        config=config, state_dir=state_dir, log_level=log_level.upper(), force=force
+    )
 
 
 @app.command()
@@ -147,15 +160,27 @@ def replay(
         seed=seed,
     )
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result = services.run_session(app_of(ctx), request)
+    from entrypoints.progress import ReplayProgress
+    from entrypoints.signals import stop_on_signals
+
+    total = None
+    if start_at is not None and end_at is not None:
+        total = int((end_at - start_at).total_seconds() // settings.feed.bar_seconds) * len(specs)
+    with stop_on_signals() as stop, ReplayProgress(total, None if not as_json else False) as bar:
+        result = services.run_session(
+            app_of(ctx), request, listeners=[bar.listen] if bar.enabled else [],
+            should_stop=stop.reason, feed_tap=bar.tap if bar.enabled else None,
+        )
     if as_json:
         typer.echo(dumps(result.summary.to_json()))
-        return
-    from tradeguard.render import summary_lines
+    else:
+        from tradeguard.render import summary_lines
 
-    for line in summary_lines(result.summary):
-        typer.echo(line)
-    typer.echo(f"state directory: {result.state_dir}")
+        for line in summary_lines(result.summary, settings.broker.starting_cash):
+            typer.echo(line)
+        typer.echo(f"state directory: {result.state_dir}")
+    if stop.signal_name is not None:
+        raise typer.Exit(stop.exit_code())
 
 
 @app.command()
@@ -194,23 +219,19 @@ def _run_validation(
     return result, None
 
 
-@app.command()
-def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Show breaker state, counters, daily P&L/trades, positions and pending intents."""
-    require_state_dir(settings_of(ctx))
-    echo_data(_services().status(app_of(ctx)), as_json)
+def _reason(text: str) -> Any:
+    return typer.Option("--reason", metavar="TEXT", help=text)
 
 
 def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> None:
     settings = settings_of(ctx)
     require_state_dir(settings)
-    if not reason.strip():
-        message = "--reason must not be empty"
-        raise UsageError(message)
     receipt = _services().operator_command(app_of(ctx), action, reason, who or os_user())
     how = "applied directly" if receipt.applied_directly else "queued for the running session"
     command_id = f" (command id {receipt.command_id})" if receipt.command_id is not None else ""
     typer.echo(f"{receipt.action}: {how}{command_id}")
+    if receipt.outcome:
+        typer.echo(f"  {receipt.outcome}")
     for line in render_rows(receipt.detail):
         typer.echo(f"  {line}")
 
@@ -218,7 +239,7 @@ def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> 
 @app.command()
 def halt(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option("--reason", help="Why trading is halted (audited).")],
+    reason: Annotated[str, _reason("Why trading is halted (audited).")],
     who: WhoOpt = None,
 ) -> None:
     """Halt trading now (manual override): no new entries until resume/recover."""
@@ -228,7 +249,7 @@ def halt(
 @app.command()
 def resume(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why trading resumes (audited).")] = "operator resume",
+    reason: Annotated[str, _reason("Why trading resumes (audited).")] = "operator resume",
     who: WhoOpt = None,
 ) -> None:
     """Lift a manual halt; the breaker keeps its own state."""
@@ -238,7 +259,7 @@ def resume(
 @app.command()
 def recover(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why recovery is forced (audited).")] = (
+    reason: Annotated[str, _reason("Why recovery is forced (audited).")] = (
         "operator recovery"
     ),
     who: WhoOpt = None,
@@ -250,7 +271,7 @@ def recover(
 @app.command()
 def reset(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why the breaker is reset (audited).")] = (
+    reason: Annotated[str, _reason("Why the breaker is reset (audited).")] = (
         "operator reset"
     ),
     who: WhoOpt = None,
@@ -262,7 +283,7 @@ def reset(
 @app.command("reset-daily")
 def reset_daily(
     ctx: typer.Context,
-    reason: Annotated[str, typer.Option(help="Why (audited).")] = "operator daily reset",
+    reason: Annotated[str, _reason("Why (audited).")] = "operator daily reset",
     who: WhoOpt = None,
 ) -> None:
     """Reset daily P&L and trade count for the current trading day (idempotent per day)."""
@@ -330,6 +351,10 @@ def incident_report(
     from tradeguard.render import timeline_markdown
 
     typer.echo(timeline_markdown(timeline))  # the same report Prefect publishes as an artifact
+
+
+app.command("status")(cockpit_status)
+app.command("api")(cockpit_api)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from entrypoints.cli_support import (
+    FullHelpGroup,
     UsageError,
     parse_utc,
     require_state_dir,
@@ -22,21 +23,23 @@ if TYPE_CHECKING:
     from tradeguard.settings import Settings
 
 analytics_app = typer.Typer(
+    cls=FullHelpGroup,
     help="Query the analytics database (DuckDB beside the state store, refreshed first).",
     invoke_without_command=True,
     # A group stops parsing options at its first positional; QUERY may come before options.
     context_settings={"allow_interspersed_args": True},
 )
 report_app = typer.Typer(
+    cls=FullHelpGroup,
     help="Write incident, session and validation reports (Markdown + HTML with charts).",
     no_args_is_help=True,
 )
 
 SinceOpt = Annotated[
-    str | None, typer.Option("--since", metavar="TIME", help="Window start, ISO-8601 UTC.")
+    str | None, typer.Option("--since", metavar="ISO", help="Window start, ISO-8601 with zone.")
 ]
 UntilOpt = Annotated[
-    str | None, typer.Option("--until", metavar="TIME", help="Window end, ISO-8601 UTC.")
+    str | None, typer.Option("--until", metavar="ISO", help="Window end, ISO-8601 with zone.")
 ]
 OutOpt = Annotated[
     Path | None,

@@ -14,6 +14,7 @@ import typer
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     EndOpt,
+    FullHelpGroup,
     JsonOpt,
     StartOpt,
     UsageError,
@@ -24,7 +25,9 @@ from entrypoints.cli_support import (
 )
 from tradeguard.data import resolve_data_dir, resolve_data_dir_or_none, symbol_of
 
-checks_app = typer.Typer(help="Check the market data files.", no_args_is_help=True)
+checks_app = typer.Typer(
+    cls=FullHelpGroup, help="Check the market data files.", no_args_is_help=True
+)
 
 
 def _default_files(directory: Path) -> list[tuple[Path, str]]:

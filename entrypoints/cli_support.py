@@ -10,7 +10,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,6 +29,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EXIT_USAGE = 2
 EXIT_GATE_FAILED = 1
+
+# Times outside this range overflow date arithmetic (zone shifts, windows, day rolls).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+MAX_DURATION_SECONDS = 36500 * 86400.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -61,6 +66,7 @@ class AppState:
     config: Path | None = None
     state_dir: Path | None = None
     log_level: str = "WARNING"
+    force: bool = False
     _settings: Settings | None = field(default=None, repr=False)
     _app: App | None = field(default=None, repr=False)
 
@@ -78,9 +84,13 @@ class AppState:
     def app(self) -> App:
         """Build the use cases' runtime once (the composition root, on top of everything)."""
         if self._app is None:
-            from tradeguard.bootstrap import bootstrap
+            from tradeguard.bootstrap import bootstrap, sqlite_workspace
 
-            self._app = bootstrap(self.settings())
+            settings = self.settings()
+            workspace = sqlite_workspace(settings)
+            if self.force:
+                workspace = replace(workspace, force_lock=True)
+            self._app = bootstrap(settings, workspace=workspace)
         return self._app
 
 
@@ -102,8 +112,53 @@ def app_of(ctx: typer.Context) -> App:
     return state_of(ctx).app()
 
 
-class EdgeGroup(TyperGroup):
+# Global options and whether they take a value: accepted before or after the command.
+GLOBAL_OPTIONS = {"--config": True, "--state-dir": True, "--log-level": True, "--force": False}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options written after the command in front of it (`replay --state-dir D`)."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            rest.extend(args[index:])
+            break
+        name = token.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name] and "=" not in token
+            width = 2 if takes_value else 1
+            front.extend(args[index : index + width])
+            index += width
+            continue
+        rest.append(token)
+        index += 1
+    return front + rest
+
+
+class FullHelpGroup(TyperGroup):
+    """A command group whose `--help` lists each command's first sentence whole (wrapped)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """List the commands with their untruncated one-line help."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class EdgeGroup(FullHelpGroup):
     """Top-level group turning deliberate tradeguard errors into `error: ...` and exit code 2."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Accept global options on either side of the command name."""
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: Any) -> Any:
         """Run the command; report TradeguardError without a traceback."""
@@ -113,6 +168,14 @@ class EdgeGroup(TyperGroup):
             log = logging.getLogger("entrypoints.cli")
             log.debug("command_failed error=%s", type(e).__name__, exc_info=True)
             typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(EXIT_USAGE) from e
+        except OSError as e:
+            # The environment is at fault (a path that is a directory, unreadable, full disk):
+            # name the path, keep the traceback for --log-level DEBUG.
+            log = logging.getLogger("entrypoints.cli")
+            log.debug("command_failed error=%s", type(e).__name__, exc_info=True)
+            where = f"{e.filename}: " if e.filename else ""
+            typer.echo(f"error: {where}{e.strerror or e}", err=True)
             raise typer.Exit(EXIT_USAGE) from e
 
 
@@ -168,7 +231,17 @@ def parse_utc(value: str | None, option: str) -> datetime | None:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         message = f"{option}: {value!r} has no time zone; add Z or +00:00 (times are UTC)"
         raise UsageError(message)
-    return parsed.astimezone(UTC)
+    try:
+        moment = parsed.astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or not EARLIEST <= moment < LATEST:
+        message = (
+            f"{option}: {value!r} is outside the supported range "
+            f"{EARLIEST.date().isoformat()} .. {LATEST.date().isoformat()} (UTC)"
+        )
+        raise UsageError(message)
+    return moment
 
 
 def parse_duration(value: str, option: str) -> float:
@@ -180,6 +253,9 @@ def parse_duration(value: str, option: str) -> float:
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
     if seconds <= 0:
         message = f"{option}: duration must be positive (got {value!r})"
+        raise UsageError(message)
+    if seconds > MAX_DURATION_SECONDS:
+        message = f"{option}: {value!r} is longer than the maximum of 36500d (100 years)"
         raise UsageError(message)
     return seconds
 
@@ -195,6 +271,12 @@ def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
         candidate = data_dir / raw_path
         if candidate.exists():
             path = candidate
+    if path.exists() and not path.is_file():
+        message = f"--data: {raw_path} is not a regular file (a bar file is *.csv.gz or parquet)"
+        raise UsageError(message)
+    if path.is_file() and not os.access(path, os.R_OK):
+        message = f"--data: data file {raw_path} is not readable (check its permissions)"
+        raise UsageError(message)
     if not path.is_file():
         where = f" (also looked in {data_dir})" if data_dir is not None else ""
         message = f"--data: data file {raw_path} does not exist{where}"
@@ -207,6 +289,9 @@ def existing_file(path: Path | None, option: str, what: str) -> Path | None:
     if path is None:
         return None
     resolved = path.expanduser()
+    if resolved.exists() and not resolved.is_file():
+        message = f"{option}: {what} {resolved} is not a regular file"
+        raise UsageError(message)
     if not resolved.is_file():
         message = f"{option}: {what} {resolved} does not exist"
         raise UsageError(message)

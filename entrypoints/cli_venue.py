@@ -9,6 +9,7 @@ import typer
 
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
+    FullHelpGroup,
     JsonOpt,
     UsageError,
     dumps,
@@ -24,11 +25,13 @@ if TYPE_CHECKING:
     from tradeguard.venues.readiness import ReadinessReport
 
 venue_app = typer.Typer(
+    cls=FullHelpGroup,
     help="Live venues through ccxt: readiness check, loopback emulator, live session.",
     no_args_is_help=True,
 )
 
 DEFAULT_MARKET_FILE = "btc-perp_ftx_1m.csv.gz"
+EXIT_INTERRUPTED = 130
 DEFAULT_START = "2022-01-21T12:00:00Z"
 
 
@@ -80,11 +83,15 @@ def emulator(
     start: Annotated[
         str, typer.Option(metavar="ISO", help="Data time served as the current minute.")
     ] = DEFAULT_START,
-    port: Annotated[int, typer.Option(help="Loopback port (0 = any free port).")] = 8765,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Loopback port (0 = any free port).")
+    ] = 8765,
     faults: Annotated[
         Path | None, typer.Option(metavar="PLAN", help="JSON list of HTTP fault rules.")
     ] = None,
-    skew_ms: Annotated[int, typer.Option(help="Server clock skew to inject (ms).")] = 0,
+    skew_ms: Annotated[
+        int, typer.Option(metavar="MS", help="Server clock skew to inject (ms).")
+    ] = 0,
 ) -> None:
     """Serve a loopback Binance spot emulator (keys = venue.api_key/api_secret) until Ctrl-C."""
     from tradeguard.venues.config import VenueCredentials
@@ -130,7 +137,7 @@ def run(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a live session on the configured venue until SIGINT/SIGTERM."""
+    """Run a live session on the configured venue until SIGINT/SIGTERM/SIGHUP."""
     from tradeguard.venues.service import live_session
 
     settings = _settings(ctx)
@@ -141,4 +148,7 @@ def run(
         except ValueError as e:
             message = f"--symbol: {e}"
             raise UsageError(message) from e
-    echo_data(live_session(settings, venue, paper=paper), as_json)
+    summary = live_session(settings, venue, paper=paper)
+    echo_data(summary, as_json)
+    if summary.get("reason") == "stopped by signal SIGINT":
+        raise typer.Exit(EXIT_INTERRUPTED)  # the shell's 128 + SIGINT; SIGTERM/SIGHUP exit 0

@@ -235,8 +235,13 @@ def _wire(
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)
         journal = failpoints.FailpointStore(journal, failpoint)
+    config = engine_config(settings)
+    if wiring.realtime:
+        # A live session commits every bar, so `status` in another process sees its progress.
+        config = replace(config, session=config.session.model_copy(
+            update={"checkpoint_every_bars": 1}))
     session = assemble(
-        engine_config(settings),
+        config,
         clock=clock,
         store=journal,
         broker=broker,

@@ -64,7 +64,11 @@ def _parse_time(value: Any, where: str) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         detail = f"must carry a time zone, e.g. a trailing Z (got naive {parsed.isoformat()})"
         raise _fail(where, detail)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as e:
+        detail = f"is outside the representable time range (got {parsed.isoformat()})"
+        raise _fail(where, detail) from e
 
 
 def _parse_number(value: Any, where: str) -> float:

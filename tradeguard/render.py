@@ -50,22 +50,52 @@ def session_markdown(
     return head + markdown_table(key_value_rows({**summary.to_json(), **(extra or {})}))
 
 
-def summary_lines(summary: SessionSummary) -> list[str]:
+def pnl_lines(summary: SessionSummary, starting_cash: float | None, currency: str) -> list[str]:
+    """Say what the P&L numbers mean: currency, % of starting equity, today's realized part."""
+    share = (
+        f"; {summary.pnl / starting_cash:+.4%} of starting equity {starting_cash:g} {currency}"
+        if starting_cash
+        else ""
+    )
+    return [
+        f"pnl: {summary.pnl:+.2f} {currency} (equity change since the book opened, fees "
+        f"{summary.fees:.2f} {currency} included){share}",
+        f"daily_pnl: {summary.daily_pnl:+.2f} {currency} (realized P&L of the current "
+        f"trading day only); trades today: {summary.daily_trades}",
+    ]
+
+
+def signal_lines(summary: SessionSummary) -> list[str]:
+    """Count the signals that produced no order, by why."""
+    why: dict[str, int] = {"duplicate suppressed": summary.signals_suppressed}
+    for reason, count in sorted(summary.orders_denied_by_reason.items()):
+        why[f"denied by {reason}"] = count
+    without = max(summary.signals - summary.orders_submitted, 0)
+    shown = {k: v for k, v in why.items() if v}
+    other = without - sum(shown.values())
+    if other > 0:
+        shown["no order needed (already at target)"] = other
+    detail = ", ".join(f"{k}={v}" for k, v in shown.items()) or "none"
+    return [
+        f"signals: {summary.signals}; {summary.orders_submitted} produced an order, "
+        f"{without} did not ({detail})"
+    ]
+
+
+def summary_lines(
+    summary: SessionSummary, starting_cash: float | None = None, currency: str = "USD"
+) -> list[str]:
     """Render a session summary for people: counts, P&L, breaker transitions, final state."""
     lines = [
         f"bars: {summary.bars} (bad bars skipped: {summary.bad_bars})",
-        f"signals: {summary.signals} (duplicates suppressed: {summary.signals_suppressed})",
+        *signal_lines(summary),
         "orders: "
         f"submitted={summary.orders_submitted} filled={summary.orders_filled} "
         f"failed={summary.orders_failed} open={summary.orders_open} "
         f"denied={summary.orders_denied}",
     ]
-    denied = summary.orders_denied_by_reason
-    if denied:
-        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(denied.items()))
-        lines.append(f"denied by reason: {reasons}")
     lines.append(f"trades executed: {summary.trades_executed}")
-    lines.append(f"pnl: {summary.pnl}")
+    lines += pnl_lines(summary, starting_cash, currency)
     if summary.transitions:
         lines.append("breaker transitions:")
         lines += [

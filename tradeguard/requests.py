@@ -45,3 +45,4 @@ class CommandReceipt:
     applied_directly: bool
     command_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    outcome: str = ""  # one human sentence: what the command did (reset-daily: which day)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigurationError, StateLockedError
+from engine.events import DailyStateReset
 from engine.ports import Batch
 from tradeguard import bootstrap, validation
+from tradeguard.audit import OperatorInputError, audit_text, reset_outcome
 from tradeguard.contracts import (
     IncidentTimeline,
     SessionResult,
@@ -29,6 +32,7 @@ from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayReq
 from tradeguard.store import hygiene
 
 if TYPE_CHECKING:
+    from engine.feed import FeedItem
     from engine.session import SessionEnd
     from tradeguard.app import App
     from tradeguard.store.lock import LockOwner
@@ -38,6 +42,7 @@ __all__ = [
     "CleanReport",
     "CommandReceipt",
     "DataSpec",
+    "OperatorInputError",
     "ReplayRequest",
     "SessionResult",
 ]
@@ -45,6 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STOP_POLL_SECONDS = 0.25  # how soon a paced real-time session notices a stop signal
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 OPERATOR_ACTIONS = ("halt", "resume", "recover", "reset", "reset-daily")
 
@@ -53,14 +59,24 @@ def run_session(
     app: App,
     request: ReplayRequest,
     listeners: Sequence[Callable[[Any], None]] = (),
+    should_stop: Callable[[], str | None] | None = None,
+    feed_tap: Callable[[Iterator[FeedItem]], Iterator[FeedItem]] | None = None,
 ) -> SessionResult:
-    """Run (or resume) a session in app.workspace; listeners get every engine event."""
+    """Run (or resume) a session in app.workspace; listeners get every engine event.
+
+    should_stop (a signal handler's flag) is asked between bars; a reason ends the run
+    cleanly: the current event finished, committed and marked as a clean stop.
+    """
     for spec in request.data:
         bootstrap.require_data(spec.path)
     items = bootstrap.feed_items(app.settings, request)
     first, items = bootstrap.first_bar_time(items)
+    if feed_tap is not None:  # a progress display counting the bars as they go by
+        items = feed_tap(items)
     if request.realtime:
-        items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now)
+        sleep = _stoppable_sleep(should_stop) if should_stop is not None else time.sleep
+        items = bootstrap.paced(items, app.settings.feed.bar_seconds, now=app.clock.now,
+                                sleep=sleep)
     runtime = bootstrap.build_runtime(
         app.settings,
         seed=request.seed,
@@ -72,11 +88,25 @@ def run_session(
     )
     try:
         reconciled = runtime.session.recover(runtime.recovered.open_intents)
-        end = runtime.session.run(items)
+        end = runtime.session.run(items, should_stop)
         summary = summarize(runtime, end, dict(sorted(reconciled.items())))
     finally:
         runtime.close()
     return SessionResult(summary, app.workspace.location)
+
+
+def _stoppable_sleep(should_stop: Callable[[], str | None]) -> Callable[[float], None]:
+    """A sleep for real-time pacing that a stop request (a signal) cuts short."""
+
+    def sleep(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not should_stop():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, STOP_POLL_SECONDS))
+
+    return sleep
 
 
 def summarize(
@@ -130,10 +160,13 @@ def _existing(workspace: Workspace) -> Workspace:
     return workspace
 
 
-def _offline_runtime(app: App) -> bootstrap.Runtime:
+def _offline_runtime(
+    app: App, listeners: Sequence[Callable[[Any], None]] = ()
+) -> bootstrap.Runtime:
     """Wire the stored session without running it; callers check the workspace exists."""
     return bootstrap.build_runtime(
-        app.settings, seed=0, faults=None, first_bar=None, realtime=None, app=app
+        app.settings, seed=0, faults=None, first_bar=None, realtime=None, app=app,
+        listeners=listeners,
     )
 
 
@@ -167,7 +200,8 @@ def operator_command(app: App, action: str, reason: str, who: str) -> CommandRec
             f"unknown operator action {action!r}; expected one of {', '.join(OPERATOR_ACTIONS)}"
         )
         raise ConfigurationError(message)
-    who = who or getpass.getuser()
+    reason = audit_text("reason", reason)
+    who = audit_text("who", who or getpass.getuser())
     workspace = _existing(app.workspace)
     store = workspace.open_journal()
     try:
@@ -177,19 +211,33 @@ def operator_command(app: App, action: str, reason: str, who: str) -> CommandRec
     owner = workspace.live_owner()
     if owner is not None:
         return _queued(action, command_id, owner)
+    resets: list[DailyStateReset] = []
+
+    def collect(event: Any) -> None:
+        if isinstance(event, DailyStateReset):
+            resets.append(event)
+
     try:
-        runtime = _offline_runtime(app)
+        runtime = _offline_runtime(app, listeners=[collect])
     except StateLockedError:
         # A session started between the check and now: it will apply the queued command.
         return _queued(action, command_id, workspace.live_owner())
     try:
         runtime.session.drain_commands()
-        detail = {"state": runtime.session.breaker.state.value,
-                  "daily_pnl": runtime.session.risk.daily_pnl,
-                  "daily_trades": runtime.session.risk.daily_trades}
+        detail: dict[str, Any] = {
+            "state": runtime.session.breaker.state.value,
+            "daily_pnl": runtime.session.risk.daily_pnl,
+            "daily_trades": runtime.session.risk.daily_trades,
+        }
+        outcome = reset_outcome(runtime.store, resets) if action == "reset-daily" else ""
     finally:
         runtime.close()
-    return CommandReceipt(action, True, command_id, detail)
+    if resets:
+        last = resets[-1]
+        detail["reset"] = {"trading_day": last.trading_day, "applied": last.applied,
+                           "cleared_pnl": last.previous_pnl if last.applied else 0.0,
+                           "cleared_trades": last.previous_trades if last.applied else 0}
+    return CommandReceipt(action, True, command_id, detail, outcome)
 
 
 def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandReceipt:
@@ -199,7 +247,7 @@ def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandRec
 
 
 def status(app: App) -> dict[str, Any]:
-    """Return breaker state, counters, daily P&L/trades, positions, pending intents."""
+    """Return the latest committed state: breaker and time in state, bar, P&L, intents."""
     workspace = _existing(app.workspace)
     store = workspace.open_journal()
     try:
@@ -212,20 +260,27 @@ def status(app: App) -> dict[str, Any]:
     breaker = state.get("breaker", {})
     risk = state.get("risk", {})
     owner = workspace.live_owner()
+    clock = state.get("clock", {}).get("now")
+    session = {k: v for k, v in state.get("session", {}).items() if k != "loss_window"}
     return {
         "state_dir": str(workspace.location),
         "running": owner is not None,
         "owner": owner.describe() if owner is not None else None,
+        "heartbeat_age_seconds": _heartbeat_age(app, workspace.location, owner is not None),
         "breaker": {
             "state": breaker.get("state", "CLOSED"),
             "reason": breaker.get("reason", ""),
+            "trigger": breaker.get("trigger"),
+            "entered_at": breaker.get("entered_at"),
+            "time_in_state_seconds": _seconds_between(breaker.get("entered_at"), clock),
             "consecutive_failures": breaker.get("consecutive_failures", 0),
             "override": breaker.get("override"),
         },
+        "current_bar": session.get("cursors", {}),
         "daily": {
             k: risk.get(k) for k in ("daily_pnl", "daily_trades", "trading_day", "last_reset_day")
         },
-        "counters": {**state.get("session", {}), **state.get("execution", {})},
+        "counters": {**session, **state.get("execution", {})},
         "positions": {p.symbol: p.quantity for p in recovered.positions if p.quantity},
         "pending_intents": [
             {
@@ -239,8 +294,26 @@ def status(app: App) -> dict[str, Any]:
         ],
         "pending_commands": [c.action for c in pending],
         "last_transition": Transition.of(last[0]).to_json() if last else None,
-        "clock": state.get("clock", {}).get("now"),
+        "clock": clock,
     }
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return max((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 0.0)
+
+
+def _heartbeat_age(app: App, state_dir: Path, running: bool) -> float | None:
+    """Seconds since a running session last committed (the store's last write), else None."""
+    if not running:
+        return None
+    store = bootstrap.store_path(state_dir)
+    stamps = [p.stat().st_mtime for p in (store, store.with_name(store.name + "-wal"))
+              if p.exists()]
+    if not stamps:
+        return None
+    return max(app.clock.now().timestamp() - max(stamps), 0.0)
 
 
 def _state_dir(app: App) -> Path:
@@ -279,12 +352,12 @@ def backup_state(app: App) -> Path:
     )
 
 
-def restore_state(app: App, source: Path | None) -> Path:
+def restore_state(app: App, source: Path | None, force: bool = False) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
     state_dir = _state_dir(app)
-    # restore() itself refuses while a live session holds the state directory.
+    # restore() itself refuses while a live session holds the state directory (unless force).
     return hygiene.restore(
-        bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups"
+        bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups", force=force
     )
 
 

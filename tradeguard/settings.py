@@ -45,6 +45,7 @@ from engine.risk import RiskConfig
 from engine.session import SessionConfig
 from engine.strategy import StrategyConfig
 from tradeguard.alerting.config import AlertsConfig
+from tradeguard.cockpit.config import ApiConfig
 from tradeguard.settings_checks import check_cron, check_environment, check_strict
 from tradeguard.settings_errors import (
     CONFIG_ENV_VAR,
@@ -261,6 +262,10 @@ class Settings(BaseSettings):
     venue: VenueConfig = Field(
         default_factory=lambda: VenueConfig.model_validate({}),
         description="Live venue through ccxt: exchange, keys, symbols, mainnet catch.",
+    )
+    api: ApiConfig = Field(
+        default_factory=lambda: ApiConfig.model_validate({}),
+        description="HTTP control API (`tradeguard api`): bind address, bearer tokens, limits.",
     )
 
     @field_validator("*", mode="before")

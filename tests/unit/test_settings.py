@@ -205,6 +205,7 @@ def test_safe_dump_is_json_ready_with_every_group() -> None:
         "replay",
         "orchestration",
         "venue",
+        "api",
     }
     assert isinstance(dumped["store"]["state_dir"], str)
     json.dumps(dumped)  # raises if anything is not JSON-ready

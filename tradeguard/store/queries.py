@@ -137,3 +137,12 @@ class ReportQueries:
     def table_counts(self) -> dict[str, int]:
         """Return the row count of every journal table (for status and tests)."""
         return {name: int(self._fetch(f"SELECT COUNT(*) FROM {name}")[0][0]) for name in tables()}
+
+    def last_daily_reset(self, trading_day: str) -> tuple[datetime, str] | None:
+        """Return (when, source) of the reset that cleared trading_day, if one was applied."""
+        rows = self._fetch(
+            "SELECT at, source FROM daily_resets WHERE trading_day = ? AND applied = 1 "
+            "ORDER BY id DESC LIMIT 1",
+            (trading_day,),
+        )
+        return (parse_utc(rows[0][0]), str(rows[0][1])) if rows else None

@@ -71,7 +71,7 @@ def live_session(
     listeners: Sequence[Any] = (),
     duration_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Run a live session on the wall clock until SIGINT/SIGTERM (or a duration); summarize."""
+    """Run a live session on the wall clock until SIGINT/SIGTERM/SIGHUP (or a duration)."""
     stop = threading.Event()
     why: list[str] = []
     clock = SystemClock()
@@ -89,7 +89,7 @@ def live_session(
         if threading.current_thread() is threading.main_thread():
             # Signal handlers can only be set from the main thread (not in a Prefect worker
             # thread, where the flow run is stopped by its duration or by cancellation).
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 previous = signal.signal(
                     signum, lambda n, _f: request_stop(f"signal {signal.Signals(n).name}")
                 )
