@@ -16,10 +16,12 @@ from tests.fuzz.bar_cases import COLUMNS, HEADER, BarCase, Fields, Window, csv_b
 
 HEADERS = (
     "", "ts,open,high,low,close", "ts,open,high,low,close,volume,extra",
-    "time,open,high,low,close,volume", "ts,open,high,low,close,close", "ts;open;high;low;close;volume",
-    "ts open high low close volume", "ts,open,high,low,close,volume,volume", "open,high,low,close,volume",
-    "ts,opn,high,low,close,volume", "\"ts,open\",high,low,close,volume", "ts,,high,low,close,volume",
-    "ts,open,high,low,close,vol", "é,open,high,low,close,volume", "ts,open,high,low,close,volume\x00",
+    "time,open,high,low,close,volume", "ts,open,high,low,close,close",
+    "ts;open;high;low;close;volume", "ts open high low close volume",
+    "ts,open,high,low,close,volume,volume", "open,high,low,close,volume",
+    "ts,opn,high,low,close,volume", "\"ts,open\",high,low,close,volume",
+    "ts,,high,low,close,volume", "ts,open,high,low,close,vol", "é,open,high,low,close,volume",
+    "ts,open,high,low,close,volume\x00",
 )
 
 
@@ -58,7 +60,8 @@ def garbage_case(rng: random.Random, window: Window) -> tuple[str, bytes]:
     if choice == 0:
         return "random bytes", rng.randbytes(rng.randint(1, 4096))
     if choice == 1:
-        return "bad UTF-8 header", b"ts,op\xffen,high,low,close,volume\n" + csv_bytes(_rows(window, rng))
+        header = b"ts,op\xffen,high,low,close,volume\n"
+        return "bad UTF-8 header", header + csv_bytes(_rows(window, rng))
     if choice == 2:
         return "UTF-16 text", csv_bytes(_rows(window, rng)).decode().encode("utf-16")
     return "NUL header", HEADER.replace(",", "\x00").encode() + b"\n"

@@ -108,10 +108,12 @@ def out_of_range(annotation: Any, metadata: list[Any]) -> list[Any]:
     values: list[Any] = []
     for bound in metadata:
         if isinstance(bound, Gt | Ge):
-            low = bound.gt if isinstance(bound, Gt) else bound.ge - (1 if annotation is int else 1e-9)
+            step = 1 if annotation is int else 1e-9
+            low = bound.gt if isinstance(bound, Gt) else bound.ge - step
             values += [low, -(10**30) if annotation is int else float("-inf")]
         if isinstance(bound, Lt | Le):
-            high = bound.lt if isinstance(bound, Lt) else bound.le + (1 if annotation is int else bound.le * 1e-6 + 1e-9)
+            step = 1 if annotation is int else bound.le * 1e-6 + 1e-9
+            high = bound.lt if isinstance(bound, Lt) else bound.le + step
             values += [high, 10**30 if annotation is int else float("inf")]
     if annotation is float and values:
         values.append(float("nan"))
@@ -121,7 +123,7 @@ def out_of_range(annotation: Any, metadata: list[Any]) -> list[Any]:
 def toml_field_cases(rng: random.Random, count: int) -> Iterator[ConfigCase]:
     """Unknown keys, unknown groups, wrong types and out-of-range values in a TOML file."""
     fields = scalar_fields()
-    for number in range(count):
+    for _ in range(count):
         group, name, annotation, metadata = rng.choice(fields)
         choice = rng.randrange(4)
         if choice == 0:
@@ -187,7 +189,9 @@ def special_cases() -> Iterator[ConfigCase]:
 
 def syntax_cases(rng: random.Random, count: int) -> Iterator[ConfigCase]:
     """Valid TOML damaged by one character, or not UTF-8: the error names the file."""
-    base = '[risk]\nmax_daily_loss = 500.0\nmax_daily_trades = 20\n\n[store]\ndurability = "power"\n'
+    base = (
+        '[risk]\nmax_daily_loss = 500.0\nmax_daily_trades = 20\n\n[store]\ndurability = "power"\n'
+    )
     for number in range(count):
         if number % 5 == 0:
             yield ConfigCase("toml-syntax", f"syntax#{number} not UTF-8",
@@ -234,7 +238,7 @@ def secret_cases() -> Iterator[ConfigCase]:
                          "orchestration"), secret=SECRET)
     for number, env in enumerate(SECRET_ENV):
         yield ConfigCase("secret", f"secret-env#{number} {sorted(env)}", None, env,
-                         names=tuple(env) + ("alerts", "venue", "orchestration"), secret=SECRET)
+                         names=(*env, "alerts", "venue", "orchestration"), secret=SECRET)
 
 
 def env_cases(rng: random.Random, count: int) -> Iterator[ConfigCase]:
@@ -242,7 +246,7 @@ def env_cases(rng: random.Random, count: int) -> Iterator[ConfigCase]:
     targets = env_targets(Settings)
     names = sorted(n for n, t in targets.items() if "__" in n)
     complex_names = [n for n in names if targets[n].complex]
-    for number in range(count):
+    for _ in range(count):
         name = rng.choice(names)
         choice = rng.randrange(4)
         if choice == 0:

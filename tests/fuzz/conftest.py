@@ -35,7 +35,9 @@ def fuzz_seed() -> int:
 
 
 @pytest.fixture(scope="session")
-def windows(data_dir: Path, fuzz_seed: int, tmp_path_factory: pytest.TempPathFactory) -> list[Window]:
+def windows(
+    data_dir: Path, fuzz_seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> list[Window]:
     """Return real windows of the FTX file with the rows a clean replay of each filled on."""
     with gzip.open(data_dir / SOURCE, "rt") as handle:
         lines = handle.read().splitlines()[1:]

@@ -92,6 +92,6 @@ def run_case(case: BarCase, directory: Path, number: int, tolerance: float) -> s
     path = case.write(directory, number)
     try:
         outcome = replay(path, directory / f"state-{number:04d}")
-    except Exception as e:  # noqa: BLE001 - any other exception is exactly what we look for
+    except Exception as e:
         return f"traceback: {type(e).__name__}: {str(e)[:200]}"
     return judge(case, outcome, tolerance)

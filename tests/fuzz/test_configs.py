@@ -116,7 +116,7 @@ def _holes(cases: list[ConfigCase], tmp_path: Path, monkeypatch: pytest.MonkeyPa
             handler.lines.clear()
             try:
                 outcome = _load(case, case.write(tmp_path, number), monkeypatch)
-            except Exception as e:  # noqa: BLE001 - any other exception is a traceback
+            except Exception as e:
                 holes.append(f"{case.name}: traceback {type(e).__name__}: {str(e)[:200]}")
                 continue
             problem = _judge(case, outcome, handler.lines)
