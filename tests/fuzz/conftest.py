@@ -53,6 +53,8 @@ def windows(
         assert outcome.error is None, outcome.error
         index = {parse_ts(row[0]): i for i, row in enumerate(rows)}
         out.append(Window(rows, tuple(sorted({index[ts] for ts, _ in outcome.fills}))))
+    # aiming bad bars at fill bars needs fills: a window set without any would test little
+    assert sum(len(w.fill_rows) for w in out) >= WINDOWS
     return out
 
 

@@ -31,11 +31,11 @@ class Outcome:
     fills: tuple[tuple[datetime | None, float], ...] = ()
 
 
-def replay(data: Path, state_dir: Path) -> Outcome:
+def replay(data: Path, state_dir: Path, faults: Path | None = None) -> Outcome:
     """Run the replay use case on data with a fresh state dir; only TradeguardError is caught."""
     settings = load_settings(store={"state_dir": state_dir})
     state_dir.mkdir(parents=True, exist_ok=True)
-    request = ReplayRequest(data=(DataSpec(path=data, symbol=SYMBOL),), seed=3)
+    request = ReplayRequest(data=(DataSpec(path=data, symbol=SYMBOL),), faults=faults, seed=3)
     try:
         result = services.run_session(bootstrap.bootstrap(settings), request)
     except TradeguardError as e:
