@@ -111,9 +111,11 @@ def out_of_range(annotation: Any, metadata: list[Any]) -> list[Any]:
             step = 1 if annotation is int else 1e-9
             low = bound.gt if isinstance(bound, Gt) else bound.ge - step
             values += [low, -(10**30) if annotation is int else float("-inf")]
-        if isinstance(bound, Lt | Le):
+        if isinstance(bound, Lt):
+            values += [bound.lt, 10**30 if annotation is int else float("inf")]
+        if isinstance(bound, Le):
             step = 1 if annotation is int else bound.le * 1e-6 + 1e-9
-            high = bound.lt if isinstance(bound, Lt) else bound.le + step
+            high = bound.le + step
             values += [high, 10**30 if annotation is int else float("inf")]
     if annotation is float and values:
         values.append(float("nan"))
@@ -174,6 +176,11 @@ KNOWN_HOLES = (
      "hole §6: alerts.heartbeat_check_cron only counts 5 fields, no cron parser"),
     ("alerts.heartbeat_check_cron", '[alerts]\nheartbeat_check_cron = "99 99 99 99 99"\n',
      "hole §6: alerts.heartbeat_check_cron only counts 5 fields, no cron parser"),
+    ("broker.starting_cash", "[broker]\nstarting_cash = inf\n",
+     "new hole: a float without an upper bound takes inf; the replay then raises ValueError "
+     "'starting_cash must be a finite number' (traceback, exit 1)"),
+    ("feed.max_gap_seconds", "[feed]\nmax_gap_seconds = inf\n",
+     "new hole: max_gap_seconds = inf silently turns off gap reporting"),
 )
 
 
