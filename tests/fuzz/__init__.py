@@ -1,0 +1,1 @@
+"""Fuzz suite: seeded generators of malformed bar files, configs, fault plans and scenarios."""
