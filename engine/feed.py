@@ -47,6 +47,7 @@ NOT_POSITIVE = "non-positive price"
 NEGATIVE_VOLUME = "negative volume"
 INCONSISTENT = "inconsistent ohlc"
 ABSURD_PRICE = "absurd price"
+ABSURD_VOLUME = "absurd volume"
 DUPLICATE = "duplicate timestamp"
 OUT_OF_ORDER = "out of order"
 OUT_OF_RANGE = "time out of range"
@@ -94,6 +95,13 @@ class FeedConfig(BaseModel):
     max_price: float = Field(
         1e9, description="Prices above this are absurd: the bar is a bad bar.", gt=0, le=1e15
     )
+    min_price: float = Field(
+        1e-12, description="Prices below this are absurd (5e-324 is not a price): a bad bar.",
+        gt=0, le=1.0,
+    )
+    max_volume: float = Field(
+        1e18, description="A volume above this is absurd: the bar is a bad bar.", gt=0, le=1e30
+    )
 
     @field_validator("symbol_price_bands")
     @classmethod
@@ -140,7 +148,11 @@ def parse_bar_time(text: str) -> datetime:
     if ts.tzinfo is None or ts.utcoffset() is None:
         message = f"ts {text!r} has no time zone (expected e.g. 2022-01-21T21:52:00Z)"
         raise ValueError(message)
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError as e:  # e.g. 9999-12-31T23:59:59-05:00 is past year 9999 in UTC
+        message = f"ts {text!r} is out of the representable range"
+        raise ValueError(message) from e
 
 
 
@@ -179,13 +191,18 @@ class BarValidator:
     bounds the time of a symbol's first bar; in a replay the stream's latest good bar does.
     """
 
-    __slots__ = ("_config", "_last", "_max_future", "_max_gap", "_max_price", "_now", "_range")
+    __slots__ = (
+        "_config", "_last", "_max_future", "_max_gap", "_max_price", "_max_volume", "_min_price",
+        "_now", "_range",
+    )
 
     def __init__(self, config: FeedConfig, now: Callable[[], datetime] | None = None) -> None:
         self._config = config
         self._max_gap = config.max_gap_seconds
         self._max_future = config.max_future_seconds
         self._max_price = config.max_price
+        self._min_price = config.min_price
+        self._max_volume = config.max_volume
         self._now = now
         self._last: dict[str, datetime] = {}
         # Per symbol: (lowest, highest) price allowed on the next bar, the last good close, and
@@ -212,7 +229,8 @@ class BarValidator:
     def observe(self, bar: Bar) -> BarCheck:
         """Check bar, measure its gap, and record it when good (the per-bar hot path)."""
         symbol, ts, o, h, low, c, v = bar
-        if (0.0 < low <= o <= h <= self._max_price and low <= c <= h and 0.0 <= v < _INF
+        if (self._min_price <= low <= o <= h <= self._max_price and low <= c <= h
+                and 0.0 <= v <= self._max_volume
                 and ts.tzinfo is not None):
             last = self._last.get(symbol)
             if last is not None and ts > last:
@@ -252,7 +270,7 @@ class BarValidator:
 
     def _judge(self, bar: Bar) -> BarCheck:
         """Return the full verdict on a bar without changing state."""
-        problem = _value_problem(bar, self._max_price)
+        problem = _value_problem(bar, self._min_price, self._max_price, self._max_volume)
         if problem is not None:
             return BarCheck(problem[1], None, problem[0])
         ts = bar.ts
@@ -305,7 +323,9 @@ def _far_future(ts: datetime, reference: datetime, what: str, limit: float) -> B
     return BarCheck(reason, None, FAR_FUTURE)
 
 
-def _value_problem(bar: Bar, max_price: float) -> tuple[str, str] | None:
+def _value_problem(
+    bar: Bar, min_price: float, max_price: float, max_volume: float
+) -> tuple[str, str] | None:
     """Return (kind, reason) for what is wrong with a bar's time zone, prices or volume."""
     if bar.ts.tzinfo is None:
         return NAIVE_TIME, f"naive timestamp {bar.ts.isoformat()}"
@@ -313,15 +333,21 @@ def _value_problem(bar: Bar, max_price: float) -> tuple[str, str] | None:
     for name, value in values.items():
         if not math.isfinite(value):
             return NON_FINITE, f"{name} is {'NaN' if math.isnan(value) else 'infinite'}"
-    return _price_problem(values, max_price) or _shape_problem(bar)
+    if bar.volume > max_volume:
+        return ABSURD_VOLUME, f"volume {bar.volume:g} is above max_volume {max_volume:g}"
+    return _price_problem(values, min_price, max_price) or _shape_problem(bar)
 
 
-def _price_problem(values: dict[str, float], max_price: float) -> tuple[str, str] | None:
+def _price_problem(
+    values: dict[str, float], min_price: float, max_price: float
+) -> tuple[str, str] | None:
     for name in _PRICE_COLUMNS:
         if values[name] <= 0:
             return NOT_POSITIVE, f"{name} {values[name]} is not positive"
         if values[name] > max_price:
             return ABSURD_PRICE, f"{name} {values[name]:g} is above max_price {max_price:g}"
+        if values[name] < min_price:
+            return ABSURD_PRICE, f"{name} {values[name]:g} is below min_price {min_price:g}"
     return None
 
 

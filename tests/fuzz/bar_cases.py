@@ -143,8 +143,12 @@ def absurd_bar(rng: random.Random, rows: list[Fields], k: int) -> set[int]:
 
 
 def absurd_field(rng: random.Random, rows: list[Fields], k: int) -> set[int]:
-    """One price or the volume becomes absurd (a high of 1e299 keeps OHLC consistent)."""
-    rows[k][rng.randint(1, 5)] = rng.choice(ABSURD_NUMBERS)
+    """One price or the volume becomes absurd (a high of 1e299 keeps OHLC consistent).
+
+    A tiny positive volume is a quiet minute, not a bad bar: volumes only get huge values.
+    """
+    column = rng.randint(1, 5)
+    rows[k][column] = rng.choice(ABSURD_NUMBERS if column < 5 else ABSURD_NUMBERS[:2])
     return {k}
 
 
