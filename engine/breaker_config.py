@@ -92,7 +92,7 @@ def _fraction(default: float, what: str) -> float:
 class CircuitConfig(BaseModel):
     """Thresholds, windows and cooldowns of the graduated breaker (seeds 001 and 004)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     alert_api_latency_ms: float = _ms(500.0, "API latency at or above which the breaker ALERTs")
     throttle_api_latency_ms: float = _ms(1000.0, "API latency at or above which it THROTTLEs")

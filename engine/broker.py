@@ -77,7 +77,7 @@ class Broker(Protocol):
 class BrokerConfig(BaseModel):
     """Paper venue economics and latency."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     starting_cash: float = Field(100_000.0, description="Cash of a new paper book.", gt=0)
     fee_pct: float = Field(0.05, description="Fee, percent of fill notional.", ge=0, le=10)

@@ -65,7 +65,7 @@ def _check_band(value: float, field: str) -> float:
 class FeedConfig(BaseModel):
     """Bar spacing, the gap above which a data-feed issue is reported, and what a sane bar is."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     bar_seconds: int = Field(60, description="Length of one bar in seconds.", gt=0, le=86_400)
     max_gap_seconds: float = Field(

@@ -14,7 +14,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 class RiskConfig(BaseModel):
     """Pre-trade limits and the trading-day definition."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     max_daily_loss: float = Field(
         1000.0, description="Largest loss allowed per trading day, account currency", gt=0, le=1e12

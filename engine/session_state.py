@@ -15,7 +15,7 @@ from engine.model import Bar
 class SessionConfig(BaseModel):
     """How the trading loop checkpoints, reacts to the breaker and polls operator commands."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     checkpoint_every_bars: int = Field(
         1000, ge=1, description="Commit the cursor and counters at least every N quiet bars."

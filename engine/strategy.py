@@ -77,7 +77,9 @@ def _check_pairs(pairs: Sequence[Pair], field: str) -> list[Pair]:
 class StrategyConfig(BaseModel):
     """SMA crossover parameters and how signals become target positions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, populate_by_name=True
+    )
 
     class_path: str = Field(
         DEFAULT_STRATEGY_CLASS,

@@ -37,7 +37,7 @@ _NON_NEGATIVE_FIELDS = ("latency_ms", "slippage_pct")
 _BOOL_FIELDS = ("outage", "unfunded")
 _TIME_FIELDS = ("start", "end")
 _KNOWN_FIELDS = frozenset(_TIME_FIELDS + _RATE_FIELDS + _NON_NEGATIVE_FIELDS + _BOOL_FIELDS)
-_MAX_SLIPPAGE_PCT = 100.0
+_MAX_SLIPPAGE_PCT = 50.0  # the venue's own slippage comes on top: keep fill prices positive
 
 
 def _fail(where: str, detail: str, field: str = "") -> FaultPlanError:
@@ -123,7 +123,7 @@ def _parse_rates(entry: Mapping[str, Any], where: str) -> dict[str, float]:
             raise _fail(where, detail, name)
         values[name] = number
     if values["slippage_pct"] >= _MAX_SLIPPAGE_PCT:
-        detail = f"must be below 100 (got {entry['slippage_pct']})"
+        detail = f"must be below {_MAX_SLIPPAGE_PCT:g} (got {entry['slippage_pct']})"
         raise _fail(where, detail, "slippage_pct")
     return values
 

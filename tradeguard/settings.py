@@ -80,7 +80,7 @@ def default_state_dir() -> Path:
 class StoreConfig(BaseModel):
     """Where and how durably the engine state is persisted."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     state_dir: Path = Field(
         default_factory=default_state_dir,
@@ -126,7 +126,7 @@ class StoreConfig(BaseModel):
 class ReplayConfig(BaseModel):
     """Real market data used by replays and by the 24h validation (the main job)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     data_dir: Path | None = Field(
         None,
@@ -162,7 +162,7 @@ class ReplayConfig(BaseModel):
 class OrchestrationConfig(BaseModel):
     """Prefect server, work pool and schedules."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     api_url: str | None = Field(
         None,

@@ -74,7 +74,6 @@ def test_cli_exits_0_or_2_without_traceback_on_sampled_bar_files(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=False, reason="; ".join(KNOWN_HOLES.values()))
 def test_cli_exits_0_or_2_on_files_of_the_known_holes(
     bar_cases: dict[str, list[BarCase]], tmp_path: Path
 ) -> None:

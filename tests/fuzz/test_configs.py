@@ -95,8 +95,6 @@ def test_broken_configs_raise_configuration_error_naming_the_field_or_load(
     assert not holes, f"{len(holes)} hole(s) of {len(cases)}:\n" + "\n".join(holes)
 
 
-@pytest.mark.xfail(strict=False, reason="hole §6: alerts.heartbeat_check_cron is not parsed; "
-                   "new: inf accepted for broker.starting_cash and feed.max_gap_seconds")
 def test_known_config_holes_are_closed(
     config_cases: list[ConfigCase], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

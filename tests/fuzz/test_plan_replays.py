@@ -72,9 +72,6 @@ def test_extreme_fault_plans_replay_cleanly(
     assert not holes, f"{len(holes)} hole(s):\n" + "\n".join(holes)
 
 
-@pytest.mark.xfail(strict=False, reason="new hole: plan slippage_pct < 100 plus the broker's own "
-                   "slippage_pct reaches 100 %: a SELL fills at 0.0 and the engine raises "
-                   "ValueError 'price must be positive' (a traceback, exit 1)")
 def test_fault_plan_slippage_near_100_pct_never_crashes_the_session(
     windows: list[Window], tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from engine.errors import ConfigurationError
 from tests.conftest import REPO
-from tests.fuzz.plan_cases import OVERFLOW_HOLE, PlanCase, fault_plan_cases, scenario_cases
+from tests.fuzz.plan_cases import PlanCase, fault_plan_cases, scenario_cases
 from tradeguard.faultplan import load_fault_plan
 from tradeguard.scenarios.model import load_scenario
 
@@ -86,7 +86,6 @@ def test_broken_fault_plans_name_the_entry_and_field(
     assert not holes, f"{len(holes)} hole(s) of {len(cases)}:\n" + "\n".join(holes)
 
 
-@pytest.mark.xfail(strict=False, reason=OVERFLOW_HOLE)
 def test_fault_plans_at_the_edge_of_the_calendar_name_the_entry(
     plan_cases: list[PlanCase], tmp_path: Path
 ) -> None:

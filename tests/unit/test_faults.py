@@ -218,7 +218,7 @@ def test_fault_plan_error_is_a_configuration_error() -> None:
         ),
         pytest.param(
             entry(slippage_pct="100"),
-            "faults.toml: fault[1].slippage_pct: must be below 100",
+            "faults.toml: fault[1].slippage_pct: must be below 50",
             id="slippage-100-percent",
         ),
         pytest.param(

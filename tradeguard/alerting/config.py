@@ -8,8 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from tradeguard.settings_checks import check_cron
+
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-_CRON_FIELDS = 5
 
 
 class Priority(StrEnum):
@@ -43,7 +44,7 @@ def _check_url(value: SecretStr, where: str) -> SecretStr:
 class ChannelConfig(BaseModel):
     """One named notification channel: an Apprise URL, a minimum priority, optional tags."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = Field(
         pattern=_NAME, description="Channel name shown in status and stored in the outbox."
@@ -70,7 +71,7 @@ class ChannelConfig(BaseModel):
 class AlertsConfig(BaseModel):
     """Operator notifications through Apprise, with a durable outbox in the state store."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     channels: list[ChannelConfig] = Field(
         default_factory=list, max_length=50, description="Named notification channels."
@@ -152,10 +153,7 @@ class AlertsConfig(BaseModel):
     @field_validator("heartbeat_check_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        if len(value.split()) != _CRON_FIELDS:
-            message = f"cron expression {value!r} must have 5 fields"
-            raise ValueError(message)
-        return " ".join(value.split())
+        return check_cron(value)
 
     @model_validator(mode="after")
     def _names(self) -> AlertsConfig:

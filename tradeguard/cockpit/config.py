@@ -13,7 +13,7 @@ Scope = Literal["read", "operate"]
 class ApiToken(BaseModel):
     """One bearer token: its name (recorded as `who` in the audit) and its scope."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = Field(
         description="Who holds the token; operator actions are audited as api:<name>.",
@@ -34,7 +34,7 @@ class ApiToken(BaseModel):
 class ApiConfig(BaseModel):
     """The control API (`tradeguard api`): loopback by default, bearer tokens required."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     host: str = Field("127.0.0.1", description="Address to bind; loopback unless you mean it.")
     port: int = Field(8765, description="TCP port to bind.", ge=1, le=65535)

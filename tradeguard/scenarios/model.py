@@ -46,7 +46,7 @@ FAILPOINTS = ("before_broker", "inside_broker", "after_commit")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DataRef(_Strict):

@@ -30,7 +30,7 @@ class MainnetNotAllowedError(ConfigurationError):
 class VenueConfig(BaseModel):
     """Live venue reached through ccxt: exchange, account keys, symbols and timeouts."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     exchange: str = Field(
         "binance",
@@ -141,7 +141,7 @@ class VenueConfig(BaseModel):
 class VenueCredentials(BaseModel):
     """API key and secret resolved from the settings (inline/env or 0600 files)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     api_key: SecretStr
     api_secret: SecretStr
