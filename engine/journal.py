@@ -89,6 +89,10 @@ class EngineJournal:
         if self._listeners:
             self._publish(batch)
 
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Return True when the store has already booked this fill."""
+        return self._store.fill_recorded(fill_id)
+
     def flush_if_pending(self) -> None:
         """Commit now when breaker events or operator actions are waiting."""
         pending = self._pending

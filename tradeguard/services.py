@@ -11,12 +11,14 @@ from __future__ import annotations
 import getpass
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigurationError, StateLockedError
 from engine.ports import Batch
+from engine.venue_sync import VenueSyncResult
 from tradeguard import bootstrap, validation
 from tradeguard.contracts import (
     IncidentTimeline,
@@ -71,6 +73,8 @@ def run_session(
         app=app,
     )
     try:
+        if runtime.venue is not None:
+            runtime.session.sync_with_venue(runtime.venue)
         reconciled = runtime.session.recover(runtime.recovered.open_intents)
         end = runtime.session.run(items)
         summary = summarize(runtime, end, dict(sorted(reconciled.items())))
@@ -136,16 +140,46 @@ def _offline_runtime(app: App) -> bootstrap.Runtime:
     )
 
 
-def reconcile(app: App) -> dict[str, Any]:
-    """Reconcile every non-final order intent with the broker; return counts by outcome."""
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What `reconcile` repaired: venue records the journal lacked, then open intents settled."""
+
+    reconciled: int
+    outcome: dict[str, int]
+    venue: VenueSyncResult
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report JSON-ready (the CLI prints it)."""
+        return {
+            "reconciled": self.reconciled,
+            "outcome": dict(self.outcome),
+            "venue_fills_booked": len(self.venue.fills_booked),
+            "venue_intents_adopted": len(self.venue.intents_adopted),
+            "venue_open_orders_adopted": len(self.venue.open_orders_adopted),
+            "venue_error": self.venue.error,
+        }
+
+
+def reconcile_report(app: App) -> ReconcileReport:
+    """Book what the venue has and the journal lacks, then settle every non-final intent."""
     _existing(app.workspace)
     runtime = _offline_runtime(app)
     try:
+        synced = (
+            runtime.session.sync_with_venue(runtime.venue)
+            if runtime.venue is not None
+            else VenueSyncResult()
+        )
         outcome = runtime.session.recover(runtime.recovered.open_intents)
         runtime.session.commit(Batch(), clean_shutdown=runtime.session.was_clean)
     finally:
         runtime.close()
-    return {"reconciled": len(runtime.recovered.open_intents), "outcome": outcome}
+    return ReconcileReport(len(runtime.recovered.open_intents), outcome, synced)
+
+
+def reconcile(app: App) -> dict[str, Any]:
+    """Reconcile with the venue; return the report JSON-ready (see reconcile_report)."""
+    return reconcile_report(app).as_dict()
 
 
 def reset_daily(app: App, source: str = "operator") -> dict[str, Any]:

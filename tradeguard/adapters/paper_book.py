@@ -9,7 +9,7 @@ into place with mode 0600 (directories tradeguard creates are 0700), WAL journal
 synchronous=NORMAL by default (a power loss may drop the last commits but never corrupts the
 file; an application crash loses nothing).
 
-Schema (PRAGMA user_version = 1)::
+Schema (PRAGMA user_version = 2; v2 adds the index fills_by_ts on fills (ts))::
 
     account   (id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL)
     orders    (seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- booking order
@@ -44,7 +44,7 @@ from typing import Any
 
 from engine.broker import PaperOrder
 from engine.errors import StateError
-from engine.model import Fill, OrderStatus, Side
+from engine.model import BrokerOrder, Fill, OrderStatus, Side
 from tradeguard.store import files, sqlite_kit
 from tradeguard.store.sqlite_kit import Durability
 
@@ -148,8 +148,13 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
     sqlite_kit.run_script(conn, _SCHEMA)
 
 
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    # fills_since (the venue sync at every start) reads fills by time.
+    sqlite_kit.run_script(conn, "CREATE INDEX fills_by_ts ON fills (ts);")
+
+
 # Append-only: migration i (0-based) moves a book from version i to version i + 1.
-MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1,)
+MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1, _migrate_to_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 _VERSION = sqlite_kit.UserVersion()
 WHAT = "paper book"
@@ -295,6 +300,23 @@ class SqlitePaperBook:
             (client_order_id,),
         )
         return [_fill_from(row) for row in rows]
+
+    # -- VenueLedger (engine.venue_sync) ------------------------------------------------------
+
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return every fill at or after since (all when None), oldest first."""
+        if since is None:
+            rows = self._read(f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY ts, fill_id")
+        else:
+            rows = self._read(
+                f"SELECT {_FILL_COLUMNS} FROM fills WHERE ts >= ? ORDER BY ts, fill_id",
+                (since.isoformat(),),
+            )
+        return [_fill_from(row) for row in rows]
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Return the orders still working at the venue, in booking order."""
+        return [order.view() for order in self.pending_orders()]
 
     def positions(self) -> dict[str, float]:
         """Return non-zero positions by symbol."""
