@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ConfigurationError, StateLockedError
+from engine.breaker_config import IssueType
+from engine.errors import ConfigurationError, StateCorruptedError, StateLockedError
 from engine.ports import Batch
 from engine.venue_sync import VenueSyncResult
 from tradeguard import bootstrap, validation
@@ -31,6 +32,7 @@ from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayReq
 from tradeguard.store import hygiene
 
 if TYPE_CHECKING:
+    from engine.feed import FeedItem
     from engine.session import SessionEnd
     from tradeguard.app import App
     from tradeguard.store.lock import LockOwner
@@ -76,11 +78,25 @@ def run_session(
         if runtime.venue is not None:
             runtime.session.sync_with_venue(runtime.venue)
         reconciled = runtime.session.recover(runtime.recovered.open_intents)
-        end = runtime.session.run(items)
+        end = _run_guarded(runtime, items)
         summary = summarize(runtime, end, dict(sorted(reconciled.items())))
     finally:
         runtime.close()
     return SessionResult(summary, app.workspace.location)
+
+
+def _run_guarded(runtime: bootstrap.Runtime, items: Iterable[FeedItem]) -> SessionEnd:
+    """Run the session; damage found in the store mid-session stops trading at once."""
+    try:
+        return runtime.session.run(items)
+    except StateCorruptedError as e:
+        # Nothing more may reach the venue: the breaker shuts down (alerting its listeners)
+        # and the error, naming `tradeguard state restore`, ends the command with exit 2.
+        runtime.session.breaker.report_critical_error(
+            IssueType.DATABASE_CORRUPTION, {"error": str(e)}
+        )
+        log.critical("state_store_corrupted_mid_session error=%s", e)
+        raise
 
 
 def summarize(

@@ -101,12 +101,16 @@ class SqliteStore(ReportQueries):
         return conn
 
     def _verify(self, conn: sqlite3.Connection, verify: Verify) -> None:
-        """Run the recovery-table check, and the whole-file one when asked or after a crash."""
+        """Run the recovery-table check, and the whole-file one when asked or after a crash.
+
+        "full" (every open for trading) is PRAGMA integrity_check over every page: a store
+        with any damaged page the session could read or write is refused before trading.
+        """
         problems = self._check(conn, "recovery")
         if not problems and (verify == "full" or (verify == "auto" and _unclean(conn))):
             problems = self._check(conn, "full")
         if problems:
-            raise files.corrupted(self.path, f"quick_check: {problems}")
+            raise files.corrupted(self.path, f"{self.verified} check: {problems}")
 
     def _now_text(self) -> str:
         return format_utc(self._clock.now(), "clock.now()")
@@ -115,14 +119,12 @@ class SqliteStore(ReportQueries):
         """Return "" when the check passes, else the problems SQLite reported."""
         self.verified = verify
         if verify == "full":
-            targets: tuple[str | None, ...] = (None,)
-        else:
-            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-            targets = tuple(t for t in RECOVERY_TABLES if t in present)
+            lines = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(5)")]
+            return "" if lines == ["ok"] else "; ".join(lines)
+        present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         problems: list[str] = []
-        for table in targets:
-            pragma = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
-            lines = [str(row[0]) for row in conn.execute(pragma)]
+        for table in (t for t in RECOVERY_TABLES if t in present):
+            lines = [str(row[0]) for row in conn.execute(f"PRAGMA quick_check({table})")]
             if lines != ["ok"]:
                 problems.extend(lines)
         return "; ".join(problems[:5])
@@ -197,6 +199,9 @@ class SqliteStore(ReportQueries):
                         conn.execute("ROLLBACK")
                 if not isinstance(e, Exception):
                     raise
+                if isinstance(e, sqlite_kit.DB_ERRORS) and files.is_corruption(e):
+                    # Damage found mid-session: the caller halts; the way out is a restore.
+                    raise files.corrupted(self.path, f"commit rolled back: {e}") from e
                 message = f"commit to state store {self.path} failed and was rolled back: {e}"
                 raise StateError(message) from e
             self._key_cache.update(plan.key_texts)
