@@ -26,6 +26,7 @@ from engine.ports import Batch
 from tradeguard.store.sqlite_store import SqliteStore
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
+RESTART_TARGET_MS = 50.0  # issue 15 target 3: restart-to-ready after a crash
 STATE = {
     "breaker": {"state": "CLOSED", "failures": [], "opened_at": None},
     "risk": {"daily_pnl": -250.5, "daily_trades": 5, "trading_day": "2026-01-05"},
@@ -179,11 +180,13 @@ def main() -> None:
             built = time.perf_counter() - begin
             mb = path.stat().st_size / 1e6
             full = restart(path, "full")
-            fast = restart(path, "auto")
+            fast = restart(path, "recovery")
             print(
                 f"restart {size:>9,} trades ({mb:6.1f} MB, built {built:5.1f}s): "
-                f"after crash (full check) {full['ready_ms']:8.1f} ms  after clean stop "
-                f"{fast['ready_ms']:7.1f} ms  load() {fast['load_ms']:6.2f} ms"
+                f"open for trading (integrity_check, every page) {full['ready_ms']:8.1f} ms "
+                f"= {full['ready_ms'] / RESTART_TARGET_MS:5.2f}x the {RESTART_TARGET_MS:.0f} ms "
+                f"target  | recovery tables only {fast['ready_ms']:7.1f} ms  load() "
+                f"{fast['load_ms']:6.2f} ms"
             )
             path.unlink()
 
