@@ -275,21 +275,7 @@ class OrderExecutionEngine:
             broker_order_id=ack.broker_order_id,
             reason=ack.reason,
         )
-        return self._note(updated)
-
-    def _note(self, intent: OrderIntent) -> OrderIntent:
-        """Record an acknowledgement; it rides along with the next commit.
-
-        The intent is already durable (PENDING_SUBMIT) and the venue keeps the order under its
-        client id, so a crash before the next commit loses nothing: recovery asks the venue.
-        One commit per order is saved (the acknowledgement and the fill no longer need two).
-        """
-        if intent.status.is_final:
-            self.open_intents.pop(intent.client_order_id, None)
-        else:
-            self.open_intents[intent.client_order_id] = intent
-        self._journal.pending.intents.append(intent)
-        return intent
+        return self._update(updated)
 
     def _update(self, intent: OrderIntent, batch: Batch | None = None) -> OrderIntent:
         if intent.status.is_final:

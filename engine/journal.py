@@ -81,9 +81,6 @@ class EngineJournal:
         """Merge pending events into batch, attach the snapshot and commit atomically."""
         pending = self._pending
         self._pending = Batch()
-        if pending.intents:
-            # Acknowledgements noted earlier come first: this batch's own updates are newer.
-            batch.intents[:0] = pending.intents
         batch.transitions.extend(pending.transitions)
         batch.issues.extend(pending.issues)
         batch.operator_actions.extend(pending.operator_actions)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from engine.ports import Batch
 from entrypoints.cli import app
+from tradeguard.store.sqlite_store import SqliteStore
 
 COPIES = 60
 FIRST = ("--start", "2022-01-20T00:00:00Z", "--end", "2022-01-20T12:00:00Z")
@@ -81,3 +83,42 @@ def test_every_store_failing_integrity_check_is_refused(data_dir: Path, tmp_path
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert _venue(state / "paper_broker.sqlite") == venue_before, copy
     assert damaged >= COPIES // 4  # the seeded damage really hit pages that matter
+
+
+def test_a_sealed_store_damaged_in_place_is_refused_even_with_its_mtime_put_back(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    state = tmp_path / "state"
+    data = ("--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"))
+    assert runner.invoke(app, ["--state-dir", str(state), "replay", *data, *FIRST]).exit_code == 0
+    store = state / "state.db"
+    assert (state / "state.db.seal").exists()  # closed cleanly: the next start may skip
+    before = store.stat()
+    rng = random.Random(7)
+    while True:  # damage in place until integrity_check fails, then hide the mtime
+        _damage(store, rng)
+        if _integrity(store) != "ok":
+            break
+    os.utime(store, ns=(before.st_atime_ns, before.st_mtime_ns))
+    venue_before = _venue(state / "paper_broker.sqlite")
+
+    result = runner.invoke(app, ["--state-dir", str(state), "replay", *data, *NEXT])
+
+    assert result.exit_code == 2, result.output
+    assert "tradeguard state restore" in result.stderr
+    assert _venue(state / "paper_broker.sqlite") == venue_before
+
+
+def test_only_a_store_untouched_since_a_clean_close_skips_the_whole_file_check(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    SqliteStore(path, verify="full").close()
+    reopened = SqliteStore(path, verify="full")
+    assert reopened.verified == "recovery"  # sealed at the clean close
+    reopened.commit(Batch(state={"s": {"n": 1}}))
+    reopened._conn = None  # a crash: the process dies without a clean close
+    crashed = SqliteStore(path, verify="full")
+    assert crashed.verified == "full"
+    crashed.close()

@@ -16,7 +16,7 @@ from engine.clock import Clock, SystemClock
 from engine.errors import SerializationError, StateError, StateSectionError
 from engine.model import Side
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import files, sqlite_kit
+from tradeguard.store import files, seal, sqlite_kit
 from tradeguard.store import rows as r
 from tradeguard.store import statements as sql
 from tradeguard.store.queries import ReportQueries
@@ -72,6 +72,9 @@ class SqliteStore(ReportQueries):
             files.check_header(self.path)
         else:
             self._create()
+        if verify == "full" and session and seal.matches(self.path):
+            # Untouched since a clean close of a verified store: the recovery tables suffice.
+            verify = "recovery"
         self._conn: sqlite3.Connection | None = self._connect(verify, busy_timeout_ms)
 
     # -- opening ---------------------------------------------------------------------------
@@ -89,6 +92,7 @@ class SqliteStore(ReportQueries):
             sqlite_kit.set_pragmas(conn, self.path, self.durability, files.STORE_LABEL)
             migrate(conn, where=str(self.path))
             if self._session:
+                seal.remove(self.path)  # written to from now on: the next open must verify
                 marker = {"state": "open", "pid": os.getpid(), "at": self._now_text()}
                 _write_meta(conn, _SESSION_KEY, to_json(marker))
         except sqlite_kit.DB_ERRORS as e:
@@ -349,14 +353,18 @@ class SqliteStore(ReportQueries):
             conn, self._conn = self._conn, None
             if conn is None:
                 return
+            closed = False
             try:
                 if self._session:
                     marker = {"state": "closed", "pid": os.getpid(), "at": self._now_text()}
                     _write_meta(conn, _SESSION_KEY, to_json(marker))
+                    closed = True
             except sqlite3.Error as e:
                 log.warning("state_store_close_marker_failed store=%s error=%s", self.path, e)
             finally:
                 conn.close()
+            if closed:
+                seal.write(self.path)
 
     def __enter__(self) -> SqliteStore:
         return self
