@@ -23,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.clock import SimulatedClock
 from engine.model import OrderIntent, OrderRequest, OrderStatus, Side
 from engine.ports import Batch
+from tradeguard.store import seal
 from tradeguard.store.sqlite_store import SqliteStore
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
+RESTART_TARGET_MS = 50.0  # issue 15 target 3: restart-to-ready after a crash
 STATE = {
     "breaker": {"state": "CLOSED", "failures": [], "opened_at": None},
     "risk": {"daily_pnl": -250.5, "daily_trades": 5, "trading_day": "2026-01-05"},
@@ -135,10 +137,15 @@ def populate(path: Path, trades: int) -> None:
     store.close()
 
 
-def restart(path: Path, verify: str, runs: int = 3) -> dict[str, float]:
-    """Return the best-of-runs open+check+load time and the load() time alone, in ms."""
+def restart(path: Path, verify: str, runs: int = 3, crashed: bool = False) -> dict[str, float]:
+    """Return the best-of-runs open+check+load time and the load() time alone, in ms.
+
+    crashed=True drops the clean-close seal before each open, as a killed process leaves it.
+    """
     opens, loads = [], []
     for _ in range(runs):
+        if crashed:
+            seal.remove(path)
         begin = time.perf_counter()
         store = SqliteStore(path, verify=verify)  # type: ignore[arg-type]
         opened = time.perf_counter()
@@ -178,12 +185,14 @@ def main() -> None:
             populate(path, size)
             built = time.perf_counter() - begin
             mb = path.stat().st_size / 1e6
-            full = restart(path, "full")
-            fast = restart(path, "auto")
+            crash = restart(path, "full", crashed=True)
+            clean = restart(path, "full")
             print(
-                f"restart {size:>9,} trades ({mb:6.1f} MB, built {built:5.1f}s): "
-                f"after crash (full check) {full['ready_ms']:8.1f} ms  after clean stop "
-                f"{fast['ready_ms']:7.1f} ms  load() {fast['load_ms']:6.2f} ms"
+                f"restart {size:>9,} trades ({mb:6.1f} MB, built {built:5.1f}s): after a crash "
+                f"(integrity_check, every page) {crash['ready_ms']:8.1f} ms = "
+                f"{crash['ready_ms'] / RESTART_TARGET_MS:5.2f}x the {RESTART_TARGET_MS:.0f} ms "
+                f"target  | after a clean stop (sealed) {clean['ready_ms']:7.1f} ms = "
+                f"{clean['ready_ms'] / RESTART_TARGET_MS:5.2f}x  load() {clean['load_ms']:6.2f} ms"
             )
             path.unlink()
 

@@ -6,8 +6,12 @@ persist to resume exactly after a restart; times are absolute UTC instants, neve
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import math
+import sys
+from array import array
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,7 +61,37 @@ def _non_negative(value: Any, name: str) -> int:
     return value
 
 
+_PACKED = "f64:"  # sample windows as base64 of little-endian doubles: exact, compact, fast
+
+
+def _pack(values: deque[float]) -> str:
+    """Return a sample window as one short string (JSON float lists cost most of a commit)."""
+    packed = array("d", values)
+    if sys.byteorder != "little":  # pragma: no cover - the stored form is little-endian
+        packed.byteswap()
+    return _PACKED + base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def _unpack(text: str, name: str) -> list[float]:
+    try:
+        raw = base64.b64decode(text[len(_PACKED):], validate=True)
+        packed = array("d")
+        packed.frombytes(raw)
+    except (ValueError, binascii.Error) as e:
+        message = f"{name} is not a valid packed sample window ({e})"
+        raise ValueError(message) from e
+    if sys.byteorder != "little":  # pragma: no cover
+        packed.byteswap()
+    return packed.tolist()
+
+
 def _samples(value: Any, name: str, size: int) -> deque[float]:
+    # Stores written before the packed form hold a JSON list of numbers: both are read.
+    if isinstance(value, str) and value.startswith(_PACKED):
+        value = _unpack(value, name)
+    elif isinstance(value, str):
+        message = f"{name} must be a list of numbers or a packed window"
+        raise ValueError(message)
     floats = [float(v) for v in value]
     if not all(math.isfinite(v) and v >= 0.0 for v in floats):
         message = f"{name} must hold finite non-negative numbers"
@@ -141,8 +175,8 @@ class BreakerMemory:
             "rate_failures": [t.isoformat() for t in self.rate_failures],
             "rate_successes": [t.isoformat() for t in self.rate_successes],
             "data_issues": [t.isoformat() for t in self.data_issues],
-            "latency_samples": list(self.latencies),
-            "slippage_samples": list(self.slippages),
+            "latency_samples": _pack(self.latencies),
+            "slippage_samples": _pack(self.slippages),
             "override": {
                 "active": self.override_active,
                 "reason": self.override_reason,

@@ -259,6 +259,13 @@ class OrderExecutionEngine:
             self._breaker.report_api_latency(ack.latency_ms)
             self._breaker.report_order_success()
             status = ack.status
+            if status is OrderStatus.FILLED:
+                # A filled ack (e.g. the venue's stored answer for a known client id) is only
+                # final once its fills are booked: book them from the venue, exactly once.
+                submitted = replace(intent, status=OrderStatus.SUBMITTED,
+                                    updated_at=self._clock.now(),
+                                    broker_order_id=ack.broker_order_id, reason=ack.reason)
+                return self.settle_filled(submitted)
         else:
             self.stats.orders_failed += 1
             self._breaker.report_order_failure(
@@ -343,17 +350,13 @@ class OrderExecutionEngine:
         self, intent: OrderIntent, found: BrokerOrder | None, *, resend_missing: bool
     ) -> OrderIntent:
         """Bring an open intent to the venue's view of its order."""
-        cid = intent.client_order_id
         if found is None:
             if resend_missing and intent.status is OrderStatus.PENDING_SUBMIT:
                 return self.send(intent)
             return self._fail(intent, OrderStatus.REJECTED,
                               "broker confirms the order does not exist")
         if found.status is OrderStatus.FILLED:
-            for fill in self._broker.get_fills(cid):
-                self.apply_fill(fill)
-            current = self.open_intents.get(cid)
-            return current if current is not None else replace(intent, status=OrderStatus.FILLED)
+            return self.settle_filled(intent)
         if found.status in _DEAD:
             return self._fail(intent, found.status, found.reason or "ended by the venue",
                               found.broker_order_id)
@@ -381,6 +384,32 @@ class OrderExecutionEngine:
         failed = replace(intent, status=status, updated_at=self._clock.now(), reason=reason,
                          broker_order_id=broker_order_id or intent.broker_order_id)
         return self._update(failed)
+
+    def adopt(self, intent: OrderIntent) -> None:
+        """Journal and follow an order the venue has and the journal lacked (venue sync)."""
+        self.open_intents[intent.client_order_id] = intent
+        self._journal.commit(Batch(intents=[intent]))
+
+    def settle_filled(self, intent: OrderIntent) -> OrderIntent:
+        """Book every fill of an order the venue reports filled; never FILLED without them."""
+        cid = intent.client_order_id
+        self.open_intents[cid] = intent
+        try:
+            fills = self._broker.get_fills(cid)
+        except BrokerError as e:
+            log.warning("fills_deferred cid=%s error=%s", cid, e)
+            return self._update(intent)  # stays open: followed up like any open order
+        recorded = self._journal.fill_recorded
+        for fill in fills:
+            self.apply_fill(fill, recorded)
+        current = self.open_intents.get(cid)
+        if current is None:
+            return replace(intent, status=OrderStatus.FILLED)
+        if fills:
+            # Every fill was booked before (e.g. by the venue sync): only the status was stale.
+            return self._update(replace(current, status=OrderStatus.FILLED,
+                                        updated_at=self._clock.now()))
+        return self._update(current)
 
     def apply_fill(self, fill: Fill, already_recorded: Callable[[str], bool] | None = None) -> bool:
         """Book a broker fill exactly once; return False when it was already booked."""

@@ -56,7 +56,7 @@ class EngineState:
 class EngineJournal:
     """Pending events plus the atomic commit that writes them with the state snapshot."""
 
-    __slots__ = ("_listeners", "_pending", "_state", "_store")
+    __slots__ = ("_listeners", "_pending", "_state", "_store", "_written")
 
     def __init__(
         self, store: EngineStore, state: EngineState, listeners: Sequence[Listener] = ()
@@ -65,6 +65,8 @@ class EngineJournal:
         self._state = state
         self._listeners = list(listeners)
         self._pending = Batch()
+        # Sections as last committed (fresh dicts from the components' snapshot()).
+        self._written: dict[str, Any] = {}
 
     @property
     def pending(self) -> Batch:
@@ -84,10 +86,30 @@ class EngineJournal:
         batch.operator_actions.extend(pending.operator_actions)
         batch.signals.extend(pending.signals)
         batch.equity.extend(pending.equity)
-        batch.state = self._state.snapshot(clean_shutdown)
+        batch.state = self._changed(self._state.snapshot(clean_shutdown))
         self._store.commit(batch)
+        self._written.update(batch.state)
         if self._listeners:
             self._publish(batch)
+
+    def _changed(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Return the sections that differ from what the store holds (dirty sections only).
+
+        Comparing the fresh dicts is far cheaper than encoding them; a section equal to the
+        one last committed costs no encoding and no write. The strategy's section may come
+        from a plugin that hands out its own mutable dict, so it is always passed on (the
+        store compares its text).
+        """
+        written = self._written
+        return {
+            key: section
+            for key, section in state.items()
+            if key == "last_signals" or written.get(key) != section
+        }
+
+    def fill_recorded(self, fill_id: str) -> bool:
+        """Return True when the store has already booked this fill."""
+        return self._store.fill_recorded(fill_id)
 
     def flush_if_pending(self) -> None:
         """Commit now when breaker events or operator actions are waiting."""

@@ -29,6 +29,7 @@ from engine.session_state import (
     WarmupSized,
 )
 from engine.strategy import Strategy
+from engine.venue_sync import VenueLedger, VenueSyncResult, sync_with_venue
 
 __all__ = ["SessionConfig", "SessionCounters", "SessionEnd", "TradingSession"]
 
@@ -136,10 +137,27 @@ class TradingSession:
         if self._unclean:
             self._breaker.report_crash_recovery({"resumed_at": self._clock.now().isoformat()})
         for intent in open_intents:
+            if intent.client_order_id not in self._execution.open_intents:
+                continue  # settled by sync_with_venue already
             settled = self._execution.reconcile_intent(intent, resend_missing=True)
             outcome[settled.status.value] += 1
         self._journal.flush_if_pending()
         return dict(outcome)
+
+    def sync_with_venue(self, venue: VenueLedger) -> VenueSyncResult:
+        """Book what the venue has and the journal lacks, before any recovery or trading."""
+        result = sync_with_venue(
+            venue=venue,
+            execution=self._execution,
+            recorded=self._store.fill_recorded,
+            lookup=self._broker.get_order,
+            clock=self._clock,
+            risk=self._risk,
+            commit=self.commit,
+            since=min(self.cursors.values()) if self.cursors else None,
+        )
+        self._journal.flush_if_pending()
+        return result
 
     # ------------------------------------------------------------------ loop
     def run(

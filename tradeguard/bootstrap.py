@@ -23,7 +23,9 @@ from engine.faults import FaultPlan
 from engine.feed import FeedItem, merge_sources
 from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from engine.session import TradingSession
+from engine.venue_sync import VenueLedger
 from tradeguard import failpoints
+from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.alerting.runtime import SessionAlerting
 from tradeguard.alerts import Notifier, OutboxNotifier
 from tradeguard.app import App
@@ -101,6 +103,7 @@ class Runtime:
     session: TradingSession
     recovered: RecoveredState
     stack: ExitStack
+    venue: VenueLedger | None = None  # the venue's own record, for the sync before trading
 
     def close(self) -> None:
         """Release the store, the paper book and the state-dir lock."""
@@ -249,7 +252,8 @@ def _wire(
         listeners=wiring.listeners,
         strategy_factory=strategy_factory,
     )
-    return Runtime(settings, clock, store, session, recovered, stack)
+    venue = book if isinstance(book, SqlitePaperBook) else None
+    return Runtime(settings, clock, store, session, recovered, stack, venue)
 
 
 def feed_items(settings: Settings, request: ReplayRequest) -> Iterator[FeedItem]:

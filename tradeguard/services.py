@@ -11,14 +11,17 @@ from __future__ import annotations
 import getpass
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ConfigurationError, StateLockedError
+from engine.breaker_config import IssueType
+from engine.errors import ConfigurationError, StateCorruptedError, StateLockedError
 from engine.events import DailyStateReset
 from engine.ports import Batch
+from engine.venue_sync import VenueSyncResult
 from tradeguard import bootstrap, validation
 from tradeguard.audit import OperatorInputError, audit_text, reset_outcome
 from tradeguard.contracts import (
@@ -87,8 +90,10 @@ def run_session(
         app=app,
     )
     try:
+        if runtime.venue is not None:
+            runtime.session.sync_with_venue(runtime.venue)
         reconciled = runtime.session.recover(runtime.recovered.open_intents)
-        end = runtime.session.run(items, should_stop)
+        end = _run_guarded(runtime, items, should_stop)
         summary = summarize(runtime, end, dict(sorted(reconciled.items())))
     finally:
         runtime.close()
@@ -107,6 +112,24 @@ def _stoppable_sleep(should_stop: Callable[[], str | None]) -> Callable[[float],
             time.sleep(min(left, STOP_POLL_SECONDS))
 
     return sleep
+
+
+def _run_guarded(
+    runtime: bootstrap.Runtime,
+    items: Iterable[FeedItem],
+    should_stop: Callable[[], str | None] | None,
+) -> SessionEnd:
+    """Run the session; damage found in the store mid-session stops trading at once."""
+    try:
+        return runtime.session.run(items, should_stop)
+    except StateCorruptedError as e:
+        # Nothing more may reach the venue: the breaker shuts down (alerting its listeners)
+        # and the error, naming `tradeguard state restore`, ends the command with exit 2.
+        runtime.session.breaker.report_critical_error(
+            IssueType.DATABASE_CORRUPTION, {"error": str(e)}
+        )
+        log.critical("state_store_corrupted_mid_session error=%s", e)
+        raise
 
 
 def summarize(
@@ -170,16 +193,46 @@ def _offline_runtime(
     )
 
 
-def reconcile(app: App) -> dict[str, Any]:
-    """Reconcile every non-final order intent with the broker; return counts by outcome."""
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What `reconcile` repaired: venue records the journal lacked, then open intents settled."""
+
+    reconciled: int
+    outcome: dict[str, int]
+    venue: VenueSyncResult
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report JSON-ready (the CLI prints it)."""
+        return {
+            "reconciled": self.reconciled,
+            "outcome": dict(self.outcome),
+            "venue_fills_booked": len(self.venue.fills_booked),
+            "venue_intents_adopted": len(self.venue.intents_adopted),
+            "venue_open_orders_adopted": len(self.venue.open_orders_adopted),
+            "venue_error": self.venue.error,
+        }
+
+
+def reconcile_report(app: App) -> ReconcileReport:
+    """Book what the venue has and the journal lacks, then settle every non-final intent."""
     _existing(app.workspace)
     runtime = _offline_runtime(app)
     try:
+        synced = (
+            runtime.session.sync_with_venue(runtime.venue)
+            if runtime.venue is not None
+            else VenueSyncResult()
+        )
         outcome = runtime.session.recover(runtime.recovered.open_intents)
         runtime.session.commit(Batch(), clean_shutdown=runtime.session.was_clean)
     finally:
         runtime.close()
-    return {"reconciled": len(runtime.recovered.open_intents), "outcome": outcome}
+    return ReconcileReport(len(runtime.recovered.open_intents), outcome, synced)
+
+
+def reconcile(app: App) -> dict[str, Any]:
+    """Reconcile with the venue; return the report JSON-ready (see reconcile_report)."""
+    return reconcile_report(app).as_dict()
 
 
 def reset_daily(app: App, source: str = "operator") -> dict[str, Any]:

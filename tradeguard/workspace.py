@@ -186,7 +186,8 @@ class SqliteWorkspace:
             store_path(self.state_dir),
             durability=self.durability,
             session=writer,
-            verify="auto" if writer else "recovery",
+            # A session that trades verifies every page first (issue 8 §3).
+            verify="full" if writer else "recovery",
         )
 
     def open_book(self) -> Any:

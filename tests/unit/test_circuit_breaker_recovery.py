@@ -189,3 +189,17 @@ def test_restart_before_the_cooldown_ends_waits_for_the_persisted_deadline() -> 
     twin_clock.set(START + timedelta(seconds=HALT_COOLDOWN))
     twin.tick()
     assert twin.awaiting_confirmation and twin.state is S.HALT
+
+
+def test_sample_windows_are_packed_exactly_and_old_float_lists_still_load() -> None:
+    from collections import deque
+
+    from engine.breaker_memory import _pack, _samples
+
+    window = deque([0.1, 1e-9, 123.456789012345, 0.0], maxlen=8)
+    packed = _pack(window)
+    assert isinstance(packed, str)
+    assert list(_samples(packed, "slippage_samples", 8)) == list(window)  # bit-exact
+    assert list(_samples([0.5, 2], "latency_samples", 8)) == [0.5, 2.0]  # stores before
+    with pytest.raises(ValueError, match="packed"):
+        _samples("f64:not base64!", "latency_samples", 8)

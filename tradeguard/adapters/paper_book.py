@@ -9,7 +9,7 @@ into place with mode 0600 (directories tradeguard creates are 0700), WAL journal
 synchronous=NORMAL by default (a power loss may drop the last commits but never corrupts the
 file; an application crash loses nothing).
 
-Schema (PRAGMA user_version = 2; version 2 added orders.collar_price)::
+Schema (PRAGMA user_version = 3; v2 added orders.collar_price, v3 the index fills_by_ts)::
 
     account   (id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL)
     orders    (seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- booking order
@@ -45,7 +45,7 @@ from typing import Any
 
 from engine.broker import PaperOrder
 from engine.errors import StateError
-from engine.model import Fill, OrderStatus, Side
+from engine.model import BrokerOrder, Fill, OrderStatus, Side
 from tradeguard.store import files, sqlite_kit
 from tradeguard.store.sqlite_kit import Durability
 
@@ -157,8 +157,13 @@ def _migrate_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE orders ADD COLUMN collar_price REAL")
 
 
+def _migrate_to_v3(conn: sqlite3.Connection) -> None:
+    # fills_since (the venue sync at every start) reads fills by time.
+    sqlite_kit.run_script(conn, "CREATE INDEX IF NOT EXISTS fills_by_ts ON fills (ts);")
+
+
 # Append-only: migration i (0-based) moves a book from version i to version i + 1.
-MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1, _migrate_to_v2)
+MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1, _migrate_to_v2, _migrate_to_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 _VERSION = sqlite_kit.UserVersion()
 WHAT = "paper book"
@@ -304,6 +309,23 @@ class SqlitePaperBook:
             (client_order_id,),
         )
         return [_fill_from(row) for row in rows]
+
+    # -- VenueLedger (engine.venue_sync) ------------------------------------------------------
+
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return every fill at or after since (all when None), oldest first."""
+        if since is None:
+            rows = self._read(f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY ts, fill_id")
+        else:
+            rows = self._read(
+                f"SELECT {_FILL_COLUMNS} FROM fills WHERE ts >= ? ORDER BY ts, fill_id",
+                (since.isoformat(),),
+            )
+        return [_fill_from(row) for row in rows]
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Return the orders still working at the venue, in booking order."""
+        return [order.view() for order in self.pending_orders()]
 
     def positions(self) -> dict[str, float]:
         """Return non-zero positions by symbol."""

@@ -16,7 +16,7 @@ from engine.clock import Clock, SystemClock
 from engine.errors import SerializationError, StateError, StateSectionError
 from engine.model import Side
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import files, sqlite_kit
+from tradeguard.store import files, seal, sqlite_kit
 from tradeguard.store import rows as r
 from tradeguard.store import statements as sql
 from tradeguard.store.queries import ReportQueries
@@ -79,6 +79,9 @@ class SqliteStore(ReportQueries):
             files.check_header(self.path)
         else:
             self._create()
+        if verify == "full" and session and seal.matches(self.path):
+            # Untouched since a clean close of a verified store: the recovery tables suffice.
+            verify = "recovery"
         self._conn: sqlite3.Connection | None = self._connect(verify, busy_timeout_ms)
 
     # -- opening ---------------------------------------------------------------------------
@@ -96,6 +99,7 @@ class SqliteStore(ReportQueries):
             sqlite_kit.set_pragmas(conn, self.path, self.durability, files.STORE_LABEL)
             migrate(conn, where=str(self.path))
             if self._session:
+                seal.remove(self.path)  # written to from now on: the next open must verify
                 marker = {"state": "open", "pid": os.getpid(), "at": self._now_text()}
                 _write_meta(conn, _SESSION_KEY, to_json(marker))
         except sqlite_kit.DB_ERRORS as e:
@@ -108,12 +112,16 @@ class SqliteStore(ReportQueries):
         return conn
 
     def _verify(self, conn: sqlite3.Connection, verify: Verify) -> None:
-        """Run the recovery-table check, and the whole-file one when asked or after a crash."""
+        """Run the recovery-table check, and the whole-file one when asked or after a crash.
+
+        "full" (every open for trading) is PRAGMA integrity_check over every page: a store
+        with any damaged page the session could read or write is refused before trading.
+        """
         problems = self._check(conn, "recovery")
         if not problems and (verify == "full" or (verify == "auto" and _unclean(conn))):
             problems = self._check(conn, "full")
         if problems:
-            raise files.corrupted(self.path, f"quick_check: {problems}")
+            raise files.corrupted(self.path, f"{self.verified} check: {problems}")
 
     def _now_text(self) -> str:
         return format_utc(self._clock.now(), "clock.now()")
@@ -122,14 +130,12 @@ class SqliteStore(ReportQueries):
         """Return "" when the check passes, else the problems SQLite reported."""
         self.verified = verify
         if verify == "full":
-            targets: tuple[str | None, ...] = (None,)
-        else:
-            present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-            targets = tuple(t for t in RECOVERY_TABLES if t in present)
+            lines = [str(row[0]) for row in conn.execute("PRAGMA integrity_check(5)")]
+            return "" if lines == ["ok"] else "; ".join(lines)
+        present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         problems: list[str] = []
-        for table in targets:
-            pragma = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
-            lines = [str(row[0]) for row in conn.execute(pragma)]
+        for table in (t for t in RECOVERY_TABLES if t in present):
+            lines = [str(row[0]) for row in conn.execute(f"PRAGMA quick_check({table})")]
             if lines != ["ok"]:
                 problems.extend(lines)
         return "; ".join(problems[:5])
@@ -206,6 +212,9 @@ class SqliteStore(ReportQueries):
                         conn.execute("ROLLBACK")
                 if not isinstance(e, Exception):
                     raise
+                if isinstance(e, sqlite_kit.DB_ERRORS) and files.is_corruption(e):
+                    # Damage found mid-session: the caller halts; the way out is a restore.
+                    raise files.corrupted(self.path, f"commit rolled back: {e}") from e
                 message = f"commit to state store {self.path} failed and was rolled back: {e}"
                 raise StateError(message) from e
             self._key_cache.update(plan.key_texts)
@@ -353,14 +362,18 @@ class SqliteStore(ReportQueries):
             conn, self._conn = self._conn, None
             if conn is None:
                 return
+            closed = False
             try:
                 if self._session:
                     marker = {"state": "closed", "pid": os.getpid(), "at": self._now_text()}
                     _write_meta(conn, _SESSION_KEY, to_json(marker))
+                    closed = True
             except sqlite3.Error as e:
                 log.warning("state_store_close_marker_failed store=%s error=%s", self.path, e)
             finally:
                 conn.close()
+            if closed:
+                seal.write(self.path)
 
     def __enter__(self) -> SqliteStore:
         return self

@@ -1,0 +1,169 @@
+"""Bring the journal up to the venue's record before trading: the venue is the truth.
+
+After a crash, and above all after `state restore` from an older backup, the venue may hold
+orders and fills the journal never saw. `sync_with_venue` lists the venue's fills since the
+journal's cursor, books every one the journal lacks exactly once (adopting an intent for an
+order the journal does not know), and adopts the venue's open orders, so cash, positions and
+the day's counters are rebuilt from the venue's record before the first new order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from engine.clock import Clock
+from engine.errors import BrokerError
+from engine.events import DailyStateReset
+from engine.model import BrokerOrder, Fill, OrderIntent, OrderRequest, OrderStatus
+from engine.ports import Batch
+
+log = logging.getLogger(__name__)
+
+
+class VenueLedger(Protocol):
+    """The venue's own record of this account, listed rather than looked up by id."""
+
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return every fill at or after since (all when None), oldest first."""
+        ...
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Return the orders still working at the venue, in booking order."""
+        ...
+
+
+class SyncTarget(Protocol):
+    """What the sync needs from order execution (OrderExecutionEngine fits)."""
+
+    open_intents: dict[str, OrderIntent]
+
+    def apply_fill(self, fill: Fill, already_recorded: Callable[[str], bool] | None = None) -> bool:
+        """Book a fill exactly once."""
+        ...
+
+    def adopt(self, intent: OrderIntent) -> None:
+        """Journal an intent the venue knows and the journal did not."""
+        ...
+
+
+class DayRoller(Protocol):
+    """The risk manager's day boundary, rolled as the sync walks forward in time."""
+
+    def roll_day_if_needed(self) -> DailyStateReset | None:
+        """Reset the day's counters when the clock passed the boundary."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSyncResult:
+    """What the sync repaired: fills booked, intents adopted, working orders adopted."""
+
+    fills_booked: tuple[str, ...] = ()
+    intents_adopted: tuple[str, ...] = ()
+    open_orders_adopted: tuple[str, ...] = ()
+    error: str = ""
+
+    @property
+    def repaired(self) -> int:
+        """Return how many records were missing from the journal."""
+        return len(self.fills_booked) + len(self.intents_adopted) + len(self.open_orders_adopted)
+
+
+@dataclass(slots=True)
+class _Progress:
+    fills: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    working: list[str] = field(default_factory=list)
+
+
+def sync_with_venue(
+    *,
+    venue: VenueLedger,
+    execution: SyncTarget,
+    recorded: Callable[[str], bool],
+    lookup: Callable[[str], BrokerOrder | None],
+    clock: Clock,
+    risk: DayRoller,
+    commit: Callable[[Batch], None],
+    since: datetime | None,
+) -> VenueSyncResult:
+    """Book every venue fill since `since` the journal lacks, then adopt working orders."""
+    done = _Progress()
+    try:
+        _book_missing(venue.fills_since(since), execution, recorded, lookup, clock, risk,
+                      commit, done)
+        for order in venue.open_orders():
+            if order.client_order_id not in execution.open_intents:
+                execution.adopt(_intent(order.client_order_id, order, None, clock))
+                done.working.append(order.client_order_id)
+    except BrokerError as e:
+        # Deferred like any reconciliation: what was booked stays booked; the rest waits.
+        log.warning("venue_sync_failed error=%s", e)
+        return VenueSyncResult(tuple(done.fills), tuple(done.adopted), tuple(done.working),
+                               error=str(e))
+    result = VenueSyncResult(tuple(done.fills), tuple(done.adopted), tuple(done.working))
+    if result.repaired:
+        log.warning(
+            "venue_sync_repaired fills=%d intents=%d open_orders=%d",
+            len(result.fills_booked), len(result.intents_adopted),
+            len(result.open_orders_adopted),
+        )
+    return result
+
+
+def _book_missing(
+    fills: list[Fill],
+    execution: SyncTarget,
+    recorded: Callable[[str], bool],
+    lookup: Callable[[str], BrokerOrder | None],
+    clock: Clock,
+    risk: DayRoller,
+    commit: Callable[[Batch], None],
+    done: _Progress,
+) -> None:
+    for fill in sorted(fills, key=lambda f: (f.ts, f.fill_id)):
+        if recorded(fill.fill_id):
+            continue
+        # Walk the clock (simulated time only) to the fill so the day's counters land on the
+        # trading day the venue filled it.
+        clock.advance_to(fill.ts)
+        reset = risk.roll_day_if_needed()
+        if reset is not None:
+            commit(Batch(daily_resets=[reset]))
+        cid = fill.client_order_id
+        if cid not in execution.open_intents:
+            execution.adopt(_intent(cid, lookup(cid), fill, clock))
+            done.adopted.append(cid)
+        if execution.apply_fill(fill, recorded):
+            done.fills.append(fill.fill_id)
+
+
+def _intent(
+    cid: str, order: BrokerOrder | None, fill: Fill | None, clock: Clock
+) -> OrderIntent:
+    """Return an intent standing for an order the venue has and the journal lacks."""
+    now = clock.now()
+    if order is not None:
+        symbol, side, quantity = order.symbol, order.side, order.quantity
+        broker_id: str | None = order.broker_order_id
+    elif fill is not None:
+        symbol, side, quantity, broker_id = fill.symbol, fill.side, fill.quantity, None
+    else:  # pragma: no cover - the callers always pass one of them
+        message = f"no venue record for {cid}"
+        raise ValueError(message)
+    reference = fill.price if fill is not None else (order.average_price or 0.0) if order else 0.0
+    request = OrderRequest(
+        client_order_id=cid,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        reference_price=reference,
+        created_at=fill.ts if fill is not None else now,
+    )
+    return OrderIntent(
+        request, OrderStatus.SUBMITTED, now, broker_id, "adopted from the venue's record"
+    )
