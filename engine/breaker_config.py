@@ -123,7 +123,9 @@ class CircuitConfig(BaseModel):
             "how HALT ends after halt_cooldown_seconds healthy: 'auto' steps to HALF_OPEN by "
             "itself; 'confirm' stays in HALT (position-reducing orders only) until an operator "
             "confirms with force_recovery (the recover command), which then enters HALF_OPEN "
-            "probing rather than CLOSED (seed 004: operator confirmation in production)"
+            "probing rather than CLOSED (seed 004: operator confirmation in production). "
+            "Default: auto for replays and paper sessions; a live venue session uses confirm "
+            "unless this is set explicitly"
         ),
     )
     failure_threshold: int = _n(5, "order failures within failure_window_secs that HALT")

@@ -43,6 +43,8 @@ class EngineFacts:
     throttle_min_confidence: float = 0.7
     flatten_on_halt: bool = True
     shadow_mode: bool = False
+    halt_recovery: str = "auto"
+    halt_cooldown_seconds: float = 900.0
 
 
 def is_escalation(from_state: str, to_state: str) -> bool:
@@ -67,7 +69,17 @@ def engine_action(to_state: str, facts: EngineFacts) -> str:
         closing = "open positions being closed at market" if facts.flatten_on_halt else (
             "open positions kept (session.flatten_on_halt is false)"
         )
-        return f"new orders blocked; {closing}"
+        if facts.halt_recovery == "confirm":
+            recovery = (
+                "recovery needs an operator: after the cooldown the breaker stays in HALT "
+                "until `tradeguard recover` (halt_recovery = confirm)"
+            )
+        else:
+            recovery = (
+                f"recovery is automatic: HALF_OPEN probing after "
+                f"{facts.halt_cooldown_seconds:g} s without a new issue (halt_recovery = auto)"
+            )
+        return f"new orders blocked; {closing}; {recovery}"
     if to_state == "SHUTDOWN":
         return "engine stopped: every order blocked; a manual reset is required"
     if to_state == "HALF_OPEN":

@@ -38,6 +38,8 @@ def engine_facts(settings: Settings) -> EngineFacts:
         throttle_min_confidence=settings.breaker.throttle_min_confidence,
         flatten_on_halt=settings.session.flatten_on_halt,
         shadow_mode=settings.breaker.shadow_mode,
+        halt_recovery=settings.breaker.halt_recovery,
+        halt_cooldown_seconds=settings.breaker.halt_cooldown_seconds,
     )
 
 

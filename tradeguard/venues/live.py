@@ -108,6 +108,7 @@ def build_live_runtime(
     if not paper:
         require_trading_allowed(venue)
         require_supported(venue)
+        settings = with_live_defaults(settings)
     if exchange is None:
         credentials = None if paper else VenueCredentials.resolve(venue)
         exchange = build_exchange(venue, credentials)
@@ -182,6 +183,19 @@ def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock,
                            durability=settings.store.durability)
     stack.callback(book.close)
     return PaperVenue(PaperBroker(settings.broker, BarAlignedClock(clock), book), book)
+
+
+def with_live_defaults(settings: Settings) -> Settings:
+    """Return settings for a live venue: HALT recovery needs an operator unless set explicitly.
+
+    Seed 004: "manual review recommended ... requires operator confirmation in production".
+    Replays and paper sessions keep the automatic recovery of `breaker.halt_recovery`'s default.
+    """
+    if "halt_recovery" in settings.breaker.model_fields_set:
+        return settings
+    breaker = settings.breaker.model_copy(update={"halt_recovery": "confirm"})
+    log.info("live_halt_recovery policy=confirm reason=live venue default")
+    return settings.model_copy(update={"breaker": breaker})
 
 
 class _IssueSink:
