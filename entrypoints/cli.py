@@ -344,11 +344,16 @@ def incident_report(
 
 @app.command()
 def server(ctx: typer.Context) -> None:
-    """Run the local Prefect server (blocks until interrupted)."""
+    """Run the local Prefect server and a process worker (blocks until interrupted)."""
     settings = settings_of(ctx)
-    from deployments.server import run_local_server
+    from deployments.server import LocalPrefect, run_local_server, ui_url
 
-    run_local_server(settings)
+    def ready(local: LocalPrefect) -> None:
+        typer.echo(f"Prefect UI: {ui_url(local.api_url)}  (API {local.api_url})")
+        typer.echo(f"PREFECT_HOME: {local.home}; logs in server.log and worker.log there")
+        typer.echo("Ctrl-C stops the server and the worker.")
+
+    run_local_server(settings, on_ready=ready)
 
 
 @app.command()
@@ -357,8 +362,10 @@ def deploy(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     from deployments.register import deploy_all
 
-    for name in deploy_all(settings, state_of(ctx).config):
-        typer.echo(name)
+    names = deploy_all(settings, state_of(ctx).config)  # Prefect prints the one table
+    pool = settings.orchestration
+    typer.echo(f"registered {len(names)} deployments on work pool {pool.work_pool} "
+               f"({pool.work_pool_type})")
 
 
 def main() -> None:

@@ -59,6 +59,9 @@ def test_halt_flow_halts_an_idle_session_and_resume_lifts_it(traded_state: Path)
 
     assert halted.is_completed() and resumed.is_completed()
     assert halted.result()["applied_directly"] is True
+    # No `who` given: the audit trail names the run (its creator when Prefect knows one).
+    assert halted.result()["who"].startswith("prefect:")
+    assert halted.result()["who"] != resumed.result()["who"]
     assert state_after_halt == "HALT"
     assert services.status(bootstrap(settings))["breaker"]["state"] != "HALT"
 
