@@ -10,6 +10,7 @@ sleep.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -139,7 +140,7 @@ def _judge(
         journal.close()
     ran_for = (ended_at - started_at).total_seconds() / 3600
     available = len(tally.released)
-    expected_bars = int((end - start) / bar)
+    expected_bars = math.ceil((end - start) / bar)
     uptime = available / expected_bars if expected_bars else 0.0
     above = [t for t in transitions
              if CircuitState(t.to_state).severity > CircuitState.ALERT.severity]
