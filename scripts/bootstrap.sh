@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 UV_VERSION="0.13.8"
-UV=".tools/bin/uv"
+# BOOTSTRAP_UV: an existing uv of that version to use instead of installing one in .tools/.
+UV="${BOOTSTRAP_UV:-.tools/bin/uv}"
 
 if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | awk '{print $2}')" != "$UV_VERSION" ]]; then
     echo "bootstrap: installing uv ${UV_VERSION} into .tools/"
