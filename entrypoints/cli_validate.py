@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from entrypoints.cli_support import EXIT_GATE_FAILED, app_of, dumps
-from entrypoints.prefect_api import configure_prefect_api
+from entrypoints.prefect_api import TemporaryServer, prefect_api
 
 if TYPE_CHECKING:
     from tradeguard.scenarios.runner import MatrixResult, Progress
@@ -57,9 +57,9 @@ def run_matrix_command(
     load_scenarios(folder, scenario)  # a malformed scenario is refused before Prefect starts
     settings.store.state_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    configure_prefect_api(settings, log_level)  # before prefect is imported
-    result = _run_flow(settings, config_file, folder, scenario, gx_audit, as_json)
-    total = time.perf_counter() - started
+    with prefect_api(settings, log_level) as server:  # before prefect is imported
+        result = _run_flow(server, settings, config_file, folder, scenario, gx_audit, as_json)
+        total = time.perf_counter() - started
     from tradeguard.scenarios import report
 
     data = report.matrix_data(result, {"prefect_and_startup_seconds": total - result.seconds,
@@ -80,6 +80,7 @@ def run_matrix_command(
 
 
 def _run_flow(
+    server: TemporaryServer | None,
     settings: Settings,
     config_file: Path | None,
     folder: Path,
@@ -89,6 +90,8 @@ def _run_flow(
 ) -> MatrixResult:
     from flows.validation_24h import progress_hook, validation_24h
 
+    if server is not None:
+        server.wait_ready()
     with progress_bar(not as_json and sys.stderr.isatty()) as progress:
         token = progress_hook.set(progress)
         try:
