@@ -26,6 +26,7 @@ RUN_TIMEOUT = 300.0
 TRIGGER_TIMEOUT = 180.0
 EXPECTED = {
     "trading-session/daily",
+    "live-session/live",
     "daily-reset/daily",
     "validation-24h/weekly",
     "state-cleanup/hourly",
