@@ -164,11 +164,7 @@ def test_deploy_run_trigger_and_screenshot(
 
     validation = run(
         "validation-24h/weekly",
-        {
-            "data": [str(DATA_DIR / "btc-usd_coinbase_1m.csv.gz")],
-            "day": "2016-10-07",
-            "state_dir": str(tmp_path / "validation"),
-        },
+        {"scenario": "calm-control", "gx_audit": "none", "state_dir": str(tmp_path / "validation")},
     )
     assert validation.state.is_completed(), validation.state.message
 
