@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from prefect.schedules import Cron, Schedule
 
 from deployments.alerts import ensure_failure_automation
 from deployments.server import is_healthy, local_api_url
+from engine.errors import ConfigurationError
 from tasks.events import HALT_EVENTS
 
 if TYPE_CHECKING:
@@ -72,6 +75,15 @@ def incident_trigger(common: dict[str, Any]) -> DeploymentEventTrigger:
     )
 
 
+def _cron(cron: str, tz: str, slug: str) -> Schedule:
+    return Cron(cron, timezone=tz, slug=slug)
+
+
+def _when(cron: str, tz: str) -> str:
+    # The UI shows the schedule in the viewer's zone: the description says which zone it is.
+    return f"cron `{cron}` in {tz}"
+
+
 def deployment_specs(settings: Settings, config_file: Path | None = None) -> list[DeploymentSpec]:
     """Return every deployment with schedules and defaults taken from settings."""
     orch = settings.orchestration
@@ -83,7 +95,7 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
         DeploymentSpec(
             f"flows/operator.py:{action}",
             "operator",
-            f"Operator command {action} (on demand).",
+            f"Operator command {action} (on demand; `who` defaults to the run's creator).",
             parameters=common,
         )
         for action in ("halt", "resume", "recover")
@@ -92,8 +104,9 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
         DeploymentSpec(
             "flows/trading_session.py:trading_session",
             "daily",
-            "Daily paper session on the replayed feed at 1x speed.",
-            (Cron(orch.session_cron, timezone=tz, slug="daily-session"),),
+            "Daily paper session on the replayed feed at 1x speed, "
+            f"{_when(orch.session_cron, tz)}; one run at a time per state directory.",
+            (_cron(orch.session_cron, tz, f"daily-session-{_slug(tz)}"),),
             {
                 **common,
                 "data": _session_data(settings),
@@ -102,26 +115,37 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
                 "duration_minutes": orch.session_duration_minutes,
                 "realtime": True,
             },
+            concurrency_limit=1,  # the deployment is bound to one state directory (account)
+        ),
+        DeploymentSpec(
+            "flows/live_session.py:live_session",
+            "live",
+            "Live session (paper by default) on the venue's live feed, on demand; one run at "
+            "a time per state directory (account).",
+            parameters={**common, "paper": True},
+            concurrency_limit=1,
         ),
         DeploymentSpec(
             "flows/daily_reset.py:daily_reset",
             "daily",
-            "Reset daily P&L and trade count.",
-            (Cron(orch.reset_cron, timezone=tz, slug="daily-reset"),),
+            f"Reset daily P&L and trade count, {_when(orch.reset_cron, tz)}.",
+            (_cron(orch.reset_cron, tz, f"daily-reset-{_slug(tz)}"),),
             common,
         ),
         DeploymentSpec(
             "flows/validation_24h.py:validation_24h",
             "weekly",
-            "24h validation gates (weekly and on demand).",
-            (Cron(orch.validation_cron, timezone=tz, slug="weekly-validation"),),
+            f"Validation scenario matrix, {_when(orch.validation_cron, tz)} and on demand.",
+            (_cron(orch.validation_cron, tz, f"weekly-validation-{_slug(tz)}"),),
             common,
+            concurrency_limit=1,
         ),
         DeploymentSpec(
             "flows/state_cleanup.py:state_cleanup",
             "hourly",
-            "Stale locks, temp files, backup rotation, old reports.",
-            (Cron(orch.cleanup_cron, timezone=tz, slug="hourly-cleanup"),),
+            "Stale locks, temp files, backup rotation, old reports, "
+            f"{_when(orch.cleanup_cron, tz)}.",
+            (_cron(orch.cleanup_cron, tz, f"hourly-cleanup-{_slug(tz)}"),),
             {**common, "older_than_seconds": settings.store.stale_after_seconds},
         ),
         DeploymentSpec(
@@ -149,6 +173,10 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
     ]
 
 
+def _slug(tz: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", tz.lower()).strip("-")
+
+
 def _session_data(settings: Settings) -> list[str]:
     try:
         from flows._common import validation_data
@@ -159,30 +187,52 @@ def _session_data(settings: Settings) -> list[str]:
         return []
 
 
-def ensure_work_pool(name: str) -> bool:
-    """Create the process work pool if it is missing; return True when it was created."""
+def base_job_template(pool_type: str) -> dict[str, Any]:
+    """Return the default job template of a work pool type (process, docker, kubernetes).
+
+    The process template comes from the worker class; the others from the worker metadata
+    Prefect ships, so registering a Docker or Kubernetes pool needs neither prefect-docker
+    nor prefect-kubernetes here (only where their workers run).
+    """
+    if pool_type == "process":
+        from prefect.workers.process import ProcessWorker
+
+        return ProcessWorker.get_default_base_job_template()
+    import prefect.server.api
+
+    bundled = Path(prefect.server.api.__file__).parent / "collections_data" / "views"
+    metadata = json.loads((bundled / "aggregate-worker-metadata.json").read_text())
+    for workers in metadata.values():
+        if pool_type in workers:
+            return dict(workers[pool_type]["default_base_job_configuration"])
+    message = f"orchestration.work_pool_type {pool_type!r}: no job template known"
+    raise ConfigurationError(message)
+
+
+def ensure_work_pool(name: str, pool_type: str = "process") -> bool:
+    """Create the work pool if it is missing; return True when it was created."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-    from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
         try:
-            client.read_work_pool(name)
+            existing = client.read_work_pool(name)
         except ObjectNotFound:
             pass
         else:
+            if existing.type != pool_type:
+                log.warning("work_pool_type_differs name=%s existing=%s configured=%s",
+                            name, existing.type, pool_type)
             return False
         pool = WorkPoolCreate(
-            name=name,
-            type="process",
-            base_job_template=ProcessWorker.get_default_base_job_template(),
+            name=name, type=pool_type, base_job_template=base_job_template(pool_type)
         )
         try:
             client.create_work_pool(pool)
         except ObjectAlreadyExists:  # created concurrently (e.g. by a starting worker)
             return False
-    log.info("work_pool_created name=%s type=process", name)
+    log.info("work_pool_created name=%s type=%s", name, pool_type)
     return True
 
 
@@ -199,35 +249,42 @@ def _api(url: str | None) -> Iterator[None]:
 
 
 def deploy_all(settings: Settings, config_file: Path | None = None) -> list[str]:
-    """Create the work pool if missing and register every deployment (idempotent)."""
+    """Create the work pool if missing and register every deployment (idempotent).
+
+    Prefect prints one table of every deployment registered.
+    """
+    from prefect.deployments.runner import RunnerDeployment, deploy
+
     from tradeguard.settings import resolve_config_file
 
     config_file = config_file or resolve_config_file(None)[0]
-    pool = settings.orchestration.work_pool
+    orch = settings.orchestration
     names: list[str] = []
     ids: dict[str, Any] = {}
     with _api(resolve_api_url(settings)):
-        ensure_work_pool(pool)
+        ensure_work_pool(orch.work_pool, orch.work_pool_type)
+        runners = []
         for spec in deployment_specs(settings, config_file):
             flow = Flow.from_source(source=str(REPO_ROOT), entrypoint=spec.entrypoint)
             assert isinstance(flow, Flow)  # sync context: never the coroutine variant
-            ids[f"{flow.name}/{spec.name}"] = flow.deploy(
+            runner = flow.to_deployment(
                 name=spec.name,
-                work_pool_name=pool,
-                build=False,
-                push=False,
                 schedules=list(spec.schedules),
                 parameters=spec.parameters,
                 triggers=list(spec.triggers),
                 concurrency_limit=spec.concurrency_limit,
                 description=spec.description,
                 tags=["tradeguard"],
-                print_next_steps=False,
-                ignore_warnings=True,
             )
+            assert isinstance(runner, RunnerDeployment)
+            runners.append(runner)
             names.append(f"{flow.name}/{spec.name}")
-            log.info("deployment_registered name=%s/%s", flow.name, spec.name)
+        deployed = deploy(*runners, work_pool_name=orch.work_pool, build=False, push=False,
+                          print_next_steps_message=False, ignore_warnings=True)
+        assert isinstance(deployed, list)  # sync context: never the coroutine variant
+        ids.update(zip(names, deployed, strict=True))
         ensure_failure_automation(ids, _common_parameters(settings, config_file))
+    log.info("deployments_registered count=%d pool=%s", len(names), orch.work_pool)
     return names
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +49,14 @@ def local_api_url(host: str, port: int) -> str:
 
 
 def prefect_home(settings: Settings) -> Path:
-    """Return PREFECT_HOME of the local server: a folder under the state dir."""
-    return settings.store.state_dir / "prefect"
+    """Return PREFECT_HOME of the local server: $PREFECT_HOME if set, else <state dir>/prefect."""
+    home = os.environ.get("PREFECT_HOME")
+    return Path(home).expanduser() if home else settings.store.state_dir / "prefect"
+
+
+def ui_url(api_url: str) -> str:
+    """Return the UI address of a server from its API URL."""
+    return api_url.removesuffix("/api")
 
 
 def prefect_env(home: Path, api_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -187,7 +193,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run_local_server(settings: Settings) -> None:
+def run_local_server(
+    settings: Settings, on_ready: Callable[[LocalPrefect], None] | None = None
+) -> None:
     """Run the local server and a process worker until Ctrl-C or SIGTERM, then stop both."""
     orch = settings.orchestration
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -196,6 +204,8 @@ def run_local_server(settings: Settings) -> None:
             prefect_home(settings), orch.server_host, orch.server_port, orch.work_pool
         ) as local:
             log.info("prefect_server_ready api_url=%s home=%s", local.api_url, local.home)
+            if on_ready is not None:
+                on_ready(local)
             while True:
                 for name, process in (("server", local.server), ("worker", local.worker)):
                     if process is not None and process.poll() is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,6 @@ from entrypoints.cli_checks import checks_app
 from entrypoints.cli_cockpit import api as cockpit_api
 from entrypoints.cli_cockpit import status as cockpit_status
 from entrypoints.cli_support import (
-    EXIT_GATE_FAILED,
     AppState,
     EdgeGroup,
     EndOpt,
@@ -39,11 +38,6 @@ from entrypoints.cli_support import (
     state_of,
 )
 from entrypoints.cli_venue import venue_app
-from entrypoints.prefect_api import configure_prefect_api
-
-if TYPE_CHECKING:
-    from tradeguard.contracts import ValidationResult
-    from tradeguard.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -184,39 +178,57 @@ def replay(
 
 
 @app.command()
-def validate(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Run the 24h validation on real data (accelerated) and print the gate table."""
+def validate(
+    ctx: typer.Context,
+    scenarios: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenarios",
+            metavar="DIR",
+            help="Folder of scenario *.toml files (default: the scenarios/ shipped with "
+            "tradeguard).",
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", metavar="NAME", help="Run only this scenario.")
+    ] = None,
+    gx_audit: Annotated[
+        str,
+        typer.Option(
+            "--gx-audit",
+            metavar="WHICH",
+            help="Great Expectations journal audit on the first scenario, all, or none.",
+        ),
+    ] = "first",
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Keep a paper session running for --hours of wall-clock time instead.",
+        ),
+    ] = False,
+    hours: Annotated[
+        float,
+        typer.Option("--hours", min=0.001, max=168.0, help="Length of the --realtime run."),
+    ] = 24.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the validation matrix (every scenario and its expected outcome) on real data."""
     state = state_of(ctx)
     settings = state.settings()  # fail fast, without a flow run, on a bad configuration
-    settings.store.state_dir.mkdir(parents=True, exist_ok=True)
-    result, error = _run_validation(settings, state.config)
-    if as_json:
-        typer.echo(dumps({**result.to_json(), **({"error": error} if error else {})}))
-    else:
-        from tradeguard.render import gate_table_lines
+    if gx_audit not in ("first", "all", "none"):
+        message = f"--gx-audit {gx_audit!r}: expected first, all or none"
+        raise UsageError(message)
+    if realtime:
+        from entrypoints.cli_validate import run_realtime
 
-        for line in gate_table_lines(result, error):
-            typer.echo(line)
-    if not result.passed:
-        raise typer.Exit(EXIT_GATE_FAILED)
+        raise typer.Exit(run_realtime(ctx, settings, hours, as_json))
+    from entrypoints.cli_validate import run_matrix_command
 
-
-def _run_validation(
-    settings: Settings, config_file: Path | None
-) -> tuple[ValidationResult, str | None]:
-    configure_prefect_api(settings)  # before prefect is imported: it reads its settings once
-    from flows.validation_24h import validation_24h
-    from tradeguard.contracts import ValidationFailedError
-
-    try:
-        result = validation_24h(
-            state_dir=str(settings.store.state_dir),
-            config_file=str(config_file) if config_file is not None else None,
-        )
-    except ValidationFailedError as e:
-        # The flow run ends Failed on a failing gate; the error carries the full verdict.
-        return e.result, str(e)
-    return result, None
+    code = run_matrix_command(
+        settings, state.config, scenarios, scenario, gx_audit, as_json, state.log_level
+    )
+    raise typer.Exit(code)
 
 
 def _reason(text: str) -> Any:
@@ -359,11 +371,16 @@ app.command("api")(cockpit_api)
 
 @app.command()
 def server(ctx: typer.Context) -> None:
-    """Run the local Prefect server (blocks until interrupted)."""
+    """Run the local Prefect server and a process worker (blocks until interrupted)."""
     settings = settings_of(ctx)
-    from deployments.server import run_local_server
+    from deployments.server import LocalPrefect, run_local_server, ui_url
 
-    run_local_server(settings)
+    def ready(local: LocalPrefect) -> None:
+        typer.echo(f"Prefect UI: {ui_url(local.api_url)}  (API {local.api_url})")
+        typer.echo(f"PREFECT_HOME: {local.home}; logs in server.log and worker.log there")
+        typer.echo("Ctrl-C stops the server and the worker.")
+
+    run_local_server(settings, on_ready=ready)
 
 
 @app.command()
@@ -372,8 +389,10 @@ def deploy(ctx: typer.Context) -> None:
     settings = settings_of(ctx)
     from deployments.register import deploy_all
 
-    for name in deploy_all(settings, state_of(ctx).config):
-        typer.echo(name)
+    names = deploy_all(settings, state_of(ctx).config)  # Prefect prints the one table
+    pool = settings.orchestration
+    typer.echo(f"registered {len(names)} deployments on work pool {pool.work_pool} "
+               f"({pool.work_pool_type})")
 
 
 def main() -> None:

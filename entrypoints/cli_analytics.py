@@ -211,6 +211,9 @@ def report_validation(
         run_dir = Path(state_dir)
     elif run.is_dir():
         result = load_validation_result(run / "validation.json")
+        state_dir = (result or {}).get("state_dir")
+        if not store_file(run).is_file() and isinstance(state_dir, str):
+            run_dir = Path(state_dir)  # a matrix run: the journal is its first scenario's
     else:
         message = f"validation run {run} does not exist"
         raise UsageError(message)

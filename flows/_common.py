@@ -40,6 +40,23 @@ def build_app(config_file: str | None, state_dir: str | None) -> App:
     return bootstrap(build_settings(config_file, state_dir))
 
 
+def run_creator(default: str = "prefect") -> str:
+    """Return who created the running flow run (user, automation, deployment), else default."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    creator = getattr(run, "created_by", None)
+    if creator is not None:
+        label = creator.display_value or (str(creator.id) if creator.id else "")
+        kind = (creator.type or "").lower()
+        if label:
+            return f"{kind}:{label}" if kind else label
+    if run is not None:
+        return f"{default}:{run.name}"  # the audit trail then points at the run
+    return default
+
+
 def validation_data(settings: Settings) -> list[str]:
     """Return the data parameter of the calm control validation day from settings.replay."""
     from tradeguard.data import resolve_data_dir

@@ -16,7 +16,13 @@ from tradeguard.render import key_value_rows, markdown_table
 def daily_reset(
     state_dir: str | None = None, config_file: str | None = None, source: str = "schedule"
 ) -> dict[str, Any]:
-    """Reset the daily risk state (idempotent: a second run on the same day changes nothing)."""
+    """Reset the daily risk state (idempotent: a second run on the same day changes nothing).
+
+    Args:
+        state_dir: State directory of the bot (default: store.state_dir of the settings).
+        config_file: TOML settings file (default: $TRADEGUARD_CONFIG or none).
+        source: Who asked for the reset, written to the journal (schedule, operator, ...).
+    """
     app = build_app(config_file, state_dir)
     result = reset_daily_task(app, source)
     body = "# Daily reset\n\n" + markdown_table(key_value_rows(result))

@@ -27,7 +27,15 @@ def incident_report(
     end: datetime | None = None,
     trigger_event: str | None = None,
 ) -> dict[str, Any]:
-    """Publish the incident timeline of a window, or of the last incident when none is given."""
+    """Publish the incident timeline of a window, or of the last incident when none is given.
+
+    Args:
+        state_dir: State directory of the bot (default: store.state_dir of the settings).
+        config_file: TOML settings file (default: $TRADEGUARD_CONFIG or none).
+        start: Start of the window (UTC); none = one hour before the last HALT/SHUTDOWN.
+        end: End of the window (UTC); none = shortly after the breaker closed again.
+        trigger_event: The Prefect event that started this run (set by the automation).
+    """
     app = build_app(config_file, state_dir)
     timeline = incident_timeline_task(app, start, end)
     if trigger_event:

@@ -28,7 +28,16 @@ def live_session(
     state_dir: str | None = None,
     config_file: str | None = None,
 ) -> dict[str, Any]:
-    """Run a live session (paper by default) until cancelled or for duration_minutes."""
+    """Run a live session (paper by default) until cancelled or for duration_minutes.
+
+    Args:
+        paper: Forward paper trading on live bars (default); false trades the configured
+            account (testnet unless venue.allow_mainnet).
+        symbols: Symbols to trade (default: the venue settings' symbols).
+        duration_minutes: Stop after this long; none = until the run is cancelled.
+        state_dir: State directory of the bot (default: store.state_dir of the settings).
+        config_file: TOML settings file (default: $TRADEGUARD_CONFIG or none).
+    """
     settings = build_settings(config_file, state_dir)
     duration = None if duration_minutes is None else duration_minutes * 60.0
     summary = run_live_task(settings, paper, symbols, duration)

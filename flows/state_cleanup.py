@@ -19,7 +19,14 @@ def state_cleanup(
     older_than_seconds: float = 3600.0,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """Remove stale files older than `older_than_seconds` from the state dir."""
+    """Remove stale files older than `older_than_seconds` from the state dir.
+
+    Args:
+        state_dir: State directory of the bot (default: store.state_dir of the settings).
+        config_file: TOML settings file (default: $TRADEGUARD_CONFIG or none).
+        older_than_seconds: Age from which a lock or temporary file counts as stale.
+        dry_run: List what would be removed, remove nothing.
+    """
     app = build_app(config_file, state_dir)
     report = clean_state_task(app, older_than_seconds, dry_run)
     rows = [

@@ -13,6 +13,7 @@ from tasks.checks import audit_task, preflight_task
 from tasks.reports import (
     SESSION_SUMMARY_KEY,
     SESSION_TABLE_KEY,
+    SESSION_TRANSITIONS_KEY,
     publish_markdown_task,
     publish_table_task,
 )
@@ -32,7 +33,19 @@ def trading_session(
     seed: int = 0,
     realtime: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) one trading session on `data` ('path' or 'SYMBOL=path' each)."""
+    """Run (or resume) one trading session on `data` ('path' or 'SYMBOL=path' each).
+
+    Args:
+        data: Bar files, each 'path' or 'SYMBOL=path' (*.csv, *.csv.gz or *.parquet).
+        start: First bar time (UTC); none = the first bar of the data.
+        end: End of the replay (UTC, exclusive); none = start + duration_minutes or the data.
+        duration_minutes: Length of the session from start, when end is not given.
+        faults: Fault plan TOML file to inject (paper venue).
+        state_dir: State directory of the bot (default: store.state_dir of the settings).
+        config_file: TOML settings file (default: $TRADEGUARD_CONFIG or none).
+        seed: Seed of the paper venue's randomness.
+        realtime: Release bars at 1x wall-clock speed (a paper session on a replayed feed).
+    """
     app = build_app(config_file, state_dir)
     request = build_request(data, start, end, duration_minutes, faults, seed, realtime)
     preflight = preflight_task(app.settings, request)
@@ -55,7 +68,14 @@ def trading_session(
         "Trading session summary",
     )
     summary = {**result.summary.to_json(), **extra}
-    publish_table_task(SESSION_TABLE_KEY, key_value_rows(summary), "Trading session metrics")
+    metrics = {k: v for k, v in summary.items() if k != "transitions"}
+    publish_table_task(SESSION_TABLE_KEY, key_value_rows(metrics), "Trading session metrics")
+    if result.summary.transitions:  # one row each, not a JSON list squeezed into a cell
+        publish_table_task(
+            SESSION_TRANSITIONS_KEY,
+            [t.to_json() for t in result.summary.transitions],
+            "Breaker transitions of the session",
+        )
     if not audit.success:
         raise JournalAuditFailedError(audit.summary(), audit)
     return {"summary": summary, "stopped_by_breaker": result.stopped_by_breaker}

@@ -19,8 +19,6 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from engine.clock import SystemClock
-from engine.errors import TradeguardError
-from tradeguard.contracts import Gate
 
 if TYPE_CHECKING:
     from checks.report import CheckReport
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
 
 PREFLIGHT_KEY = "data-preflight"
 AUDIT_KEY = "journal-audit"
-PREFLIGHT_GATE = "market_data_preflight"
-AUDIT_GATE = "journal_audit"
 
 
 def publish_report(report: CheckReport, key: str, description: str) -> None:
@@ -67,21 +63,3 @@ def audit_task(
     report = audit_for(settings, request, SystemClock().now(), store_dir=where)
     publish_report(report, AUDIT_KEY, "Journal and breaker audit")
     return report
-
-
-def audit_gate(settings: Settings, request: ReplayRequest, store_dir: str | None) -> Gate:
-    """Audit the store of a validation run and return the verdict as a gate (errors fail it)."""
-    try:
-        return check_gate(AUDIT_GATE, audit_task(settings, request, store_dir))
-    except TradeguardError as e:
-        return Gate(AUDIT_GATE, False, str(e), "every expectation holds")
-
-
-def check_gate(name: str, report: CheckReport) -> Gate:
-    """Return a check report as a validation gate."""
-    failed = sorted(report.failed_names())
-    observed = {"failed": failed, "expectations": len(report.outcomes)}
-    docs = report.docs_url()
-    if docs:
-        observed["data_docs"] = docs
-    return Gate(name, report.success, observed, "every expectation holds")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 SESSION_SUMMARY_KEY = "session-summary"
 SESSION_TABLE_KEY = "session-summary-table"
+SESSION_TRANSITIONS_KEY = "session-transitions"
 VALIDATION_KEY = "validation-result"
 VALIDATION_TABLE_KEY = "validation-gates"
 INCIDENT_KEY = "incident-report"

@@ -18,7 +18,8 @@ def cell(value: Any) -> str:
         text = f"{value:.6g}"
     else:
         text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    # ">" would open a blockquote where a renderer reads the cell as Markdown ("> 0 bars").
+    return text.replace("|", "\\|").replace(">", "&gt;").replace("\n", " ")
 
 
 def markdown_table(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -47,7 +48,18 @@ def session_markdown(
         "stopped by the circuit breaker" if summary.stopped_by_breaker else "ran to its end"
     )
     head = f"# Trading session summary\n\nState dir `{state_dir}`: session {verdict}.\n\n"
-    return head + markdown_table(key_value_rows({**summary.to_json(), **(extra or {})}))
+    metrics = {k: v for k, v in summary.to_json().items() if k != "transitions"}
+    body = markdown_table(key_value_rows({**metrics, **(extra or {})}))
+    return head + body + "\n## Breaker transitions\n\n" + transitions_table(summary)
+
+
+def transitions_table(summary: SessionSummary) -> str:
+    """Render the session's breaker transitions as a Markdown table, one row each."""
+    return markdown_table(
+        {"at": t.at.isoformat(), "from": t.from_state, "to": t.to_state, "trigger": t.trigger,
+         "observed": t.observed, "threshold": t.threshold, "reason": t.reason}
+        for t in summary.transitions
+    )
 
 
 def pnl_lines(summary: SessionSummary, starting_cash: float | None, currency: str) -> list[str]:

@@ -174,7 +174,13 @@ class OrchestrationConfig(BaseModel):
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="Name of the Prefect process work pool the deployments run on.",
+        description="Name of the Prefect work pool the deployments run on.",
+    )
+    work_pool_type: Literal["process", "docker", "kubernetes"] = Field(
+        "process",
+        description="Type of the work pool `deploy` creates when missing: process (workers on "
+        "this host), docker or kubernetes (workers elsewhere, with prefect-docker or "
+        "prefect-kubernetes installed where they run).",
     )
     server_host: str = Field(
         "127.0.0.1", min_length=1, description="Host the local Prefect server binds to."

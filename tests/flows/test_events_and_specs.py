@@ -74,6 +74,7 @@ def test_deployments_use_configured_crons_timezone_and_halt_trigger(tmp_path: Pa
 
     assert set(specs) == {
         ("trading_session", "daily"),
+        ("live_session", "live"),
         ("daily_reset", "daily"),
         ("validation_24h", "weekly"),
         ("state_cleanup", "hourly"),
@@ -93,3 +94,58 @@ def test_deployments_use_configured_crons_timezone_and_halt_trigger(tmp_path: Pa
     assert trigger.expect == {"tradeguard.breaker.halt", "tradeguard.breaker.shutdown"}
     assert not specs[("halt", "operator")].schedules
     assert all(s.parameters["state_dir"] == str(tmp_path) for s in specs.values())
+    # One run at a time per state directory for sessions, live or replayed, and incidents.
+    for key in [("trading_session", "daily"), ("live_session", "live"),
+                ("incident_report", "on-breaker-halt")]:
+        assert specs[key].concurrency_limit == 1, key
+    assert specs[("live_session", "live")].parameters["paper"] is True
+    for spec in specs.values():  # the UI shows times in the viewer's zone: say which one
+        for schedule in spec.schedules:
+            assert "in Europe/Zurich" in spec.description, spec.description
+            assert schedule.slug is not None and schedule.slug.endswith("europe-zurich")
+
+
+def test_every_flow_parameter_has_a_description() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    from flows import (
+        daily_reset,
+        incident_report,
+        live_session,
+        operator,
+        state_cleanup,
+        trading_session,
+        validation_24h,
+    )
+
+    flows = [daily_reset.daily_reset, incident_report.incident_report, live_session.live_session,
+             operator.halt, operator.resume, operator.recover, state_cleanup.state_cleanup,
+             trading_session.trading_session, validation_24h.validation_24h]
+    for flow in flows:
+        schema = parameter_schema(flow.fn)
+        missing = [n for n, p in schema.properties.items() if not p.get("description")]
+        assert not missing, f"{flow.name}: {missing}"
+
+
+@pytest.mark.parametrize("pool_type", ["docker", "kubernetes"])
+def test_a_docker_or_kubernetes_work_pool_is_registered_from_settings(pool_type: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    from deployments.register import ensure_work_pool
+
+    name = f"tradeguard-{pool_type}-test"
+    assert ensure_work_pool(name, pool_type) is True
+    assert ensure_work_pool(name, pool_type) is False  # idempotent
+    with get_client(sync_client=True) as client:
+        pool = client.read_work_pool(name)
+    assert pool.type == pool_type
+    assert "job_configuration" in pool.base_job_template
+    assert "image" in pool.base_job_template["variables"]["properties"]
+
+
+def test_the_work_pool_type_setting_is_validated(tmp_path: Path) -> None:
+    from engine.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="work_pool_type"):
+        load_settings(None, store={"state_dir": tmp_path},
+                      orchestration={"work_pool_type": "ecs"})

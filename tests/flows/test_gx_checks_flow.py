@@ -11,7 +11,6 @@ from urllib.parse import unquote, urlparse
 from prefect.artifacts import Artifact
 
 from flows.trading_session import trading_session
-from flows.validation_24h import validation_24h
 from tests.flows.helpers import artifact_of, run_id
 from tradeguard import bootstrap
 
@@ -77,22 +76,3 @@ def test_session_publishes_a_passing_audit_with_its_data_docs(
     index = docs_link(state, "journal-audit-docs")
     assert index.is_file() and index.is_relative_to(state_dir / "data_docs")
     assert "journal_audit passed" in index.read_text(encoding="utf-8")
-
-
-def test_validation_on_gapped_data_fails_the_preflight_gate_without_a_replay(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    broken = gapped_copy(data_dir, tmp_path / "btc-perp_gap_1m.csv.gz")
-
-    state = validation_24h(
-        data=[str(broken)],
-        start=datetime(2021, 12, 31, 23, tzinfo=UTC),
-        end=datetime(2022, 1, 2, tzinfo=UTC),
-        state_dir=str(tmp_path / "state"),
-        return_state=True,
-    )
-
-    assert state.is_failed()
-    rows = json.loads(artifact_of(state, "validation-gates"))
-    assert [(r["gate"], r["result"]) for r in rows] == [("market_data_preflight", "FAIL")]
-    assert "gap_within_threshold" in rows[0]["observed"]

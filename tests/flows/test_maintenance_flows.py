@@ -59,6 +59,9 @@ def test_halt_flow_halts_an_idle_session_and_resume_lifts_it(traded_state: Path)
 
     assert halted.is_completed() and resumed.is_completed()
     assert halted.result()["applied_directly"] is True
+    # No `who` given: the audit trail names the run (its creator when Prefect knows one).
+    assert halted.result()["who"].startswith("prefect:")
+    assert halted.result()["who"] != resumed.result()["who"]
     assert state_after_halt == "HALT"
     assert services.status(bootstrap(settings))["breaker"]["state"] != "HALT"
 
@@ -80,10 +83,15 @@ def test_failed_flow_run_sends_a_critical_alert(
     notifier = Recording()
     monkeypatch.setattr(common, "build_notifier", lambda settings: notifier)
 
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "missing.toml").write_text(
+        'start = 2016-10-07T00:00:00Z\nend = 2016-10-08T00:00:00Z\n'
+        '[[data]]\nfile = "missing_1m.csv.gz"\n[expect]\ntrades = "positive"\n',
+        encoding="utf-8",
+    )
     state = validation_24h(
-        data=[str(tmp_path / "missing_1m.csv.gz")],
-        day="2016-10-07",
-        state_dir=str(tmp_path),
+        scenarios_dir=str(scenarios), gx_audit="none", state_dir=str(tmp_path),
         return_state=True,
     )
 

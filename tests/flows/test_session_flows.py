@@ -37,7 +37,9 @@ def test_session_flow_on_one_ftx_day_processes_every_bar_and_publishes_summary(
     assert summary["reconciled_before_start"]["skipped"] == "fresh state dir"
     markdown = artifact_of(state, "session-summary")
     assert f"| bars | {expected_bars} |" in markdown
-    assert "bars" in artifact_of(state, "session-summary-table")
+    table = artifact_of(state, "session-summary-table")
+    assert "bars" in table and "transitions" not in table
+    assert "## Breaker transitions" in markdown
     assert duplicates_in(tmp_path / "state") == []
 
 

@@ -1,124 +1,99 @@
-"""24h validation flow: passes on the calm control, fails with the right gate otherwise."""
+"""Validation flow: the scenario matrix as one flow, one task per scenario, report artifacts."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
+import json
+import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from flows.validation_24h import validation_24h
-from tests.flows.helpers import artifact_of, write_fault_plan
-from tradeguard import bootstrap, services
+from flows.validation_24h import progress_hook, validation_24h
+from tests.flows.helpers import artifact_of, run_id
+from tradeguard.scenarios.runner import MatrixResult
 
-CALM_DAY = "2016-10-07"
-
-
-def gates_of(state: Any) -> dict[str, str]:
-    """Return gate -> pass/FAIL as published in the validation-gates table artifact."""
-    import json
-
-    rows = json.loads(artifact_of(state, "validation-gates"))
-    return {row["gate"]: row["result"] for row in rows}
+REPO = Path(__file__).resolve().parents[2]
+FAST = ("01-calm-control.toml", "03-reject-storm.toml")
 
 
-def test_validation_passes_on_calm_coinbase_day(data_dir: Path, tmp_path: Path) -> None:
-    state = validation_24h(
-        data=[str(data_dir / "btc-usd_coinbase_1m.csv.gz")],
-        day=CALM_DAY,
-        state_dir=str(tmp_path),
-        return_state=True,
-    )
-
-    assert state.is_completed(), state.message
-    gates = gates_of(state)
-    assert gates, "no gate was published"
-    assert set(gates.values()) == {"pass"}
-    assert "no_duplicate_client_order_ids" in gates
-    assert "validation: PASSED" in artifact_of(state, "validation-result")
+def _scenarios(tmp_path: Path, names: tuple[str, ...] = FAST) -> Path:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(REPO / "scenarios" / name, folder / name)
+    return folder
 
 
-def test_undeclared_reject_storm_on_calm_day_fails_the_calm_stretch_gate(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    plan = write_fault_plan(
-        tmp_path / "rejects.toml", f"{CALM_DAY}T00:00:00Z", "2016-10-08T00:00:00Z", reject_rate=1.0
-    )
-    state = validation_24h(
-        data=[str(data_dir / "btc-usd_coinbase_1m.csv.gz")],
-        day=CALM_DAY,
-        faults=str(plan),
-        declare_faults=False,
-        state_dir=str(tmp_path),
-        return_state=True,
-    )
-
-    assert state.is_failed()
-    assert "calm_stretches_at_most_alert" in (state.message or "")
-    gates = gates_of(state)
-    assert gates["calm_stretches_at_most_alert"] == "FAIL"
-    assert gates["no_duplicate_client_order_ids"] == "pass"
-    assert "FAILED (" in artifact_of(state, "validation-result")
-
-
-def test_declared_reject_storm_escalates_inside_its_window_and_passes(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    plan = write_fault_plan(
-        tmp_path / "rejects.toml", f"{CALM_DAY}T00:00:00Z", "2016-10-08T00:00:00Z", reject_rate=1.0
-    )
-    state = validation_24h(
-        data=[str(data_dir / "btc-usd_coinbase_1m.csv.gz")],
-        day=CALM_DAY,
-        faults=str(plan),
-        state_dir=str(tmp_path),
-        return_state=True,
-    )
-
-    assert state.is_completed(), state.message
-    assert gates_of(state)["fault_windows_escalated"] == "pass"
-
-
-def plant_duplicate(state_dir: Path) -> str:
-    """Copy one ordered signal row so one client order id appears ordered twice."""
-    with sqlite3.connect(bootstrap.store_path(state_dir)) as conn:
-        row = conn.execute(
-            "SELECT at, symbol, side, confidence, bar_time, fast, slow, outcome, reason,"
-            " client_order_id FROM signals WHERE outcome = 'ordered' LIMIT 1"
-        ).fetchone()
-        assert row is not None, "the calm day produced no order to duplicate"
-        conn.execute(
-            "INSERT INTO signals (at, symbol, side, confidence, bar_time, fast, slow, outcome,"
-            " reason, client_order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
+def _task_names(flow_run_id: str) -> list[str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
         )
-    return str(row[-1])
+    return sorted(r.name for r in runs)
 
 
-def test_planted_duplicate_order_fails_the_duplicate_gate(
+def test_matrix_flow_runs_one_task_per_scenario_and_publishes_the_report(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, int, int]] = []
+    token = progress_hook.set(lambda name, done, total: seen.append((name, done, total)))
+    try:
+        state = validation_24h(
+            scenarios_dir=str(_scenarios(tmp_path)), gx_audit="first",
+            state_dir=str(tmp_path / "state"), return_state=True,
+        )
+    finally:
+        progress_hook.reset(token)
+
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert isinstance(result, MatrixResult)
+    assert [s.name for s in result.scenarios] == ["calm-control", "reject-storm"]
+    assert result.passed
+    calm = {v.name: v for v in result.scenarios[0].verdicts}
+    assert calm["gx_journal_audit"].passed, calm["gx_journal_audit"].observed
+    assert calm["no_duplicate_client_order_ids"].passed
+
+    names = _task_names(run_id(state))
+    assert [n for n in names if n.startswith("scenario-")] == [
+        "scenario-calm-control", "scenario-reject-storm"]
+    assert seen[-1] == ("reject-storm", 2, 2)
+
+    report = artifact_of(state, "validation-result")
+    assert "reject-storm: PASS" in report
+    # "> 0" must stay literal: a bare ">" would open a blockquote in the UI.
+    assert "| trades_executed | &gt; 0 |" in report
+    table = artifact_of(state, "validation-gates")
+    assert "| calm-control | PASS |" in table
+
+    run_dir = result.run_dir
+    assert run_dir.parent == tmp_path / "state" / "validation"
+    data = json.loads((run_dir / "validation.json").read_text())
+    assert data["passed"] is True
+    assert {g["name"] for g in data["gates"]} >= {"reject-storm: highest_level"}
+    assert Path(data["state_dir"]) == run_dir / "calm-control" / "state"
+    assert (run_dir / "report.html").read_text().startswith("<!doctype html>")
+    assert (run_dir / "calm-control" / "scenario.log").exists()
+
+
+def test_a_failing_scenario_ends_the_run_failed_with_the_verdict(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = services.run_session
-    planted: list[str] = []
-
-    def run_then_plant(
-        app: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = ()
-    ) -> Any:
-        result = real(app, request, listeners)
-        planted.append(plant_duplicate(app.workspace.location))
-        return result
-
-    monkeypatch.setattr(services, "run_session", run_then_plant)
+    # Deliberately wrong: HALT only after 50 consecutive failures.
+    monkeypatch.setenv("TRADEGUARD_BREAKER__HALT_CONSECUTIVE_FAILURES", "50")
+    monkeypatch.setenv("TRADEGUARD_BREAKER__SHUTDOWN_CONSECUTIVE_FAILURES", "60")
     state = validation_24h(
-        data=[str(data_dir / "btc-usd_coinbase_1m.csv.gz")],
-        day=CALM_DAY,
-        state_dir=str(tmp_path),
-        return_state=True,
+        scenarios_dir=str(_scenarios(tmp_path, ("03-reject-storm.toml",))), gx_audit="none",
+        state_dir=str(tmp_path / "state"), return_state=True,
     )
 
     assert state.is_failed()
-    gates = gates_of(state)
-    assert gates["no_duplicate_client_order_ids"] == "FAIL"
-    assert planted[0] in artifact_of(state, "validation-gates")
+    assert "reject-storm" in (state.message or "")
+    result = state.result(raise_on_failure=False)
+    assert isinstance(result, MatrixResult)
+    failed = {v.name: v for v in result.scenarios[0].verdicts if not v.passed}
+    assert failed["highest_level"].observed == "THROTTLE"
+    assert "no transition to HALT" in failed["transition_at"].observed
+    assert "FAIL" in artifact_of(state, "validation-gates")

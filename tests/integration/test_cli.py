@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from entrypoints.cli import app
 from entrypoints.cli_support import parse_duration
-from tradeguard.contracts import Gate, ValidationResult
 from tradeguard.data import symbol_of as default_symbol
 
 DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
@@ -319,30 +318,6 @@ def test_rejected_orders_escalate_the_breaker_and_replay_exits_zero(
     assert isinstance(transitions, list)
     triggers = {t["trigger"] for t in transitions if isinstance(t, dict)}
     assert "consecutive_failures" in triggers, transitions
-
-
-@pytest.mark.parametrize(
-    ("result", "exit_code", "verdict"),
-    [
-        (ValidationResult((Gate("bars_processed", True, 1, "> 0"),)), 0, "PASSED"),
-        (ValidationResult((Gate("journal", False, None, "ok"),)), 1, "FAILED"),
-        (ValidationResult(()), 1, "FAILED"),  # no gate table: fail closed
-    ],
-)
-def test_validate_exit_code_follows_the_gate_table(
-    runner: CliRunner,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    result: ValidationResult,
-    exit_code: int,
-    verdict: str,
-) -> None:
-    import entrypoints.cli as cli
-
-    monkeypatch.setattr(cli, "_run_validation", lambda settings, config_file: (result, None))
-    done = runner.invoke(app, [*_state(tmp_path), "validate"])
-    assert done.exit_code == exit_code, done.output
-    assert f"validation {verdict}" in done.stdout
 
 
 def test_backup_then_restore_round_trips_through_the_cli(runner: CliRunner, tmp_path: Path) -> None:

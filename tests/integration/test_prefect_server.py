@@ -26,6 +26,7 @@ RUN_TIMEOUT = 300.0
 TRIGGER_TIMEOUT = 180.0
 EXPECTED = {
     "trading-session/daily",
+    "live-session/live",
     "daily-reset/daily",
     "validation-24h/weekly",
     "state-cleanup/hourly",
@@ -169,11 +170,7 @@ def test_deploy_run_trigger_and_screenshot(
 
     validation = run(
         "validation-24h/weekly",
-        {
-            "data": [str(DATA_DIR / "btc-usd_coinbase_1m.csv.gz")],
-            "day": "2016-10-07",
-            "state_dir": str(tmp_path / "validation"),
-        },
+        {"scenario": "calm-control", "gx_audit": "none", "state_dir": str(tmp_path / "validation")},
     )
     assert validation.state.is_completed(), validation.state.message
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,11 +17,14 @@ from tradeguard.scenarios.expectations import (
     FlatAfterHalt,
     HalfOpenProbing,
     HighestLevel,
+    JournalInvariants,
     NeverAbove,
     NeverDeniedBy,
+    NoDuplicateClientOrderIds,
     NoDuplicateFills,
     NoOpeningOrderInHalt,
     NoOrderIn,
+    StoreIntact,
     SymbolsTraded,
     ThrottledOrdersCut,
     Trades,
@@ -34,6 +38,7 @@ from tradeguard.scenarios.observe import (
     ObservedFill,
     ObservedOrder,
     ObservedTransition,
+    StoreHealth,
 )
 
 T0 = datetime(2022, 1, 21, 9, 0, tzinfo=UTC)
@@ -183,12 +188,29 @@ def test_duplicate_fills_fail() -> None:
     assert not judge(NoDuplicateFills(), obs(duplicates=1))
 
 
+def test_store_rules_fail_on_a_damaged_store_and_when_not_checked() -> None:
+    healthy = replace(obs(), health=StoreHealth("ok", (), ()))
+    damaged = replace(obs(), health=StoreHealth(
+        "*** page 3 is never used", ("c-1", "c-2"), ("trade_values_valid (2 rows)",)))
+    for rule in (StoreIntact(), NoDuplicateClientOrderIds(), JournalInvariants()):
+        assert judge(rule, healthy)
+        verdict = rule.judge(damaged, None)
+        assert not verdict.passed
+        assert verdict.observed != "not checked"
+        assert not judge(rule, obs())  # never checked fails closed
+    assert "c-1" in NoDuplicateClientOrderIds().judge(damaged, None).observed
+
+
+STORE_RULES = ["no_duplicate_client_order_ids", "store_intact", "journal_invariants"]
+
+
 @pytest.mark.parametrize("block, names", [
-    ({}, ["no_duplicate_fills"]),
+    ({}, ["no_duplicate_fills", *STORE_RULES]),
     ({"highest_level": "HALT", "trades": "zero"},
-     ["highest_level", "trades_executed", "no_duplicate_fills"]),
-    ({"half_open_probing": True, "flat_after_halt": False},
-     ["half_open_probing", "no_duplicate_fills"]),
+     ["highest_level", "trades_executed", "no_duplicate_fills", *STORE_RULES]),
+    ({"half_open_probing": True, "flat_after_halt": False, "store_intact": False},
+     ["half_open_probing", "no_duplicate_fills", "no_duplicate_client_order_ids",
+      "journal_invariants"]),
 ])
 def test_build_turns_every_key_into_one_rule(block: dict, names: list[str]) -> None:
     assert [r.name for r in build(Expect.model_validate(block))] == names

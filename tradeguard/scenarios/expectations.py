@@ -358,6 +358,48 @@ class NoDuplicateFills:
         return Verdict(self.name, "0 duplicates", str(n), n == 0)
 
 
+@dataclass(frozen=True)
+class StoreIntact:
+    """The state store passes SQLite's integrity check after the run."""
+
+    name: str = "store_intact"
+
+    def judge(self, obs: Observation, drill: DrillOutcome | None) -> Verdict:
+        """Read the integrity check of the store (fails when it was not checked)."""
+        seen = obs.health.integrity if obs.health else "not checked"
+        return Verdict(self.name, "integrity_check = ok", seen, seen == "ok")
+
+
+@dataclass(frozen=True)
+class NoDuplicateClientOrderIds:
+    """No client order id was ordered twice, over-filled, or reused for one signal."""
+
+    name: str = "no_duplicate_client_order_ids"
+
+    def judge(self, obs: Observation, drill: DrillOutcome | None) -> Verdict:
+        """Count the client order ids the store reports as duplicated."""
+        if obs.health is None:
+            return Verdict(self.name, "0 duplicates", "not checked", False)
+        ids = obs.health.duplicate_client_order_ids
+        seen = "0" if not ids else f"{len(ids)} (first {ids[0]})"
+        return Verdict(self.name, "0 duplicates", seen, not ids)
+
+
+@dataclass(frozen=True)
+class JournalInvariants:
+    """Every journal invariant (tradeguard/store/invariants.py) holds."""
+
+    name: str = "journal_invariants"
+
+    def judge(self, obs: Observation, drill: DrillOutcome | None) -> Verdict:
+        """List the violated invariants."""
+        if obs.health is None:
+            return Verdict(self.name, "every invariant holds", "not checked", False)
+        problems = obs.health.journal_problems
+        seen = "all hold" if not problems else "violated: " + ", ".join(problems)
+        return Verdict(self.name, "every invariant holds", seen, not problems)
+
+
 _Builder = Callable[[Expect], "Expectation | None"]
 
 # One line per Expect field, in report order.
@@ -373,6 +415,9 @@ _BUILDERS: tuple[_Builder, ...] = (
     lambda e: FlatAfterHalt() if e.flat_after_halt else None,
     lambda e: CrashEquivalent() if e.crash_equivalent else None,
     lambda e: NoDuplicateFills() if e.no_duplicate_fills else None,
+    lambda e: NoDuplicateClientOrderIds() if e.no_duplicate_client_order_ids else None,
+    lambda e: StoreIntact() if e.store_intact else None,
+    lambda e: JournalInvariants() if e.journal_invariants else None,
     lambda e: ClosedBy(e.closed_by) if e.closed_by else None,
     lambda e: ThrottledOrdersCut(e.throttled_orders) if e.throttled_orders else None,
     lambda e: DataFeedIssueAt(e.data_feed_issue_at) if e.data_feed_issue_at else None,

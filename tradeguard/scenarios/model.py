@@ -144,6 +144,11 @@ class Expect(_Strict):
     daily_reset: DailyReset | None = None
     crash_equivalent: bool | None = Field(None, description="Crash drill equals a clean run.")
     no_duplicate_fills: bool = True
+    no_duplicate_client_order_ids: bool = Field(
+        True, description="No client order id ordered twice (the old validation gate)."
+    )
+    store_intact: bool = Field(True, description="PRAGMA integrity_check = ok after the run.")
+    journal_invariants: bool = Field(True, description="Every journal invariant holds.")
 
 
 class Scenario(_Strict):
@@ -167,6 +172,11 @@ class Scenario(_Strict):
             message = "end must be after start"
             raise ValueError(message)
         return self
+
+
+def default_scenarios_dir() -> Path:
+    """Return the scenarios/ folder shipped next to the tradeguard package."""
+    return Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def load_scenario(path: Path) -> Scenario:

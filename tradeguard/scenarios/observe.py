@@ -7,9 +7,13 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.breaker_config import CircuitState
 from tradeguard.store.files import store_path
+
+if TYPE_CHECKING:
+    from tradeguard.workspace import Workspace
 
 SEVERITY = {state.value: state.severity for state in CircuitState}
 
@@ -51,6 +55,15 @@ class ObservedFill:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """What the old validation gates checked on the state store after a run."""
+
+    integrity: str
+    duplicate_client_order_ids: tuple[str, ...]
+    journal_problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """Everything the expectations judge, read once from the journal."""
 
@@ -65,6 +78,7 @@ class Observation:
     trades_executed: int
     final_state: str
     base_quantity: float
+    health: StoreHealth | None = None
 
     @property
     def highest_level(self) -> str:
@@ -167,3 +181,17 @@ def observe(state_dir: Path, base_quantity: float) -> Observation:
         final_state=str(breaker.get("state", "CLOSED")),
         base_quantity=base_quantity,
     )
+
+
+def store_health(workspace: Workspace) -> StoreHealth:
+    """Run PRAGMA integrity_check, the duplicate-order query and the journal invariants."""
+    journal = workspace.open_journal()
+    try:
+        integrity = journal.integrity_check()
+        duplicates = tuple(journal.duplicate_client_order_ids())
+        problems = tuple(
+            f"{p.check} ({p.rows} rows)" for p in workspace.journal_problems(journal)
+        )
+    finally:
+        journal.close()
+    return StoreHealth(integrity, duplicates, problems)

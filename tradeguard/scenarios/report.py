@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +27,60 @@ def scenario_data(result: ScenarioResult) -> dict[str, Any]:
         "state_dir": str(result.state_dir),
         "engine_seconds": round(result.engine_seconds, 3),
         "drill_seconds": round(result.drill_seconds, 3),
+        "check_seconds": round(result.check_seconds, 3),
     }
 
 
-def matrix_data(result: MatrixResult) -> dict[str, Any]:
-    """Return the whole matrix as JSON-ready data (what `validate --json` prints)."""
+def gate_rows(result: MatrixResult) -> list[dict[str, Any]]:
+    """Return every verdict as a gate row `scenario: expectation` (what reports/ reads)."""
+    rows: list[dict[str, Any]] = []
+    for s in result.scenarios:
+        if s.error:
+            rows.append({"name": f"{s.name}: runs", "passed": False, "observed": s.error,
+                         "expected": "the scenario runs to its end"})
+        rows += [
+            {"name": f"{s.name}: {v.name}", "passed": v.passed, "observed": v.observed,
+             "expected": v.expected}
+            for v in s.verdicts
+        ]
+    return rows
+
+
+def timings(result: MatrixResult) -> dict[str, float]:
+    """Return where the matrix's wall time went: engine replays, crash drills, the rest."""
+    engine = sum(s.engine_seconds for s in result.scenarios)
+    drills = sum(s.drill_seconds for s in result.scenarios)
+    checks = sum(s.check_seconds for s in result.scenarios)
+    return {
+        "engine_seconds": round(engine, 3),
+        "crash_drill_seconds": round(drills, 3),
+        "gx_audit_seconds": round(checks, 3),
+        "other_seconds": round(max(result.seconds - engine - drills - checks, 0.0), 3),
+    }
+
+
+def matrix_data(
+    result: MatrixResult, extra_timings: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """Return the whole matrix as JSON-ready data (`validate --json`, validation.json).
+
+    `gates` and `state_dir` (the first scenario's, the calm control by default) are what
+    `tradeguard report validation RUN` reads next to the scenarios.
+    """
+    first = result.scenarios[0].state_dir if result.scenarios else result.run_dir
     return {
         "passed": result.passed,
         "started_at": result.started_at.isoformat(),
         "seconds": round(result.seconds, 3),
         "run_dir": str(result.run_dir),
+        "state_dir": str(first),
         "scenarios": [scenario_data(s) for s in result.scenarios],
         "total": len(result.scenarios),
         "failed": [s.name for s in result.scenarios if not s.passed],
+        "gates": gate_rows(result),
+        "timings": {
+            **timings(result), **{k: round(v, 3) for k, v in (extra_timings or {}).items()}
+        },
     }
 
 
@@ -69,8 +112,8 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace(">", "&gt;").replace("\n", " ")
 
 
-def markdown(result: MatrixResult) -> str:
-    """Render the matrix as a Markdown report."""
+def summary_markdown(result: MatrixResult) -> str:
+    """Render the verdict line and one table row per scenario."""
     passed = sum(1 for s in result.scenarios if s.passed)
     out = [
         "# Validation matrix",
@@ -84,6 +127,12 @@ def markdown(result: MatrixResult) -> str:
     for s in result.scenarios:
         verdict = "PASS" if s.passed else "FAIL"
         out.append(f"| {s.name} | {verdict} | {_md_cell(_failed_detail(s)) or '-'} |")
+    return "\n".join(out) + "\n"
+
+
+def markdown(result: MatrixResult) -> str:
+    """Render the matrix as a Markdown report: the summary, then every expectation."""
+    out = [summary_markdown(result).rstrip("\n")]
     for s in result.scenarios:
         out += ["", f"## {s.name}: {'PASS' if s.passed else 'FAIL'}", "", _md_cell(s.description)]
         if s.error:
@@ -143,10 +192,16 @@ def to_html(result: MatrixResult) -> str:
     )
 
 
-def write_reports(result: MatrixResult, directory: Path) -> tuple[Path, Path]:
-    """Write report.md and report.html into directory and return their paths."""
+def write_reports(
+    result: MatrixResult, directory: Path, data: Mapping[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Write report.md, report.html and validation.json into directory; return the first two."""
     directory.mkdir(parents=True, exist_ok=True)
     md, page = directory / "report.md", directory / "report.html"
     md.write_text(markdown(result), encoding="utf-8")
     page.write_text(to_html(result), encoding="utf-8")
+    payload = dict(data) if data is not None else matrix_data(result)
+    (directory / "validation.json").write_text(
+        json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return md, page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,9 @@ from tradeguard.requests import DataSpec, ReplayRequest
 from tradeguard.scenarios import drill as drills
 from tradeguard.scenarios.expectations import DrillOutcome, Verdict, build
 from tradeguard.scenarios.model import Scenario, fault_plan_toml
-from tradeguard.scenarios.observe import observe
+from tradeguard.scenarios.observe import observe, store_health
 from tradeguard.settings import Settings
+from tradeguard.workspace import SqliteWorkspace
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,13 @@ class ScenarioResult:
     state_dir: Path
     engine_seconds: float
     drill_seconds: float
+    check_seconds: float = 0.0
+
+    def with_verdict(self, verdict: Verdict, seconds: float = 0.0) -> ScenarioResult:
+        """Return the result with one more verdict (a check run outside the runner)."""
+        return replace(self, verdicts=(*self.verdicts, verdict),
+                       passed=self.passed and verdict.passed,
+                       check_seconds=self.check_seconds + seconds)
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,8 @@ def run_scenario(ctx: MatrixContext, scenario: Scenario) -> ScenarioResult:
             drill = _drill(ctx, scenario, request, work / "drill")
             drill_s = time.perf_counter() - started
         obs = observe(state_dir, settings.strategy.order_quantity)
+        obs = replace(obs, health=store_health(
+            SqliteWorkspace(state_dir, settings.store.durability)))
     except TradeguardError as e:
         log.warning("scenario_error name=%s error=%s", scenario.name, e)
         return ScenarioResult(scenario.name, scenario.description, False, (), str(e),
