@@ -160,8 +160,9 @@ def deployment_specs(settings: Settings, config_file: Path | None = None) -> lis
         DeploymentSpec(
             "flows/heartbeat.py:alerts_heartbeat",
             "dead-man",
-            "Dead-man check: alert on a stale session heartbeat, deliver pending alerts.",
-            (Cron(settings.alerts.heartbeat_check_cron, timezone=tz, slug="alerts-heartbeat"),),
+            "Dead-man check: alert on a stale session heartbeat, deliver pending alerts, "
+            f"{_when(settings.alerts.heartbeat_check_cron, tz)}.",
+            (_cron(settings.alerts.heartbeat_check_cron, tz, f"dead-man-{_slug(tz)}"),),
             common,
         ),
         DeploymentSpec(

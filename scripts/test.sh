@@ -29,7 +29,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 echo "test: ruff check"
 "$VENV/bin/ruff" check .
 
-echo "test: mypy (engine, strict)"
+echo "test: mypy --strict (every package)"
 "$VENV/bin/mypy"
 
 echo "test: pytest"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.clock import SimulatedClock
 from flows.heartbeat import alerts_heartbeat
-from flows.validation_24h import validation_24h
+from flows.trading_session import trading_session
 from tests.integration.alert_receivers import alerts_toml, channel_toml, json_receiver
 from tradeguard.alerting.heartbeat import HeartbeatRecorder
 from tradeguard.alerting.worker import connect
@@ -22,14 +22,14 @@ def test_failed_flow_run_alert_goes_through_the_outbox_to_the_channel(tmp_path: 
         config = tmp_path / "tradeguard.toml"
         config.write_text(alerts_toml() + channel_toml("ops", f"json://127.0.0.1:{port}/o",
                                                        "critical"))
-        run = validation_24h(
-            data=[str(tmp_path / "missing_1m.csv.gz")], day="2016-10-07",
+        run = trading_session(
+            data=[str(tmp_path / "missing_1m.csv.gz")],
             state_dir=str(state), config_file=str(config), return_state=True,
         )
         posts = hook.snapshot()
     assert run.is_failed()
     assert len(posts) == 1
-    assert posts[0]["title"].startswith("[CRITICAL] tradeguard: flow validation-24h run ")
+    assert posts[0]["title"].startswith("[CRITICAL] tradeguard: flow trading-session run ")
     assert "missing_1m.csv.gz" in posts[0]["message"]
     with sqlite3.connect(state / "state.db") as conn:
         rows = conn.execute(
@@ -38,7 +38,7 @@ def test_failed_flow_run_alert_goes_through_the_outbox_to_the_channel(tmp_path: 
         ).fetchall()
     assert len(rows) == 1
     condition, channel, status = rows[0]
-    assert condition.startswith("flow:validation-24h:failed:")
+    assert condition.startswith("flow:trading-session:failed:")
     assert (channel, status) == ("ops", "delivered")
 
 
