@@ -10,17 +10,17 @@ a bounded version; `python bench/crash_soak.py --kills 500` is the long mode.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tradeguard.scenarios.drill import outcome
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = """
@@ -50,41 +50,6 @@ def replay_command(data: Path, state_dir: Path, faults: Path, seed: int) -> list
         "--data", str(data), "--start", "2022-01-10T00:00:00Z", "--end", "2022-01-31T00:00:00Z",
         "--faults", str(faults), "--seed", str(seed), "--json",
     ]
-
-
-def outcome(state_dir: Path) -> dict[str, Any]:
-    """Read fills, positions and counts straight from the journal and the venue's book."""
-    store = sqlite3.connect(state_dir / "state.db")
-    book = sqlite3.connect(state_dir / "paper_broker.sqlite")
-    try:
-        fills = sorted(r[0] for r in store.execute("SELECT fill_id FROM trades"))
-        book_fills = sorted(r[0] for r in book.execute("SELECT fill_id FROM fills"))
-        duplicated = store.execute(
-            "SELECT COUNT(*) FROM (SELECT fill_id FROM trades GROUP BY fill_id "
-            "HAVING COUNT(*) > 1)"
-        ).fetchone()[0]
-        portfolio = json.loads(
-            store.execute("SELECT value FROM key_state WHERE key = 'portfolio'").fetchone()[0]
-        )
-        execution = json.loads(
-            store.execute("SELECT value FROM key_state WHERE key = 'execution'").fetchone()[0]
-        )
-        positions = dict(book.execute("SELECT symbol, quantity FROM positions"))
-        cash = book.execute("SELECT cash FROM account").fetchone()[0]
-        integrity = store.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        store.close()
-        book.close()
-    return {
-        "fills": fills,
-        "book_fills": book_fills,
-        "duplicate_fill_rows": duplicated,
-        "engine_cash": round(portfolio["cash"], 6),
-        "book_cash": round(cash, 6),
-        "book_positions": {k: round(v, 10) for k, v in positions.items() if v},
-        "trades_executed": execution["trades_executed"],
-        "integrity": integrity,
-    }
 
 
 def run_soak(

@@ -28,6 +28,31 @@ from engine.ports import PositionRecord
 _DUST: Final = 1e-12
 
 
+def average_cost_step(
+    old_qty: float, old_avg: float, signed: float, price: float
+) -> tuple[float, float, float, float]:
+    """Apply one signed fill at price to a position; return (qty, avg, closed, gross P&L).
+
+    The one average-cost rule of tradeguard: the engine's ledger and the analytics ledger
+    (tradeguard/analytics/ledger.py) both use it, so their P&L agree to the last bit.
+    """
+    quantity = abs(signed)
+    new_qty = old_qty + signed
+    if abs(new_qty) <= _DUST * max(abs(old_qty), quantity):
+        new_qty = 0.0
+    if old_qty == 0.0 or (old_qty > 0) == (signed > 0):
+        return new_qty, (old_qty * old_avg + signed * price) / new_qty, 0.0, 0.0
+    closed = min(abs(old_qty), quantity)
+    gross = closed * (price - old_avg) * (1.0 if old_qty > 0 else -1.0)
+    if new_qty == 0.0:
+        new_avg = 0.0
+    elif (new_qty > 0) == (old_qty > 0):
+        new_avg = old_avg
+    else:
+        new_avg = price
+    return new_qty, new_avg, closed, gross
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """One symbol's holding: signed quantity, average entry price, realized P&L net of fees."""
@@ -81,22 +106,9 @@ class Portfolio:
             raise ValueError(message)
         signed = fill.side.sign * quantity
         held = self._positions.get(fill.symbol) or Position(fill.symbol)
-        old_qty, old_avg = held.quantity, held.average_price
-        new_qty = old_qty + signed
-        if abs(new_qty) <= _DUST * max(abs(old_qty), quantity):
-            new_qty = 0.0
-        gross = 0.0
-        if old_qty == 0.0 or (old_qty > 0) == (signed > 0):
-            new_avg = (old_qty * old_avg + signed * price) / new_qty
-        else:
-            closed = min(abs(old_qty), quantity)
-            gross = closed * (price - old_avg) * (1.0 if old_qty > 0 else -1.0)
-            if new_qty == 0.0:
-                new_avg = 0.0
-            elif (new_qty > 0) == (old_qty > 0):
-                new_avg = old_avg
-            else:
-                new_avg = price
+        new_qty, new_avg, _closed, gross = average_cost_step(
+            held.quantity, held.average_price, signed, price
+        )
         realized = gross - fee
         self._positions[fill.symbol] = replace(
             held,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa  # type: ignore[import-untyped]
 
-_DUST = 1e-12
+from engine.portfolio import average_cost_step
 
 
 @dataclass
@@ -32,22 +32,9 @@ class Booked:
 def book(held: Holding, side: str, quantity: float, price: float, fee: float) -> Booked:
     """Apply one fill to held (in place) and return its effect; fee is charged to the fill."""
     signed = quantity if side == "BUY" else -quantity
-    old_qty, old_avg = held.quantity, held.average_price
-    new_qty = old_qty + signed
-    if abs(new_qty) <= _DUST * max(abs(old_qty), quantity):
-        new_qty = 0.0
-    gross, closed = 0.0, 0.0
-    if old_qty == 0.0 or (old_qty > 0) == (signed > 0):
-        new_avg = (old_qty * old_avg + signed * price) / new_qty
-    else:
-        closed = min(abs(old_qty), quantity)
-        gross = closed * (price - old_avg) * (1.0 if old_qty > 0 else -1.0)
-        if new_qty == 0.0:
-            new_avg = 0.0
-        elif (new_qty > 0) == (old_qty > 0):
-            new_avg = old_avg
-        else:
-            new_avg = price
+    new_qty, new_avg, closed, gross = average_cost_step(
+        held.quantity, held.average_price, signed, price
+    )
     held.quantity, held.average_price = new_qty, new_avg
     return Booked(signed, closed, gross, gross - fee, new_qty, new_avg)
 
@@ -73,23 +60,8 @@ def book_chunk(chunk: pa.Table, holdings: dict[str, Holding]) -> pa.Table:
         held = state.get(symbol)
         if held is None:
             held = state[symbol] = [0.0, 0.0]
-        old_qty, old_avg = held
         signed = quantity if side == "BUY" else -quantity
-        new_qty = old_qty + signed
-        if abs(new_qty) <= _DUST * max(abs(old_qty), quantity):
-            new_qty = 0.0
-        gross = closed = 0.0
-        if old_qty == 0.0 or (old_qty > 0) == (signed > 0):
-            new_avg = (old_qty * old_avg + signed * price) / new_qty
-        else:
-            closed = min(abs(old_qty), quantity)
-            gross = closed * (price - old_avg) * (1.0 if old_qty > 0 else -1.0)
-            if new_qty == 0.0:
-                new_avg = 0.0
-            elif (new_qty > 0) == (old_qty > 0):
-                new_avg = old_avg
-            else:
-                new_avg = price
+        new_qty, new_avg, closed, gross = average_cost_step(held[0], held[1], signed, price)
         held[0], held[1] = new_qty, new_avg
         signed_l.append(signed)
         closed_l.append(closed)
