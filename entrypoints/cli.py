@@ -37,6 +37,7 @@ from entrypoints.cli_support import (
     settings_of,
     state_of,
 )
+from entrypoints.cli_venue import run as venue_run
 from entrypoints.cli_venue import venue_app
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ app.add_typer(config_app, name="config")
 app.add_typer(faults_app, name="faults")
 app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
+# `tradeguard run` is the live session of issue 10: the same command as `venue run`.
+app.command(
+    "run", help="Run a live session on the configured venue (same as `venue run`)."
+)(venue_run)
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(report_app, name="report")
 app.add_typer(alerts_app, name="alerts")

@@ -82,13 +82,14 @@ def test_venue_check_without_keys_says_which_settings_are_missing(
     assert "venue.api_key and venue.api_secret not set" in result.output
 
 
+@pytest.mark.parametrize("command", [["venue", "run"], ["run"]], ids=["venue-run", "run"])
 def test_venue_run_refuses_a_mainnet_account_without_allow_mainnet(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str]
 ) -> None:
     monkeypatch.setenv("TRADEGUARD_VENUE__SANDBOX", "false")
     monkeypatch.setenv("TRADEGUARD_VENUE__API_KEY", KEY)
     monkeypatch.setenv("TRADEGUARD_VENUE__API_SECRET", SECRET)
-    result = CliRunner().invoke(app, ["--state-dir", str(tmp_path / "s"), "venue", "run"])
+    result = CliRunner().invoke(app, ["--state-dir", str(tmp_path / "s"), *command])
     assert result.exit_code == 2
     assert "refusing to trade a mainnet binance account" in result.output
     assert "venue.allow_mainnet" in result.output
