@@ -140,7 +140,9 @@ def test_rate_limit_and_5xx_storms_drive_the_breaker_up_and_back_down(
     clock = SimulatedClock(T0)
     emulator = make_emulator(data_dir, clock, faults=faults)
     with serving(emulator) as server:
-        settings = live_settings(tmp_path / "s", venue_config(server.url))
+        # Automatic HALT recovery, chosen explicitly: a live venue defaults to "confirm".
+        settings = live_settings(tmp_path / "s", venue_config(server.url),
+                                 breaker={"halt_recovery": "auto"})
         run_live_until(settings, clock, T0 + minutes(170))
     states = [to for _, to, _ in journal(tmp_path / "s")["breaker"]]
     halt = states.index("HALT")
@@ -148,6 +150,18 @@ def test_rate_limit_and_5xx_storms_drive_the_breaker_up_and_back_down(
     assert "HALF_OPEN" in states[halt:] and states[-1] == "CLOSED"
     assert len(faults.fired) == 5
     assert emulator.orders()  # after the storm the venue took orders again
+
+
+def test_a_live_halt_waits_for_the_operator_by_default(tmp_path: Path, data_dir: Path) -> None:
+    storm = FaultRule(kind="server_error", method="POST", path="/api/v3/order", times=5)
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock, faults=HttpFaults([storm]))
+    with serving(emulator) as server:
+        settings = live_settings(tmp_path / "s", venue_config(server.url))
+        runtime, _, _ = run_live_until(settings, clock, T0 + minutes(170))
+    states = [to for _, to, _ in journal(tmp_path / "s")["breaker"]]
+    assert "HALT" in states and states[-1] == "HALT"  # hours healthy, still no recovery
+    assert runtime.session.breaker.awaiting_confirmation
 
 
 def test_wrong_keys_shut_the_session_down_before_any_bar(tmp_path: Path, data_dir: Path) -> None:
