@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from engine.errors import ConfigurationError
 from tradeguard.alerting.config import AlertsConfig, Priority
 from tradeguard.alerting.model import AlertFacts, RenderedMessage, SendResult
+from tradeguard.alerting.outbox import Route
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,14 @@ class Channel:
     min_priority: Priority
     tags: tuple[str, ...] = ()
 
+    @property
+    def route(self) -> Route:
+        """Return what routing needs of this channel (no URL)."""
+        return Route(self.name, self.min_priority, self.tags)
+
     def admits(self, facts: AlertFacts) -> bool:
         """Return True when this channel should receive the alert (priority, then tags)."""
-        if not self.min_priority.admits(facts.priority):
-            return False
-        if not self.tags or facts.priority is Priority.EMERGENCY:
-            return True
-        return bool(set(self.tags) & set(facts.tags))
+        return self.route.admits(facts)
 
 
 def with_timeouts(url: str, connect: float, read: float) -> str:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def routes(channels: list[Channel]) -> tuple[Route, ...]:
     """Return the URL-free routing view of the channels."""
-    return tuple(Route(c.name, c.min_priority, c.tags) for c in channels)
+    return tuple(c.route for c in channels)
 
 
 def engine_facts(settings: Settings) -> EngineFacts:
