@@ -11,7 +11,7 @@ UV="${BOOTSTRAP_UV:-.tools/bin/uv}"
 if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | awk '{print $2}')" != "$UV_VERSION" ]]; then
     echo "bootstrap: installing uv ${UV_VERSION} into .tools/"
     python3 -m venv .tools
-    .tools/bin/pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
+    .tools/bin/pip install -qq --disable-pip-version-check "uv==${UV_VERSION}"
 fi
 
 echo "bootstrap: uv sync --frozen --compile-bytecode"
