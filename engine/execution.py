@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -399,40 +399,78 @@ class OrderExecutionEngine:
         except BrokerError as e:
             log.warning("fills_deferred cid=%s error=%s", cid, e)
             return self._update(intent)  # stays open: followed up like any open order
-        recorded = self._journal.fill_recorded
-        for fill in fills:
-            self.apply_fill(fill, recorded)
+        self.apply_fills(fills, self._journal.fill_recorded)
         current = self.open_intents.get(cid)
         if current is None:
             return replace(intent, status=OrderStatus.FILLED)
         if fills:
-            # Every fill was booked before (e.g. by the venue sync): only the status was stale.
-            return self._update(replace(current, status=OrderStatus.FILLED,
-                                        updated_at=self._clock.now()))
+            # Every fill was booked before (by the venue sync, or as trades of an order that
+            # was still working then): the order completes now, counted once.
+            return self._update(self._completed(current))
         return self._update(current)
 
-    def apply_fill(self, fill: Fill, already_recorded: Callable[[str], bool] | None = None) -> bool:
-        """Book a broker fill exactly once; return False when it was already booked."""
+    def apply_fills(
+        self,
+        fills: Sequence[Fill],
+        already_recorded: Callable[[str], bool] | None = None,
+        working: Collection[str] = (),
+    ) -> list[str]:
+        """Book fills exactly once; return the fill ids booked.
+
+        A venue may fill one order in several trades (one Fill each). Each fill moves cash,
+        position and fees; the order completes (FILLED, counted once as a filled order and an
+        executed trade) with its last new fill here, unless its client id is in `working`
+        (the venue still works the rest of it).
+        """
+        fresh = [f for f in fills if already_recorded is None or not already_recorded(f.fill_id)]
+        last = {fill.client_order_id: index for index, fill in enumerate(fresh)}
+        booked: list[str] = []
+        for index, fill in enumerate(fresh):
+            cid = fill.client_order_id
+            if self.apply_fill(fill, completes=last[cid] == index and cid not in working):
+                booked.append(fill.fill_id)
+        return booked
+
+    def apply_fill(
+        self,
+        fill: Fill,
+        already_recorded: Callable[[str], bool] | None = None,
+        *,
+        completes: bool = True,
+    ) -> bool:
+        """Book a broker fill exactly once; return False when it was already booked.
+
+        completes=False books a trade of an order the venue has not finished: the intent
+        stays open (SUBMITTED) and is counted when a later fill or settle_filled completes it.
+        """
         intent = self.open_intents.get(fill.client_order_id)
         if intent is None or (already_recorded is not None and already_recorded(fill.fill_id)):
             return False
         realized = self._portfolio.apply_fill(fill)
-        self._risk.record_fill(realized)
-        stats = self.stats
-        stats.orders_filled += 1
-        stats.trades_executed += 1
-        stats.fees += fill.fee
+        self._risk.record_fill(realized, trade=completes)
+        self.stats.fees += fill.fee
         reference = intent.request.reference_price
         if reference > 0 and math.isfinite(fill.price):
             self._breaker.report_slippage(reference, fill.price)
-        filled = replace(intent, status=OrderStatus.FILLED, updated_at=self._clock.now())
+        if completes:
+            updated = self._completed(intent, count_in_risk=False)
+        else:
+            updated = replace(intent, status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
         batch = Batch(
             fills=[fill],
             positions=[r for r in self._portfolio.position_records(fill.ts)
                        if r.symbol == fill.symbol],
         )
-        self._update(filled, batch)
+        self._update(updated, batch)
         return True
+
+    def _completed(self, intent: OrderIntent, *, count_in_risk: bool = True) -> OrderIntent:
+        """Count an order whose fills are all booked as filled (once) and return it FILLED."""
+        if count_in_risk:
+            self._risk.record_fill(0.0)  # its trades moved the day's P&L as they were booked
+        self.stats.orders_filled += 1
+        self.stats.trades_executed += 1
+        return replace(intent, status=OrderStatus.FILLED, updated_at=self._clock.now())
 
     def suppressed_record(self, signal: Signal) -> SignalRecorded:
         """Return the journal record of a duplicate signal the strategy suppressed."""

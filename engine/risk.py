@@ -140,12 +140,17 @@ class RiskManager:
         """Note that an order was sent to the broker now (feeds the rate windows)."""
         self._submissions.record()
 
-    def record_fill(self, realized_pnl: float) -> None:
-        """Count one executed fill and add its realized P&L (fees included) to the day."""
+    def record_fill(self, realized_pnl: float, *, trade: bool = True) -> None:
+        """Add a fill's realized P&L (fees included) to the day; count a trade when `trade`.
+
+        An order filled in several venue trades counts as one trade: execution passes
+        trade=False for every fill but the one completing the order.
+        """
         if not math.isfinite(realized_pnl):
             message = f"realized_pnl must be a finite number, got {realized_pnl}"
             raise ValueError(message)
-        self._daily_trades += 1
+        if trade:
+            self._daily_trades += 1
         self._daily_pnl += realized_pnl
 
     # ------------------------------------------------------------------ trading day

@@ -301,9 +301,9 @@ class TradingSession:
             self._breaker.report_data_feed_issue(
                 {"kind": "broker_unreachable", "call": "poll_fills", "error": str(e)}
             )
-        execution = self._execution
-        for fill in fills:
-            execution.apply_fill(fill, self._store.fill_recorded)
+        # An order filled in several venue trades arrives with all of them: booked per trade,
+        # completed (counted) once.
+        self._execution.apply_fills(fills, self._store.fill_recorded)
 
     def _roll_day(self) -> None:
         # Fills of this bar executed at its open, before a day boundary at its close.

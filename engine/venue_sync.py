@@ -41,8 +41,14 @@ class SyncTarget(Protocol):
 
     open_intents: dict[str, OrderIntent]
 
-    def apply_fill(self, fill: Fill, already_recorded: Callable[[str], bool] | None = None) -> bool:
-        """Book a fill exactly once."""
+    def apply_fill(
+        self,
+        fill: Fill,
+        already_recorded: Callable[[str], bool] | None = None,
+        *,
+        completes: bool = True,
+    ) -> bool:
+        """Book a fill exactly once; completes=False keeps its order open (more trades due)."""
         ...
 
     def adopt(self, intent: OrderIntent) -> None:
@@ -94,9 +100,11 @@ def sync_with_venue(
     """Book every venue fill since `since` the journal lacks, then adopt working orders."""
     done = _Progress()
     try:
-        _book_missing(venue.fills_since(since), execution, recorded, lookup, clock, risk,
-                      commit, done)
-        for order in venue.open_orders():
+        # Listed first: a fill of an order the venue still works does not complete its intent.
+        working = venue.open_orders()
+        _book_missing(venue.fills_since(since), {o.client_order_id for o in working},
+                      execution, recorded, lookup, clock, risk, commit, done)
+        for order in working:
             if order.client_order_id not in execution.open_intents:
                 execution.adopt(_intent(order.client_order_id, order, None, clock))
                 done.working.append(order.client_order_id)
@@ -117,6 +125,7 @@ def sync_with_venue(
 
 def _book_missing(
     fills: list[Fill],
+    working: set[str],
     execution: SyncTarget,
     recorded: Callable[[str], bool],
     lookup: Callable[[str], BrokerOrder | None],
@@ -125,9 +134,11 @@ def _book_missing(
     commit: Callable[[Batch], None],
     done: _Progress,
 ) -> None:
-    for fill in sorted(fills, key=lambda f: (f.ts, f.fill_id)):
-        if recorded(fill.fill_id):
-            continue
+    missing = [f for f in sorted(fills, key=lambda f: (f.ts, f.fill_id))
+               if not recorded(f.fill_id)]
+    # An order filled in several trades completes (is counted) with its last one.
+    last = {fill.client_order_id: index for index, fill in enumerate(missing)}
+    for index, fill in enumerate(missing):
         # Walk the clock (simulated time only) to the fill so the day's counters land on the
         # trading day the venue filled it.
         clock.advance_to(fill.ts)
@@ -138,7 +149,8 @@ def _book_missing(
         if cid not in execution.open_intents:
             execution.adopt(_intent(cid, lookup(cid), fill, clock))
             done.adopted.append(cid)
-        if execution.apply_fill(fill, recorded):
+        completes = last[cid] == index and cid not in working
+        if execution.apply_fill(fill, recorded, completes=completes):
             done.fills.append(fill.fill_id)
 
 
