@@ -2,8 +2,17 @@
 
 Contract kept with the paper venue (same contract tests):
 - place_order sends the deterministic client order id (encoded to the venue's rules) and
-  answers SUBMITTED for any order the venue took; fills arrive through poll_fills/get_fills,
-  one aggregated Fill per order once the order is final (the engine books one fill per intent).
+  answers SUBMITTED for any order the venue took; fills arrive through poll_fills once the
+  order is final, all of its trades together.
+- One Fill per venue trade everywhere (get_fills, poll_fills, fills_since), named
+  `<exchange>-trade-<tradeId>`: the same execution has the same fill id whichever call saw it,
+  so the journal books it once. An order filled in three trades is three fills; the engine
+  counts it as one filled order.
+- fills_since lists the account's trades of the traded symbols (Binance myTrades wants a
+  symbol and at most 24 h per request, so it walks 24 h windows, 1000 trades a page); None
+  means the last `history` (venue.sync_lookback_hours). Trades of orders this process did
+  not send are named by the venue's client order id, decoded to the engine's id for every id
+  given to `track`.
 - A market order is a marketable limit at the price collar (IOC), so it never fills beyond it:
   venue.collar_pct from the reference price, or the order's own collar_price (the engine's
   risk.price_collar_pct) when that is tighter.
@@ -20,7 +29,7 @@ funds), and positions are the base-asset balances of the traded symbols.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -36,14 +45,16 @@ from tradeguard.venues.failures import (
     classify,
     describe_error,
 )
+from tradeguard.venues.history import PAGE, trades_between
 from tradeguard.venues.ids import encode_client_order_id
-from tradeguard.venues.orders import aggregate_fill, order_view
+from tradeguard.venues.orders import order_view, trade_fill
 
 __all__ = ["BreakerSink", "CcxtBroker", "VenueCall"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
 
 
 class BreakerSink(Protocol):
@@ -83,6 +94,7 @@ class CcxtBroker:
         collar_pct: float = 0.5,
         encode: Callable[[str], str] = encode_client_order_id,
         listeners: Sequence[Callable[[VenueCall], None]] = (),
+        history: timedelta = timedelta(hours=720),
     ) -> None:
         self._exchange = exchange
         self._clock = clock
@@ -91,8 +103,12 @@ class CcxtBroker:
         self._encode = encode
         self._listeners = list(listeners)
         self._breaker: BreakerSink | None = None
+        self._history = history
         self._tracked: dict[str, _Tracked] = {}
-        self._delivered: set[str] = set()
+        self._finished: set[str] = set()  # orders whose trades poll_fills delivered
+        self._delivered: set[str] = set()  # fill ids poll_fills delivered
+        self._engine_ids: dict[str, str] = {}  # venue client id -> engine client id
+        self._order_cids: dict[str, str] = {}  # venue order id -> engine client id
         self._markets_loaded = False
         self._backoff_until: datetime | None = None
         self.last_latency_ms = 0.0
@@ -104,6 +120,11 @@ class CcxtBroker:
     def add_listener(self, listener: Callable[[VenueCall], None]) -> None:
         """Call listener after every venue round trip."""
         self._listeners.append(listener)
+
+    def track(self, client_order_ids: Iterable[str]) -> None:
+        """Learn engine client ids (the journal's), so venue ids decode back to them."""
+        for cid in client_order_ids:
+            self._engine_ids[self._encode(cid)] = cid
 
     # ------------------------------------------------------------------ port
     def place_order(self, order: OrderRequest) -> BrokerAck:
@@ -123,6 +144,7 @@ class CcxtBroker:
             return BrokerAck(cid, OrderStatus.REJECTED, None, self.last_latency_ms,
                              f"not sent, markets unavailable: {e}")
         self._tracked.setdefault(cid, _Tracked(order.symbol, venue_id))
+        self._engine_ids[venue_id] = cid
         side = "buy" if order.side is Side.BUY else "sell"
         if order.limit_price is not None:
             price, tif = order.limit_price, "GTC"
@@ -166,12 +188,12 @@ class CcxtBroker:
         return None if raw is None else order_view(client_order_id, raw)
 
     def get_fills(self, client_order_id: str) -> list[Fill]:
-        """Return the order's fill (one, aggregated) once it is final; [] while it is open."""
+        """Return every trade of the order so far, one Fill each ([] before its first)."""
         raw = self._fetch(client_order_id)
         if raw is None:
             return []
-        fill = self._final_fill(client_order_id, raw, redeliver=True)
-        return [] if fill is None else [fill]
+        view = order_view(client_order_id, raw)
+        return self._order_fills(view) if view.filled_quantity > 0 else []
 
     def get_positions(self) -> dict[str, float]:
         """Return base-asset holdings of the traded symbols (spot: the position is the balance)."""
@@ -191,27 +213,29 @@ class CcxtBroker:
         return float((balance.get(quote) or {}).get("free") or 0.0)
 
     def poll_fills(self) -> list[Fill]:
-        """Return fills of orders that became final since the last poll; [] when unreachable."""
+        """Return the trades of orders that became final since the last poll ([] if unreachable).
+
+        All trades of an order come in the same poll, so the engine completes it once.
+        """
         fills: list[Fill] = []
-        for cid in [c for c in self._tracked if c not in self._delivered]:
+        for cid in [c for c in self._tracked if c not in self._finished]:
             try:
                 raw = self._fetch(cid)
-                fill = None if raw is None else self._final_fill(cid, raw)
+                view = None if raw is None else order_view(cid, raw)
+                new = [] if view is None else self._final_fills(view)
             except VenueCallError as e:
                 log.warning("venue_poll_deferred cid=%s kind=%s", cid, e.kind.value)
                 break  # the rest waits for the next poll; nothing is lost
-            if raw is None:
+            if view is None:
                 self._tracked.pop(cid, None)
-            elif fill is not None:
-                fills.append(fill)
-            elif order_view(cid, raw).status.is_final:
-                self._delivered.add(cid)  # cancelled or rejected without a fill
+                continue
+            fills.extend(new)
         return fills
 
     # ------------------------------------------------------------------ richer port
     def open_orders(self) -> list[BrokerOrder]:
         """Return every open order of the traded symbols, with venue client ids decoded."""
-        decode = {t.venue_id: cid for cid, t in self._tracked.items()}
+        decode = {**self._engine_ids, **{t.venue_id: cid for cid, t in self._tracked.items()}}
         found: list[BrokerOrder] = []
         for symbol in self._symbols:
             for raw in self._call("open_orders", self._exchange.fetch_open_orders, symbol):
@@ -219,18 +243,18 @@ class CcxtBroker:
                 found.append(order_view(decode.get(venue_id, venue_id), raw))
         return found
 
-    def fills_since(self, since: datetime) -> list[Fill]:
-        """Return every venue trade of the traded symbols since a time (one Fill per trade)."""
-        by_order = {t.order_id: cid for cid, t in self._tracked.items() if t.order_id}
-        since_ms = int(since.timestamp() * 1000)
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return every trade of the traded symbols at or after since, one Fill each.
+
+        None means the last `history`. Oldest first per symbol.
+        """
+        self._ensure_markets()
+        start = since if since is not None else self._clock.now() - self._history
         fills: list[Fill] = []
         for symbol in self._symbols:
-            for trade in self._call("fills_since", self._exchange.fetch_my_trades, symbol,
-                                    since_ms):
-                order_id = str(trade.get("order") or "")
-                cid = by_order.get(order_id, f"venue-order-{order_id}")
-                fill_id = f"{self._exchange.id}-trade-{trade['id']}"
-                fill = aggregate_fill(cid, fill_id, symbol, [trade], trade.get("timestamp"))
+            for trade in self._trades_since(symbol, start):
+                cid = self._client_id_of(symbol, str(trade.get("order") or ""))
+                fill = trade_fill(cid, self._fill_id(trade), symbol, trade)
                 if fill is not None:
                     fills.append(fill)
         return fills
@@ -323,28 +347,64 @@ class CcxtBroker:
                 raise
             tracked = self._tracked.setdefault(cid, _Tracked(symbol, venue_id))
             tracked.order_id = str(raw.get("id") or "") or tracked.order_id
+            if tracked.order_id:
+                self._order_cids[tracked.order_id] = cid
+            self._engine_ids[venue_id] = cid
             return raw
         return None
 
-    def _final_fill(self, cid: str, raw: dict[str, Any], redeliver: bool = False) -> Fill | None:
-        view = order_view(cid, raw)
-        if view.status is not OrderStatus.FILLED or (cid in self._delivered and not redeliver):
-            return None
+    def _fill_id(self, trade: dict[str, Any]) -> str:
+        return f"{self._exchange.id}-trade-{trade['id']}"
+
+    def _order_fills(self, view: BrokerOrder) -> list[Fill]:
+        """Return one Fill per venue trade of an order."""
         trades = self._call("get_fills", self._exchange.fetch_my_trades, view.symbol, None, None,
                             {"orderId": view.broker_order_id})
-        fill_id = f"{self._exchange.id}-order-{view.broker_order_id}"
-        fill = aggregate_fill(cid, fill_id, view.symbol, trades, raw.get("lastTradeTimestamp"))
-        if fill is not None:
-            self._delivered.add(cid)
-        return fill
+        found = (trade_fill(view.client_order_id, self._fill_id(t), view.symbol, t)
+                 for t in trades)
+        return sorted((f for f in found if f is not None), key=lambda f: (f.ts, f.fill_id))
+
+    def _final_fills(self, view: BrokerOrder) -> list[Fill]:
+        """Return the undelivered trades of an order once it is final; [] while it works."""
+        if not view.status.is_final:
+            return []
+        fills = self._order_fills(view) if view.status is OrderStatus.FILLED else []
+        new = [f for f in fills if f.fill_id not in self._delivered]
+        self._delivered.update(f.fill_id for f in new)
+        self._finished.add(view.client_order_id)
+        return new
+
+    def _trades_since(self, symbol: str, start: datetime) -> list[dict[str, Any]]:
+        def page(cursor_ms: int, end_ms: int) -> list[dict[str, Any]]:
+            return self._call("fills_since", self._exchange.fetch_my_trades, symbol, cursor_ms,
+                              PAGE, {"endTime": end_ms})
+
+        return trades_between(page, start, self._clock.now())
+
+    def _client_id_of(self, symbol: str, order_id: str) -> str:
+        """Return the engine's client id of a venue order (the venue's own id if unknown)."""
+        known = self._order_cids.get(order_id)
+        if known is not None:
+            return known
+        try:
+            raw = self._call("get_order", self._exchange.fetch_order, order_id, symbol)
+        except VenueCallError as e:
+            if e.kind is not FailureKind.NOT_FOUND:
+                raise
+            raw = {}
+        venue_id = str(raw.get("clientOrderId") or "")
+        cid = self._engine_ids.get(venue_id, venue_id) or f"venue-order-{order_id}"
+        self._order_cids[order_id] = cid
+        return cid
 
     def _ack_from(self, cid: str, raw: dict[str, Any], latency: float) -> BrokerAck:
         view = order_view(cid, raw)
         self._tracked[cid].order_id = view.broker_order_id
+        self._order_cids[view.broker_order_id] = cid
         if view.status in (OrderStatus.SUBMITTED, OrderStatus.FILLED):
-            # Filled at once or not: the fill is delivered by poll_fills, like the paper venue.
+            # Filled at once or not: the fills are delivered by poll_fills, like the paper venue.
             return BrokerAck(cid, OrderStatus.SUBMITTED, view.broker_order_id, latency)
-        self._delivered.add(cid)
+        self._finished.add(cid)
         reason = view.reason or "expired: no liquidity within the price collar"
         return BrokerAck(cid, OrderStatus.REJECTED, view.broker_order_id, latency, reason)
 
@@ -374,3 +434,4 @@ class CcxtBroker:
     def _emit(self, event: VenueCall) -> None:
         for listener in self._listeners:
             listener(event)
+

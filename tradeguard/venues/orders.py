@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.model import BrokerOrder, Fill, OrderStatus, Side
 
-__all__ = ["aggregate_fill", "order_view"]
+__all__ = ["order_view", "trade_fill"]
 
 _OPEN = "open"
 _CLOSED = "closed"
@@ -63,35 +62,20 @@ def _fee_in_quote(trade: dict[str, Any], symbol: str, price: float) -> float:
     return 0.0  # paid in a third asset (e.g. BNB): not part of this symbol's cash
 
 
-def aggregate_fill(
-    client_order_id: str,
-    fill_id: str,
-    symbol: str,
-    trades: Iterable[dict[str, Any]],
-    timestamp_ms: Any,
-) -> Fill | None:
-    """Return one Fill for trades of one order: summed quantity and fee, VWAP price."""
-    quantity = notional = fee = 0.0
-    side = Side.BUY
-    last_ms = 0
-    for trade in trades:
-        amount = float(trade.get("amount") or 0.0)
-        price = float(trade.get("price") or 0.0)
-        quantity += amount
-        notional += amount * price
-        fee += _fee_in_quote(trade, symbol, price)
-        side = Side.BUY if trade.get("side") == "buy" else Side.SELL
-        last_ms = max(last_ms, int(trade.get("timestamp") or 0))
+def trade_fill(client_order_id: str, fill_id: str, symbol: str,
+               trade: dict[str, Any]) -> Fill | None:
+    """Return the Fill of one venue trade (None for a trade without quantity)."""
+    quantity = float(trade.get("amount") or 0.0)
     if quantity <= 0:
         return None
-    stamp = last_ms or int(timestamp_ms or 0)
+    price = float(trade.get("price") or 0.0)
     return Fill(
         fill_id=fill_id,
         client_order_id=client_order_id,
         symbol=symbol,
-        side=side,
+        side=Side.BUY if trade.get("side") == "buy" else Side.SELL,
         quantity=quantity,
-        price=notional / quantity,
-        fee=fee,
-        ts=datetime.fromtimestamp(stamp / 1000, UTC),
+        price=price,
+        fee=_fee_in_quote(trade, symbol, price),
+        ts=datetime.fromtimestamp(int(trade.get("timestamp") or 0) / 1000, UTC),
     )

@@ -18,6 +18,7 @@ from tradeguard.venues.emulator.market import MarketData, SymbolSpec, to_ms
 __all__ = ["ApiError", "Book", "Order", "Trade"]
 
 _TIFS = ("GTC", "IOC", "FOK")
+_DAY_MS = 24 * 3600 * 1000
 
 
 class ApiError(Exception):
@@ -136,8 +137,9 @@ class Book:
     _matched_to: dict[str, datetime] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ requests
-    def place(self, p: dict[str, str], now: datetime, fill_fraction: float = 1.0) -> Order:
-        """Validate and book a new order; fill what is marketable now."""
+    def place(self, p: dict[str, str], now: datetime, fill_fraction: float = 1.0,
+              pieces: int = 1) -> Order:
+        """Validate and book a new order; fill what is marketable now (in `pieces` trades)."""
         self.match(now)
         symbol = self._symbol(p)
         side = p.get("side", "")
@@ -165,7 +167,9 @@ class Book:
             trade_price <= price if side == "BUY" else trade_price >= price
         )
         if marketable:
-            self._fill(order, trade_price, quantity * fill_fraction, now)
+            # A taker order eats several resting orders on a real book: one trade each.
+            for _ in range(pieces):
+                self._fill(order, trade_price, quantity * fill_fraction / pieces, now)
         if order.is_open and (kind == "MARKET" or tif in ("IOC", "FOK")):
             order.status = "EXPIRED"
             order.updated_at = now
@@ -204,15 +208,22 @@ class Book:
         return [o for o in self.orders.values() if o.is_open and symbol in (None, o.symbol)]
 
     def my_trades(self, p: dict[str, str]) -> list[Trade]:
-        """Return trades of a symbol, optionally of one order or from a start time."""
+        """Return trades of a symbol: of one order, in [startTime, endTime], or from fromId."""
         symbol = self._symbol(p)
-        order_id = int(p["orderId"]) if p.get("orderId", "").isdigit() else None
-        start = int(p["startTime"]) if p.get("startTime", "").isdigit() else None
-        limit = int(p["limit"]) if p.get("limit", "").isdigit() else 500
+        order_id, start, end, from_id = (
+            int(p[name]) if p.get(name, "").isdigit() else None
+            for name in ("orderId", "startTime", "endTime", "fromId")
+        )
+        if (start is not None or end is not None) and from_id is not None:
+            raise _bad(-1128, "Combination of optional parameters invalid.")
+        if start is not None and end is not None and end - start > _DAY_MS:
+            raise _bad(-1127, "More than 24 hours between startTime and endTime.")
+        limit = min(int(p["limit"]) if p.get("limit", "").isdigit() else 500, 1000)
         found = [
             t for t in self.trades
             if t.symbol == symbol and order_id in (None, t.order_id)
-            and (start is None or to_ms(t.at) >= start)
+            and (start is None or to_ms(t.at) >= start) and (end is None or to_ms(t.at) <= end)
+            and (from_id is None or t.trade_id >= from_id)
         ]
         return found[:limit]
 

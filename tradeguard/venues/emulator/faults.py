@@ -12,7 +12,9 @@ matches and then hits the next `times` ones (0 = every one). Kinds:
 - `lost_request`: drop the connection without processing (the venue never saw the order).
 - `duplicate`: answer -2010 "Duplicate order sent." without processing.
 - `slow`: wait `hold_seconds` (through the emulator's injected sleep), then answer normally.
-- `partial_fill`: fill only `fraction` of the order (IOC/market rest expires, GTC rests).
+- `partial_fill`: fill only `fraction` of the order (IOC/market rest expires, GTC rests), in
+  `pieces` trades.
+- `split_fill`: fill the order in `pieces` trades (a taker order eating several resting ones).
 - `venue_cancel`: accept the order, then cancel it on the venue side (status EXPIRED).
 """
 
@@ -32,7 +34,7 @@ __all__ = ["FaultRule", "HttpFaults"]
 
 FaultKind = Literal[
     "server_error", "rate_limit", "timeout_after_accept", "lost_response", "lost_request",
-    "duplicate", "partial_fill", "venue_cancel", "slow",
+    "duplicate", "partial_fill", "split_fill", "venue_cancel", "slow",
 ]
 
 
@@ -52,6 +54,10 @@ class FaultRule(BaseModel):
         1.0, ge=0, le=120, description="How long timeout_after_accept and slow hold the answer."
     )
     fraction: float = Field(0.5, gt=0, lt=1, description="Filled share of partial_fill.")
+    pieces: int = Field(
+        1, ge=1, le=20, description="Trades the filled quantity is split into (partial_fill, "
+        "split_fill)."
+    )
 
 
 @dataclass(slots=True)

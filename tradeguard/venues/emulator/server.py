@@ -189,7 +189,9 @@ class ExchangeEmulator:
         if method == "DELETE":
             return book.cancel(p, now).to_json()
         fraction = rule.fraction if rule is not None and rule.kind == "partial_fill" else 1.0
-        order = book.place(p, now, fraction)
+        pieces = rule.pieces if rule is not None and rule.kind in ("partial_fill",
+                                                                   "split_fill") else 1
+        order = book.place(p, now, fraction, pieces)
         if rule is not None and rule.kind == "venue_cancel" and order.is_open:
             order.status, order.updated_at = "EXPIRED", now
         answer = order.to_json()
