@@ -144,8 +144,16 @@ class TradingSession:
         self._journal.flush_if_pending()
         return dict(outcome)
 
-    def sync_with_venue(self, venue: VenueLedger) -> VenueSyncResult:
-        """Book what the venue has and the journal lacks, before any recovery or trading."""
+    def sync_with_venue(
+        self, venue: VenueLedger, since: datetime | None = None
+    ) -> VenueSyncResult:
+        """Book what the venue has and the journal lacks, before any recovery or trading.
+
+        The venue's record is read from `since` (a live venue's bound), by default from the
+        store's oldest cursor (everything when there is none).
+        """
+        if since is None and self.cursors:
+            since = min(self.cursors.values())
         result = sync_with_venue(
             venue=venue,
             execution=self._execution,
@@ -154,7 +162,7 @@ class TradingSession:
             clock=self._clock,
             risk=self._risk,
             commit=self.commit,
-            since=min(self.cursors.values()) if self.cursors else None,
+            since=since,
         )
         self._journal.flush_if_pending()
         return result

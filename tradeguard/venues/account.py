@@ -25,8 +25,8 @@ class VenueAccount(Protocol):
         """Return every order still open at the venue."""
         ...
 
-    def fills_since(self, since: datetime) -> list[Fill]:
-        """Return every fill executed at or after `since`."""
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return every fill executed at or after `since` (None: as far back as it keeps)."""
         ...
 
     def get_positions(self) -> dict[str, float]:
@@ -84,6 +84,6 @@ class PaperVenue:
         """Return the paper book's pending orders."""
         return [order.view() for order in self._book.pending_orders()]
 
-    def fills_since(self, since: datetime) -> list[Fill]:
-        """Return fills executed by this process at or after `since`."""
-        return [fill for fill in self._fills if fill.ts >= since]
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return fills executed by this process at or after `since` (None: all)."""
+        return [fill for fill in self._fills if since is None or fill.ts >= since]

@@ -101,6 +101,15 @@ class VenueConfig(BaseModel):
     enable_rate_limit: bool = Field(
         True, description="Let ccxt space requests by the exchange's declared rate limit."
     )
+    sync_lookback_hours: int = Field(
+        720,
+        ge=1,
+        le=8_760,
+        description="How far back the venue sync at start and `reconcile` read the account's "
+        "trades: from the store's oldest bar cursor, never earlier than this many hours ago "
+        "(an empty store reads all of it). Binance myTrades needs one request per symbol per "
+        "24 h of window; a store older than this HALTs the session (trades in between unseen).",
+    )
 
     @field_validator("symbols")
     @classmethod

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.assembly import assemble
@@ -23,6 +23,7 @@ from engine.clock import Clock
 from engine.feed import FeedItem
 from engine.ports import EngineStore, RecoveredState
 from engine.session import SessionEnd, TradingSession
+from engine.venue_sync import VenueSyncResult
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.bootstrap import (
@@ -47,6 +48,14 @@ from tradeguard.venues.config import (
 from tradeguard.venues.exchange import build_exchange
 from tradeguard.venues.live_feed import LiveBarFeed, LiveFeedConfig
 from tradeguard.venues.reconcile import check_account
+from tradeguard.venues.sync import (
+    IntentLister,
+    SyncPlan,
+    owned_by,
+    plan_sync,
+    sync_account,
+    write_live_marker,
+)
 
 __all__ = ["LiveRuntime", "build_live_runtime", "run_live", "with_warm_cursors"]
 
@@ -64,6 +73,10 @@ class LiveRuntime:
     items: Iterator[FeedItem]
     stack: ExitStack
     stop: threading.Event = field(default_factory=threading.Event)
+    journal: IntentLister | None = None
+    plan: SyncPlan | None = None  # where the venue sync reads from (live venues only)
+    strategy_id: str = "sma"
+    synced: VenueSyncResult | None = None  # what the venue sync at start booked
 
     def close(self) -> None:
         """Release the store, the paper book and the state-dir lock."""
@@ -135,7 +148,11 @@ def build_live_runtime(
             should_stop=stop.is_set,
         )
         warm = feed.warmup()
-        recovered = with_warm_cursors(store.load(), warm)
+        stored = store.load()
+        recovered = with_warm_cursors(stored, warm)
+        plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours)
+        if not paper:
+            write_live_marker(state_dir, venue.exchange, venue.symbols)
         broker = _broker(settings, venue, exchange, clock, paper, stack)
         wrapped: Broker = broker
         journal: EngineStore = ThrottledCommands(store)
@@ -156,15 +173,19 @@ def build_live_runtime(
         stack.close()
         raise
     items = itertools.chain(warm, feed)
-    return LiveRuntime(session, broker, feed, recovered, items, stack, stop)
+    return LiveRuntime(session, broker, feed, recovered, items, stack, stop, store, plan,
+                       settings.strategy.strategy_id)
 
 
 def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
-    """Reconcile intents and the account with the venue, then trade live bars until stopped."""
+    """Book the venue's trades the journal lacks, settle intents, check the account, trade."""
+    if isinstance(runtime.broker, CcxtBroker) and runtime.plan and runtime.journal:
+        runtime.synced = sync_account(runtime.session, runtime.broker, runtime.journal,
+                                      runtime.plan, runtime.strategy_id)
     open_intents = runtime.recovered.open_intents
     reconciled = runtime.session.recover(open_intents)
     saved = runtime.recovered.state.get("clock", {}).get("now")
-    drift = check_account(runtime.broker, [i.client_order_id for i in open_intents],
+    drift = check_account(runtime.broker, owned_by(runtime.strategy_id),
                           datetime.fromisoformat(saved) if saved else None,
                           runtime.session.breaker)
     log.info("live_session_start reconciled=%s account_clean=%s",
@@ -178,7 +199,8 @@ def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
 def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock, paper: bool,
             stack: ExitStack) -> Any:
     if not paper:
-        return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct)
+        return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct,
+                          history=timedelta(hours=venue.sync_lookback_hours))
     book = SqlitePaperBook(settings.store.state_dir / BOOK_FILE,
                            durability=settings.store.durability)
     stack.callback(book.close)

@@ -1,14 +1,15 @@
 """Account-wide reconciliation at start: is anyone else trading this account?
 
-The engine settles its own intents by client order id. What it cannot see that way is an open
-order or a fill on the account that no journaled intent explains (a manual order, a second bot,
-a leaked key). `account_drift` lists them; a live session HALTs on any (fails closed).
+The engine settles its own intents by client order id, and the venue sync books this bot's
+trades the journal lacks. What neither may take over is an open order or a fill on the account
+whose client id is not this bot's (a manual order, a second bot, a leaked key): `account_drift`
+lists them; a live session HALTs on any (fails closed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,26 +37,25 @@ class AccountDrift:
 
 
 def account_drift(
-    account: VenueAccount, known_ids: Iterable[str], since: datetime | None
+    account: VenueAccount, ours: Callable[[str], bool], since: datetime | None
 ) -> AccountDrift:
-    """Return open orders and fills since `since` whose client id no known intent carries."""
-    known = set(known_ids)
+    """Return open orders and fills since `since` whose client id is not this bot's."""
     orders = tuple(sorted(o.client_order_id for o in account.open_orders()
-                          if o.client_order_id not in known))
+                          if not ours(o.client_order_id)))
     fills: tuple[str, ...] = ()
     if since is not None:
         fills = tuple(sorted(f.fill_id for f in account.fills_since(since)
-                             if f.client_order_id not in known))
+                             if not ours(f.client_order_id)))
     return AccountDrift(orders, fills)
 
 
 def check_account(
-    account: VenueAccount, known_ids: Iterable[str], since: datetime | None,
+    account: VenueAccount, ours: Callable[[str], bool], since: datetime | None,
     breaker: CircuitBreaker,
 ) -> AccountDrift | None:
     """Reconcile the account and HALT on drift; an account that cannot be read also HALTs."""
     try:
-        drift = account_drift(account, known_ids, since)
+        drift = account_drift(account, ours, since)
     except BrokerError as e:
         log.warning("venue_account_unchecked error=%s", e)
         breaker.report_critical_error(

@@ -1,0 +1,160 @@
+"""The venue is the truth for a ccxt venue: book this bot's venue trades the journal lacks.
+
+Before recovery and trading (live start, and `tradeguard reconcile` on a live state) the
+account's trades since the store's oldest bar cursor go through `engine.venue_sync`: every
+trade of this bot's orders the journal has not booked is booked once, an order the journal
+does not know is adopted, and working orders are followed. "This bot's" means a client order
+id the journal knows or one carrying the strategy's prefix (`<strategy_id>-`, as every engine
+id does); anything else on the account is left to the drift check, which HALTs on it.
+
+Where the read starts: the store's oldest cursor as saved (before the live warm-up moves the
+cursors to now), but never earlier than `venue.sync_lookback_hours` ago; an empty store reads
+that whole window. A store older than the window cannot be brought up to the venue: the
+session HALTs and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.breaker_config import IssueType
+from engine.model import BrokerOrder, Fill
+from engine.ports import RecoveredState
+from engine.session import TradingSession
+from engine.venue_sync import VenueSyncResult
+from tradeguard.venues.account import VenueAccount
+from tradeguard.venues.ids import BINANCE_ID_MAX
+
+__all__ = [
+    "LIVE_MARKER",
+    "IntentLister",
+    "OwnLedger",
+    "SyncPlan",
+    "owned_by",
+    "plan_sync",
+    "read_live_marker",
+    "sync_account",
+    "write_live_marker",
+]
+
+log = logging.getLogger(__name__)
+
+LIVE_MARKER = "venue.json"  # in the state dir: this state trades a live (ccxt) venue
+_HASHED_READABLE = BINANCE_ID_MAX - 17  # the readable head an encoded (hashed) id keeps
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class IntentLister(Protocol):
+    """The journal's intents by creation time (the SQLite store fits)."""
+
+    def intents_between(self, start: datetime, end: datetime) -> list[Any]:
+        """Return intents created in [start, end]."""
+        ...
+
+
+class Trackable(VenueAccount, Protocol):
+    """A venue account that decodes venue client ids to the engine's (CcxtBroker fits)."""
+
+    def track(self, client_order_ids: Any) -> None:
+        """Learn engine client ids."""
+        ...
+
+
+def owned_by(strategy_id: str) -> Callable[[str], bool]:
+    """Return whether a client order id is one this strategy's engine sends (encoded or not)."""
+    prefix = f"{strategy_id}-"[:_HASHED_READABLE]
+    return lambda cid: cid.startswith(prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnLedger:
+    """The account's records that are this bot's: the VenueLedger engine.venue_sync reads."""
+
+    account: VenueAccount
+    ours: Callable[[str], bool]
+
+    def fills_since(self, since: datetime | None) -> list[Fill]:
+        """Return this bot's fills at or after since."""
+        return [f for f in self.account.fills_since(since) if self.ours(f.client_order_id)]
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Return this bot's orders still working at the venue."""
+        return [o for o in self.account.open_orders() if self.ours(o.client_order_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """Where the venue's record is read from, and whether the store is older than that."""
+
+    since: datetime
+    cursor: datetime | None
+    history_short: bool
+
+
+def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int) -> SyncPlan:
+    """Return the start of the read: the stored oldest cursor, bounded by the lookback."""
+    floor = now - timedelta(hours=lookback_hours)
+    cursors = (stored.state.get("session") or {}).get("cursors") or {}
+    if not cursors:
+        return SyncPlan(floor, None, history_short=False)
+    oldest = min(datetime.fromisoformat(ts) for ts in cursors.values())
+    if oldest < floor:
+        return SyncPlan(floor, oldest, history_short=True)
+    return SyncPlan(oldest, oldest, history_short=False)
+
+
+def sync_account(
+    session: TradingSession,
+    account: Trackable,
+    journal: IntentLister,
+    plan: SyncPlan,
+    strategy_id: str,
+) -> VenueSyncResult:
+    """Book this bot's venue trades since plan.since the journal lacks (before recovery)."""
+    # Intents created a day before the read started may still have trades in it.
+    known = journal.intents_between(plan.since - timedelta(days=1), _FAR_FUTURE)
+    account.track(i.client_order_id for i in known)
+    if plan.history_short:
+        cursor = plan.cursor.isoformat() if plan.cursor else "none"
+        log.error("venue_sync_history_short cursor=%s since=%s", cursor, plan.since.isoformat())
+        session.breaker.report_critical_error(
+            IssueType.MANUAL,
+            {"kind": "venue_history_short", "store_cursor": cursor,
+             "read_from": plan.since.isoformat(),
+             "action": "the store is older than venue.sync_lookback_hours: trades in between "
+                       "are not booked; raise the setting and run `tradeguard reconcile`"},
+        )
+    result = session.sync_with_venue(OwnLedger(account, owned_by(strategy_id)), plan.since)
+    log.info("venue_sync since=%s fills_booked=%d intents_adopted=%d open_orders_adopted=%d "
+             "error=%s", plan.since.isoformat(), len(result.fills_booked),
+             len(result.intents_adopted), len(result.open_orders_adopted), result.error or "-")
+    return result
+
+
+def write_live_marker(state_dir: Path, exchange: str, symbols: list[str]) -> None:
+    """Record that this state trades a live venue (read by `tradeguard reconcile`)."""
+    path = state_dir / LIVE_MARKER
+    text = json.dumps({"exchange": exchange, "symbols": symbols}, sort_keys=True)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        tmp = path.with_name(f"{path.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+
+
+def read_live_marker(state_dir: Path) -> dict[str, Any] | None:
+    """Return the live venue this state trades, or None for a replay/paper state."""
+    path = state_dir / LIVE_MARKER
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("venue_marker_unreadable path=%s", path)
+        return {}
+    return data if isinstance(data, dict) else {}
