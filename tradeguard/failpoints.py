@@ -3,7 +3,8 @@
 Set `TRADEGUARD_FAILPOINT=<point>:<n>` to SIGKILL the process the n-th time it reaches
 <point>. Points: `before_broker` (the intent is journaled, the broker not yet called),
 `inside_broker` (the venue has the order, the acknowledgement is lost), `after_commit` (a
-journal transaction just committed). Unset, nothing is wrapped and nothing is slower.
+journal transaction just committed), `after_fill` (a transaction booking a fill just
+committed: between the trades of an order filled in several). Unset, nothing is wrapped and nothing is slower.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from engine.session_state import MarketSimulator
 
 ENV = "TRADEGUARD_FAILPOINT"
-POINTS = ("before_broker", "inside_broker", "after_commit")
+POINTS = ("before_broker", "inside_broker", "after_commit", "after_fill")
 
 
 @dataclass
@@ -110,6 +111,8 @@ class FailpointStore:
         """Commit, then maybe die."""
         self._inner.commit(batch)
         self._failpoint.reach("after_commit")
+        if batch.fills:
+            self._failpoint.reach("after_fill")
 
     def load(self) -> RecoveredState:
         """Return the inner store's recovered state."""

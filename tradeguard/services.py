@@ -33,6 +33,7 @@ from tradeguard.contracts import (
 )
 from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayRequest
 from tradeguard.store import hygiene
+from tradeguard.venues.sync import read_live_marker
 
 if TYPE_CHECKING:
     from engine.feed import FeedItem
@@ -216,6 +217,13 @@ class ReconcileReport:
 def reconcile_report(app: App) -> ReconcileReport:
     """Book what the venue has and the journal lacks, then settle every non-final intent."""
     _existing(app.workspace)
+    marker = read_live_marker(app.workspace.location)
+    if marker is not None:
+        # A live (ccxt) venue's state: its venue is the exchange, not the paper book.
+        from tradeguard.venues.live import reconcile_live  # ccxt loads only for live states
+
+        count, outcome, synced = reconcile_live(app.settings, app.workspace.location, marker)
+        return ReconcileReport(count, outcome, synced)
     runtime = _offline_runtime(app)
     try:
         synced = (

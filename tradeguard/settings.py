@@ -103,7 +103,7 @@ class StoreConfig(BaseModel):
     )
     failpoint: str | None = Field(
         None,
-        pattern=r"^(before_broker|inside_broker|after_commit):[1-9][0-9]*$",
+        pattern=r"^(before_broker|inside_broker|after_commit|after_fill):[1-9][0-9]*$",
         description="Crash drill only: SIGKILL this process the n-th time it reaches <point> "
         f"(<point>:<n>; also read from ${FAILPOINT_ENV_VAR}). Unset in production.",
     )

@@ -196,3 +196,18 @@ def test_market_order_never_fills_beyond_its_collar_price(venue: Venue) -> None:
     assert order is not None
     assert order.status is OrderStatus.CANCELLED
     assert order.filled_quantity == 0.0
+
+
+def test_a_fill_has_one_id_whichever_call_reports_it(venue: Venue) -> None:
+    placed_at = venue.clock.now()
+    venue.broker.place_order(_order(venue, CID))
+    venue.next_bar()
+
+    polled = [f.fill_id for f in venue.broker.poll_fills()]
+    by_order = [f.fill_id for f in venue.broker.get_fills(CID)]
+    listed = [f.fill_id for f in venue.broker.fills_since(placed_at)]
+    everything = [f.fill_id for f in venue.broker.fills_since(None)]
+
+    assert len(polled) == 1
+    assert by_order == listed == everything == polled
+    assert [f.client_order_id for f in venue.broker.fills_since(placed_at)] == [CID]

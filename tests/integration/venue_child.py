@@ -47,8 +47,12 @@ def main() -> None:
     url, state_dir, end = sys.argv[1], Path(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
     settings = live_settings(state_dir, venue_config(url))
     clock = PushedClock(_emulator_now(url), url)
-    _, reconciled, finished = run_live_until(settings, clock, end)
-    print(json.dumps({"reconciled": reconciled, "reason": finished.reason}), flush=True)
+    runtime, reconciled, finished = run_live_until(settings, clock, end)
+    synced = runtime.synced
+    print(json.dumps({
+        "reconciled": reconciled, "reason": finished.reason,
+        "venue_fills_booked": len(synced.fills_booked) if synced else None,
+    }), flush=True)
 
 
 if __name__ == "__main__":

@@ -150,3 +150,37 @@ def journal(state_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
                 "SELECT from_state, to_state, trigger FROM breaker_events ORDER BY id").fetchall(),
             "issues": db.execute("SELECT issue_type, details FROM issues ORDER BY id").fetchall(),
         }
+
+
+def run_child(url: str, state_dir: Path, end: str, failpoint: str | None = None) -> Any:
+    """Run tests.integration.venue_child (a live session to `end`) in a new process."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
+    if failpoint:
+        env["TRADEGUARD_FAILPOINT"] = failpoint
+    return subprocess.run(
+        [sys.executable, "-m", "tests.integration.venue_child", url, str(state_dir), end],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def engine_book(state_dir: Path) -> dict[str, Any]:
+    """Read the engine's cash, positions and execution counters from the journal."""
+    import json
+    import sqlite3
+
+    from tradeguard.bootstrap import store_path
+
+    uri = f"file:{store_path(state_dir)}?mode=ro"
+    with sqlite3.connect(uri, uri=True) as db:
+        sections = dict(db.execute("SELECT key, value FROM key_state").fetchall())
+        orphans = db.execute(
+            "SELECT count(*) FROM order_intents i WHERE status = 'FILLED' AND NOT EXISTS "
+            "(SELECT 1 FROM trades t WHERE t.client_order_id = i.client_order_id)"
+        ).fetchone()[0]
+    portfolio = json.loads(sections["portfolio"])
+    return {"portfolio": portfolio, "execution": json.loads(sections["execution"]),
+            "risk": json.loads(sections["risk"]), "orphans": orphans}

@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from engine.assembly import assemble
 from engine.broker import Broker, PaperBroker
 from engine.circuit_breaker import CircuitBreaker
-from engine.clock import Clock
+from engine.clock import Clock, SimulatedClock, SystemClock
+from engine.errors import ConfigurationError
 from engine.feed import FeedItem
-from engine.ports import EngineStore, RecoveredState
+from engine.ports import Batch, EngineStore, RecoveredState
 from engine.session import SessionEnd, TradingSession
 from engine.venue_sync import VenueSyncResult
 from tradeguard import failpoints
@@ -57,7 +59,8 @@ from tradeguard.venues.sync import (
     write_live_marker,
 )
 
-__all__ = ["LiveRuntime", "build_live_runtime", "run_live", "with_warm_cursors"]
+__all__ = ["LiveRuntime", "build_live_runtime", "reconcile_live", "run_live",
+           "with_warm_cursors"]
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +197,49 @@ def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
     return reconciled, end
 
 
+
+
+def reconcile_live(
+    settings: Settings, state_dir: Path, marker: dict[str, Any], *, exchange: Any = None
+) -> tuple[int, dict[str, int], VenueSyncResult]:
+    """`tradeguard reconcile` on a live state: the venue sync, then settle every open intent.
+
+    Returns (open intents found, their outcome, what the sync booked). The clock is the kind
+    the state was written with (wall time for a real session).
+    """
+    venue = settings.venue
+    if marker.get("exchange") not in (None, venue.exchange):
+        message = (f"state {state_dir} trades {marker.get('exchange')!r} but venue.exchange is "
+                   f"{venue.exchange!r}: reconcile with the venue settings of that session")
+        raise ConfigurationError(message)
+    require_trading_allowed(venue)  # a never-sent intent may be sent now
+    require_supported(venue)
+    settings = with_live_defaults(settings)
+    if exchange is None:
+        exchange = build_exchange(venue, VenueCredentials.resolve(venue))
+    with ExitStack() as stack:
+        stack.enter_context(StateDirLock(state_dir))
+        store = open_store(settings, state_dir, writer=True)
+        stack.callback(store.close)
+        recovered = store.load()
+        clock = _state_clock(recovered)
+        broker = _broker(settings, venue, exchange, clock, False, stack)
+        session = assemble(engine_config(settings), clock=clock, store=store, broker=broker,
+                           recovered=recovered,
+                           strategy_factory=load_strategy(settings.strategy.class_path))
+        broker.attach_breaker(session.breaker)
+        plan = plan_sync(recovered, clock.now(), venue.sync_lookback_hours)
+        synced = sync_account(session, broker, store, plan, settings.strategy.strategy_id)
+        outcome = session.recover(recovered.open_intents)
+        session.commit(Batch(), clean_shutdown=session.was_clean)
+    return len(recovered.open_intents), outcome, synced
+
+
+def _state_clock(recovered: RecoveredState) -> Clock:
+    saved = recovered.state.get("clock") or {}
+    if saved.get("simulated") and saved.get("now"):
+        return SimulatedClock(datetime.fromisoformat(saved["now"]))
+    return SystemClock()
 
 
 def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock, paper: bool,

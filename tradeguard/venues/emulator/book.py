@@ -167,9 +167,14 @@ class Book:
             trade_price <= price if side == "BUY" else trade_price >= price
         )
         if marketable:
-            # A taker order eats several resting orders on a real book: one trade each.
-            for _ in range(pieces):
-                self._fill(order, trade_price, quantity * fill_fraction / pieces, now)
+            # A taker order eats several resting orders on a real book: one trade each, every
+            # quantity at the venue's 8-decimal precision (the last takes the remainder).
+            total = round(quantity * fill_fraction, 8)
+            piece = round(total / pieces, 8)
+            for index in range(pieces):
+                last = index == pieces - 1
+                self._fill(order, trade_price, round(total - piece * index, 8) if last else piece,
+                           now)
         if order.is_open and (kind == "MARKET" or tif in ("IOC", "FOK")):
             order.status = "EXPIRED"
             order.updated_at = now
@@ -248,7 +253,9 @@ class Book:
         notional = price * quantity
         fee = notional * self.fee_rate
         sign = 1.0 if order.side == "BUY" else -1.0
-        self.balances[spec.base] = self.balances.get(spec.base, 0.0) + sign * quantity
+        # Balances are kept at the venue's 8 decimals, so a holding bought in several trades
+        # can be sold in one order of the same size.
+        self.balances[spec.base] = round(self.balances.get(spec.base, 0.0) + sign * quantity, 8)
         self.balances[spec.quote] = self.balances.get(spec.quote, 0.0) - sign * notional - fee
         order.executed += quantity
         order.quote += notional
