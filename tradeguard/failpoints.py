@@ -4,7 +4,8 @@ Set `TRADEGUARD_FAILPOINT=<point>:<n>` to SIGKILL the process the n-th time it r
 <point>. Points: `before_broker` (the intent is journaled, the broker not yet called),
 `inside_broker` (the venue has the order, the acknowledgement is lost), `after_commit` (a
 journal transaction just committed), `after_fill` (a transaction booking a fill just
-committed: between the trades of an order filled in several). Unset, nothing is wrapped and nothing is slower.
+committed: between the trades of an order filled in several). Unset, nothing is wrapped and
+nothing is slower.
 """
 
 from __future__ import annotations
