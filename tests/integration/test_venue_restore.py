@@ -216,3 +216,39 @@ def test_an_order_filled_in_three_trades_is_three_fills_with_the_same_ids_everyw
     assert owned_by("sma")(venue_id) and not owned_by("sma")("manual-1")
     assert [(f.fill_id, f.client_order_id) for f in known] == [(i, CID) for i in ids]
     assert order is not None and order.status is OrderStatus.FILLED
+
+
+def test_the_sync_reads_from_the_stored_cursor_bounded_by_the_lookback() -> None:
+    from engine.ports import RecoveredState
+    from tradeguard.venues.sync import plan_sync
+
+    def stored(*cursors: str) -> RecoveredState:
+        section = {"cursors": {f"S{i}": c for i, c in enumerate(cursors)}} if cursors else {}
+        return RecoveredState({"session": section} if cursors else {}, [], [])
+
+    now = T0 + minutes(60)
+    recent = plan_sync(stored("2022-01-21T20:30:00+00:00", "2022-01-21T20:10:00+00:00"), now, 2)
+    assert (recent.since, recent.history_short) == (T0 + minutes(10), False)
+    empty = plan_sync(stored(), now, 2)
+    assert (empty.since, empty.cursor, empty.history_short) == (now - minutes(120), None, False)
+    old = plan_sync(stored("2022-01-20T20:00:00+00:00"), now, 2)
+    assert (old.since, old.history_short) == (now - minutes(120), True)
+
+
+def test_a_store_older_than_the_lookback_halts_the_live_session(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    state = tmp_path / "s"
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url, sync_lookback_hours=1))
+        run_live_until(settings, clock, T0 + minutes(10.1))
+        app = bootstrap(settings)
+        backup = services.backup_state(app)
+        run_live_until(settings, clock, T0 + minutes(80.1))
+        services.restore_state(app, backup)
+        runtime, _, _ = run_live_until(settings, clock, T0 + minutes(82.1))
+    assert runtime.session.breaker.state.value == "HALT"
+    issues = journal(state)["issues"]
+    assert any("venue_history_short" in details for _, details in issues)
