@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["BINANCE_ID_MAX", "encode_client_order_id"]
+__all__ = ["BINANCE_ID_MAX", "encode_client_order_id", "encoded_prefix"]
 
 BINANCE_ID_MAX = 36
 _BINANCE_ALLOWED = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
@@ -24,3 +24,8 @@ def encode_client_order_id(engine_id: str, max_length: int = BINANCE_ID_MAX) -> 
     digest = hashlib.sha256(engine_id.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
     readable = _BINANCE_BAD.sub("_", engine_id)[: max_length - _DIGEST_CHARS - 1]
     return f"{readable}-{digest}"
+
+
+def encoded_prefix(prefix: str, max_length: int = BINANCE_ID_MAX) -> str:
+    """Return the start shared by the venue ids of every engine id that starts with prefix."""
+    return _BINANCE_BAD.sub("_", prefix)[: max_length - _DIGEST_CHARS - 1]

@@ -29,7 +29,7 @@ from engine.ports import RecoveredState
 from engine.session import TradingSession
 from engine.venue_sync import VenueSyncResult
 from tradeguard.venues.account import VenueAccount
-from tradeguard.venues.ids import BINANCE_ID_MAX
+from tradeguard.venues.ids import encoded_prefix
 
 __all__ = [
     "LIVE_MARKER",
@@ -46,7 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LIVE_MARKER = "venue.json"  # in the state dir: this state trades a live (ccxt) venue
-_HASHED_READABLE = BINANCE_ID_MAX - 17  # the readable head an encoded (hashed) id keeps
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -68,7 +67,7 @@ class Trackable(VenueAccount, Protocol):
 
 def owned_by(strategy_id: str) -> Callable[[str], bool]:
     """Return whether a client order id is one this strategy's engine sends (encoded or not)."""
-    prefix = f"{strategy_id}-"[:_HASHED_READABLE]
+    prefix = encoded_prefix(f"{strategy_id}-")
     return lambda cid: cid.startswith(prefix)
 
 
