@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -410,26 +410,18 @@ class OrderExecutionEngine:
         return self._update(current)
 
     def apply_fills(
-        self,
-        fills: Sequence[Fill],
-        already_recorded: Callable[[str], bool] | None = None,
-        working: Collection[str] = (),
+        self, fills: Sequence[Fill], already_recorded: Callable[[str], bool] | None = None
     ) -> list[str]:
-        """Book fills exactly once; return the fill ids booked.
+        """Book fills of final orders exactly once; return the fill ids booked.
 
-        A venue may fill one order in several trades (one Fill each). Each fill moves cash,
-        position and fees; the order completes (FILLED, counted once as a filled order and an
-        executed trade) with its last new fill here, unless its client id is in `working`
-        (the venue still works the rest of it).
+        A venue may fill one order in several trades (one Fill each), handed over together
+        once the order is final. Each fill moves cash, position and fees; the order completes
+        (FILLED, counted once as a filled order and an executed trade) with its last new fill.
         """
         fresh = [f for f in fills if already_recorded is None or not already_recorded(f.fill_id)]
         last = {fill.client_order_id: index for index, fill in enumerate(fresh)}
-        booked: list[str] = []
-        for index, fill in enumerate(fresh):
-            cid = fill.client_order_id
-            if self.apply_fill(fill, completes=last[cid] == index and cid not in working):
-                booked.append(fill.fill_id)
-        return booked
+        return [fill.fill_id for index, fill in enumerate(fresh)
+                if self.apply_fill(fill, completes=last[fill.client_order_id] == index)]
 
     def apply_fill(
         self,
