@@ -45,7 +45,7 @@ from tradeguard.venues.failures import (
     classify,
     describe_error,
 )
-from tradeguard.venues.history import PAGE, trades_between
+from tradeguard.venues.history import PAGE, trade_order, trades_between
 from tradeguard.venues.ids import encode_client_order_id
 from tradeguard.venues.orders import order_view, trade_fill
 
@@ -54,7 +54,6 @@ __all__ = ["BreakerSink", "CcxtBroker", "VenueCall"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
 
 
 class BreakerSink(Protocol):
@@ -361,8 +360,8 @@ class CcxtBroker:
         trades = self._call("get_fills", self._exchange.fetch_my_trades, view.symbol, None, None,
                             {"orderId": view.broker_order_id})
         found = (trade_fill(view.client_order_id, self._fill_id(t), view.symbol, t)
-                 for t in trades)
-        return sorted((f for f in found if f is not None), key=lambda f: (f.ts, f.fill_id))
+                 for t in sorted(trades, key=trade_order))
+        return [f for f in found if f is not None]
 
     def _final_fills(self, view: BrokerOrder) -> list[Fill]:
         """Return the undelivered trades of an order once it is final; [] while it works."""
@@ -434,4 +433,3 @@ class CcxtBroker:
     def _emit(self, event: VenueCall) -> None:
         for listener in self._listeners:
             listener(event)
-

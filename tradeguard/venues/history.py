@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["PAGE", "WINDOW", "trades_between"]
+__all__ = ["PAGE", "WINDOW", "trade_order", "trades_between"]
 
 WINDOW = timedelta(hours=24) - timedelta(milliseconds=1)  # startTime..endTime at most 24 h
 PAGE = 1000  # trades per request at most
@@ -36,7 +36,13 @@ def trades_between(page: Page, start: datetime, now: datetime) -> list[dict[str,
                 break
             cursor = max(int(t.get("timestamp") or 0) for t in found)
         window = end + 1
-    return sorted(seen.values(), key=lambda t: (int(t.get("timestamp") or 0), str(t["id"])))
+    return sorted(seen.values(), key=trade_order)
+
+
+def trade_order(trade: dict[str, Any]) -> tuple[int, int, str]:
+    """Sort key of a ccxt trade: time, then id (numeric ids compare as numbers)."""
+    trade_id = str(trade["id"])
+    return int(trade.get("timestamp") or 0), len(trade_id), trade_id
 
 
 def _ms(when: datetime) -> int:
