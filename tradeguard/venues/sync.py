@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.breaker_config import IssueType
-from engine.model import BrokerOrder, Fill
+from engine.model import BrokerOrder, Fill, OrderIntent
 from engine.ports import RecoveredState
 from engine.session import TradingSession
 from engine.venue_sync import VenueSyncResult
@@ -52,7 +52,7 @@ _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 class IntentLister(Protocol):
     """The journal's intents by creation time (the SQLite store fits)."""
 
-    def intents_between(self, start: datetime, end: datetime) -> list[Any]:
+    def intents_between(self, start: datetime, end: datetime) -> list[OrderIntent]:
         """Return intents created in [start, end]."""
         ...
 
@@ -60,7 +60,7 @@ class IntentLister(Protocol):
 class Trackable(VenueAccount, Protocol):
     """A venue account that decodes venue client ids to the engine's (CcxtBroker fits)."""
 
-    def track(self, client_order_ids: Any) -> None:
+    def track(self, client_order_ids: Iterable[str]) -> None:
         """Learn engine client ids."""
         ...
 
