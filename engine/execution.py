@@ -439,7 +439,7 @@ class OrderExecutionEngine:
         if intent is None or (already_recorded is not None and already_recorded(fill.fill_id)):
             return False
         realized = self._portfolio.apply_fill(fill)
-        self._risk.record_fill(realized, trade=completes)
+        self._risk.record_fill(realized, trade=completes, at=fill.ts)
         self.stats.fees += fill.fee
         reference = intent.request.reference_price
         if reference > 0 and math.isfinite(fill.price):

@@ -140,15 +140,21 @@ class RiskManager:
         """Note that an order was sent to the broker now (feeds the rate windows)."""
         self._submissions.record()
 
-    def record_fill(self, realized_pnl: float, *, trade: bool = True) -> None:
+    def record_fill(
+        self, realized_pnl: float, *, trade: bool = True, at: datetime | None = None
+    ) -> None:
         """Add a fill's realized P&L (fees included) to the day; count a trade when `trade`.
 
         An order filled in several venue trades counts as one trade: execution passes
-        trade=False for every fill but the one completing the order.
+        trade=False for every fill but the one completing the order. A fill executed `at` a
+        trading day before the current one (the venue sync booking past days' trades on a
+        live clock) belongs to that day and changes none of today's counters.
         """
         if not math.isfinite(realized_pnl):
             message = f"realized_pnl must be a finite number, got {realized_pnl}"
             raise ValueError(message)
+        if at is not None and self.trading_day_for(at) < self._trading_day:
+            return
         if trade:
             self._daily_trades += 1
         self._daily_pnl += realized_pnl

@@ -76,3 +76,18 @@ def test_trades_of_an_order_still_working_keep_it_open_until_its_last() -> None:
     assert state["execution"]["orders_filled"] == 1
     assert state["risk"]["daily_trades"] == 1
     assert state["portfolio"]["positions"]["TEST"]["quantity"] == pytest.approx(3.0)
+
+
+def test_a_fill_of_a_past_trading_day_changes_none_of_todays_counters() -> None:
+    from engine.clock import SimulatedClock
+    from engine.risk import RiskConfig, RiskManager
+
+    today = START + timedelta(days=1, hours=3)
+    risk = RiskManager(RiskConfig(), SimulatedClock(today))
+
+    risk.record_fill(-50.0, at=START + timedelta(hours=20))  # yesterday, booked late
+    assert (risk.daily_trades, risk.daily_pnl) == (0, 0.0)
+
+    risk.record_fill(-50.0, at=today - timedelta(hours=1))
+    risk.record_fill(-5.0, trade=False, at=today)
+    assert (risk.daily_trades, risk.daily_pnl) == (1, -55.0)
