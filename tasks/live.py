@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -27,12 +28,19 @@ if TYPE_CHECKING:
     cache_policy=NO_CACHE,
 )
 def run_live_task(
-    settings: Settings, paper: bool, symbols: list[str] | None, duration_seconds: float | None
+    settings: Settings,
+    paper: bool,
+    symbols: list[str] | None,
+    duration_seconds: float | None,
+    stop_source: Callable[[Callable[[str], None]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the live session; a retry after a crash reconciles with the venue before trading."""
+    """Run the live session; a retry after a crash reconciles with the venue before trading.
+
+    stop_source (tasks.cancellation.SessionStop.subscribe) owns the stop requests.
+    """
     venue = settings.venue
     if symbols:
         venue = venue.model_validate({**venue.model_dump(), "symbols": symbols})
     listener = breaker_event_listener(settings.store.state_dir)
     return live_session(settings, venue, paper=paper, listeners=[listener],
-                        duration_seconds=duration_seconds)
+                        duration_seconds=duration_seconds, stop_source=stop_source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prefect import task
@@ -48,10 +49,15 @@ def retry_unless_operator_must_act(task: Task[..., Any], task_run: TaskRun, stat
     retry_condition_fn=retry_unless_operator_must_act,
     cache_policy=NO_CACHE,
 )
-def run_session_task(app: App, request: ReplayRequest) -> SessionResult:
-    """Run or resume the trading session; a retry after a crash resumes from the store."""
+def run_session_task(
+    app: App, request: ReplayRequest, should_stop: Callable[[], str | None] | None = None
+) -> SessionResult:
+    """Run or resume the trading session; a retry after a crash resumes from the store.
+
+    should_stop (tasks.cancellation.SessionStop.reason) ends the session cleanly between bars.
+    """
     listener = breaker_event_listener(app.workspace.location)
-    return services.run_session(app, request, listeners=[listener])
+    return services.run_session(app, request, listeners=[listener], should_stop=should_stop)
 
 
 @task(name="reconcile", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
