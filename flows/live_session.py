@@ -4,8 +4,8 @@
 paper venue. `paper=False` trades the configured account (testnet by default; mainnet needs
 venue.allow_mainnet). One session per state directory is enforced by the state-dir lock; give
 each account its own state directory (and its deployment a concurrency limit of 1).
-Cancelling the run stops the session like SIGTERM (see tasks/cancellation.py): the run then
-ends Cancelled with the summary published.
+Cancelling the run stops the session like SIGTERM, publishes the summary and ends the run
+Cancelled (see tasks/cancellation.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Any
 
 from prefect import flow
 from prefect.client.schemas.objects import State
-from prefect.states import Cancelled
 
 from flows._common import ALERT_HOOKS, build_settings
-from tasks.cancellation import stop_on_cancellation
+from tasks.cancellation import SessionStop, end_stopped
 from tasks.live import run_live_task
 from tasks.reports import publish_table_task
 from tradeguard.render import key_value_rows
@@ -48,8 +47,8 @@ def live_session(
     """
     settings = build_settings(config_file, state_dir)
     duration = None if duration_minutes is None else duration_minutes * 60.0
-    with stop_on_cancellation() as stop:
-        summary = run_live_task(settings, paper, symbols, duration, stop.subscribe)
+    stop = SessionStop()
+    summary = run_live_task(settings, paper, symbols, duration, stop)
     if stop.requested:
         # A Cancelling run may start no task run: publish directly.
         publish_table_task.fn(LIVE_TABLE_KEY, key_value_rows(summary), "Live session metrics")
@@ -59,6 +58,6 @@ def live_session(
             f"live session stopped cleanly ({summary['reason']}) after bar "
             f"{summary['last_bar']}; summary in artifact {LIVE_TABLE_KEY}"
         )
-        return Cancelled(message=message, data=summary)
+        return end_stopped(stop, message)
     publish_table_task(LIVE_TABLE_KEY, key_value_rows(summary), "Live session metrics")
     return summary

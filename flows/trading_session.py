@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import flow
 from prefect.client.schemas.objects import State
-from prefect.states import Cancelled
 
 from checks.report import DataChecksFailedError, JournalAuditFailedError
 from flows._common import ALERT_HOOKS, build_app, build_request
-from tasks.cancellation import stop_on_cancellation
+from tasks.cancellation import SessionStop, end_stopped
 from tasks.checks import audit_task, preflight_task
 from tasks.reports import (
     SESSION_SUMMARY_KEY,
@@ -71,14 +70,14 @@ def trading_session(
     # A fresh state dir has no intents to reconcile (and reconcile refuses to create state).
     fresh = not app.workspace.exists()
     reconciled = {"reconciled": 0, "skipped": "fresh state dir"} if fresh else reconcile_task(app)
-    with stop_on_cancellation() as stop:
-        result = run_session_task(app, request, stop.reason)
+    stop = SessionStop()
+    result = run_session_task(app, request, stop)
     extra: dict[str, Any] = {
         "reconciled_before_start": reconciled,
         "data_checks": preflight.summary(),
     }
     if stop.requested:
-        return stopped_session(result, extra)
+        return stopped_session(result, extra, stop)
     audit = audit_task(app.settings, request)
     extra["journal_audit"] = audit.summary()
     summary = publish_session(result, extra, publish_markdown_task, publish_table_task)
@@ -87,11 +86,11 @@ def trading_session(
     return {"summary": summary, "stopped_by_breaker": result.stopped_by_breaker}
 
 
-def stopped_session(result: SessionResult, extra: dict[str, Any]) -> State[Any]:
-    """Publish the summary of a session stopped on request; return the run's Cancelled state."""
+def stopped_session(result: SessionResult, extra: dict[str, Any], stop: SessionStop) -> State[Any]:
+    """Publish the summary of a session stopped on request, then end the run (cancelled)."""
     # A Cancelling run may start no task run: publish directly, and skip the audit.
     extra = {**extra, "journal_audit": AUDIT_SKIPPED}
-    summary = publish_session(result, extra, publish_markdown_task.fn, publish_table_task.fn)
+    publish_session(result, extra, publish_markdown_task.fn, publish_table_task.fn)
     end = result.summary
     log.warning("session_flow_stopped reason=%s last_bar=%s bars=%d",
                 end.stop_reason, end.last_bar, end.bars)
@@ -99,9 +98,7 @@ def stopped_session(result: SessionResult, extra: dict[str, Any]) -> State[Any]:
         f"session stopped cleanly ({end.stop_reason}) after bar {end.last_bar}: committed "
         f"and marked as a clean stop; summary in artifact {SESSION_SUMMARY_KEY}"
     )
-    return Cancelled(
-        message=message, data={"summary": summary, "stopped_by_breaker": end.stopped_by_breaker}
-    )
+    return end_stopped(stop, message)
 
 
 def publish_session(

@@ -1,22 +1,29 @@
 """A cancelled session flow run stops like SIGTERM: between bars, committed, marked clean.
 
-How Prefect 3.9 cancels a flow run it supervises (`serve` or a process worker; a run made by
+How Prefect 3.9 cancels a flow run it supervises (a process worker or `serve`; a run made by
 `run_deployment` is executed by one of them): once the run is Cancelling, the runner offers the
 run's process a "cancel" intent on its control channel, sends SIGTERM to the process group,
-waits up to 30 s and then SIGKILLs it (prefect/runner/_cancellation_manager.py `cancel`,
-prefect/runner/_process_manager.py `kill`). In that process the flow engine's SIGTERM handler
-raises `TerminationSignal` wherever the main thread happens to be
-(prefect/utilities/engine/__init__.py `capture_sigterm`): for a session, inside a bar. And a
-Cancelling flow run may start no new task run (server rule PreventRunningTasksFromStoppedFlows).
+waits up to 30 s, SIGKILLs, and then writes the Cancelled state itself
+(prefect/runner/_cancellation_manager.py `cancel`, _process_manager.py `kill`,
+_cancel_finalizer.py). In that process the flow engine's SIGTERM handler raises
+`TerminationSignal` in the main thread wherever it is (prefect/utilities/engine/__init__.py
+`capture_sigterm`); the engine treats it as the cancellation only because the intent was
+acknowledged, which needs that very handler installed. A Cancelling run may start no new task
+run (server rule PreventRunningTasksFromStoppedFlows) and may only become Cancelled
+(EnforceCancellingToCancelledTransition).
 
-`stop_on_cancellation` therefore wraps the session task only. In the main thread it replaces
-that handler with one that only sets a flag, asked by the engine between bars (as
-entrypoints/signals.py does for the CLI); Prefect's handler is back when the block ends.
-Signal handlers can only be set from the main thread, and a flow called in-process has no
-runner to send one: a poller thread reads the flow run's state every STATE_POLL_SECONDS (one
-small GET, well inside the runner's 30 s grace) and sets the same flag once the run is
-Cancelling or Cancelled. The flow then publishes the summary without new task runs and ends
-Cancelled.
+So Prefect's handler stays, and the trading loop runs in a thread of its own
+(`run_until_stopped`): the TerminationSignal (or KeyboardInterrupt) lands in the main thread's
+wait, never inside a bar. The wait turns it into a stop request the engine reads between bars,
+lets the session finish cleanly, and keeps the exception; the flow publishes the summary
+without new task runs and re-raises it, so Prefect ends the run exactly as it ends a cancelled
+one (Cancelled, exit code 0). Signals only reach the main thread: when the task runs in another
+thread (a flow called from a thread, a submitted task) a poller reads the flow run's state every
+STATE_POLL_SECONDS and requests the stop once the run is Cancelling; that flow then returns a
+Cancelled state. No poller in the main thread: there the runner's SIGTERM is the cancellation,
+and racing it would end the run through two paths at once. (A flow called in-process in the main
+thread has no runner: SIGTERM or Ctrl-C stop it, a cancellation in the UI does not, as for any
+in-process Prefect flow.)
 """
 
 from __future__ import annotations
@@ -27,29 +34,32 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from uuid import UUID
 
     from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import State
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 STATE_POLL_SECONDS = 2.0
 READ_TIMEOUT_SECONDS = 5.0  # one slow answer must not hold the poller past the runner's grace
 POLL_ERROR_LOG_SECONDS = 300.0
+JOIN_SECONDS = 0.5
 CANCELLATION = "cancellation"
-STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 
 
 class SessionStop:
-    """Why the session must stop: a stop signal to this process or the flow run's cancellation."""
+    """Why the session must stop: an interruption of this process or the run's cancellation."""
 
     def __init__(self) -> None:
         self.cause: str | None = None
+        self.interrupted: BaseException | None = None
         self._listeners: list[Callable[[str], None]] = []
 
     @property
@@ -62,12 +72,19 @@ class SessionStop:
         return None if self.cause is None else f"stopped by {self.cause}"
 
     def request(self, cause: str) -> None:
-        """Record the first cause and tell the listeners (no lock: a signal handler calls it)."""
+        """Record the first cause and tell the listeners."""
         if self.cause is not None:
             return
         self.cause = cause
+        log.warning("session_stop_requested cause=%s", cause)
         for listener in list(self._listeners):
             listener(cause)
+
+    def interrupt(self, error: BaseException) -> None:
+        """Keep the first interruption (to re-raise after the clean stop) and request the stop."""
+        if self.interrupted is None:
+            self.interrupted = error
+        self.request(cause_of(error))
 
     def subscribe(self, listener: Callable[[str], None]) -> None:
         """Call listener(cause) on the stop request (at once if one was already made)."""
@@ -75,9 +92,52 @@ class SessionStop:
         if self.cause is not None:
             listener(self.cause)
 
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        """Signal handler: request the stop and return; the loop ends the session."""
-        self.request(signal.Signals(signum).name)
+
+def cause_of(error: BaseException) -> str:
+    """Name an interruption: the signal behind it when there is one."""
+    from prefect.exceptions import TerminationSignal
+
+    if isinstance(error, TerminationSignal):
+        return signal.Signals(error.signal).name
+    if isinstance(error, KeyboardInterrupt):
+        return "SIGINT"
+    return type(error).__name__
+
+
+def run_until_stopped(stop: SessionStop, work: Callable[[], T]) -> T:
+    """Run work (a session asking stop.reason between bars) in its own thread and wait.
+
+    An exception raised into the wait (Prefect's TerminationSignal for SIGTERM, Ctrl-C)
+    requests the stop; the session still ends cleanly, and the exception stays on
+    stop.interrupted. The thread is not a daemon: the process never exits mid-bar.
+    """
+    done: list[T] = []
+    failed: list[BaseException] = []
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            done.append(work())
+        except BaseException as e:  # handed to the waiting thread, re-raised there
+            failed.append(e)
+        finally:
+            finished.set()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                              name="tradeguard-session")
+    with watch_run(stop):
+        thread.start()
+        # Event.wait, not Thread.join: an exception raised into join can leave the thread
+        # looking finished while it still runs (CPython 3.11).
+        while True:
+            try:
+                if finished.wait(JOIN_SECONDS):
+                    break
+            except BaseException as e:  # interruption: end the session between bars
+                stop.interrupt(e)
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def run_is_cancelled(client: SyncPrefectClient, run_id: UUID) -> bool:
@@ -95,55 +155,59 @@ def _poll(stop: SessionStop, run_id: UUID, done: threading.Event, every: float) 
         while not done.wait(every):
             try:
                 cancelled = run_is_cancelled(client, run_id)
-            except Exception as e:  # the API away must not stop a session: the signal still does
+            except Exception as e:  # the API away must not stop a session; log once a window
                 if time.monotonic() - last_logged >= POLL_ERROR_LOG_SECONDS:
                     last_logged = time.monotonic()
                     log.warning("cancel_watch_poll_failed run=%s error=%s", run_id,
                                 type(e).__name__)
                 continue
             if cancelled:
-                log.warning("session_stop_requested cause=%s run=%s", CANCELLATION, run_id)
                 stop.request(CANCELLATION)
                 return
 
 
 def current_flow_run_id() -> UUID | None:
     """Return the id of the flow run this code runs in, else None."""
-    from prefect.context import FlowRunContext
+    from prefect.context import FlowRunContext, TaskRunContext
 
-    context = FlowRunContext.get()
-    run = context.flow_run if context is not None else None
-    return run.id if run is not None else None
-
-
-def _install_handlers(stop: SessionStop, stack: ExitStack) -> None:
-    for name in STOP_SIGNALS:
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        previous: Any = signal.signal(sig, stop.handle)
-        # None: the previous handler was not set from Python; the default is the closest.
-        stack.callback(signal.signal, sig, signal.SIG_DFL if previous is None else previous)
+    flow_context = FlowRunContext.get()
+    if flow_context is not None and flow_context.flow_run is not None:
+        return flow_context.flow_run.id
+    task_context = TaskRunContext.get()
+    return task_context.task_run.flow_run_id if task_context is not None else None
 
 
 @contextmanager
-def stop_on_cancellation(poll_seconds: float = STATE_POLL_SECONDS) -> Iterator[SessionStop]:
-    """Turn SIGTERM/SIGINT/SIGHUP and the flow run's cancellation into a SessionStop request."""
-    stop = SessionStop()
+def watch_run(stop: SessionStop, poll_seconds: float = STATE_POLL_SECONDS) -> Iterator[None]:
+    """Poll the flow run's state while the block runs, unless signals reach this thread."""
     run_id = current_flow_run_id()
-    with ExitStack() as stack:
-        if threading.current_thread() is threading.main_thread():
-            _install_handlers(stop, stack)
-        if run_id is not None:
-            done = threading.Event()
-            # The copied context carries Prefect's settings (API URL) into the thread.
-            poller = threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(_poll, stop, run_id, done, poll_seconds),
-                name="tradeguard-cancel-watch",
-                daemon=True,
-            )
-            poller.start()
-            stack.callback(poller.join, READ_TIMEOUT_SECONDS)
-            stack.callback(done.set)
-        yield stop
+    if run_id is None or threading.current_thread() is threading.main_thread():
+        yield
+        return
+    done = threading.Event()
+    # The copied context carries Prefect's settings (the API URL) into the thread.
+    poller = threading.Thread(
+        target=contextvars.copy_context().run,
+        args=(_poll, stop, run_id, done, poll_seconds),
+        name="tradeguard-cancel-watch",
+        daemon=True,
+    )
+    poller.start()
+    try:
+        yield
+    finally:
+        done.set()
+        poller.join(READ_TIMEOUT_SECONDS)
+
+
+def end_stopped(stop: SessionStop, message: str) -> State[Any]:
+    """End a flow whose session stopped on request, once its summary is published.
+
+    An interruption is re-raised: Prefect then ends the run as it ends any cancelled (or
+    terminated) run. Otherwise (the poller saw the run Cancelling) return a Cancelled state.
+    """
+    from prefect.states import Cancelled
+
+    if stop.interrupted is not None:
+        raise stop.interrupted
+    return Cancelled(message=message)
