@@ -206,12 +206,12 @@ def test_cancelling_a_deployed_session_run_stops_it_cleanly_and_the_next_start_i
 
     final = final_run(run.id)
     assert final.state is not None and final.state.is_cancelled(), final.state
+    # The runner delivers the cancellation as SIGTERM.
+    assert_clean_stop_and_no_crash_recovery(paced_day, state_dir, run.id, "stopped by SIGTERM")
     # Prefect's own end of a cancelled run: no error logged, the runner's Cancelled state.
     assert final.state.message == "Flow run was cancelled successfully.", final.state.message
     assert error_logs(run.id) == []
     assert session_attempts(run.id) == 1
-    # The runner delivers the cancellation as SIGTERM.
-    assert_clean_stop_and_no_crash_recovery(paced_day, state_dir, run.id, "stopped by SIGTERM")
 
 
 def test_cancelling_an_in_process_session_run_in_a_worker_thread_stops_it_cleanly(
