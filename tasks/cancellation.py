@@ -114,8 +114,11 @@ def run_until_stopped(stop: SessionStop, work: Callable[[], T]) -> T:
     done: list[T] = []
     failed: list[BaseException] = []
     finished = threading.Event()
+    claimed = threading.Lock()
 
     def target() -> None:
+        if not claimed.acquire(blocking=False):
+            return  # a start interrupted after all did start: the work runs once
         try:
             done.append(work())
         except BaseException as e:  # handed to the waiting thread, re-raised there
@@ -123,10 +126,8 @@ def run_until_stopped(stop: SessionStop, work: Callable[[], T]) -> T:
         finally:
             finished.set()
 
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
-                              name="tradeguard-session")
     with watch_run(stop):
-        thread.start()
+        _start(stop, target)
         # Event.wait, not Thread.join: an exception raised into join can leave the thread
         # looking finished while it still runs (CPython 3.11).
         while True:
@@ -138,6 +139,19 @@ def run_until_stopped(stop: SessionStop, work: Callable[[], T]) -> T:
     if failed:
         raise failed[0]
     return done[0]
+
+
+def _start(stop: SessionStop, target: Callable[[], None]) -> None:
+    """Start target in a new thread, again if an interruption cut a start short."""
+    started = False
+    while not started:
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                                  name="tradeguard-session")
+        try:
+            thread.start()
+            started = True
+        except BaseException as e:  # before or after the thread began: `claimed` decides
+            stop.interrupt(e)
 
 
 def run_is_cancelled(client: SyncPrefectClient, run_id: UUID) -> bool:
