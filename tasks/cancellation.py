@@ -20,10 +20,13 @@ without new task runs and re-raises it, so Prefect ends the run exactly as it en
 one (Cancelled, exit code 0). Signals only reach the main thread: when the task runs in another
 thread (a flow called from a thread, a submitted task) a poller reads the flow run's state every
 STATE_POLL_SECONDS and requests the stop once the run is Cancelling; that flow then returns a
-Cancelled state. No poller in the main thread: there the runner's SIGTERM is the cancellation,
-and racing it would end the run through two paths at once. (A flow called in-process in the main
-thread has no runner: SIGTERM or Ctrl-C stop it, a cancellation in the UI does not, as for any
-in-process Prefect flow.)
+Cancelled state (a task submitted from a flow under a runner: Prefect unwinds the flow at
+once, and the session thread, not a daemon, is stopped by the poller before the process
+exits). A SIGTERM with no cancellation behind it (no runner intent) is re-raised the same way
+and Prefect marks the run Crashed, after the clean stop. No poller in the main thread: there
+the runner's SIGTERM is the cancellation, and racing it would end the run through two paths at
+once. (A flow called in-process in the main thread has no runner: SIGTERM or Ctrl-C stop it, a
+cancellation in the UI does not, as for any in-process Prefect flow.)
 """
 
 from __future__ import annotations
