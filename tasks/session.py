@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from engine.errors import ConfigurationError, DataError, StateCorruptedError, StateLockedError
+from tasks.cancellation import SessionStop, run_until_stopped
 from tasks.events import breaker_event_listener
 from tradeguard import services
 
@@ -48,10 +49,19 @@ def retry_unless_operator_must_act(task: Task[..., Any], task_run: TaskRun, stat
     retry_condition_fn=retry_unless_operator_must_act,
     cache_policy=NO_CACHE,
 )
-def run_session_task(app: App, request: ReplayRequest) -> SessionResult:
-    """Run or resume the trading session; a retry after a crash resumes from the store."""
+def run_session_task(
+    app: App, request: ReplayRequest, stop: SessionStop | None = None
+) -> SessionResult:
+    """Run or resume the trading session; a retry after a crash resumes from the store.
+
+    A SIGTERM (the runner cancelling the flow run), Ctrl-C or the run's cancellation ends the
+    session cleanly between bars, recorded on `stop` (tasks/cancellation.py).
+    """
     listener = breaker_event_listener(app.workspace.location)
-    return services.run_session(app, request, listeners=[listener])
+    stop = stop or SessionStop()
+    return run_until_stopped(stop, lambda: services.run_session(
+        app, request, listeners=[listener], should_stop=stop.reason
+    ))
 
 
 @task(name="reconcile", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

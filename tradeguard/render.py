@@ -45,7 +45,9 @@ def session_markdown(
 ) -> str:
     """Render a session summary (plus flow-level extras) as Markdown."""
     verdict = (
-        "stopped by the circuit breaker" if summary.stopped_by_breaker else "ran to its end"
+        "stopped by the circuit breaker" if summary.stopped_by_breaker
+        else "ran to its end" if summary.stop_reason == "end of data"
+        else f"ended early, cleanly ({summary.stop_reason})"
     )
     head = f"# Trading session summary\n\nState dir `{state_dir}`: session {verdict}.\n\n"
     metrics = {k: v for k, v in summary.to_json().items() if k != "transitions"}

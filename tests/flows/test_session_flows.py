@@ -53,11 +53,12 @@ class CrashOnce:
         self.orders_before_crash = 0
 
     def __call__(
-        self, app: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = ()
+        self, app: Any, request: Any, listeners: Sequence[Callable[[Any], None]] = (),
+        **options: Any,
     ) -> Any:
         self.attempts += 1
         if self.attempts > 1:
-            return self.real(app, request, listeners)
+            return self.real(app, request, listeners, **options)
 
         def crash(event: Any) -> None:
             if isinstance(event, SignalRecorded) and event.outcome == "ordered":
@@ -65,7 +66,7 @@ class CrashOnce:
                 if self.orders_before_crash == self.crash_on_order:
                     raise RuntimeError("simulated process crash mid-session")
 
-        return self.real(app, request, [*listeners, crash])
+        return self.real(app, request, [*listeners, crash], **options)
 
 
 def test_session_crash_mid_run_is_retried_and_resumes_without_duplicate_orders(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,8 +70,14 @@ def live_session(
     paper: bool,
     listeners: Sequence[Any] = (),
     duration_seconds: float | None = None,
+    stop_source: Callable[[Callable[[str], None]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run a live session on the wall clock until SIGINT/SIGTERM/SIGHUP (or a duration)."""
+    """Run a live session on the wall clock until SIGINT/SIGTERM/SIGHUP (or a duration).
+
+    stop_source, when given, owns the stop requests instead of this function's signal
+    handlers (a Prefect flow run: its signals and its cancellation); it is handed the
+    session's stop callback, to call with the cause.
+    """
     stop = threading.Event()
     why: list[str] = []
     clock = SystemClock()
@@ -86,7 +92,9 @@ def live_session(
 
     cleanup = ExitStack()
     try:
-        if threading.current_thread() is threading.main_thread():
+        if stop_source is not None:
+            stop_source(request_stop)
+        elif threading.current_thread() is threading.main_thread():
             # Signal handlers can only be set from the main thread (not in a Prefect worker
             # thread, where the flow run is stopped by its duration or by cancellation).
             for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
