@@ -241,7 +241,8 @@ def _wire(
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
     broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=wiring.seed)
     beating: EngineStore = alerting.wrap_journal(store) if alerting is not None else store
-    journal: EngineStore = _OperatorStamps(ThrottledCommands(beating), wiring.app.clock)
+    # The throttle is the outermost layer: the session asks it on every bar.
+    journal: EngineStore = ThrottledCommands(_OperatorStamps(beating, wiring.app.clock))
     failpoint = wiring.app.failpoint
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)
