@@ -2,7 +2,8 @@
 
 `TradingSession.run` drives the stream; `BarPipeline` holds what a bar touches (validator,
 cold symbols, loss window, cursors) and runs the steps. This is the per-bar hot path of a
-replay: a bar without orders costs a handful of calls, no commit and no time formatting.
+replay: a bar without signals or breaker events makes no commit and formats no time; what it
+records (cursor, counters, equity points) rides along with the session's next checkpoint.
 """
 
 from __future__ import annotations
