@@ -11,6 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.feed import FeedItem
 from tradeguard import bootstrap
@@ -30,11 +31,17 @@ class MonthRun:
     bars: int
     seconds: float
     orders: int
+    cpu_seconds: float
 
     @property
     def bars_per_second(self) -> float:
-        """Return the replay throughput."""
+        """Return the replay throughput (wall time)."""
         return self.bars / self.seconds
+
+    @property
+    def cpu_bars_per_second(self) -> float:
+        """Return the replay throughput per second of this process's CPU time."""
+        return self.bars / self.cpu_seconds
 
 
 def month_path() -> Path:
@@ -50,18 +57,29 @@ def load_month(path: Path) -> list[FeedItem]:
         return list(bootstrap.feed_items(settings, request))
 
 
-def replay_month(items: list[FeedItem], *, dry_run: bool) -> MonthRun:
-    """Run one fresh session over items with the SQLite journal; time session.run() alone."""
+def replay_month(
+    items: list[FeedItem], *, dry_run: bool, strategy_class: str | None = None
+) -> MonthRun:
+    """Run one fresh session over items with the SQLite journal; time session.run() alone.
+
+    strategy_class replaces the default SMA crossover (`strategy.class`), e.g. the bench's
+    strategy that never signals (bench/noop_strategy.py).
+    """
+    overrides: dict[str, Any] = {}
+    if strategy_class is not None:
+        overrides["strategy"] = {"class": strategy_class}
     with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
-        settings = load_settings(store={"state_dir": Path(tmp)}, session={"dry_run": dry_run})
+        settings = load_settings(
+            store={"state_dir": Path(tmp)}, session={"dry_run": dry_run}, **overrides
+        )
         first, stream = bootstrap.first_bar_time(items)
         runtime = bootstrap.build_runtime(settings, seed=0, faults=None, first_bar=first)
         try:
             runtime.session.recover(runtime.recovered.open_intents)
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             runtime.session.run(stream)
-            seconds = time.perf_counter() - began
+            seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
             execution = runtime.session.snapshot()["execution"]
         finally:
             runtime.close()
-    return MonthRun(len(items), seconds, int(execution["orders_submitted"]))
+    return MonthRun(len(items), seconds, int(execution["orders_submitted"]), cpu_seconds)

@@ -2,7 +2,7 @@
 
 Runs ONLY with the Python of the bench's own NautilusTrader virtual environment
 (.bench-venvs/nautilus); the project never imports it. Prints one JSON line:
-{"bars", "seconds", "orders", "fills", "max_rss_kib", "version"}.
+{"bars", "seconds", "cpu_seconds", "orders", "fills", "max_rss_kib", "version"}.
 
 Run: .bench-venvs/nautilus/bin/python bench/nautilus_side.py DATA.csv.gz {noop|sma}
 """
@@ -148,14 +148,15 @@ def main() -> None:
     bar_type = BarType.from_str(f"{instrument.id}-1-MINUTE-LAST-EXTERNAL")
     bars = BarDataWrangler(bar_type, instrument).process(load_frame(args.data))
     engine = build(bars, instrument, bar_type, args.kind)
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     engine.run()
-    seconds = time.perf_counter() - began
+    seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
     cache = engine.trader.generate_orders_report()
     fills = engine.trader.generate_order_fills_report()
     result = {
         "bars": len(bars),
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "orders": len(cache),
         "fills": len(fills),
         "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

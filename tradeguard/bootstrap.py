@@ -13,30 +13,28 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.assembly import EngineConfig, assemble
 from engine.broker import Broker, PaperBroker
 from engine.clock import Clock, SimulatedClock, SystemClock
 from engine.errors import ConfigurationError, DataError
-from engine.faults import FaultPlan
 from engine.feed import FeedItem, merge_sources
 from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
-from engine.session import TradingSession
-from engine.venue_sync import VenueLedger
 from tradeguard import failpoints
-from tradeguard.adapters.paper_book import SqlitePaperBook
-from tradeguard.alerting.runtime import SessionAlerting
 from tradeguard.alerts import Notifier, OutboxNotifier
 from tradeguard.app import App
-from tradeguard.faultplan import load_fault_plan
 from tradeguard.marketdata import read_bars
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
-from tradeguard.store.polling import ThrottledCommands
-from tradeguard.strategy_plugin import load_strategy
 from tradeguard.workspace import BOOK_FILE, STORE_FILE, Journal, SqliteWorkspace, Workspace
 from tradeguard.workspace import store_path as store_path
+
+if TYPE_CHECKING:
+    from engine.assembly import EngineConfig
+    from engine.faults import FaultPlan
+    from engine.session import TradingSession
+    from engine.venue_sync import VenueLedger
+    from tradeguard.alerting.runtime import SessionAlerting
 
 __all__ = ["BOOK_FILE", "STORE_FILE", "App", "Runtime", "bootstrap", "build_runtime"]
 
@@ -117,6 +115,8 @@ def open_store(settings: Settings, state_dir: Path, *, writer: bool = False) -> 
 
 def engine_config(settings: Settings) -> EngineConfig:
     """Return the engine's config groups out of the settings."""
+    from engine.assembly import EngineConfig
+
     return EngineConfig(
         breaker=settings.breaker,
         risk=settings.risk,
@@ -222,6 +222,14 @@ def _wire(
     stack: ExitStack,
     alerting: SessionAlerting | None,
 ) -> Runtime:
+    # Imported here, not at the top: light commands (status, --help) build an App without
+    # loading the engine's session, the strategy plugin or the fault plan reader.
+    from engine.assembly import assemble
+    from tradeguard.adapters.paper_book import SqlitePaperBook
+    from tradeguard.faultplan import load_fault_plan
+    from tradeguard.store.polling import ThrottledCommands
+    from tradeguard.strategy_plugin import load_strategy
+
     settings = wiring.app.settings
     clock: Clock = (
         SystemClock()
@@ -233,7 +241,8 @@ def _wire(
     plan: FaultPlan | None = load_fault_plan(faults) if faults is not None else None
     broker: Broker = PaperBroker(settings.broker, clock, book, plan, seed=wiring.seed)
     beating: EngineStore = alerting.wrap_journal(store) if alerting is not None else store
-    journal: EngineStore = _OperatorStamps(ThrottledCommands(beating), wiring.app.clock)
+    # The throttle is the outermost layer: the session asks it on every bar.
+    journal: EngineStore = ThrottledCommands(_OperatorStamps(beating, wiring.app.clock))
     failpoint = wiring.app.failpoint
     if failpoint is not None:
         broker = failpoints.FailpointBroker(broker, failpoint)

@@ -22,7 +22,7 @@ from engine.errors import ConfigurationError, StateCorruptedError, StateLockedEr
 from engine.events import DailyStateReset
 from engine.ports import Batch
 from engine.venue_sync import VenueSyncResult
-from tradeguard import bootstrap, validation
+from tradeguard import bootstrap
 from tradeguard.audit import OperatorInputError, audit_text, reset_outcome
 from tradeguard.contracts import (
     IncidentTimeline,
@@ -426,6 +426,8 @@ def incident_timeline(
     app: App, start: datetime | None, end: datetime | None
 ) -> IncidentTimeline:
     """Return breaker events, orders and operator actions in a window (default: last incident)."""
+    from tradeguard import validation  # imported on use: it loads the breaker and fault plans
+
     store = _existing(app.workspace).open_journal()
     try:
         return validation.incident_timeline(store, start, end)
@@ -440,4 +442,6 @@ def validate_24h(
     declare_faults: bool = True,
 ) -> ValidationResult:
     """Run 24h of data through the engine on a fresh workspace and evaluate the gates."""
+    from tradeguard import validation
+
     return validation.validate_24h(app, request, run_session, listeners, declare_faults)

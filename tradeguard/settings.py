@@ -36,13 +36,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from engine.breaker_config import CircuitConfig
 from engine.broker import BrokerConfig
-from engine.circuit_breaker import CircuitConfig
 from engine.clock import check_iana_zone
 from engine.errors import ConfigurationError
 from engine.feed import FeedConfig
-from engine.risk import RiskConfig
-from engine.session import SessionConfig
+from engine.risk_config import RiskConfig
+from engine.session_state import SessionConfig
 from engine.strategy import StrategyConfig
 from tradeguard.alerting.config import AlertsConfig
 from tradeguard.cockpit.config import ApiConfig

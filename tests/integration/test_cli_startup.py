@@ -10,6 +10,11 @@ import pytest
 
 HEAVY = ("prefect", "pyarrow", "great_expectations", "duckdb", "matplotlib", "ccxt", "fastapi",
          "pandas", "numpy", "rich", "httpx", "apprise")
+# tradeguard's own modules that only running a session needs: `status` reads the store and
+# the settings, it never wires a session, a breaker or the alert delivery.
+SESSION_ONLY = ("engine.assembly", "engine.session", "engine.execution",
+                "engine.circuit_breaker", "tradeguard.alerting.runtime",
+                "tradeguard.strategy_plugin")
 PROBE = """
 import runpy, sys
 sys.argv = ["tradeguard", *sys.argv[1:]]
@@ -19,25 +24,47 @@ except SystemExit:
     pass
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY_NAMES))
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
-""".replace("HEAVY_NAMES", repr(HEAVY))
+print("SESSION=" + ",".join(sorted(set(sys.modules) & set(SESSION_NAMES))), file=sys.stderr)
+""".replace("HEAVY_NAMES", repr(HEAVY)).replace("SESSION_NAMES", repr(SESSION_ONLY))
 
 
-def _heavy_imports(*args: str) -> list[str]:
+def _imported(*args: str) -> dict[str, list[str]]:
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
                           timeout=120, check=False)
-    line = [x for x in done.stderr.splitlines() if x.startswith("HEAVY=")]
-    assert line, done.stderr
-    return [m for m in line[-1].removeprefix("HEAVY=").split(",") if m]
+    found: dict[str, list[str]] = {}
+    for key in ("HEAVY", "SESSION"):
+        line = [x for x in done.stderr.splitlines() if x.startswith(key + "=")]
+        assert line, done.stderr
+        found[key] = [m for m in line[-1].removeprefix(key + "=").split(",") if m]
+    return found
+
+
+def _replayed_state(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    replay = subprocess.run(
+        [sys.executable, "-m", "tradeguard", "--state-dir", str(state), "replay", "--data",
+         "btc-usd_coinbase_1m.csv.gz", "--start", "2016-10-07T00:00:00Z", "--end",
+         "2016-10-07T01:00:00Z"], capture_output=True, text=True, timeout=300, check=False)
+    assert replay.returncode == 0, replay.stderr
+    return state
 
 
 @pytest.mark.parametrize("args", [["--help"], ["status"], ["validate", "--help"]])
 def test_light_commands_import_no_heavy_package(args: list[str], tmp_path: Path) -> None:
     if args == ["status"]:
-        state = tmp_path / "state"
-        replay = subprocess.run(
-            [sys.executable, "-m", "tradeguard", "--state-dir", str(state), "replay", "--data",
-             "btc-usd_coinbase_1m.csv.gz", "--start", "2016-10-07T00:00:00Z", "--end",
-             "2016-10-07T01:00:00Z"], capture_output=True, text=True, timeout=300, check=False)
-        assert replay.returncode == 0, replay.stderr
-        args = ["--state-dir", str(state), "status"]
-    assert _heavy_imports(*args) == []
+        args = ["--state-dir", str(_replayed_state(tmp_path)), "status"]
+    assert _imported(*args)["HEAVY"] == []
+
+
+def test_status_does_not_load_the_session_wiring(tmp_path: Path) -> None:
+    state = _replayed_state(tmp_path)
+    assert _imported("--state-dir", str(state), "status")["SESSION"] == []
+
+
+def test_replay_loads_the_session_wiring_the_status_probe_looks_for(tmp_path: Path) -> None:
+    # The probe above can fail: a command that runs a session does import these modules.
+    state = tmp_path / "state"
+    found = _imported("--state-dir", str(state), "replay", "--data",
+                      "btc-usd_coinbase_1m.csv.gz", "--start", "2016-10-07T00:00:00Z",
+                      "--end", "2016-10-07T00:10:00Z")
+    assert found["SESSION"] == sorted(SESSION_ONLY)

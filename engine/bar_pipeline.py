@@ -1,0 +1,268 @@
+"""One bar through the trading session: admit it, settle fills, mark, gate, trade, record.
+
+`TradingSession.run` drives the stream; `BarPipeline` holds what a bar touches (validator,
+cold symbols, loss window, cursors) and runs the steps. This is the per-bar hot path of a
+replay: a bar without signals or breaker events makes no commit and formats no time; what it
+records (cursor, counters, equity points) rides along with the session's next checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.broker import Broker
+from engine.circuit_breaker import CircuitBreaker, CircuitState
+from engine.clock import Clock
+from engine.errors import BrokerError
+from engine.events import BarSkipped
+from engine.execution import OrderExecutionEngine
+from engine.feed import PRICE_BAND, UNPARSABLE, BarValidator, FeedConfig, FeedItem
+from engine.journal import EngineJournal
+from engine.model import Bar
+from engine.portfolio import Portfolio
+from engine.ports import Batch, EngineStore, EquityPoint
+from engine.risk import RiskManager
+from engine.session_state import (
+    MarketSimulator,
+    SessionConfig,
+    SessionProgress,
+    WarmupSized,
+)
+from engine.strategy import Strategy
+
+log = logging.getLogger(__name__)
+
+_CLOSED = CircuitState.CLOSED
+
+
+class BarPipeline:
+    """The steps one bar goes through; `stop` says why the session must end, when it must."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        config: SessionConfig,
+        feed: FeedConfig,
+        store: EngineStore,
+        journal: EngineJournal,
+        progress: SessionProgress,
+        breaker: CircuitBreaker,
+        risk: RiskManager,
+        portfolio: Portfolio,
+        strategy: Strategy,
+        execution: OrderExecutionEngine,
+        broker: Broker,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._journal = journal
+        self._breaker = breaker
+        self._risk = risk
+        self._portfolio = portfolio
+        self._strategy = strategy
+        self._execution = execution
+        self._broker = broker
+        self._simulator = broker if isinstance(broker, MarketSimulator) else None
+        self.counters = progress.counters
+        self.cursors: dict[str, datetime] = progress.cursors
+        self._loss_window = progress.loss_window
+        # Bars at or before these cursors were fully processed by an earlier run: warm-up only.
+        self._resume_cursors = dict(self.cursors)
+        # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
+        self._validator = BarValidator(feed, now=None if clock.simulated else clock.now)
+        # Bars each symbol still needs after a gap before its strategy may trade again.
+        self._cold: dict[str, int] = {}
+        self._warmup = strategy.warmup_bars if isinstance(strategy, WarmupSized) else None
+        self._loss_span = timedelta(seconds=breaker.config.loss_window_seconds)
+        # Read on every bar: plain attributes are cheaper than pydantic field access.
+        self._dry_run = config.dry_run
+        self._equity_every = config.equity_every_bars
+        self._shadow = bool(breaker.config.shadow_mode)
+        self._flatten_on_halt = config.flatten_on_halt and not self._shadow
+        self.stop: str | None = None
+
+    # ------------------------------------------------------------------ admission
+    def admit(self, item: FeedItem) -> tuple[Bar, float | None] | None:
+        """Return (bar, gap seconds or None) to trade on; warm on or skip the item otherwise."""
+        if self._resume_cursors:
+            resume = self._resume_cursors.get(item.symbol)
+            if resume is not None and item.ts <= resume:
+                self._warm(item.bar)
+                return None
+        bar = item.bar
+        if bar is None:
+            self._skip(item, None, UNPARSABLE, item.reason or "unparsable row")
+            return None
+        verdict = self._validator.observe(bar)
+        if verdict.reason is not None:
+            self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
+            return None
+        return bar, verdict.gap_seconds
+
+    def _warm(self, bar: Bar | None) -> None:
+        # Replays what an earlier run already processed: rebuild indicators, count nothing.
+        # Gaps re-warm here too, so a restarted process trades exactly when the first did.
+        if bar is None:
+            return
+        verdict = self._validator.observe(bar)
+        if verdict.reason is None:
+            if verdict.gap_seconds is not None:
+                self._go_cold(bar.symbol)
+            self._still_cold(bar.symbol)
+            self._strategy.warm(bar)
+            self._portfolio.mark(bar.symbol, bar.close)
+
+    def report_gap(self, bar: Bar, gap: float) -> None:
+        """Count a gap before bar, re-warm its symbol and tell the breaker (clock at bar close)."""
+        self.counters.gaps += 1
+        self._go_cold(bar.symbol)
+        self._breaker.report_data_feed_issue(
+            {"symbol": bar.symbol, "kind": "gap", "seconds": gap, "bar_time": bar.ts.isoformat()}
+        )
+
+    def _go_cold(self, symbol: str) -> None:
+        """Make the symbol's strategy rebuild its indicators on fresh bars after a gap."""
+        if self._warmup is not None:
+            self._cold[symbol] = self._warmup(symbol)
+
+    def _still_cold(self, symbol: str) -> bool:
+        """Count one fresh bar of a cold symbol; return True while it may not trade."""
+        left = self._cold.get(symbol)
+        if not left:
+            return False
+        if left == 1:
+            del self._cold[symbol]
+        else:
+            self._cold[symbol] = left - 1
+        return True
+
+    def _skip(self, item: FeedItem, bar_time: datetime | None, kind: str, reason: str) -> None:
+        symbol = item.symbol
+        self.counters.bad_bars += 1
+        self.counters.bad_bar_reasons[kind] += 1
+        details: dict[str, Any] = {
+            "kind": "price_band" if kind == PRICE_BAND else "invalid_bar",
+            "reason_kind": kind,
+            "reason": reason,
+            "symbol": symbol,
+            "row": item.row,
+        }
+        if bar_time is not None:
+            details["bar_time"] = bar_time.isoformat()
+        self._breaker.report_data_feed_issue(details)
+        log.warning("bar_skipped symbol=%s row=%s bar_time=%s kind=%s reason=%s", symbol,
+                    item.row, bar_time, kind, reason)
+        skipped = BarSkipped(self._clock.now(), symbol, bar_time, reason, item.row)
+        self._journal.commit(Batch(skipped_bars=[skipped]))
+
+    # ------------------------------------------------------------------ one good bar
+    def on_bar(self, bar: Bar) -> None:
+        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
+        self._breaker.tick()
+        self._settle_fills(bar)
+        # Fills of this bar executed at its open, before a day boundary at its close.
+        reset = self._risk.roll_day_if_needed()
+        if reset is not None:
+            self._journal.commit(Batch(daily_resets=[reset]))
+        self._execution.follow_up()
+        self._portfolio.mark(bar.symbol, bar.close)
+        self._track_loss()
+        if self._breaker.state is not _CLOSED and not self._may_trade():
+            return
+        self._trade(bar)
+        self._close_bar(bar)
+
+    def _settle_fills(self, bar: Bar) -> None:
+        """Let the venue see the bar, then book every fill it reports."""
+        if self._simulator is not None:
+            self._simulator.on_bar(bar)
+        try:
+            fills = self._broker.poll_fills()
+        except BrokerError as e:
+            # The venue is unreachable: fills stay queued there; repeated, this escalates.
+            fills = []
+            self._breaker.report_data_feed_issue(
+                {"kind": "broker_unreachable", "call": "poll_fills", "error": str(e)}
+            )
+        # An order filled in several venue trades arrives with all of them: booked per trade,
+        # completed (counted) once.
+        self._execution.apply_fills(fills, self._store.fill_recorded)
+
+    def _may_trade(self) -> bool:
+        """Apply a breaker state other than CLOSED: stop on SHUTDOWN, flatten in HALT."""
+        breaker = self._breaker
+        state = breaker.state
+        if state is CircuitState.SHUTDOWN and not self._shadow:
+            self.stop = "breaker SHUTDOWN: " + breaker.get_status().get("reason", "")
+            self._journal.flush_if_pending()
+            return False
+        if state is CircuitState.HALT and self._flatten_on_halt:
+            self._flatten_all()
+        return True
+
+    def _trade(self, bar: Bar) -> None:
+        """Run the strategy on the bar; journal its duplicates, gate and order its signals."""
+        if self._cold and self._still_cold(bar.symbol):
+            self._strategy.warm(bar)  # indicators from before a gap are not traded on
+            return
+        signals, suppressed = self._strategy.update(bar)
+        execution = self._execution
+        pending = self._journal.pending
+        for duplicate in suppressed:
+            self.counters.signals_suppressed += 1
+            pending.signals.append(execution.suppressed_record(duplicate))
+        for signal in signals:
+            self.counters.signals += 1
+            if self._dry_run:
+                self._journal.pending.signals.append(execution.dry_run_record(signal))
+            else:
+                execution.handle_signal(signal, bar.close)
+
+    def _close_bar(self, bar: Bar) -> None:
+        """Advance the symbol's cursor, record equity when due, commit waiting breaker events."""
+        counters = self.counters
+        counters.bars += 1
+        self.cursors[bar.symbol] = bar.ts
+        if counters.bars % self._equity_every == 0:
+            self.record_equity()
+        self._journal.flush_if_pending()
+
+    def _flatten_all(self) -> None:
+        for symbol, position in self._portfolio.positions().items():
+            if position.quantity != 0.0:
+                price = self._portfolio.last_price(symbol)
+                if price is not None:
+                    self._execution.flatten(symbol, price)
+
+    def _track_loss(self) -> None:
+        portfolio = self._portfolio
+        equity = portfolio.equity()
+        window = self._loss_window
+        now = self._clock.now()
+        if window and window[-1][1] == equity:
+            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
+            # between trades) stays in the window as the peak it is.
+            window[-1] = (now, equity)
+            return
+        while window and window[-1][1] <= equity:
+            window.pop()
+        window.append((now, equity))
+        horizon = now - self._loss_span
+        while window[0][0] < horizon:
+            window.popleft()
+        peak = window[0][1]
+        if peak > 0 and equity < peak:
+            self._breaker.report_loss((peak - equity) / peak)
+
+    def record_equity(self) -> None:
+        """Note an equity point; it rides along with the next commit (not worth its own)."""
+        point = EquityPoint(
+            at=self._clock.now(),
+            equity=self._portfolio.equity(),
+            cash=self._portfolio.cash,
+            daily_pnl=self._risk.daily_pnl,
+        )
+        self._journal.pending.equity.append(point)
