@@ -34,6 +34,7 @@ from tradeguard.marketdata import read_bars
 from tradeguard.requests import ReplayRequest
 from tradeguard.settings import Settings
 from tradeguard.store.polling import ThrottledCommands
+from tradeguard.store.sqlite_store import SqliteStore
 from tradeguard.strategy_plugin import load_strategy
 from tradeguard.workspace import BOOK_FILE, STORE_FILE, Journal, SqliteWorkspace, Workspace
 from tradeguard.workspace import store_path as store_path
@@ -236,6 +237,8 @@ def _wire(
     journal: EngineStore = _OperatorStamps(ThrottledCommands(beating), wiring.app.clock)
     failpoint = wiring.app.failpoint
     if failpoint is not None:
+        if isinstance(store, SqliteStore):  # the archive move's two commits
+            store.failpoint = failpoint.reach
         broker = failpoints.FailpointBroker(broker, failpoint)
         journal = failpoints.FailpointStore(journal, failpoint)
     config = engine_config(settings)

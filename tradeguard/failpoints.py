@@ -3,7 +3,10 @@
 Set `TRADEGUARD_FAILPOINT=<point>:<n>` to SIGKILL the process the n-th time it reaches
 <point>. Points: `before_broker` (the intent is journaled, the broker not yet called),
 `inside_broker` (the venue has the order, the acknowledgement is lost), `after_commit` (a
-journal transaction just committed). Unset, nothing is wrapped and nothing is slower.
+journal transaction just committed), and the two steps of an archive move of the state store
+(`archive_history_committed`: rows copied to history.db, not yet deleted from state.db;
+`archive_hot_committed`: both done, history not yet checkpointed and sealed). Unset, nothing is
+wrapped and nothing is slower.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from engine.session_state import MarketSimulator
 
 ENV = "TRADEGUARD_FAILPOINT"
-POINTS = ("before_broker", "inside_broker", "after_commit")
+POINTS = (
+    "before_broker",
+    "inside_broker",
+    "after_commit",
+    "archive_history_committed",
+    "archive_hot_committed",
+)
 
 
 @dataclass
