@@ -85,6 +85,7 @@ class SqliteStore(ReportQueries):
             files.check_header(self.path)
         else:
             self._create()
+        requested = verify  # the history file has its own seal (see _open_history)
         if verify == "full" and session and seal.matches(self.path):
             # Untouched since a clean close of a verified store: the recovery tables suffice.
             verify = "recovery"
@@ -95,7 +96,7 @@ class SqliteStore(ReportQueries):
         self.failpoint: archive.Failpoint | None = None  # crash drills (tradeguard.failpoints)
         self.history: archive.HistoryFile | None = None
         if session:
-            self.history = self._open_history(verify, busy_timeout_ms)
+            self.history = self._open_history(requested, busy_timeout_ms)
 
     # -- opening ---------------------------------------------------------------------------
 
