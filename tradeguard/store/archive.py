@@ -49,6 +49,9 @@ FINAL_STATUS_SQL = "status IN ('FILLED', 'REJECTED', 'CANCELLED')"
 EPOCH_KEY = "archive_epoch"
 # A move starts once the hot file holds this many unarchived journal rows (see docs/state.md).
 ARCHIVE_ROWS = 10_000
+# The hot file is compacted after a move that left more free pages than this and than half
+# of it (about 10 MB at 4 KiB pages).
+COMPACT_FREE_PAGES = 2560
 FAILPOINTS = ("archive_history_committed", "archive_hot_committed")
 
 _EPOCHS = """
@@ -203,6 +206,7 @@ class HistoryFile:
         self._delete_moved(epoch)
         if failpoint is not None:
             failpoint("archive_hot_committed")
+        self._compact_hot()
         self.seal()
         log.info("state_archived epoch=%d rows=%d history=%s", epoch, sum(moved.values()),
                  self.path)
@@ -273,6 +277,20 @@ class HistoryFile:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (EPOCH_KEY, str(epoch)),
             )
+
+    def _compact_hot(self) -> None:
+        """VACUUM the hot file when most of it is free pages (the first move of a big store).
+
+        The restart check reads every page of state.db, free ones included; ids are kept
+        (every journal table has an INTEGER PRIMARY KEY).
+        """
+        with sqlite_kit.translated(self.hot, "compacting", files.STORE_LABEL):
+            (free,) = self.conn.execute("PRAGMA hot.freelist_count").fetchone()
+            (pages,) = self.conn.execute("PRAGMA hot.page_count").fetchone()
+            if int(free) < max(COMPACT_FREE_PAGES, int(pages) // 2):
+                return
+            self.conn.execute("VACUUM hot")
+        log.info("state_hot_compacted store=%s free_pages=%d pages=%d", self.hot, free, pages)
 
     def columns(self, table: str) -> str:
         """Return the column list of a journal table, as the history file defines it."""

@@ -16,31 +16,53 @@ deletes from the hot file second, hence a row is never missed either.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tradeguard.store import files, sqlite_kit
 from tradeguard.store.archive import APPEND_TABLES, HISTORY_LABEL, INTENTS, history_path
+
+JOURNAL_TABLES = (*APPEND_TABLES, INTENTS)
 
 
 def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
     return [str(row[1]) for row in conn.execute(f"PRAGMA {schema}.table_info({table})")]
 
 
-def union_sql(conn: sqlite3.Connection, table: str, hot: str = "main", history: str = "history"
+def union_sql(table: str, columns: Sequence[str], hot: str = "main", history: str = "history"
               ) -> str:
     """Return the SELECT that shows one journal table of hot and history exactly once."""
-    columns = ", ".join(_columns(conn, hot, table))
+    names = ", ".join(columns)
     if table == INTENTS:
         return (
-            f"SELECT {columns} FROM {hot}.{table} UNION ALL "
-            f"SELECT {columns} FROM {history}.{table} AS h WHERE NOT EXISTS ("
+            f"SELECT {names} FROM {hot}.{table} UNION ALL "
+            f"SELECT {names} FROM {history}.{table} AS h WHERE NOT EXISTS ("
             f"SELECT 1 FROM {hot}.{table} AS m WHERE m.client_order_id = h.client_order_id)"
         )
     return (
-        f"SELECT {columns} FROM {history}.{table} UNION ALL "
-        f"SELECT {columns} FROM {hot}.{table} "
+        f"SELECT {names} FROM {history}.{table} UNION ALL "
+        f"SELECT {names} FROM {hot}.{table} "
         f"WHERE id > (SELECT COALESCE(MAX(id), 0) FROM {history}.{table})"
     )
+
+
+def attach_statement(history: Path) -> str:
+    """Return the ATTACH of a history file, read-only, as `history` (for any SQLite driver)."""
+    uri = f"{history.resolve().as_uri()}?mode=ro".replace("'", "''")
+    return f"ATTACH DATABASE '{uri}' AS history"
+
+
+def view_statements(columns_of: Callable[[str], Sequence[str]]) -> list[str]:
+    """Return the CREATE TEMP VIEW statements; columns_of(table) lists main's columns.
+
+    Run them after the ATTACH, with the hot file read first (see the module docstring).
+    """
+    statements = []
+    for table in JOURNAL_TABLES:
+        columns = columns_of(table)
+        if columns:
+            statements.append(f"CREATE TEMP VIEW {table} AS {union_sql(table, columns)}")
+    return statements
 
 
 def attach_views(conn: sqlite3.Connection, history: Path) -> bool:
@@ -48,14 +70,9 @@ def attach_views(conn: sqlite3.Connection, history: Path) -> bool:
     if not history.exists():
         return False
     files.check_header(history, HISTORY_LABEL)
-    conn.execute("ATTACH DATABASE ? AS history", (f"{history.resolve().as_uri()}?mode=ro",))
-    present = {
-        str(row[0])
-        for row in conn.execute("SELECT name FROM history.sqlite_master WHERE type = 'table'")
-    }
-    for table in (*APPEND_TABLES, INTENTS):
-        if table in present:
-            conn.execute(f"CREATE TEMP VIEW {table} AS {union_sql(conn, table)}")
+    conn.execute(attach_statement(history))
+    for statement in view_statements(lambda table: _columns(conn, "main", table)):
+        conn.execute(statement)
     return True
 
 
@@ -79,7 +96,7 @@ def materialize(conn: sqlite3.Connection, history: Path) -> None:
     """
     if not history.exists():
         return
-    conn.execute("ATTACH DATABASE ? AS history", (f"{history.resolve().as_uri()}?mode=ro",))
+    conn.execute(attach_statement(history))
     try:
         conn.execute("BEGIN")
         for table in APPEND_TABLES:
