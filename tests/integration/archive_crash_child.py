@@ -3,7 +3,7 @@
 Run as `python -m tests.integration.archive_crash_child STATE_DIR ROUND MODE`. ROUND numbers
 the rows, so rounds add distinct rows. MODE: `move` archives with TRADEGUARD_FAILPOINT armed
 (an archive point SIGKILLs it between the move's steps); `crash` archives, journals one more
-round and is SIGKILLed without a clean close.
+round and is SIGKILLed without a clean close; `only` journals nothing and archives (armed).
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def main() -> None:
     """Journal one round, then archive (and die at the armed failpoint) or crash."""
     state_dir, round_no, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     store = SqliteStore(state_dir, archive_rows=10**9)
-    journal_round(store, round_no)
-    if mode == "move":
+    if mode != "only":
+        journal_round(store, round_no)
+    if mode in ("move", "only"):
         failpoint = failpoints.from_env()
         if failpoint is not None:
             store.failpoint = failpoint.reach
