@@ -219,15 +219,16 @@ def _rotate(backups_dir: Path, stem: str, retention: int) -> None:
 
 
 def prune_backups(backups_dir: Path | str, retention: int, dry_run: bool = False) -> list[Path]:
-    """Remove all but the newest `retention` backups of every store; return what goes."""
+    """Remove all but the newest `retention` backup sets of every store; return the files."""
     directory = Path(backups_dir)
     stems = {m["stem"] for p in _backups(directory) if (m := _BACKUP_NAME.match(p.name))}
     doomed = [old for stem in sorted(stems) for old in _backups(directory, stem)[:-retention]]
+    companions = [history_path(old) for old in doomed if history_path(old).exists()]
     for old in doomed:
         if not dry_run:
             _unlink_backup(old)
         log.info("state_backup_pruned path=%s dry_run=%s", old, dry_run)
-    return doomed
+    return [*doomed, *companions]
 
 
 def prune_run_dirs(runs_dir: Path | str, keep: int, dry_run: bool = False) -> list[Path]:
