@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -262,9 +263,7 @@ def test_an_old_single_file_backup_restores_alone_and_works(tmp_path: Path) -> N
     assert _epochs(state) == (1, 1)
 
 
-def _now(minutes: int = 0) -> object:
-    from datetime import UTC, datetime, timedelta
-
+def _now(minutes: int = 0) -> datetime:
     return datetime(2026, 1, 5, tzinfo=UTC) + timedelta(minutes=minutes)
 
 
@@ -330,3 +329,14 @@ def test_readers_see_every_row_once_before_during_and_after_a_move(
 
 def refresh_again(state: Path, db_file: Path) -> RefreshResult:
     return refresh(state / "state.db", db_file, bot="b")
+
+
+def test_restore_refuses_the_history_copy_in_place_of_the_state_backup(tmp_path: Path) -> None:
+    from engine.errors import StateError
+
+    state = tmp_path / "s"
+    assert _child(state, 0, "move") == 0
+    made = hygiene.backup(state / "state.db", state / "backups", 3, _now())
+    with pytest.raises(StateError, match="history copy"):
+        hygiene.restore(state / "state.db", archive.history_path(made), now=_now(1))
+    assert _seen(state) == _expected(1)

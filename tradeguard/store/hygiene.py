@@ -292,6 +292,12 @@ def restore(
             if chosen is None:
                 message = f"no backup passing quick_check next to {store}: cannot restore"
                 raise StateError(message)
+        elif chosen.stem.endswith(".history") or chosen.name == "history.db":
+            message = (
+                f"{chosen} is the history copy of a backup set: pass the state backup beside "
+                "it (state-<stamp>.db); its history copy is restored with it"
+            )
+            raise StateError(message)
         else:
             verdict = backup_check(chosen)
             if verdict != "ok":
