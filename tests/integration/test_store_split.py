@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import StateCorruptedError
+from engine.ports import Batch
 from tradeguard.analytics.refresh import RefreshResult, refresh
 from tradeguard.store import archive, hygiene, union
 from tradeguard.store.sqlite_store import SqliteStore
@@ -340,3 +341,26 @@ def test_restore_refuses_the_history_copy_in_place_of_the_state_backup(tmp_path:
     with pytest.raises(StateError, match="history copy"):
         hygiene.restore(state / "state.db", archive.history_path(made), now=_now(1))
     assert _seen(state) == _expected(1)
+
+
+def test_moves_happen_at_the_day_rollover_and_the_close_once_over_the_bound(
+    tmp_path: Path,
+) -> None:
+    from engine.events import DailyStateReset
+
+    state = tmp_path / "s"
+    store = SqliteStore(state, archive_rows=3 * ORDERS)  # one round is 3 * ORDERS + 1 rows
+    try:
+        journal_round(store, 0)
+        assert _epochs(state) == (0, 0)  # ordinary events never move rows
+        reset = DailyStateReset(datetime(2026, 1, 5, tzinfo=UTC), "2026-01-05", 0.0, 0, "auto",
+                                True)
+        store.commit(Batch(daily_resets=[reset]))  # the rollover: over the bound, moved
+        assert _epochs(state) == (1, 1)
+        journal_round(store, 1)
+        assert _epochs(state) == (1, 1)
+    finally:
+        store.close()  # over the bound again: the clean close moves too
+    assert _epochs(state) == (2, 2)
+    assert _seen(state) == _expected(2)
+    assert _hot_rows(state, "trades") == 1
