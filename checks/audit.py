@@ -23,6 +23,8 @@ from checks.journal_suite import BARS_TABLE, WINDOWS_TABLE, JournalParams
 from checks.market_data import BarSource, read_frame
 from checks.report import SAMPLE_ROWS, CheckReport, ExpectationOutcome, Row, cell_text, outcomes_of
 from engine.errors import StateError
+from tradeguard.store import union
+from tradeguard.store.archive import history_path
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped]
@@ -58,6 +60,7 @@ def audit(
 
 
 def _snapshot(source: Path, target: Path) -> None:
+    """Copy the whole journal (state.db with its history.db folded in) into one file."""
     try:
         src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as e:
@@ -65,7 +68,8 @@ def _snapshot(source: Path, target: Path) -> None:
         raise StateError(message) from e
     try:
         with sqlite3.connect(target) as dst:
-            src.backup(dst)
+            src.backup(dst)  # the hot file first, then its history (see tradeguard.store.union)
+            union.materialize(dst, history_path(source))
         dst.close()
     except sqlite3.Error as e:
         message = f"journal audit: cannot snapshot {source}: {e}"

@@ -228,6 +228,7 @@ def _wire(
     from tradeguard.adapters.paper_book import SqlitePaperBook
     from tradeguard.faultplan import load_fault_plan
     from tradeguard.store.polling import ThrottledCommands
+    from tradeguard.store.sqlite_store import SqliteStore
     from tradeguard.strategy_plugin import load_strategy
 
     settings = wiring.app.settings
@@ -245,6 +246,8 @@ def _wire(
     journal: EngineStore = ThrottledCommands(_OperatorStamps(beating, wiring.app.clock))
     failpoint = wiring.app.failpoint
     if failpoint is not None:
+        if isinstance(store, SqliteStore):  # the archive move's two commits
+            store.failpoint = failpoint.reach
         broker = failpoints.FailpointBroker(broker, failpoint)
         journal = failpoints.FailpointStore(journal, failpoint)
     config = engine_config(settings)

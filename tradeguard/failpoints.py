@@ -4,8 +4,10 @@ Set `TRADEGUARD_FAILPOINT=<point>:<n>` to SIGKILL the process the n-th time it r
 <point>. Points: `before_broker` (the intent is journaled, the broker not yet called),
 `inside_broker` (the venue has the order, the acknowledgement is lost), `after_commit` (a
 journal transaction just committed), `after_fill` (a transaction booking a fill just
-committed: between the trades of an order filled in several). Unset, nothing is wrapped and
-nothing is slower.
+committed: between the trades of an order filled in several), and the two steps of an archive
+move of the state store (`archive_history_committed`: rows copied to history.db, not yet deleted
+from state.db; `archive_hot_committed`: both done, history not yet checkpointed and sealed).
+Unset, nothing is wrapped and nothing is slower.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from engine.session_state import MarketSimulator
 
 ENV = "TRADEGUARD_FAILPOINT"
-POINTS = ("before_broker", "inside_broker", "after_commit", "after_fill")
+POINTS = (
+    "before_broker",
+    "inside_broker",
+    "after_commit",
+    "after_fill",
+    "archive_history_committed",
+    "archive_hot_committed",
+)
 
 
 @dataclass

@@ -103,7 +103,10 @@ class StoreConfig(BaseModel):
     )
     failpoint: str | None = Field(
         None,
-        pattern=r"^(before_broker|inside_broker|after_commit|after_fill):[1-9][0-9]*$",
+        pattern=(
+            r"^(before_broker|inside_broker|after_commit|after_fill"
+            r"|archive_history_committed|archive_hot_committed):[1-9][0-9]*$"
+        ),
         description="Crash drill only: SIGKILL this process the n-th time it reaches <point> "
         f"(<point>:<n>; also read from ${FAILPOINT_ENV_VAR}). Unset in production.",
     )

@@ -8,7 +8,7 @@ more bars were skipped than the generator touched.
 
 from __future__ import annotations
 
-import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from tradeguard import bootstrap, services
 from tradeguard.requests import DataSpec, ReplayRequest
 from tradeguard.settings import Settings, load_settings
 from tradeguard.store.files import store_path
+from tradeguard.store.union import open_reader
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,7 @@ def replay(data: Path, state_dir: Path, faults: Path | None = None) -> Outcome:
 
 def journal_fills(state_dir: Path) -> tuple[tuple[datetime | None, float], ...]:
     """Return (bar time, price) of every fill journaled in the state store, in journal order."""
-    uri = f"file:{store_path(state_dir)}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
+    with closing(open_reader(store_path(state_dir))) as conn:  # state.db with history.db
         rows = conn.execute("SELECT ts, price FROM trades ORDER BY id").fetchall()
     return tuple((parse_ts(str(ts)), float(price)) for ts, price in rows)
 

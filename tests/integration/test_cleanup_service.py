@@ -33,12 +33,12 @@ def test_cleanup_keeps_the_newest_backups_and_validation_runs(tmp_path: Path) ->
     settings = load_settings(store={"state_dir": state, "backup_retention": 2})
     before = sorted(p.name for p in (state / "backups").iterdir())
     dry = services.clean_state(bootstrap(settings), older_than_seconds=600, dry_run=True)
-    assert len(dry.removed) == 3 + 2
-    assert len(list((state / "backups").iterdir())) == 5
+    assert len(dry.removed) == 3 * 2 + 2  # 3 backup sets (state + history copy) and 2 runs
+    assert len(list((state / "backups").iterdir())) == 5 * 2
 
     report = services.clean_state(bootstrap(settings), older_than_seconds=600, dry_run=False)
     assert sorted(p.name for p in report.removed) == sorted(p.name for p in dry.removed)
-    assert sorted(p.name for p in (state / "backups").iterdir()) == before[-2:]
+    assert sorted(p.name for p in (state / "backups").iterdir()) == before[-4:]  # 2 sets
     assert sorted(p.name for p in (state / "validation").iterdir()) == [
         "20261101T020000Z-1", "20261101T030000Z-1"]
 

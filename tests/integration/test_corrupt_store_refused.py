@@ -122,3 +122,29 @@ def test_only_a_store_untouched_since_a_clean_close_skips_the_whole_file_check(
     crashed = SqliteStore(path, verify="full")
     assert crashed.verified == "full"
     crashed.close()
+
+
+def test_a_damaged_history_file_is_refused_and_nothing_reaches_the_venue(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    state = tmp_path / "state"
+    data = ("--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"))
+    assert runner.invoke(app, ["--state-dir", str(state), "replay", *data, *FIRST]).exit_code == 0
+    SqliteStore(state, archive_rows=0).close()  # a writer over the bound moves at open
+    history = state / "history.db"
+    assert (state / "history.db.seal").exists()
+    before = history.stat()
+    rng = random.Random(8)
+    while _integrity(history) == "ok":
+        _damage(history, rng)
+    os.utime(history, ns=(before.st_atime_ns, before.st_mtime_ns))  # the ctime still moved
+    venue_before = _venue(state / "paper_broker.sqlite")
+
+    result = runner.invoke(app, ["--state-dir", str(state), "replay", *data, *NEXT])
+
+    assert result.exit_code == 2, result.output
+    assert "tradeguard state restore" in result.stderr
+    assert "history.db" in result.stderr
+    assert "Traceback" not in result.output
+    assert _venue(state / "paper_broker.sqlite") == venue_before

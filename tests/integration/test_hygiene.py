@@ -15,6 +15,7 @@ import pytest
 
 from engine.errors import StateCorruptedError, StateError, StateLockedError
 from engine.ports import Batch
+from tradeguard.store.archive import history_path
 from tradeguard.store.hygiene import (
     backup,
     clean_state,
@@ -127,9 +128,12 @@ def test_backups_rotate_and_restore_brings_back_the_newest(tmp_path: Path) -> No
         made.append(backup(store.path, backups, 2, NOW + timedelta(minutes=n)))
     store.close()
 
-    assert sorted(backups.iterdir()) == made[1:]
+    # Each backup set is the hot file and its history.db copy; rotation drops both.
+    companions = [history_path(p) for p in made[1:]]
+    assert sorted(backups.iterdir()) == sorted([*made[1:], *companions])
     assert made[2].name == "state-20260105T120200000000Z.db"
-    assert {stat.S_IMODE(p.stat().st_mode) for p in made[1:]} == {0o600}
+    assert companions[1].name == "state-20260105T120200000000Z.history.db"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in [*made[1:], *companions]} == {0o600}
     assert stat.S_IMODE(backups.stat().st_mode) == 0o700
 
     with store.path.open("r+b") as handle:
@@ -206,7 +210,7 @@ def test_backup_of_a_damaged_store_fails_and_keeps_older_backups(tmp_path: Path)
     with pytest.raises(StateCorruptedError):
         backup(store.path, tmp_path / "b", 1, NOW + timedelta(minutes=1))
 
-    assert list((tmp_path / "b").iterdir()) == [good]
+    assert sorted((tmp_path / "b").iterdir()) == [good, history_path(good)]
 
 
 def test_backup_retention_below_one_is_refused(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from tradeguard import services
 from tradeguard.bootstrap import bootstrap
 from tradeguard.settings import load_settings
 from tradeguard.store.lock import is_locked_by_live_process
+from tradeguard.store.union import open_reader
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -61,7 +62,7 @@ def test_halt_reaches_a_running_session_and_a_second_session_is_refused(
     assert f"pid {proc.pid}" in second.stderr
     assert status.returncode == 0 and json.loads(status.stdout)["running"] is True
     assert halt.returncode == 0
-    with sqlite3.connect(state_dir / "state.db") as db:
+    with closing(open_reader(state_dir / "state.db")) as db:  # state.db with history.db
         actions = db.execute("SELECT action, reason FROM operator_actions").fetchall()
         halts = db.execute(
             "SELECT trigger FROM breaker_events WHERE to_state = 'HALT'"
@@ -85,7 +86,7 @@ def test_a_thousand_daily_resets_during_a_session_lose_no_update(
     assert proc.returncode == 0, err.decode()
     queued = sum(1 for r in receipts if not r["applied_directly"])
     assert queued > 0
-    with sqlite3.connect(state_dir / "state.db") as db:
+    with closing(open_reader(state_dir / "state.db")) as db:  # state.db with history.db
         undone = db.execute("SELECT COUNT(*) FROM commands WHERE done_at IS NULL").fetchone()[0]
         resets = db.execute(
             "SELECT at, trading_day, previous_trades, applied FROM daily_resets ORDER BY id"

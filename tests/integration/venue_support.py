@@ -130,13 +130,13 @@ def run_live_until(settings: Any, clock: Any, end: datetime, *, paper: bool = Fa
 
 
 def journal(state_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Read intents, trades, signals and breaker events straight from the SQLite journal."""
-    import sqlite3
+    """Read intents, trades, signals and breaker events from the SQLite journal (both files)."""
+    from contextlib import closing
 
     from tradeguard.bootstrap import store_path
+    from tradeguard.store.union import open_reader
 
-    uri = f"file:{store_path(state_dir)}?mode=ro"
-    with sqlite3.connect(uri, uri=True) as db:
+    with closing(open_reader(store_path(state_dir))) as db:  # state.db with history.db
         return {
             "intents": db.execute(
                 "SELECT client_order_id, status, broker_order_id FROM order_intents "

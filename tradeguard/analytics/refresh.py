@@ -32,6 +32,8 @@ from tradeguard.analytics.schema import (
     table_spec,
 )
 from tradeguard.analytics.views import create_views
+from tradeguard.store import union
+from tradeguard.store.archive import history_path
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,9 @@ def refresh(
         raise StateError(message) from e
     duck = connect(db_file)
     try:
-        result = _refresh(_Journal(sqlite, chunk_rows), duck, store_file, db_file, bot)
+        journal = _Journal(sqlite, chunk_rows)
+        journal.attach_history(history_path(store_file))
+        result = _refresh(journal, duck, store_file, db_file, bot)
     except (adbc.Error, duckdb.Error) as e:
         message = f"analytics refresh of {store_file} into {db_file} failed: {e}"
         raise StateError(message) from e
@@ -122,6 +126,19 @@ class _Journal:
             **{"adbc.sqlite.query.batch_rows": str(max(chunk_rows, 1_000_000))}
         )
 
+    def attach_history(self, history: Path) -> None:
+        """See state.db and history.db as one journal (TEMP VIEWs named like the tables)."""
+        if not history.exists():
+            return
+        self.cursor.execute(union.attach_statement(history))
+        for statement in union.view_statements(self.main_columns):
+            self.cursor.execute(statement)
+
+    def main_columns(self, table: str) -> list[str]:
+        """Return the columns of a table of the hot file (not of a view shadowing it)."""
+        info = self.rows(f"SELECT name FROM pragma_table_info('{table}', 'main')")
+        return [str(r[0]) for r in info]
+
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self.cursor.execute(sql, params)
         return list(self.cursor.fetchall())
@@ -136,7 +153,7 @@ class _Journal:
         names = [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
         out: dict[str, tuple[TableSpec, bool]] = {}
         for name in names:
-            info = self.rows(f"SELECT name, type, pk FROM pragma_table_info('{name}')")
+            info = self.rows(f"SELECT name, type, pk FROM pragma_table_info('{name}', 'main')")
             columns = [(str(r[0]), str(r[1])) for r in info]
             pk_cols = [str(r[0]) for r in info if r[2]]
             pk = pk_cols[0] if len(pk_cols) == 1 else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.errors import TradeguardError
 from tradeguard.store.files import store_path
+from tradeguard.store.union import open_reader
 
 BOOK_FILE = "paper_broker.sqlite"
 COMPARED = ("fills", "engine_cash", "book_cash", "book_positions", "trades_executed")
@@ -34,7 +35,7 @@ class DrillRun:
 
 def outcome(state_dir: Path) -> dict[str, Any]:
     """Read fills, cash, positions and counts from the journal and the venue's book."""
-    store = sqlite3.connect(f"file:{store_path(state_dir)}?mode=ro", uri=True)
+    store = open_reader(store_path(state_dir))  # state.db and history.db as one journal
     book = sqlite3.connect(f"file:{state_dir / BOOK_FILE}?mode=ro", uri=True)
     try:
         fills = sorted(r[0] for r in store.execute("SELECT fill_id FROM trades"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from engine.breaker_config import CircuitState
 from tradeguard.store.files import store_path
+from tradeguard.store.union import open_reader
 
 if TYPE_CHECKING:
     from tradeguard.workspace import Workspace
@@ -113,8 +113,7 @@ def _time(value: str) -> datetime:
 
 def observe(state_dir: Path, base_quantity: float) -> Observation:
     """Read the run's journal (never writing it) into an Observation."""
-    uri = f"file:{store_path(state_dir)}?mode=ro"
-    db = sqlite3.connect(uri, uri=True)
+    db = open_reader(store_path(state_dir))  # state.db and history.db as one journal
     try:
         transitions = tuple(
             ObservedTransition(_time(at), f, t, trig, obs, thr)

@@ -13,6 +13,7 @@ STORE_FILENAME = "state.db"
 # Name the composition root used before the store had one name; never opened, only refused.
 LEGACY_STORE_FILENAME = "tradeguard.sqlite"
 STORE_LABEL = "state store"
+HISTORY_LABEL = "history file"  # history.db beside state.db (tradeguard.store.archive)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 SIDECARS = ("-wal", "-shm", "-journal")
@@ -121,7 +122,7 @@ def fsync_dir(directory: Path) -> None:
 
 def corrupted(path: Path, detail: str, what: str = STORE_LABEL) -> StateCorruptedError:
     """Return the error the operator sees for a damaged database file, with the way out."""
-    if what == STORE_LABEL:
+    if what in (STORE_LABEL, HISTORY_LABEL):
         advice = (
             "Run `tradeguard state restore` to restore the latest good backup (the damaged "
             f"file is kept as {path.name}.corrupt-<time>)."

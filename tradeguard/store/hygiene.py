@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engine.errors import StateError
-from tradeguard.store import files
+from tradeguard.store import files, seal
+from tradeguard.store.archive import history_path
 from tradeguard.store.lock import (
     StateDirLock,
     is_locked_by_live_process,
@@ -147,7 +148,12 @@ def backup(
     retention: int,
     now: datetime,
 ) -> Path:
-    """Write a verified online backup named with a UTC timestamp; keep the newest `retention`."""
+    """Write a verified online backup named with a UTC timestamp; keep the newest `retention`.
+
+    The hot file is copied first, then its history file (as `<stem>-<stamp>.history.db`): an
+    archive move between the two copies leaves the history copy one epoch ahead, which the
+    next writer open finishes, never a row missing from both.
+    """
     if retention < 1:
         message = f"retention must be at least 1, got {retention}"
         raise ValueError(message)
@@ -159,21 +165,39 @@ def backup(
     files.ensure_private_dir(target_dir)
     final = target_dir / f"{store.stem}-{_stamp(now)}.db"
     tmp = final.with_name(f"{final.name}.tmp")
-    tmp.unlink(missing_ok=True)
+    history = history_path(store)
+    history_tmp = history_path(final).with_name(f"{history_path(final).name}.tmp")
     try:
-        _copy_database(store, tmp, "rw")
-        verdict = quick_check_file(tmp)
-        if verdict != "ok":
-            raise files.corrupted(store, f"its backup copy fails quick_check: {verdict}")
-        tmp.rename(final)
+        _verified_copy(store, tmp, files.STORE_LABEL)
+        if history.is_file():
+            _verified_copy(history, history_tmp, files.HISTORY_LABEL)
+            history_tmp.rename(history_path(final))
+        tmp.rename(final)  # last: a backup set is complete once its hot file is in place
         files.fsync_dir(target_dir)
-    except sqlite3.DatabaseError as e:
-        raise files.database_error(store, "backing up", e) from e
     finally:
         tmp.unlink(missing_ok=True)
+        history_tmp.unlink(missing_ok=True)
     log.info("state_backup_written store=%s backup=%s", store, final)
     _rotate(target_dir, store.stem, retention)
     return final
+
+
+def _verified_copy(source: Path, tmp: Path, what: str) -> None:
+    """Copy a live database to tmp with the backup API and quick_check the copy."""
+    tmp.unlink(missing_ok=True)
+    try:
+        _copy_database(source, tmp, "rw")
+        verdict = quick_check_file(tmp)
+    except sqlite3.DatabaseError as e:
+        raise files.database_error(source, "backing up", e, what) from e
+    if verdict != "ok":
+        raise files.corrupted(source, f"its backup copy fails quick_check: {verdict}", what)
+
+
+def _unlink_backup(path: Path) -> None:
+    """Remove a backup and its history companion."""
+    path.unlink(missing_ok=True)
+    history_path(path).unlink(missing_ok=True)
 
 
 def _backups(backups_dir: Path, stem: str | None = None) -> list[Path]:
@@ -190,20 +214,21 @@ def _backups(backups_dir: Path, stem: str | None = None) -> list[Path]:
 
 def _rotate(backups_dir: Path, stem: str, retention: int) -> None:
     for old in _backups(backups_dir, stem)[:-retention]:
-        old.unlink(missing_ok=True)
+        _unlink_backup(old)
         log.info("state_backup_rotated removed=%s", old)
 
 
 def prune_backups(backups_dir: Path | str, retention: int, dry_run: bool = False) -> list[Path]:
-    """Remove all but the newest `retention` backups of every store; return what goes."""
+    """Remove all but the newest `retention` backup sets of every store; return the files."""
     directory = Path(backups_dir)
     stems = {m["stem"] for p in _backups(directory) if (m := _BACKUP_NAME.match(p.name))}
     doomed = [old for stem in sorted(stems) for old in _backups(directory, stem)[:-retention]]
+    companions = [history_path(old) for old in doomed if history_path(old).exists()]
     for old in doomed:
         if not dry_run:
-            old.unlink(missing_ok=True)
+            _unlink_backup(old)
         log.info("state_backup_pruned path=%s dry_run=%s", old, dry_run)
-    return doomed
+    return [*doomed, *companions]
 
 
 def prune_run_dirs(runs_dir: Path | str, keep: int, dry_run: bool = False) -> list[Path]:
@@ -221,13 +246,24 @@ def prune_run_dirs(runs_dir: Path | str, keep: int, dry_run: bool = False) -> li
 
 
 def latest_good_backup(backups_dir: Path | str) -> Path | None:
-    """Return the newest backup that passes quick_check, or None."""
+    """Return the newest backup that passes quick_check (with its history copy), or None."""
     for candidate in reversed(_backups(Path(backups_dir))):
-        verdict = quick_check_file(candidate)
+        verdict = backup_check(candidate)
         if verdict == "ok":
             return candidate
         log.warning("state_backup_rejected path=%s problem=%s", candidate, verdict)
     return None
+
+
+def backup_check(backup_file: Path) -> str:
+    """Return "ok" when a backup and its history companion (if any) pass quick_check."""
+    verdict = quick_check_file(backup_file)
+    companion = history_path(backup_file)
+    if verdict == "ok" and companion.exists():
+        verdict = quick_check_file(companion)
+        if verdict != "ok":
+            verdict = f"{companion.name}: {verdict}"
+    return verdict
 
 
 def restore(
@@ -238,7 +274,11 @@ def restore(
     now: datetime | None = None,
     force: bool = False,
 ) -> Path:
-    """Replace the store with a verified backup; keep the old file as .corrupt-<time>.
+    """Replace the store and its history file with a verified backup set; keep the old files.
+
+    The current files are renamed `.corrupt-<time>`. A backup without a history companion (an
+    old single-file backup holds the whole journal) restores the hot file alone and sets the
+    current history file aside too, so the two files always come from one backup.
 
     Refuses (StateLockedError) while a live session holds the state directory; force takes
     over a lock left on another host (see StateDirLock). Returns the backup restored.
@@ -252,21 +292,45 @@ def restore(
             if chosen is None:
                 message = f"no backup passing quick_check next to {store}: cannot restore"
                 raise StateError(message)
+        elif chosen.stem.endswith(".history") or chosen.name == "history.db":
+            message = (
+                f"{chosen} is the history copy of a backup set: pass the state backup beside "
+                "it (state-<stamp>.db); its history copy is restored with it"
+            )
+            raise StateError(message)
         else:
-            verdict = quick_check_file(chosen)
+            verdict = backup_check(chosen)
             if verdict != "ok":
                 raise files.corrupted(chosen, verdict)
-        tmp = store.with_name(f"{store.name}.restore.tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
-            kept = _set_aside(store, _stamp(moment))
-            tmp.rename(store)
-            files.fsync_dir(store.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        kept = _replace(store, chosen, _stamp(moment))
     log.warning("state_restored store=%s from=%s previous_kept_as=%s", store, chosen, kept)
     return chosen
+
+
+def _replace(store: Path, chosen: Path, stamp: str) -> Path | None:
+    """Copy the backup set next to the store, set the current files aside, move the copies in."""
+    history = history_path(store)
+    companion = history_path(chosen)
+    tmp = store.with_name(f"{store.name}.restore.tmp")
+    history_tmp = history.with_name(f"{history.name}.restore.tmp")
+    for stale in (tmp, history_tmp):
+        stale.unlink(missing_ok=True)
+    try:
+        _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
+        if companion.exists():
+            _copy_database(companion, history_tmp, "ro")
+        kept = _set_aside(store, stamp)
+        _set_aside(history, stamp)
+        for sealed in (store, history):
+            seal.remove(sealed)
+        if companion.exists():
+            history_tmp.rename(history)
+        tmp.rename(store)
+        files.fsync_dir(store.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+        history_tmp.unlink(missing_ok=True)
+    return kept
 
 
 def _set_aside(store: Path, stamp: str) -> Path | None:

@@ -28,9 +28,16 @@ def seal_path(store: Path) -> Path:
 
 
 def _identity(store: Path) -> dict[str, int] | None:
-    """Return the file identity a seal records, or None while WAL frames may be pending."""
-    if Path(f"{store}-wal").exists():
-        return None
+    """Return the file identity a seal records, or None while WAL frames may be pending.
+
+    An empty -wal holds no frames (a reader or a TRUNCATE checkpoint leaves one behind), so
+    the database file alone is the content.
+    """
+    try:
+        if Path(f"{store}-wal").stat().st_size > 0:
+            return None
+    except FileNotFoundError:
+        pass
     try:
         st = store.stat()
     except FileNotFoundError:

@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from engine.clock import Clock, SystemClock
-from engine.errors import SerializationError, StateError, StateSectionError
+from engine.errors import (
+    SerializationError,
+    StateCorruptedError,
+    StateError,
+    StateSectionError,
+)
 from engine.model import Side
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import files, seal, sqlite_kit
+from tradeguard.store import archive, files, seal, sqlite_kit, union
 from tradeguard.store import rows as r
 from tradeguard.store import statements as sql
 from tradeguard.store.queries import ReportQueries
@@ -57,6 +62,7 @@ class SqliteStore(ReportQueries):
         verify: Verify = "auto",
         session: bool = True,
         busy_timeout_ms: int = 5000,
+        archive_rows: int = archive.ARCHIVE_ROWS,
     ) -> None:
         if durability not in sqlite_kit.SYNCHRONOUS:
             message = f"durability must be 'kill9' or 'power', got {durability!r}"
@@ -79,12 +85,49 @@ class SqliteStore(ReportQueries):
             files.check_header(self.path)
         else:
             self._create()
+        requested = verify  # the history file has its own seal (see _open_history)
         if verify == "full" and session and seal.matches(self.path):
             # Untouched since a clean close of a verified store: the recovery tables suffice.
             verify = "recovery"
         self._conn: sqlite3.Connection | None = self._connect(verify, busy_timeout_ms)
+        self._busy_timeout_ms = busy_timeout_ms
+        self._archive_rows = archive_rows
+        self._reader: sqlite3.Connection | None = None  # the union of hot and history
+        self.failpoint: archive.Failpoint | None = None  # crash drills (tradeguard.failpoints)
+        self.history: archive.HistoryFile | None = None
+        if session:
+            self.history = self._open_history(requested, busy_timeout_ms)
 
     # -- opening ---------------------------------------------------------------------------
+
+    def _open_history(self, verify: Verify, busy_timeout_ms: int) -> archive.HistoryFile:
+        """Open (or create) history.db, finish an interrupted move, archive an oversized hot file.
+
+        The history file is checked whole unless its seal matches (see docs/state.md).
+        """
+        try:
+            history = archive.HistoryFile(
+                self.path, self.durability, check=verify != "recovery",
+                busy_timeout_ms=busy_timeout_ms,
+            )
+        except BaseException:
+            self._close_connection()
+            raise
+        try:
+            history.reconcile()
+            # "recovery" reads nothing beyond the recovery tables at open: no size probe.
+            if verify != "recovery" and history.unarchived_rows() > self._archive_rows:
+                history.move(self._now_text(), self.failpoint)
+        except BaseException:
+            history.close()
+            self._close_connection()
+            raise
+        return history
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def _create(self) -> None:
         """Build a new store under a temporary name and link it into place atomically."""
@@ -217,9 +260,40 @@ class SqliteStore(ReportQueries):
                     raise files.corrupted(self.path, f"commit rolled back: {e}") from e
                 message = f"commit to state store {self.path} failed and was rolled back: {e}"
                 raise StateError(message) from e
-            self._key_cache.update(plan.key_texts)
-            if plan.signals is not None:
-                self._signal_cache = plan.signals
+            self._committed(plan, batch)
+
+    def _committed(self, plan: _Plan, batch: Batch) -> None:
+        self._key_cache.update(plan.key_texts)
+        if plan.signals is not None:
+            self._signal_cache = plan.signals
+        if batch.daily_resets:  # the day rolled over: a bounded point for a move
+            self._maybe_archive()
+
+    def _maybe_archive(self) -> None:
+        """Move the hot journal rows to history once they exceed the bound; never fail a commit.
+
+        A failed move leaves both files consistent (the epochs say how far it got) and is
+        finished by the next move or open; damage found on the way is raised as usual.
+        """
+        history = self.history
+        if history is None:
+            return
+        try:
+            if history.unarchived_rows() > self._archive_rows:
+                history.move(self._now_text(), self.failpoint)
+        except StateCorruptedError:
+            raise
+        except StateError as e:
+            log.warning("state_archive_failed store=%s error=%s", self.path, e)
+
+    def archive(self) -> archive.Move | None:
+        """Move every hot journal row and final intent to the history file now (writer only)."""
+        with self._mutex:
+            if self.history is None:
+                message = f"state store {self.path}: only the session's writer archives"
+                raise StateError(message)
+            self._open_connection()
+            return self.history.move(self._now_text(), self.failpoint)
 
     def _plan(self, batch: Batch, now: str) -> _Plan:
         """Convert the batch to rows; any value that cannot be written faithfully raises here."""
@@ -296,8 +370,13 @@ class SqliteStore(ReportQueries):
         plan.signals = wanted
 
     def fill_recorded(self, fill_id: str) -> bool:
-        """Return True when a fill with this id is already journaled."""
-        return bool(self._fetch("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)))
+        """Return True when a fill with this id is already journaled (hot file, then history)."""
+        if self.history is None:
+            return bool(self._fetch("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)))
+        if self._fetch_hot("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)):
+            return True
+        with self._mutex:
+            return self.history.fill_recorded(fill_id)
 
     def pending_commands(self) -> list[OperatorCommand]:
         """Return operator commands not yet applied, oldest first.
@@ -309,7 +388,7 @@ class SqliteStore(ReportQueries):
         version = self._open_connection().execute("PRAGMA data_version").fetchone()[0]
         if version == self._commands_version:
             return []
-        rows = self._fetch(
+        rows = self._fetch_hot(
             "SELECT id, action, reason, who, requested_at FROM commands "
             "WHERE done_at IS NULL ORDER BY id"
         )
@@ -335,13 +414,21 @@ class SqliteStore(ReportQueries):
 
     def integrity_check(self) -> str:
         """Run the full PRAGMA integrity_check; return "ok" or the problems found."""
-        lines = [str(row[0]) for row in self._fetch("PRAGMA integrity_check")]
+        lines = [str(row[0]) for row in self._fetch_hot("PRAGMA integrity_check")]
+        history = archive.history_path(self.path)
+        if history.exists():
+            with sqlite_kit.translated(history, "checking", archive.HISTORY_LABEL):
+                lines += [
+                    f"{history.name}: {row[0]}"
+                    for row in self._union().execute("PRAGMA history.integrity_check")
+                    if row[0] != "ok"
+                ]
         return "ok" if lines == ["ok"] else "; ".join(lines)
 
     def pragmas(self) -> dict[str, Any]:
         """Return the connection settings that define durability (for status and tests)."""
         names = ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
-        return {name: self._fetch(f"PRAGMA {name}")[0][0] for name in names}
+        return {name: self._fetch_hot(f"PRAGMA {name}")[0][0] for name in names}
 
     def _open_connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -349,19 +436,35 @@ class SqliteStore(ReportQueries):
             raise StateError(message)
         return self._conn
 
-    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _fetch_hot(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._mutex:
             try:
                 return self._open_connection().execute(sql, params).fetchall()
             except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "reading", e) from e
 
+    def _union(self) -> sqlite3.Connection:
+        """Return the read-only connection that sees hot and history as one journal."""
+        self._open_connection()
+        if self._reader is None:
+            self._reader = union.open_reader(self.path, self._busy_timeout_ms)
+        return self._reader
+
+    def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query over the whole journal (hot file and history)."""
+        with self._mutex:
+            try:
+                return self._union().execute(sql, params).fetchall()
+            except sqlite_kit.DB_ERRORS as e:
+                raise files.database_error(self.path, "reading", e) from e
+
     def close(self) -> None:
         """Mark a clean shutdown (session stores) and close the connection; idempotent."""
         with self._mutex:
-            conn, self._conn = self._conn, None
-            if conn is None:
+            if self._conn is None:
                 return
+            self._close_history()
+            conn, self._conn = self._conn, None
             closed = False
             try:
                 if self._session:
@@ -374,6 +477,22 @@ class SqliteStore(ReportQueries):
                 conn.close()
             if closed:
                 seal.write(self.path)
+
+    def _close_history(self) -> None:
+        """Archive an oversized hot file at a clean close, then close the side connections."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+        history, self.history = self.history, None
+        if history is None:
+            return
+        try:
+            if history.unarchived_rows() > self._archive_rows:
+                history.move(self._now_text(), self.failpoint)
+        except StateError as e:
+            log.warning("state_archive_failed store=%s error=%s at=close", self.path, e)
+        finally:
+            history.close()
 
     def __enter__(self) -> SqliteStore:
         return self
