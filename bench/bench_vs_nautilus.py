@@ -139,18 +139,31 @@ def cli_replay_rss(data: Path) -> tuple[float, float, int]:
         command = [str(cli), "--state-dir", f"{tmp}/state", "replay", "--data",
                    f"{data}:{SYMBOL}", "--json"]
         began = time.perf_counter()
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=env)
-        # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all children).
-        _, status, usage = os.wait4(child.pid, 0)
+        # Linux carries the spawning process's peak RSS into the child's ru_maxrss across
+        # exec, so this (large) bench process would be counted: a tiny interpreter spawns the
+        # replay and reports that child's own peak on stderr.
+        child = subprocess.run(
+            [sys.executable, "-S", "-c", _RSS_PROBE, *command],
+            stdout=out, stderr=subprocess.PIPE, env=env, check=False,
+        )
         seconds = time.perf_counter() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode()
     if child.returncode != 0:
         message = f"tradeguard replay exited {child.returncode}"
         raise RuntimeError(message)
     orders = int(json.loads(text)["orders_submitted"])
-    return usage.ru_maxrss / MIB, seconds, orders
+    max_rss_kib = int(child.stderr.decode().strip().splitlines()[-1])
+    return max_rss_kib / MIB, seconds, orders
+
+
+_RSS_PROBE = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write(str(usage.ru_maxrss) + chr(10))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def median_figure(
