@@ -1,8 +1,9 @@
 """The session's journal: events waiting for the next commit, and the commit itself.
 
 Session and execution share one `EngineJournal`. Either may note an event (it rides along with
-the next commit) or commit a batch now; every commit carries a fresh snapshot of every state
-section, so the store always holds one consistent picture. Nothing here calls back into the
+the next commit: breaker events, signals, equity points, an order's acknowledgement) or commit a
+batch now; every commit carries the state sections that changed since the last one, so the
+store always holds one consistent picture. Nothing here calls back into the
 session: the snapshot is read from the components through `EngineState`.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.clock import Clock
+from engine.model import OrderIntent
 from engine.ports import Batch, EngineStore
 from engine.session_state import SessionProgress
 
@@ -81,6 +83,8 @@ class EngineJournal:
         """Merge pending events into batch, attach the snapshot and commit atomically."""
         pending = self._pending
         self._pending = Batch()
+        if pending.intents:
+            batch.intents = _latest(pending.intents + batch.intents)
         batch.transitions.extend(pending.transitions)
         batch.issues.extend(pending.issues)
         batch.operator_actions.extend(pending.operator_actions)
@@ -126,3 +130,8 @@ class EngineJournal:
         for event in events:
             for listener in self._listeners:
                 listener(event)
+
+
+def _latest(intents: list[OrderIntent]) -> list[OrderIntent]:
+    """Return one row per order, its newest state (an acknowledgement noted, then filled)."""
+    return list({intent.client_order_id: intent for intent in intents}.values())
