@@ -90,9 +90,14 @@ class EngineJournal:
         batch.operator_actions.extend(pending.operator_actions)
         batch.signals.extend(pending.signals)
         batch.equity.extend(pending.equity)
-        batch.state = self._changed(self._state.snapshot(clean_shutdown))
+        changed = self._changed(self._state.snapshot(clean_shutdown))
+        batch.state = changed
         self._store.commit(batch)
-        self._written.update(batch.state)
+        self._written.update(changed)
+        if "last_signals" in changed:
+            # The strategy's section may come from a plugin that hands out (and later
+            # mutates) its own dict: what was written is kept as a copy.
+            self._written["last_signals"] = dict(changed["last_signals"])
         if self._listeners:
             self._publish(batch)
 
@@ -100,16 +105,10 @@ class EngineJournal:
         """Return the sections that differ from what the store holds (dirty sections only).
 
         Comparing the fresh dicts is far cheaper than encoding them; a section equal to the
-        one last committed costs no encoding and no write. The strategy's section may come
-        from a plugin that hands out its own mutable dict, so it is always passed on (the
-        store compares its text).
+        one last committed costs no encoding and no write.
         """
         written = self._written
-        return {
-            key: section
-            for key, section in state.items()
-            if key == "last_signals" or written.get(key) != section
-        }
+        return {key: section for key, section in state.items() if written.get(key) != section}
 
     def fill_recorded(self, fill_id: str) -> bool:
         """Return True when the store has already booked this fill."""
