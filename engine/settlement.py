@@ -213,6 +213,9 @@ class OrderSettlement(ABC):
             return self._fail(intent, OrderStatus.REJECTED,
                               "broker confirms the order does not exist")
         if found.status is OrderStatus.FILLED:
+            if intent.status is OrderStatus.PENDING_SUBMIT:
+                # The venue took it, and kept no answer to replay (else replayed at start).
+                self._breaker.report_order_success()
             return self.settle_filled(intent)
         if found.status in _DEAD:
             return self._fail(intent, found.status, found.reason or "ended by the venue",
