@@ -58,7 +58,7 @@ class EngineState:
 class EngineJournal:
     """Pending events plus the atomic commit that writes them with the state snapshot."""
 
-    __slots__ = ("_listeners", "_pending", "_state", "_store", "_written")
+    __slots__ = ("_intents_waited", "_listeners", "_pending", "_state", "_store", "_written")
 
     def __init__(
         self, store: EngineStore, state: EngineState, listeners: Sequence[Listener] = ()
@@ -69,6 +69,8 @@ class EngineJournal:
         self._pending = Batch()
         # Sections as last committed (fresh dicts from the components' snapshot()).
         self._written: dict[str, Any] = {}
+        # True once noted intents have waited through one flush (one bar) without a commit.
+        self._intents_waited = False
 
     @property
     def pending(self) -> Batch:
@@ -83,6 +85,7 @@ class EngineJournal:
         """Merge pending events into batch, attach the snapshot and commit atomically."""
         pending = self._pending
         self._pending = Batch()
+        self._intents_waited = False
         if pending.intents:
             batch.intents = _latest(pending.intents + batch.intents)
         batch.transitions.extend(pending.transitions)
@@ -114,12 +117,26 @@ class EngineJournal:
         """Return True when the store has already booked this fill."""
         return self._store.fill_recorded(fill_id)
 
+    def note_intent(self, intent: OrderIntent) -> None:
+        """Let an intent's new status ride along with the next commit (one bar later at most)."""
+        self._pending.intents.append(intent)
+
     def flush_if_pending(self) -> None:
-        """Commit now when breaker events or operator actions are waiting."""
+        """Commit now when breaker events or operator actions wait, or an intent waited a bar.
+
+        Called at the close of every bar. A noted intent (an acknowledgement) normally rides
+        along with its fill's commit on the next bar; one that finds no commit to ride by the
+        close of that bar is committed then, so the stored status lags by one bar at most.
+        """
         pending = self._pending
         # Signals without an order and equity points ride along with the next commit.
         if pending.transitions or pending.issues or pending.operator_actions:
             self.commit(Batch())
+        elif pending.intents:
+            if self._intents_waited:
+                self.commit(Batch())
+            else:
+                self._intents_waited = True
 
     def _publish(self, batch: Batch) -> None:
         events: list[Any] = [

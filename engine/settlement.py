@@ -112,7 +112,7 @@ class OrderSettlement(ABC):
                 # final once its fills are booked: book them from the venue, exactly once.
                 return self.settle_filled(submitted)
             self.open_intents[intent.client_order_id] = submitted
-            self._journal.pending.intents.append(submitted)
+            self._journal.note_intent(submitted)
             return submitted
         self.stats.orders_failed += 1
         self._breaker.report_order_failure(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine.faults import FaultPlan, FaultWindow
-from engine.model import BrokerAck, OrderRequest, OrderStatus
+from engine.model import BrokerAck, OrderRequest, OrderStatus, Side, Signal
 from engine.ports import Batch
 from engine.session import TradingSession
 from tests.unit.engine_harness import START, Rig, items, wave_bars
@@ -101,3 +101,22 @@ def test_a_rejection_lost_before_its_commit_is_replayed_as_the_failure_it_was() 
     assert figures(rig, resumed) == figures(reference, session)
     failed = [i for i in rig.store.intents.values() if i.status is OrderStatus.REJECTED]
     assert len(failed) == counts["orders_failed"]
+
+
+def test_an_acknowledgement_without_a_commit_to_ride_is_committed_one_bar_later() -> None:
+    rig = Rig()
+    session, _, clock = rig.start()
+    session.run(items(wave_bars(5)))  # a market price for the risk limits
+    journal = session._journal
+    execution = session._execution
+    record = execution.handle_signal(Signal("TEST", Side.BUY, 1.0, clock.now(), (10, 30)), 100.0)
+    cid = record.client_order_id
+    assert cid is not None
+    assert execution.open_intents[cid].status is OrderStatus.SUBMITTED
+
+    journal.flush_if_pending()  # the close of the order's bar: it may ride with the fill
+    assert rig.store.intents[cid].status is OrderStatus.PENDING_SUBMIT
+    journal.flush_if_pending()  # the close of the next bar, which brought no commit
+
+    assert rig.store.intents[cid].status is OrderStatus.SUBMITTED
+    assert rig.store.batches[-1].state["breaker"]["rate_successes"]
