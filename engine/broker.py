@@ -148,7 +148,7 @@ class PaperBroker:
                 < self._config.timeout_executes_fraction
             )
             if reached:
-                self._accept(order, now, latency)
+                self._accept(order, now, latency, answered=False)
             log.debug("paper_order_timeout cid=%s reached_venue=%s", cid, reached)
             message = f"no acknowledgement for order {cid}: it may or may not have executed"
             raise BrokerTimeoutError(message)
@@ -302,15 +302,20 @@ class PaperBroker:
     def _latency(self, window: FaultWindow | None) -> float:
         return self._config.base_latency_ms + (window.latency_ms if window else 0.0)
 
-    def _accept(self, order: OrderRequest, now: datetime, latency: float) -> BrokerAck:
+    def _accept(
+        self, order: OrderRequest, now: datetime, latency: float, answered: bool = True
+    ) -> BrokerAck:
         if self._lacks_funds(order):
-            return self._book_new(order, now, latency, _REJECTED, INSUFFICIENT_FUNDS).ack()
-        booked = self._book_new(order, now, latency, OrderStatus.SUBMITTED, "")
+            return self._book_new(
+                order, now, latency, _REJECTED, INSUFFICIENT_FUNDS, answered
+            ).ack()
+        booked = self._book_new(order, now, latency, OrderStatus.SUBMITTED, "", answered)
         self._pending.setdefault(order.symbol, {})[order.client_order_id] = booked
         return booked.ack()
 
     def _book_new(
-        self, order: OrderRequest, now: datetime, latency: float, status: OrderStatus, reason: str
+        self, order: OrderRequest, now: datetime, latency: float, status: OrderStatus,
+        reason: str, answered: bool = True,
     ) -> PaperOrder:
         booked = PaperOrder(
             client_order_id=order.client_order_id,
@@ -326,6 +331,7 @@ class PaperBroker:
             limit_price=order.limit_price,
             reason=reason,
             collar_price=order.collar_price,
+            answered=answered,
         )
         self._book.add_order(booked)
         if status is OrderStatus.REJECTED:

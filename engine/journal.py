@@ -1,8 +1,9 @@
 """The session's journal: events waiting for the next commit, and the commit itself.
 
 Session and execution share one `EngineJournal`. Either may note an event (it rides along with
-the next commit) or commit a batch now; every commit carries a fresh snapshot of every state
-section, so the store always holds one consistent picture. Nothing here calls back into the
+the next commit: breaker events, signals, equity points, an order's acknowledgement) or commit a
+batch now; every commit carries the state sections that changed since the last one, so the
+store always holds one consistent picture. Nothing here calls back into the
 session: the snapshot is read from the components through `EngineState`.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.clock import Clock
+from engine.model import OrderIntent
 from engine.ports import Batch, EngineStore
 from engine.session_state import SessionProgress
 
@@ -56,7 +58,7 @@ class EngineState:
 class EngineJournal:
     """Pending events plus the atomic commit that writes them with the state snapshot."""
 
-    __slots__ = ("_listeners", "_pending", "_state", "_store", "_written")
+    __slots__ = ("_intents_waited", "_listeners", "_pending", "_state", "_store", "_written")
 
     def __init__(
         self, store: EngineStore, state: EngineState, listeners: Sequence[Listener] = ()
@@ -67,6 +69,8 @@ class EngineJournal:
         self._pending = Batch()
         # Sections as last committed (fresh dicts from the components' snapshot()).
         self._written: dict[str, Any] = {}
+        # True once noted intents have waited through one flush (one bar) without a commit.
+        self._intents_waited = False
 
     @property
     def pending(self) -> Batch:
@@ -81,14 +85,22 @@ class EngineJournal:
         """Merge pending events into batch, attach the snapshot and commit atomically."""
         pending = self._pending
         self._pending = Batch()
+        self._intents_waited = False
+        if pending.intents:
+            batch.intents = _latest(pending.intents + batch.intents)
         batch.transitions.extend(pending.transitions)
         batch.issues.extend(pending.issues)
         batch.operator_actions.extend(pending.operator_actions)
         batch.signals.extend(pending.signals)
         batch.equity.extend(pending.equity)
-        batch.state = self._changed(self._state.snapshot(clean_shutdown))
+        changed = self._changed(self._state.snapshot(clean_shutdown))
+        batch.state = changed
         self._store.commit(batch)
-        self._written.update(batch.state)
+        self._written.update(changed)
+        if "last_signals" in changed:
+            # The strategy's section may come from a plugin that hands out (and later
+            # mutates) its own dict: what was written is kept as a copy.
+            self._written["last_signals"] = dict(changed["last_signals"])
         if self._listeners:
             self._publish(batch)
 
@@ -96,27 +108,35 @@ class EngineJournal:
         """Return the sections that differ from what the store holds (dirty sections only).
 
         Comparing the fresh dicts is far cheaper than encoding them; a section equal to the
-        one last committed costs no encoding and no write. The strategy's section may come
-        from a plugin that hands out its own mutable dict, so it is always passed on (the
-        store compares its text).
+        one last committed costs no encoding and no write.
         """
         written = self._written
-        return {
-            key: section
-            for key, section in state.items()
-            if key == "last_signals" or written.get(key) != section
-        }
+        return {key: section for key, section in state.items() if written.get(key) != section}
 
     def fill_recorded(self, fill_id: str) -> bool:
         """Return True when the store has already booked this fill."""
         return self._store.fill_recorded(fill_id)
 
+    def note_intent(self, intent: OrderIntent) -> None:
+        """Let an intent's new status ride along with the next commit (one bar later at most)."""
+        self._pending.intents.append(intent)
+
     def flush_if_pending(self) -> None:
-        """Commit now when breaker events or operator actions are waiting."""
+        """Commit now when breaker events or operator actions wait, or an intent waited a bar.
+
+        Called at the close of every bar. A noted intent (an acknowledgement) normally rides
+        along with its fill's commit on the next bar; one that finds no commit to ride by the
+        close of that bar is committed then, so the stored status lags by one bar at most.
+        """
         pending = self._pending
         # Signals without an order and equity points ride along with the next commit.
         if pending.transitions or pending.issues or pending.operator_actions:
             self.commit(Batch())
+        elif pending.intents:
+            if self._intents_waited:
+                self.commit(Batch())
+            else:
+                self._intents_waited = True
 
     def _publish(self, batch: Batch) -> None:
         events: list[Any] = [
@@ -126,3 +146,8 @@ class EngineJournal:
         for event in events:
             for listener in self._listeners:
                 listener(event)
+
+
+def _latest(intents: list[OrderIntent]) -> list[OrderIntent]:
+    """Return one row per order, its newest state (an acknowledgement noted, then filled)."""
+    return list({intent.client_order_id: intent for intent in intents}.values())

@@ -120,7 +120,12 @@ class BrokerAck:
 
 @dataclass(frozen=True, slots=True)
 class BrokerOrder:
-    """The broker's view of an order, looked up by client_order_id."""
+    """The broker's view of an order, looked up by client_order_id.
+
+    ack is the venue's answer to the submission as it gave it (status then, latency, reason):
+    recovery replays its effects when a crash lost them. None when the venue gave no answer
+    (the submit timed out) or keeps no record of it.
+    """
 
     client_order_id: str
     broker_order_id: str
@@ -131,6 +136,7 @@ class BrokerOrder:
     filled_quantity: float = 0.0
     average_price: float | None = None
     reason: str = ""
+    ack: BrokerAck | None = None
 
 
 @dataclass(frozen=True, slots=True)

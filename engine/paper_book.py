@@ -32,11 +32,26 @@ class PaperOrder:
     filled_quantity: float = 0.0
     average_price: float | None = None
     collar_price: float | None = None
+    answered: bool = True  # False: the submit timed out, the client never saw an answer
 
     def ack(self) -> BrokerAck:
-        """Return the acknowledgement this order was (or would again be) given."""
+        """Return the acknowledgement this order would be given now (a repeated submit)."""
         return BrokerAck(
             self.client_order_id, self.status, self.broker_order_id, self.latency_ms, self.reason
+        )
+
+    def first_ack(self) -> BrokerAck | None:
+        """Return the answer the submission was given (None when it timed out).
+
+        The paper venue rejects only at submission, so a rejected order was answered
+        REJECTED with its reason; any other order was answered SUBMITTED.
+        """
+        if not self.answered:
+            return None
+        if self.status is OrderStatus.REJECTED:
+            return self.ack()
+        return BrokerAck(
+            self.client_order_id, OrderStatus.SUBMITTED, self.broker_order_id, self.latency_ms
         )
 
     def view(self) -> BrokerOrder:
@@ -44,6 +59,7 @@ class PaperOrder:
         return BrokerOrder(
             self.client_order_id, self.broker_order_id, self.symbol, self.side, self.quantity,
             self.status, self.filled_quantity, self.average_price, self.reason,
+            self.first_ack(),
         )
 
 

@@ -122,12 +122,16 @@ class TradingSession:
     def recover(self, open_intents: Iterable[OrderIntent]) -> dict[str, int]:
         """Report an unclean restart and settle every non-final intent before trading."""
         outcome: Counter[str] = Counter()
+        execution = self._execution
+        # Answers the venue gave before the crash come first, as they did in the lost run.
+        execution.replay_acknowledgements()
         if self._unclean:
             self._breaker.report_crash_recovery({"resumed_at": self._clock.now().isoformat()})
         for intent in open_intents:
-            if intent.client_order_id not in self._execution.open_intents:
-                continue  # settled by sync_with_venue already
-            settled = self._execution.reconcile_intent(intent, resend_missing=True)
+            current = execution.open_intents.get(intent.client_order_id)
+            if current is None:
+                continue  # settled by sync_with_venue or by its replayed answer already
+            settled = execution.reconcile_intent(current, resend_missing=True)
             outcome[settled.status.value] += 1
         self._journal.flush_if_pending()
         return dict(outcome)
@@ -140,6 +144,7 @@ class TradingSession:
         The venue's record is read from `since` (a live venue's bound), by default from the
         store's oldest cursor (everything when there is none).
         """
+        self._execution.replay_acknowledgements()  # before the fills that followed them
         if since is None and self.cursors:
             since = min(self.cursors.values())
         result = sync_with_venue(

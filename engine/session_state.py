@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
+import sys
+from array import array
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -110,7 +115,7 @@ class SessionProgress:
         """Return the section, JSON-ready, marked clean only at a clean end."""
         section = self.counters.snapshot()
         section["cursors"] = {s: t.isoformat() for s, t in sorted(self.cursors.items())}
-        section["loss_window"] = [[t.isoformat(), e] for t, e in self.loss_window]
+        section["loss_window"] = pack_window(self.loss_window)
         section["clean_shutdown"] = clean_shutdown
         return section
 
@@ -120,8 +125,54 @@ class SessionProgress:
         return cls(
             counters=SessionCounters.from_snapshot(section),
             cursors={s: datetime.fromisoformat(t) for s, t in section.get("cursors", {}).items()},
-            loss_window=deque(
-                (datetime.fromisoformat(t), float(e)) for t, e in section.get("loss_window", [])
-            ),
+            loss_window=unpack_window(section.get("loss_window", [])),
             unclean=bool(section) and not section.get("clean_shutdown", False),
         )
+
+
+# The loss window is rewritten with the session section at every commit: packed as base64 of
+# little-endian int64 epoch microseconds, then float64 equities (exact, and no per-commit
+# float or time formatting). Sections written before hold a list of [ISO time, equity].
+_PACKED_WINDOW = "t64f64:"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def pack_window(window: deque[tuple[datetime, float]]) -> str:
+    """Return a (time, equity) window as one short string."""
+    times = array("q", [(t - _EPOCH) // _MICROSECOND for t, _ in window])
+    values = array("d", [e for _, e in window])
+    if sys.byteorder != "little":  # pragma: no cover - the stored form is little-endian
+        times.byteswap()
+        values.byteswap()
+    return _PACKED_WINDOW + base64.b64encode(times.tobytes() + values.tobytes()).decode("ascii")
+
+
+def unpack_window(value: Any) -> deque[tuple[datetime, float]]:
+    """Return the window pack_window wrote, or the list of [ISO time, equity] of older stores."""
+    if not isinstance(value, str):
+        return deque((datetime.fromisoformat(t), float(e)) for t, e in value)
+    if not value.startswith(_PACKED_WINDOW):
+        message = "session.loss_window must be a list of [time, equity] or a packed window"
+        raise ValueError(message)
+    try:
+        raw = base64.b64decode(value[len(_PACKED_WINDOW):], validate=True)
+    except binascii.Error as e:
+        message = f"session.loss_window is not a valid packed window ({e})"
+        raise ValueError(message) from e
+    if len(raw) % 16:
+        message = f"session.loss_window holds {len(raw)} bytes, not (int64, float64) pairs"
+        raise ValueError(message)
+    half = len(raw) // 2
+    times, values = array("q"), array("d")
+    times.frombytes(raw[:half])
+    values.frombytes(raw[half:])
+    if sys.byteorder != "little":  # pragma: no cover
+        times.byteswap()
+        values.byteswap()
+    if not all(math.isfinite(v) for v in values):
+        message = "session.loss_window holds a non-finite equity"
+        raise ValueError(message)
+    return deque(
+        (_EPOCH + t * _MICROSECOND, v) for t, v in zip(times, values, strict=True)
+    )

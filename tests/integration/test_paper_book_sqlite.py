@@ -211,6 +211,7 @@ def test_a_version_1_book_gains_the_collar_column(tmp_path: Path) -> None:
         path = book.path
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE orders DROP COLUMN collar_price")
+    db.execute("ALTER TABLE orders DROP COLUMN answered")
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
@@ -219,3 +220,50 @@ def test_a_version_1_book_gains_the_collar_column(tmp_path: Path) -> None:
         old = book.get_order("old")
 
     assert old is not None and old.collar_price is None and old.limit_price == 120.5
+
+
+def test_a_version_3_book_gains_the_answered_column_with_every_old_order_answered(
+    tmp_path: Path,
+) -> None:
+    with SqlitePaperBook(tmp_path) as book:
+        book.add_order(paper_order("old", OrderStatus.REJECTED))
+        path = book.path
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE orders DROP COLUMN answered")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+
+    with SqlitePaperBook(tmp_path) as book:
+        old = book.get_order("old")
+        version = book._db.execute("PRAGMA user_version").fetchone()[0]
+
+    assert version == SCHEMA_VERSION == 4
+    assert old is not None and old.answered
+    ack = old.view().ack
+    assert ack is not None and ack.status is OrderStatus.REJECTED and ack.latency_ms == 20.0
+
+
+def test_the_venue_keeps_the_answer_it_gave_and_that_a_timed_out_submit_got_none(
+    tmp_path: Path,
+) -> None:
+    clock = SimulatedClock(T0)
+    timeouts = FaultPlan((FaultWindow(T0 + MINUTE, T0 + 2 * MINUTE, timeout_rate=1.0),))
+    config = BrokerConfig(timeout_executes_fraction=1.0, base_latency_ms=35.0)
+    with SqlitePaperBook(tmp_path) as book:
+        broker = PaperBroker(config, clock, book, timeouts)
+        broker.place_order(request("answered"))
+        broker.on_bar(bar(T0))
+        clock.advance(MINUTE)
+        with pytest.raises(BrokerTimeoutError):
+            broker.place_order(request("timed-out"))
+    with SqlitePaperBook(tmp_path) as book:
+        filled = PaperBroker(config, clock, book).get_order("answered")
+        unanswered = PaperBroker(config, clock, book).get_order("timed-out")
+
+    # The answer as it was given (SUBMITTED, its latency), though the order filled since.
+    assert filled is not None and filled.status is OrderStatus.FILLED
+    assert filled.ack is not None
+    assert (filled.ack.status, filled.ack.latency_ms) == (OrderStatus.SUBMITTED, 35.0)
+    assert unanswered is not None and unanswered.status is OrderStatus.SUBMITTED
+    assert unanswered.ack is None

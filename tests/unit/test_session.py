@@ -14,7 +14,7 @@ from engine.execution import ExecutionCounters, OrderExecutionEngine
 from engine.feed import FeedItem
 from engine.journal import EngineJournal, EngineState
 from engine.model import OrderRequest, OrderStatus, Side, Signal
-from engine.ports import OperatorCommand
+from engine.ports import Batch, OperatorCommand
 from engine.session import SessionConfig
 from engine.session_state import SessionProgress
 from tests.unit.engine_harness import START, Rig, engine_config, items, wave_bars
@@ -231,16 +231,21 @@ def test_execution_commits_through_the_journal_without_a_session_behind_it() -> 
     record = execution.handle_signal(Signal("TEST", Side.BUY, 1.0, clock.now(), (10, 30)), 100.0)
     assert record.outcome == "ordered"
     committed = rig.store.batches[before:]
-    assert [b.intents[0].status for b in committed] == [
-        OrderStatus.PENDING_SUBMIT, OrderStatus.SUBMITTED
-    ]
+    # The intent is durable before the broker call; the acknowledgement rides along with the
+    # next commit (recovery replays it from the venue's record after a crash).
+    assert [b.intents[0].status for b in committed] == [OrderStatus.PENDING_SUBMIT]
     assert committed[0].state["execution"]["orders_submitted"] == 1
     assert set(committed[0].state) == {
         "session", "breaker", "risk", "portfolio", "execution", "last_signals", "clock"
     }
+    assert rig.store.intents[record.client_order_id].status is OrderStatus.PENDING_SUBMIT
+    journal.commit(Batch())
+    latest = rig.store.batches[-1]
+    assert [i.status for i in latest.intents] == [OrderStatus.SUBMITTED]
+    assert rig.store.intents[record.client_order_id].status is OrderStatus.SUBMITTED
     # Only sections that changed since the last commit are written again.
-    assert "portfolio" not in committed[-1].state
-    assert "breaker" in committed[-1].state  # the acknowledgement's latency sample
+    assert "portfolio" not in latest.state
+    assert "breaker" in latest.state  # the acknowledgement's latency sample
 
 
 def test_a_filled_acknowledgement_never_marks_an_intent_filled_without_its_fills() -> None:

@@ -9,7 +9,8 @@ into place with mode 0600 (directories tradeguard creates are 0700), WAL journal
 synchronous=NORMAL by default (a power loss may drop the last commits but never corrupts the
 file; an application crash loses nothing).
 
-Schema (PRAGMA user_version = 3; v2 added orders.collar_price, v3 the index fills_by_ts)::
+Schema (PRAGMA user_version = 4; v2 added orders.collar_price, v3 the index fills_by_ts, v4
+orders.answered)::
 
     account   (id INTEGER PRIMARY KEY CHECK (id = 1), cash REAL NOT NULL)
     orders    (seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- booking order
@@ -20,7 +21,8 @@ Schema (PRAGMA user_version = 3; v2 added orders.collar_price, v3 the index fill
                status TEXT NOT NULL,                       -- engine.model.OrderStatus value
                latency_ms REAL NOT NULL, reduce_only INTEGER NOT NULL, limit_price REAL,
                reason TEXT NOT NULL, filled_quantity REAL NOT NULL, average_price REAL,
-               collar_price REAL)                          -- price protection, v2
+               collar_price REAL,                          -- price protection, v2
+               answered INTEGER NOT NULL DEFAULT 1)        -- 0: the submit timed out, v4
     fills     (fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL REFERENCES orders,
                symbol TEXT NOT NULL, side TEXT NOT NULL, quantity REAL NOT NULL,
                price REAL NOT NULL, fee REAL NOT NULL, ts TEXT NOT NULL)
@@ -90,7 +92,7 @@ CREATE TABLE cursors (symbol TEXT PRIMARY KEY, ts TEXT NOT NULL);
 _ORDER_COLUMNS = (
     "client_order_id, broker_order_id, symbol, side, quantity, reference_price, placed_at, "
     "status, latency_ms, reduce_only, limit_price, reason, filled_quantity, average_price, "
-    "collar_price"
+    "collar_price, answered"
 )
 _FILL_COLUMNS = "fill_id, client_order_id, symbol, side, quantity, price, fee, ts"
 
@@ -112,6 +114,7 @@ def _order_row(order: PaperOrder) -> tuple[Any, ...]:
         order.filled_quantity,
         order.average_price,
         order.collar_price,
+        int(order.answered),
     )
 
 
@@ -132,6 +135,7 @@ def _order_from(row: sqlite3.Row) -> PaperOrder:
         filled_quantity=row["filled_quantity"],
         average_price=row["average_price"],
         collar_price=row["collar_price"],
+        answered=bool(row["answered"]),
     )
 
 
@@ -162,8 +166,16 @@ def _migrate_to_v3(conn: sqlite3.Connection) -> None:
     sqlite_kit.run_script(conn, "CREATE INDEX IF NOT EXISTS fills_by_ts ON fills (ts);")
 
 
+def _migrate_to_v4(conn: sqlite3.Connection) -> None:
+    # Whether the client saw the submission's answer: recovery replays an answer's effects
+    # (engine.model.BrokerOrder.ack) only when there was one. Older orders were answered.
+    conn.execute("ALTER TABLE orders ADD COLUMN answered INTEGER NOT NULL DEFAULT 1")
+
+
 # Append-only: migration i (0-based) moves a book from version i to version i + 1.
-MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (_migrate_to_v1, _migrate_to_v2, _migrate_to_v3)
+MIGRATIONS: tuple[sqlite_kit.Migration, ...] = (
+    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 _VERSION = sqlite_kit.UserVersion()
 WHAT = "paper book"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import SerializationError
@@ -24,21 +24,43 @@ from tradeguard.store.serialize import format_utc, parse_utc, to_json
 Row = tuple[Any, ...]
 
 
-def _num(value: Any, path: str) -> float:
-    """Return a finite float; NaN/inf in a journal row would poison every later sum."""
+def _num(value: Any, path: str, name: str) -> float:
+    """Return a finite float; NaN/inf in a journal row would poison every later sum.
+
+    The error path (path.name) is only built when the value is refused: rows are converted
+    on every commit.
+    """
+    if type(value) is float and math.isfinite(value):
+        return value
     number = float(value.item() if type(value).__module__ == "numpy" else value)
     if not math.isfinite(number):
-        message = f"{path}: non-finite number {value!r}"
+        message = f"{path}.{name}: non-finite number {value!r}"
         raise SerializationError(message)
     return number
 
 
-def _opt_num(value: Any, path: str) -> float | None:
-    return None if value is None else _num(value, path)
+def _opt_num(value: Any, path: str, name: str) -> float | None:
+    return None if value is None else _num(value, path, name)
 
 
-def _opt_time(value: datetime | None, path: str) -> str | None:
-    return None if value is None else format_utc(value, path)
+def _time(value: datetime, path: str, name: str) -> str:
+    """Return format_utc(value); a plain UTC datetime (the engine's own) takes the short way."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")
+    return format_utc(value, f"{path}.{name}")
+
+
+def _opt_time(value: datetime | None, path: str, name: str) -> str | None:
+    return None if value is None else _time(value, path, name)
+
+
+def _side(value: Any) -> str:
+    """Return a side's text; anything but BUY/SELL raises ValueError (refused by the store)."""
+    return value.value if type(value) is Side else Side(value).value
+
+
+def _status(value: Any) -> str:
+    return value.value if type(value) is OrderStatus else OrderStatus(value).value
 
 
 def intent_row(intent: OrderIntent, path: str) -> Row:
@@ -47,17 +69,17 @@ def intent_row(intent: OrderIntent, path: str) -> Row:
     return (
         req.client_order_id,
         req.symbol,
-        Side(req.side).value,
-        _num(req.quantity, f"{path}.request.quantity"),
-        _num(req.reference_price, f"{path}.request.reference_price"),
-        _opt_num(req.limit_price, f"{path}.request.limit_price"),
+        _side(req.side),
+        _num(req.quantity, path, "request.quantity"),
+        _num(req.reference_price, path, "request.reference_price"),
+        _opt_num(req.limit_price, path, "request.limit_price"),
         int(bool(req.reduce_only)),
-        _num(req.confidence, f"{path}.request.confidence"),
-        OrderStatus(intent.status).value,
+        _num(req.confidence, path, "request.confidence"),
+        _status(intent.status),
         intent.broker_order_id,
         intent.reason,
-        format_utc(req.created_at, f"{path}.request.created_at"),
-        format_utc(intent.updated_at, f"{path}.updated_at"),
+        _time(req.created_at, path, "request.created_at"),
+        _time(intent.updated_at, path, "updated_at"),
     )
 
 
@@ -95,11 +117,11 @@ def fill_row(fill: Fill, path: str) -> Row:
         fill.fill_id,
         fill.client_order_id,
         fill.symbol,
-        Side(fill.side).value,
-        _num(fill.quantity, f"{path}.quantity"),
-        _num(fill.price, f"{path}.price"),
-        _num(fill.fee, f"{path}.fee"),
-        format_utc(fill.ts, f"{path}.ts"),
+        _side(fill.side),
+        _num(fill.quantity, path, "quantity"),
+        _num(fill.price, path, "price"),
+        _num(fill.fee, path, "fee"),
+        _time(fill.ts, path, "ts"),
     )
 
 
@@ -107,10 +129,10 @@ def position_row(position: PositionRecord, path: str) -> Row:
     """Return the positions row."""
     return (
         position.symbol,
-        _num(position.quantity, f"{path}.quantity"),
-        _num(position.average_price, f"{path}.average_price"),
-        _num(position.realized_pnl, f"{path}.realized_pnl"),
-        format_utc(position.updated_at, f"{path}.updated_at"),
+        _num(position.quantity, path, "quantity"),
+        _num(position.average_price, path, "average_price"),
+        _num(position.realized_pnl, path, "realized_pnl"),
+        _time(position.updated_at, path, "updated_at"),
     )
 
 
@@ -123,11 +145,11 @@ def signal_row(signal: SignalRecorded, path: str) -> Row:
     """Return the signals row (periods split into fast and slow)."""
     fast, slow = signal.periods
     return (
-        format_utc(signal.at, f"{path}.at"),
+        _time(signal.at, path, "at"),
         signal.symbol,
-        Side(signal.side).value,
-        _num(signal.confidence, f"{path}.confidence"),
-        format_utc(signal.bar_time, f"{path}.bar_time"),
+        _side(signal.side),
+        _num(signal.confidence, path, "confidence"),
+        _time(signal.bar_time, path, "bar_time"),
         int(fast),
         int(slow),
         signal.outcome,
@@ -139,11 +161,11 @@ def signal_row(signal: SignalRecorded, path: str) -> Row:
 def denial_row(denial: OrderDenied, path: str) -> Row:
     """Return the denials row."""
     return (
-        format_utc(denial.at, f"{path}.at"),
+        _time(denial.at, path, "at"),
         denial.client_order_id,
         denial.symbol,
-        Side(denial.side).value,
-        _num(denial.quantity, f"{path}.quantity"),
+        _side(denial.side),
+        _num(denial.quantity, path, "quantity"),
         denial.check,
         denial.reason,
     )
@@ -152,12 +174,12 @@ def denial_row(denial: OrderDenied, path: str) -> Row:
 def transition_row(event: BreakerTransitioned, path: str) -> Row:
     """Return the breaker_events row."""
     return (
-        format_utc(event.at, f"{path}.at"),
+        _time(event.at, path, "at"),
         event.from_state,
         event.to_state,
         event.trigger,
-        _opt_num(event.observed, f"{path}.observed"),
-        _opt_num(event.threshold, f"{path}.threshold"),
+        _opt_num(event.observed, path, "observed"),
+        _opt_num(event.threshold, path, "threshold"),
         event.reason,
     )
 
@@ -170,7 +192,7 @@ def transition_from_row(row: Sequence[Any]) -> BreakerTransitioned:
 def issue_row(issue: IssueReported, path: str) -> Row:
     """Return the issues row; details are stored as JSON."""
     return (
-        format_utc(issue.at, f"{path}.at"),
+        _time(issue.at, path, "at"),
         issue.issue_type,
         to_json(issue.details, f"{path}.details"),
     )
@@ -179,9 +201,9 @@ def issue_row(issue: IssueReported, path: str) -> Row:
 def skipped_row(skipped: BarSkipped, path: str) -> Row:
     """Return the skipped_bars row."""
     return (
-        format_utc(skipped.at, f"{path}.at"),
+        _time(skipped.at, path, "at"),
         skipped.symbol,
-        _opt_time(skipped.bar_time, f"{path}.bar_time"),
+        _opt_time(skipped.bar_time, path, "bar_time"),
         skipped.reason,
         skipped.row,
     )
@@ -190,16 +212,16 @@ def skipped_row(skipped: BarSkipped, path: str) -> Row:
 def equity_row(point: EquityPoint, path: str) -> Row:
     """Return the equity row."""
     return (
-        format_utc(point.at, f"{path}.at"),
-        _num(point.equity, f"{path}.equity"),
-        _num(point.cash, f"{path}.cash"),
-        _num(point.daily_pnl, f"{path}.daily_pnl"),
+        _time(point.at, path, "at"),
+        _num(point.equity, path, "equity"),
+        _num(point.cash, path, "cash"),
+        _num(point.daily_pnl, path, "daily_pnl"),
     )
 
 
 def operator_row(action: OperatorActed, path: str) -> Row:
     """Return the operator_actions row."""
-    return (format_utc(action.at, f"{path}.at"), action.action, action.reason, action.who)
+    return (_time(action.at, path, "at"), action.action, action.reason, action.who)
 
 
 def operator_from_row(row: Sequence[Any]) -> OperatorActed:
@@ -210,9 +232,9 @@ def operator_from_row(row: Sequence[Any]) -> OperatorActed:
 def reset_row(reset: DailyStateReset, path: str) -> Row:
     """Return the daily_resets row."""
     return (
-        format_utc(reset.at, f"{path}.at"),
+        _time(reset.at, path, "at"),
         reset.trading_day,
-        _num(reset.previous_pnl, f"{path}.previous_pnl"),
+        _num(reset.previous_pnl, path, "previous_pnl"),
         int(reset.previous_trades),
         reset.source,
         int(bool(reset.applied)),
