@@ -37,6 +37,9 @@ class ExecutionCounters:
     """Order counts and fees: the execution's snapshot section, surviving restarts."""
 
     orders_submitted: int = 0
+    # Orders the venue sync learnt from the venue's record (sent by a run the journal lost):
+    # submitted + adopted = filled + failed + still open.
+    orders_adopted: int = 0
     orders_filled: int = 0
     orders_failed: int = 0
     trades_executed: int = 0
@@ -47,6 +50,7 @@ class ExecutionCounters:
         """Return the counters as a JSON-ready dict."""
         return {
             "orders_submitted": self.orders_submitted,
+            "orders_adopted": self.orders_adopted,
             "orders_filled": self.orders_filled,
             "orders_failed": self.orders_failed,
             "trades_executed": self.trades_executed,
@@ -60,6 +64,7 @@ class ExecutionCounters:
         data = data or {}
         return cls(
             orders_submitted=int(data.get("orders_submitted", 0)),
+            orders_adopted=int(data.get("orders_adopted", 0)),
             orders_filled=int(data.get("orders_filled", 0)),
             orders_failed=int(data.get("orders_failed", 0)),
             trades_executed=int(data.get("trades_executed", 0)),
@@ -247,6 +252,7 @@ class OrderSettlement(ABC):
 
     def adopt(self, intent: OrderIntent) -> None:
         """Journal and follow an order the venue has and the journal lacked (venue sync)."""
+        self.stats.orders_adopted += 1
         self.open_intents[intent.client_order_id] = intent
         self._journal.commit(Batch(intents=[intent]))
 

@@ -86,12 +86,15 @@ class SessionSummary:
     stop_reason: str
     last_bar: datetime | None
     reconciled_on_start: Mapping[str, int] = field(default_factory=dict)
-    # Intents without a final answer from the venue when the run ended: with the fills and the
-    # failures they add up to orders_submitted.
+    # Intents without a final answer from the venue when the run ended. With the fills and the
+    # failures they add up to orders_submitted + orders_adopted.
     orders_open: int = 0
+    # Orders the venue sync took over from the venue's record (sent by a run whose journal was
+    # lost, e.g. after `state restore`); not counted in orders_submitted.
+    orders_adopted: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """Return the JSON object of `replay --json` (the keys of ever, plus orders_open)."""
+        """Return the JSON object of `replay --json` (orders_open, orders_adopted included)."""
         return {
             "bars": self.bars,
             "bad_bars": self.bad_bars,
@@ -100,6 +103,7 @@ class SessionSummary:
             "signals": self.signals,
             "signals_suppressed": self.signals_suppressed,
             "orders_submitted": self.orders_submitted,
+            "orders_adopted": self.orders_adopted,
             "orders_filled": self.orders_filled,
             "orders_failed": self.orders_failed,
             "orders_open": self.orders_open,

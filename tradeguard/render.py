@@ -104,10 +104,17 @@ def summary_lines(
         f"bars: {summary.bars} (bad bars skipped: {summary.bad_bars})",
         *signal_lines(summary),
         "orders: "
-        f"submitted={summary.orders_submitted} filled={summary.orders_filled} "
+        f"submitted={summary.orders_submitted} adopted={summary.orders_adopted} "
+        f"filled={summary.orders_filled} "
         f"failed={summary.orders_failed} open={summary.orders_open} "
         f"denied={summary.orders_denied}",
     ]
+    if summary.orders_adopted:
+        lines.append(
+            f"  adopted: {summary.orders_adopted} orders sent by a run the journal lost (state "
+            "restore, lost store) and taken over from the venue's record by the venue sync; "
+            "submitted + adopted = filled + failed + open"
+        )
     lines.append(f"trades executed: {summary.trades_executed}")
     lines += pnl_lines(summary, starting_cash, currency)
     if summary.transitions:

@@ -171,6 +171,7 @@ def summarize(
         last_bar=end.last_bar,
         reconciled_on_start=reconciled or {},
         orders_open=runtime.session.orders_open,
+        orders_adopted=int(execution.get("orders_adopted", 0)),
     )
 
 

@@ -7,6 +7,7 @@ import sqlite3
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -67,7 +68,7 @@ def test_restore_from_an_older_backup_converges_to_the_venue(
     _run(runner, state, "replay", *data, *DAYS)
     (state / "state.db").write_bytes(b"")  # the store file emptied
     _run(runner, state, "state", "restore")
-    _run(runner, state, "replay", *data, *DAYS)
+    summary = json.loads(_run(runner, state, "replay", *data, *DAYS, "--json"))
 
     journal_fills, engine_cash = _journal(state)
     venue_fills, venue_cash = _venue(state)
@@ -79,6 +80,17 @@ def test_restore_from_an_older_backup_converges_to_the_venue(
 
     report = json.loads(_run(runner, state, "reconcile", "--json"))
     assert report["venue_fills_booked"] == 0  # converged: nothing left to repair
+    _assert_counts_add_up(summary)
+    # The orders sent after the backup came back from the venue's record, not as new orders.
+    assert summary["orders_adopted"] > 0
+    assert summary["orders_filled"] == len(venue_fills)  # the paper venue: one fill an order
+
+
+def _assert_counts_add_up(summary: dict[str, Any]) -> None:
+    """Issue 8 §2: every order the session knows is filled, failed or still open."""
+    known = summary["orders_submitted"] + summary.get("orders_adopted", 0)
+    ended = summary["orders_filled"] + summary["orders_failed"] + summary["orders_open"]
+    assert known == ended, summary
 
 
 def test_reconcile_books_what_the_venue_has_and_reports_it(

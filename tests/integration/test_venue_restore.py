@@ -104,6 +104,13 @@ def test_a_live_restart_after_losing_the_store_converges_to_the_venue(
     book = _assert_converged(state, emulator)
     assert book["execution"]["orders_filled"] >= 8
     assert report["venue_fills_booked"] == 0  # converged: nothing left to repair
+    # Issue 8 §2 after a sync: submitted + adopted = filled + failed + still open.
+    execution = book["execution"]
+    adopted = execution.get("orders_adopted", 0)
+    assert execution["orders_submitted"] + adopted == (
+        execution["orders_filled"] + execution["orders_failed"] + runtime.session.orders_open)
+    assert adopted == len(runtime.synced.intents_adopted) + len(
+        runtime.synced.open_orders_adopted) > 0
 
 
 def test_kill9_between_the_trades_of_an_order_books_each_trade_once(

@@ -119,6 +119,7 @@ def live_session(
 def _summary(runtime: LiveRuntime, venue: VenueConfig, paper: bool,
              reconciled: dict[str, int], end: SessionEnd, why: list[str]) -> dict[str, Any]:
     session = runtime.session
+    execution = session.snapshot()["execution"]
     return {
         "venue": venue.exchange,
         "mode": _mode(venue, paper),
@@ -136,6 +137,12 @@ def _summary(runtime: LiveRuntime, venue: VenueConfig, paper: bool,
         "breaker_state": session.breaker.state.value,
         "bars": session.counters.bars,
         "signals": session.counters.signals,
+        # submitted + adopted = filled + failed + open (adopted: taken over by the venue sync)
+        "orders_submitted": execution["orders_submitted"],
+        "orders_adopted": execution["orders_adopted"],
+        "orders_filled": execution["orders_filled"],
+        "orders_failed": execution["orders_failed"],
+        "orders_open": session.orders_open,
         "ended_at": datetime.now(UTC).isoformat(),
     }
 
