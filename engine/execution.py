@@ -70,12 +70,14 @@ class OrderExecutionEngine(OrderSettlement):
         self._strategy = strategy
 
     def exposure(self, symbol: str) -> float:
-        """Return position plus the signed quantity of orders still open for a symbol."""
+        """Return position plus the signed unfilled quantity of orders still open for a symbol."""
         pending = 0.0
-        for intent in self.open_intents.values():
+        booked = self.stats.working_filled  # trades of working orders are in the position
+        for cid, intent in self.open_intents.items():
             request = intent.request
             if request.symbol == symbol:
-                pending += request.side.sign * request.quantity
+                rest = max(request.quantity - booked.get(cid, 0.0), 0.0)
+                pending += request.side.sign * rest
         return self._portfolio.position(symbol) + pending
 
     # ------------------------------------------------------------------ signals

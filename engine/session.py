@@ -238,6 +238,10 @@ class TradingSession:
         log.info("operator_command id=%s action=%s who=%s", command.command_id, action, who)
         self.commit(batch)
 
+    def exposure(self, symbol: str) -> float:
+        """Return the symbol's position plus the unfilled rest of its open orders."""
+        return self._execution.exposure(symbol)
+
     @property
     def orders_open(self) -> int:
         """Return how many order intents are still open (no final answer from the venue)."""

@@ -45,6 +45,9 @@ class ExecutionCounters:
     trades_executed: int = 0
     denials: Counter[str] = field(default_factory=Counter)
     fees: float = 0.0
+    # Quantity already booked of orders the venue still works (trades the venue sync booked):
+    # exposure() counts only the unfilled rest of such an order on top of the position.
+    working_filled: dict[str, float] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, Any]:
         """Return the counters as a JSON-ready dict."""
@@ -56,6 +59,7 @@ class ExecutionCounters:
             "trades_executed": self.trades_executed,
             "denials": dict(sorted(self.denials.items())),
             "fees": self.fees,
+            "working_filled": dict(sorted(self.working_filled.items())),
         }
 
     @classmethod
@@ -70,6 +74,8 @@ class ExecutionCounters:
             trades_executed=int(data.get("trades_executed", 0)),
             denials=Counter(data.get("denials", {})),
             fees=float(data.get("fees", 0.0)),
+            working_filled={str(k): float(v)
+                            for k, v in (data.get("working_filled") or {}).items()},
         )
 
 
@@ -154,6 +160,7 @@ class OrderSettlement(ABC):
     def _update(self, intent: OrderIntent, batch: Batch | None = None) -> OrderIntent:
         if intent.status.is_final:
             self.open_intents.pop(intent.client_order_id, None)
+            self.stats.working_filled.pop(intent.client_order_id, None)
         else:
             self.open_intents[intent.client_order_id] = intent
         batch = batch or Batch()
@@ -314,6 +321,8 @@ class OrderSettlement(ABC):
         if completes:
             updated = self._completed(intent, count_in_risk=False)
         else:
+            working = self.stats.working_filled
+            working[fill.client_order_id] = working.get(fill.client_order_id, 0.0) + fill.quantity
             updated = replace(intent, status=OrderStatus.SUBMITTED, updated_at=self._clock.now())
         batch = Batch(
             fills=[fill],

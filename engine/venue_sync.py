@@ -102,7 +102,7 @@ def sync_with_venue(
     try:
         # Listed first: a fill of an order the venue still works does not complete its intent.
         working = venue.open_orders()
-        _book_missing(venue.fills_since(since), {o.client_order_id for o in working},
+        _book_missing(venue.fills_since(since), {o.client_order_id: o for o in working},
                       execution, recorded, lookup, clock, risk, commit, done)
         for order in working:
             if order.client_order_id not in execution.open_intents:
@@ -125,7 +125,7 @@ def sync_with_venue(
 
 def _book_missing(
     fills: list[Fill],
-    working: set[str],
+    working: dict[str, BrokerOrder],
     execution: SyncTarget,
     recorded: Callable[[str], bool],
     lookup: Callable[[str], BrokerOrder | None],
@@ -147,7 +147,8 @@ def _book_missing(
             commit(Batch(daily_resets=[reset]))
         cid = fill.client_order_id
         if cid not in execution.open_intents:
-            execution.adopt(_intent(cid, lookup(cid), fill, clock))
+            # The listed working order is the venue's record already (its full quantity).
+            execution.adopt(_intent(cid, working.get(cid) or lookup(cid), fill, clock))
             done.adopted.append(cid)
         completes = last[cid] == index and cid not in working
         if execution.apply_fill(fill, recorded, completes=completes):

@@ -259,3 +259,42 @@ def test_a_store_older_than_the_lookback_halts_the_live_session(
     assert runtime.session.breaker.state.value == "HALT"
     issues = journal(state)["issues"]
     assert any("venue_history_short" in details for _, details in issues)
+
+
+RESTING = "sma-BTC/USDT-BUY-20220121T200000Z-resting"
+
+
+def test_a_partly_filled_resting_order_counts_only_its_rest_in_the_exposure(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    clock = SimulatedClock(T0)
+    # The order fills half at once, in two trades; the GTC rest keeps resting at the venue.
+    emulator = make_emulator(data_dir, clock, faults=HttpFaults([
+        FaultRule(kind="partial_fill", method="POST", path=ORDER, times=1, fraction=0.5,
+                  pieces=2)]))
+    state = tmp_path / "s"
+    quantity = 0.02
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url))
+        broker = CcxtBroker(exchange_for(settings.venue), clock, [SYMBOL])
+        price = emulator.book.market.price("BTCUSDT", T0) or 0.0
+        # Sent by a run whose store is lost: a limit at the current price (marketable now).
+        broker.place_order(OrderRequest(RESTING, SYMBOL, Side.BUY, quantity, price, T0,
+                                        limit_price=price))
+        # Restarts within the minute: no bar closes, so the rest cannot fill meanwhile.
+        first, _, _ = run_live_until(settings, clock, T0 + minutes(0.5))
+        again, _, _ = run_live_until(settings, clock, T0 + minutes(0.5))
+    (order,) = emulator.orders()
+    assert order.status == "PARTIALLY_FILLED" and order.executed == pytest.approx(quantity / 2)
+    assert first.synced is not None and len(first.synced.fills_booked) == 2
+    book = engine_book(state)
+    position = book["portfolio"]["positions"][SYMBOL]["quantity"]
+    assert position == pytest.approx(quantity / 2)
+    # The position holds the booked half; the working order adds only its unfilled rest, also
+    # after a restart that read the booked half from the store rather than from the venue.
+    assert first.session.exposure(SYMBOL) == pytest.approx(quantity)
+    assert again.synced is not None and again.synced.fills_booked == ()
+    assert again.session.exposure(SYMBOL) == pytest.approx(quantity)
+    # Adopted under the venue's (encoded) id: the journal that knew the engine's id is lost.
+    assert [(cid, status) for cid, status, _ in journal(state)["intents"]] == [
+        (encode_client_order_id(RESTING), "SUBMITTED")]

@@ -68,6 +68,9 @@ def test_trades_of_an_order_still_working_keep_it_open_until_its_last() -> None:
     assert rig.store.intents["o2"].status is OrderStatus.SUBMITTED
     assert session.snapshot()["execution"]["orders_filled"] == 0
     assert session.snapshot()["portfolio"]["positions"]["TEST"]["quantity"] == pytest.approx(2.0)
+    # Two of three are booked: the position holds them, the open order only its last one.
+    assert session.exposure("TEST") == pytest.approx(3.0)
+    assert session.snapshot()["execution"]["working_filled"] == {"o2": pytest.approx(2.0)}
 
     session.sync_with_venue(Ledger([*first, trade(3, "o2", 1.0, 100.0)]), None)
 
@@ -76,6 +79,17 @@ def test_trades_of_an_order_still_working_keep_it_open_until_its_last() -> None:
     assert state["execution"]["orders_filled"] == 1
     assert state["risk"]["daily_trades"] == 1
     assert state["portfolio"]["positions"]["TEST"]["quantity"] == pytest.approx(3.0)
+    assert session.exposure("TEST") == pytest.approx(3.0)
+    assert state["execution"]["working_filled"] == {}
+
+
+def test_the_booked_part_of_a_working_order_survives_the_snapshot() -> None:
+    from engine.settlement import ExecutionCounters
+
+    counters = ExecutionCounters(orders_adopted=1, working_filled={"o2": 2.0})
+    again = ExecutionCounters.from_snapshot(counters.snapshot())
+    assert again == counters
+    assert ExecutionCounters.from_snapshot({"orders_submitted": 3}).working_filled == {}
 
 
 def test_a_fill_of_a_past_trading_day_changes_none_of_todays_counters() -> None:
