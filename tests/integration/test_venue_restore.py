@@ -37,7 +37,7 @@ from tests.integration.venue_support import (
     venue_config,
 )
 from tradeguard import services
-from tradeguard.bootstrap import bootstrap, store_path
+from tradeguard.bootstrap import BOOK_FILE, bootstrap, store_path
 from tradeguard.venues.ccxt_broker import CcxtBroker
 from tradeguard.venues.emulator.faults import FaultRule, HttpFaults
 from tradeguard.venues.emulator.server import ExchangeEmulator
@@ -298,3 +298,55 @@ def test_a_partly_filled_resting_order_counts_only_its_rest_in_the_exposure(
     # Adopted under the venue's (encoded) id: the journal that knew the engine's id is lost.
     assert [(cid, status) for cid, status, _ in journal(state)["intents"]] == [
         (encode_client_order_id(RESTING), "SUBMITTED")]
+
+
+def _paper_book(state: Path) -> dict[str, Any]:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{state / BOOK_FILE}?mode=ro", uri=True) as db:
+        return {
+            "fills": sorted(r[0] for r in db.execute("SELECT fill_id FROM fills")),
+            "cash": db.execute("SELECT cash FROM account").fetchone()[0],
+            "positions": dict(db.execute("SELECT symbol, quantity FROM positions")),
+            "orders": [r[0] for r in db.execute("SELECT client_order_id FROM orders")],
+        }
+
+
+@pytest.mark.parametrize("lost", ["older-backup", "empty-store"])
+def test_a_paper_live_restart_after_losing_the_store_converges_to_the_paper_book(
+    tmp_path: Path, data_dir: Path, lost: str
+) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)  # live bars only: the venue is the paper book
+    state = tmp_path / "s"
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url))
+        run_live_until(settings, clock, T0 + minutes(15.1), paper=True)
+        app = bootstrap(settings)
+        backup = services.backup_state(app)
+        kept = len(journal(state)["trades"])
+        run_live_until(settings, clock, T0 + minutes(45.1), paper=True)  # the book runs ahead
+        ahead = len(_paper_book(state)["fills"])
+        if lost == "older-backup":
+            services.restore_state(app, backup)
+        else:
+            _drop_store(state)
+            kept = 0
+        runtime, _, end = run_live_until(settings, clock, T0 + minutes(50.1), paper=True)
+    assert emulator.orders() == []
+    assert end.reason == "end of data"
+    paper = _paper_book(state)
+    booked = [fill_id for fill_id, _, _ in journal(state)["trades"]]
+    assert sorted(booked) == paper["fills"]
+    assert max(Counter(paper["orders"]).values()) == 1  # no order sent twice
+    book = engine_book(state)
+    assert book["orphans"] == 0
+    assert book["portfolio"]["cash"] == pytest.approx(paper["cash"], abs=1e-6)
+    position = book["portfolio"]["positions"].get(SYMBOL, {}).get("quantity", 0.0)
+    assert position == pytest.approx(paper["positions"].get(SYMBOL, 0.0), abs=1e-9)
+    execution = book["execution"]
+    assert execution["orders_filled"] == len(paper["fills"])  # one fill per paper order
+    assert execution["orders_submitted"] + execution["orders_adopted"] == (
+        execution["orders_filled"] + execution["orders_failed"] + runtime.session.orders_open)
+    assert runtime.synced is not None  # the replay's sync, on the paper book
+    assert len(runtime.synced.fills_booked) == ahead - kept > 5

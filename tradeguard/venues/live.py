@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from engine.errors import ConfigurationError
 from engine.feed import FeedItem
 from engine.ports import Batch, EngineStore, RecoveredState
 from engine.session import SessionEnd, TradingSession
-from engine.venue_sync import VenueSyncResult
+from engine.venue_sync import VenueLedger, VenueSyncResult
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.bootstrap import (
@@ -64,6 +64,8 @@ __all__ = ["LiveRuntime", "build_live_runtime", "reconcile_live", "run_live",
 
 log = logging.getLogger(__name__)
 
+_BOOK_START = datetime(1970, 1, 1, tzinfo=UTC)  # an empty store syncs the whole paper book
+
 
 @dataclass
 class LiveRuntime:
@@ -80,6 +82,9 @@ class LiveRuntime:
     plan: SyncPlan | None = None  # where the venue sync reads from (live venues only)
     strategy_id: str = "sma"
     synced: VenueSyncResult | None = None  # what the venue sync at start booked
+    # Paper mode: the paper book (the venue's own record) and where its sync reads from.
+    paper_ledger: VenueLedger | None = None
+    paper_since: datetime | None = None
 
     def close(self) -> None:
         """Release the store, the paper book and the state-dir lock."""
@@ -156,7 +161,7 @@ def build_live_runtime(
         plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours)
         if not paper:
             write_live_marker(state_dir, venue.exchange, venue.symbols)
-        broker = _broker(settings, venue, exchange, clock, paper, stack)
+        broker, book = _broker(settings, venue, exchange, clock, paper, stack)
         wrapped: Broker = broker
         journal: EngineStore = ThrottledCommands(store)
         failpoint = failpoint_of(settings)
@@ -177,7 +182,8 @@ def build_live_runtime(
         raise
     items = itertools.chain(warm, feed)
     return LiveRuntime(session, broker, feed, recovered, items, stack, stop, store, plan,
-                       settings.strategy.strategy_id)
+                       settings.strategy.strategy_id, paper_ledger=book,
+                       paper_since=_stored_oldest_cursor(stored))
 
 
 def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
@@ -185,6 +191,15 @@ def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
     if isinstance(runtime.broker, CcxtBroker) and runtime.plan and runtime.journal:
         runtime.synced = sync_account(runtime.session, runtime.broker, runtime.journal,
                                       runtime.plan, runtime.strategy_id)
+    elif runtime.paper_ledger is not None:
+        # The replay's sync on the paper book, read from the cursor as stored: the warm-up
+        # moved the session's cursors to now, and an empty store reads the whole book.
+        runtime.synced = runtime.session.sync_with_venue(
+            runtime.paper_ledger, runtime.paper_since or _BOOK_START)
+        log.info("venue_sync paper=true fills_booked=%d intents_adopted=%d "
+                 "open_orders_adopted=%d error=%s", len(runtime.synced.fills_booked),
+                 len(runtime.synced.intents_adopted), len(runtime.synced.open_orders_adopted),
+                 runtime.synced.error or "-")
     open_intents = runtime.recovered.open_intents
     reconciled = runtime.session.recover(open_intents)
     saved = runtime.recovered.state.get("clock", {}).get("now")
@@ -195,8 +210,6 @@ def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
              dict(sorted(reconciled.items())), drift is not None and drift.clean)
     end = runtime.session.run(runtime.items)
     return reconciled, end
-
-
 
 
 def reconcile_live(
@@ -223,7 +236,7 @@ def reconcile_live(
         stack.callback(store.close)
         recovered = store.load()
         clock = _state_clock(recovered)
-        broker = _broker(settings, venue, exchange, clock, False, stack)
+        broker, _ = _broker(settings, venue, exchange, clock, False, stack)
         session = assemble(engine_config(settings), clock=clock, store=store, broker=broker,
                            recovered=recovered,
                            strategy_factory=load_strategy(settings.strategy.class_path))
@@ -243,14 +256,21 @@ def _state_clock(recovered: RecoveredState) -> Clock:
 
 
 def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock, paper: bool,
-            stack: ExitStack) -> Any:
+            stack: ExitStack) -> tuple[Any, SqlitePaperBook | None]:
+    """Return the venue broker, and the paper book behind it in paper mode."""
     if not paper:
         return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct,
-                          history=timedelta(hours=venue.sync_lookback_hours))
+                          history=timedelta(hours=venue.sync_lookback_hours)), None
     book = SqlitePaperBook(settings.store.state_dir / BOOK_FILE,
                            durability=settings.store.durability)
     stack.callback(book.close)
-    return PaperVenue(PaperBroker(settings.broker, BarAlignedClock(clock), book), book)
+    return PaperVenue(PaperBroker(settings.broker, BarAlignedClock(clock), book), book), book
+
+
+def _stored_oldest_cursor(stored: RecoveredState) -> datetime | None:
+    """Return the oldest bar cursor the store saved (None for an empty store)."""
+    cursors = (stored.state.get("session") or {}).get("cursors") or {}
+    return min((datetime.fromisoformat(ts) for ts in cursors.values()), default=None)
 
 
 def with_live_defaults(settings: Settings) -> Settings:
