@@ -1,5 +1,8 @@
 """`CcxtBroker`: the engine's Broker port on a real venue through ccxt (Binance spot first).
 
+Order placement and lookup are here; fills and account history are `CcxtFills`
+(`ccxt_fills.py`), timed and classified round trips `VenueCalls` (`calls.py`).
+
 Contract kept with the paper venue (same contract tests):
 - place_order sends the deterministic client order id (encoded to the venue's rules) and
   answers SUBMITTED for any order the venue took; fills arrive through poll_fills once the
@@ -29,60 +32,30 @@ funds), and positions are the base-asset balances of the traded symbols.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
 
-from engine.breaker_config import IssueType
 from engine.clock import Clock
 from engine.errors import BrokerTimeoutError
-from engine.model import BrokerAck, BrokerOrder, Fill, OrderRequest, OrderStatus, Side
-from tradeguard.venues.failures import (
-    FailureKind,
-    VenueCallError,
-    VenueCredentialsError,
-    classify,
-    describe_error,
-)
-from tradeguard.venues.history import PAGE, trade_order, trades_between
+from engine.model import BrokerAck, BrokerOrder, OrderRequest, OrderStatus, Side
+from tradeguard.venues.calls import BreakerSink, VenueCall
+from tradeguard.venues.ccxt_fills import CcxtFills, TrackedOrder
+from tradeguard.venues.failures import FailureKind, VenueCallError
 from tradeguard.venues.ids import encode_client_order_id
-from tradeguard.venues.orders import order_view, trade_fill
+from tradeguard.venues.orders import order_view
 
 __all__ = ["BreakerSink", "CcxtBroker", "VenueCall"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
+class CcxtBroker(CcxtFills):
+    """Broker port implemented with a ccxt exchange; symbols are ccxt unified (BTC/USDT).
 
-class BreakerSink(Protocol):
-    """The part of the circuit breaker the adapter reports to (CircuitBreaker satisfies it)."""
-
-    def report_critical_error(self, issue_type: IssueType | str, details: Any = None) -> None:
-        """Record a critical error."""
-
-
-@dataclass(frozen=True, slots=True)
-class VenueCall:
-    """One venue round trip, as measured by the adapter."""
-
-    call: str
-    at: datetime
-    latency_ms: float
-    failure: FailureKind | None = None
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class _Tracked:
-    symbol: str
-    venue_id: str
-    order_id: str | None = None
-
-
-class CcxtBroker:
-    """Broker port implemented with a ccxt exchange; symbols are ccxt unified (BTC/USDT)."""
+    Order placement and lookup here; fills and account history in CcxtFills, round trips in
+    VenueCalls.
+    """
 
     def __init__(
         self,
@@ -95,37 +68,10 @@ class CcxtBroker:
         listeners: Sequence[Callable[[VenueCall], None]] = (),
         history: timedelta = timedelta(hours=720),
     ) -> None:
-        self._exchange = exchange
-        self._clock = clock
-        self._symbols = list(symbols)
+        super().__init__(exchange, clock, symbols, encode=encode, listeners=listeners,
+                         history=history)
         self._collar = collar_pct / 100.0
-        self._encode = encode
-        self._listeners = list(listeners)
-        self._breaker: BreakerSink | None = None
-        self._history = history
-        self._tracked: dict[str, _Tracked] = {}
-        self._finished: set[str] = set()  # orders whose trades poll_fills delivered
-        self._delivered: set[str] = set()  # fill ids poll_fills delivered
-        self._engine_ids: dict[str, str] = {}  # venue client id -> engine client id
-        self._order_cids: dict[str, str] = {}  # venue order id -> engine client id
-        self._markets_loaded = False
-        self._backoff_until: datetime | None = None
-        self.last_latency_ms = 0.0
 
-    def attach_breaker(self, breaker: BreakerSink) -> None:
-        """Report critical venue errors (bad credentials) to this breaker from now on."""
-        self._breaker = breaker
-
-    def add_listener(self, listener: Callable[[VenueCall], None]) -> None:
-        """Call listener after every venue round trip."""
-        self._listeners.append(listener)
-
-    def track(self, client_order_ids: Iterable[str]) -> None:
-        """Learn engine client ids (the journal's), so venue ids decode back to them."""
-        for cid in client_order_ids:
-            self._engine_ids[self._encode(cid)] = cid
-
-    # ------------------------------------------------------------------ port
     def place_order(self, order: OrderRequest) -> BrokerAck:
         """Send a limit (or collared IOC) order under its encoded client id."""
         cid = order.client_order_id
@@ -142,7 +88,7 @@ class CcxtBroker:
         except VenueCallError as e:  # nothing was sent: a definite, if unlucky, refusal
             return BrokerAck(cid, OrderStatus.REJECTED, None, self.last_latency_ms,
                              f"not sent, markets unavailable: {e}")
-        self._tracked.setdefault(cid, _Tracked(order.symbol, venue_id))
+        self._tracked.setdefault(cid, TrackedOrder(order.symbol, venue_id))
         self._engine_ids[venue_id] = cid
         side = "buy" if order.side is Side.BUY else "sell"
         if order.limit_price is not None:
@@ -186,14 +132,6 @@ class CcxtBroker:
         raw = self._fetch(client_order_id)
         return None if raw is None else order_view(client_order_id, raw)
 
-    def get_fills(self, client_order_id: str) -> list[Fill]:
-        """Return every trade of the order so far, one Fill each ([] before its first)."""
-        raw = self._fetch(client_order_id)
-        if raw is None:
-            return []
-        view = order_view(client_order_id, raw)
-        return self._order_fills(view) if view.filled_quantity > 0 else []
-
     def get_positions(self) -> dict[str, float]:
         """Return base-asset holdings of the traded symbols (spot: the position is the balance)."""
         balance = self._call("get_positions", self._exchange.fetch_balance)
@@ -211,26 +149,6 @@ class CcxtBroker:
         balance = self._call("get_balance", self._exchange.fetch_balance)
         return float((balance.get(quote) or {}).get("free") or 0.0)
 
-    def poll_fills(self) -> list[Fill]:
-        """Return the trades of orders that became final since the last poll ([] if unreachable).
-
-        All trades of an order come in the same poll, so the engine completes it once.
-        """
-        fills: list[Fill] = []
-        for cid in [c for c in self._tracked if c not in self._finished]:
-            try:
-                raw = self._fetch(cid)
-                view = None if raw is None else order_view(cid, raw)
-                new = [] if view is None else self._final_fills(view)
-            except VenueCallError as e:
-                log.warning("venue_poll_deferred cid=%s kind=%s", cid, e.kind.value)
-                break  # the rest waits for the next poll; nothing is lost
-            if view is None:
-                self._tracked.pop(cid, None)
-                continue
-            fills.extend(new)
-        return fills
-
     # ------------------------------------------------------------------ richer port
     def open_orders(self) -> list[BrokerOrder]:
         """Return every open order of the traded symbols, with venue client ids decoded."""
@@ -242,22 +160,6 @@ class CcxtBroker:
                 found.append(order_view(decode.get(venue_id, venue_id), raw))
         return found
 
-    def fills_since(self, since: datetime | None) -> list[Fill]:
-        """Return every trade of the traded symbols at or after since, one Fill each.
-
-        None means the last `history`. Oldest first per symbol.
-        """
-        self._ensure_markets()
-        start = since if since is not None else self._clock.now() - self._history
-        fills: list[Fill] = []
-        for symbol in self._symbols:
-            for trade in self._trades_since(symbol, start):
-                cid = self._client_id_of(symbol, str(trade.get("order") or ""))
-                fill = trade_fill(cid, self._fill_id(trade), symbol, trade)
-                if fill is not None:
-                    fills.append(fill)
-        return fills
-
     # ------------------------------------------------------------------ helpers
     def _collar_price(self, order: OrderRequest) -> float:
         """Return the IOC limit of a market order: the tighter of venue.collar_pct and the
@@ -268,56 +170,6 @@ class CcxtBroker:
         if engine is not None and sign * (price - engine) > 0:
             return engine
         return price
-
-    def _call(self, call: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run one ccxt call, timing it; failures become VenueCallError with their kind."""
-        started = self._clock.now()
-        if self._backoff_until is not None and started < self._backoff_until:
-            # Binance bans clients that keep calling after a 429: nothing is sent until then.
-            detail = f"backing off after a rate limit until {self._backoff_until.isoformat()}"
-            self._emit(VenueCall(call, started, 0.0, FailureKind.RATE_LIMITED, detail))
-            message = f"{self._exchange.id} {call} not sent: {detail}"
-            raise VenueCallError(message, FailureKind.RATE_LIMITED)
-        try:
-            result = fn(*args)
-        except Exception as e:  # every ccxt error (and any other) is classified, never lost
-            raise self._failed(call, started, e) from e
-        self.last_latency_ms = self._since(started)
-        self._emit(VenueCall(call, started, self.last_latency_ms))
-        return result
-
-    def _failed(self, call: str, started: datetime, error: Exception) -> VenueCallError:
-        kind = classify(error)
-        latency = self._since(started)
-        self.last_latency_ms = latency
-        detail = describe_error(error)
-        log.warning("venue_call_failed call=%s kind=%s latency_ms=%.1f error=%s", call,
-                    kind.value, latency, detail)
-        self._emit(VenueCall(call, started, latency, kind, detail))
-        message = f"{self._exchange.id} {call} failed ({kind.value}): {detail}"
-        if kind is FailureKind.RATE_LIMITED:
-            self._backoff_until = started + timedelta(seconds=self._retry_after())
-        if not kind.critical:
-            return VenueCallError(message, kind)
-        if self._breaker is not None:
-            self._breaker.report_critical_error(
-                IssueType.SECURITY_BREACH,
-                {"venue": self._exchange.id, "call": call, "kind": kind.value, "error": detail},
-            )
-        return VenueCredentialsError(message, kind)
-
-    def _retry_after(self) -> float:
-        headers = self._exchange.last_response_headers or {}
-        raw = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-        try:
-            return max(float(raw), 1.0) if raw is not None else 1.0
-        except ValueError:
-            return 1.0
-
-    def _ensure_markets(self) -> None:
-        if not self._markets_loaded:
-            self._call("load_markets", self._exchange.load_markets)
-            self._markets_loaded = True
 
     def _candidates(self, cid: str) -> list[str]:
         tracked = self._tracked.get(cid)
@@ -344,57 +196,13 @@ class CcxtBroker:
                 if e.kind is FailureKind.NOT_FOUND:
                     continue
                 raise
-            tracked = self._tracked.setdefault(cid, _Tracked(symbol, venue_id))
+            tracked = self._tracked.setdefault(cid, TrackedOrder(symbol, venue_id))
             tracked.order_id = str(raw.get("id") or "") or tracked.order_id
             if tracked.order_id:
                 self._order_cids[tracked.order_id] = cid
             self._engine_ids[venue_id] = cid
             return raw
         return None
-
-    def _fill_id(self, trade: dict[str, Any]) -> str:
-        return f"{self._exchange.id}-trade-{trade['id']}"
-
-    def _order_fills(self, view: BrokerOrder) -> list[Fill]:
-        """Return one Fill per venue trade of an order."""
-        trades = self._call("get_fills", self._exchange.fetch_my_trades, view.symbol, None, None,
-                            {"orderId": view.broker_order_id})
-        found = (trade_fill(view.client_order_id, self._fill_id(t), view.symbol, t)
-                 for t in sorted(trades, key=trade_order))
-        return [f for f in found if f is not None]
-
-    def _final_fills(self, view: BrokerOrder) -> list[Fill]:
-        """Return the undelivered trades of an order once it is final; [] while it works."""
-        if not view.status.is_final:
-            return []
-        fills = self._order_fills(view) if view.status is OrderStatus.FILLED else []
-        new = [f for f in fills if f.fill_id not in self._delivered]
-        self._delivered.update(f.fill_id for f in new)
-        self._finished.add(view.client_order_id)
-        return new
-
-    def _trades_since(self, symbol: str, start: datetime) -> list[dict[str, Any]]:
-        def page(cursor_ms: int, end_ms: int) -> list[dict[str, Any]]:
-            return self._call("fills_since", self._exchange.fetch_my_trades, symbol, cursor_ms,
-                              PAGE, {"endTime": end_ms})
-
-        return trades_between(page, start, self._clock.now())
-
-    def _client_id_of(self, symbol: str, order_id: str) -> str:
-        """Return the engine's client id of a venue order (the venue's own id if unknown)."""
-        known = self._order_cids.get(order_id)
-        if known is not None:
-            return known
-        try:
-            raw = self._call("get_order", self._exchange.fetch_order, order_id, symbol)
-        except VenueCallError as e:
-            if e.kind is not FailureKind.NOT_FOUND:
-                raise
-            raw = {}
-        venue_id = str(raw.get("clientOrderId") or "")
-        cid = self._engine_ids.get(venue_id, venue_id) or f"venue-order-{order_id}"
-        self._order_cids[order_id] = cid
-        return cid
 
     def _ack_from(self, cid: str, raw: dict[str, Any], latency: float) -> BrokerAck:
         view = order_view(cid, raw)
@@ -427,9 +235,3 @@ class CcxtBroker:
         self._tracked.pop(cid, None)
         return BrokerAck(cid, OrderStatus.REJECTED, None, latency, str(error))
 
-    def _since(self, started: datetime) -> float:
-        return max((self._clock.now() - started).total_seconds() * 1000.0, 0.0)
-
-    def _emit(self, event: VenueCall) -> None:
-        for listener in self._listeners:
-            listener(event)
