@@ -47,3 +47,9 @@ def test_a_halted_session_shows_state_age_heartbeat_positions_and_commands() -> 
 def test_an_empty_state_renders_without_errors() -> None:
     text = screen({})
     assert "CLOSED" in text and "not running" in text and "flat" in text
+
+
+def test_orders_adopted_by_a_venue_sync_are_shown_only_when_there_are_some() -> None:
+    assert "adopted" not in screen(STATUS)
+    adopted = {**STATUS, "counters": {**STATUS["counters"], "orders_adopted": 7}}
+    assert "7 adopted from the venue" in screen(adopted)

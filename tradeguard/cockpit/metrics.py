@@ -14,6 +14,7 @@ _COUNTERS = (
     ("bad_bars", "Bars skipped as invalid."),
     ("signals", "Strategy signals."),
     ("orders_submitted", "Orders sent to the venue."),
+    ("orders_adopted", "Orders taken over from the venue's record by a venue sync."),
     ("orders_filled", "Orders filled."),
     ("orders_failed", "Orders the venue failed or rejected."),
     ("trades_executed", "Executed trades."),

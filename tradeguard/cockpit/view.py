@@ -62,14 +62,22 @@ def _facts(status: Mapping[str, Any]) -> Table:
         ("trading day", daily.get("trading_day", "-")),
         ("today's P&L", daily.get("daily_pnl", 0.0)),
         ("today's trades", daily.get("daily_trades", 0)),
-        ("orders", f"{counters.get('orders_submitted', 0)} submitted, "
-                   f"{counters.get('orders_filled', 0)} filled, "
-                   f"{counters.get('orders_failed', 0)} failed"),
+        ("orders", _orders_line(counters)),
         ("pending commands", ", ".join(status.get("pending_commands", [])) or "none"),
     ]
     for key, value in rows:
         table.add_row(key, str(value))
     return table
+
+
+def _orders_line(counters: Mapping[str, Any]) -> str:
+    """Say what happened to the orders; adopted ones (taken over by a venue sync) when any."""
+    adopted = counters.get("orders_adopted", 0)
+    line = f"{counters.get('orders_submitted', 0)} submitted, "
+    if adopted:
+        line += f"{adopted} adopted from the venue, "
+    return (line + f"{counters.get('orders_filled', 0)} filled, "
+            f"{counters.get('orders_failed', 0)} failed")
 
 
 def _positions(status: Mapping[str, Any]) -> Table:
