@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tradeguard.store import files, sqlite_kit
-from tradeguard.store.archive import APPEND_TABLES, HISTORY_LABEL, INTENTS, history_path
+from tradeguard.store.archive import (
+    APPEND_TABLES,
+    HISTORY_ID_KEY,
+    HISTORY_LABEL,
+    INTENTS,
+    history_path,
+)
 
 JOURNAL_TABLES = (*APPEND_TABLES, INTENTS)
 
@@ -71,6 +77,13 @@ def attach_views(conn: sqlite3.Connection, history: Path) -> bool:
         return False
     files.check_header(history, HISTORY_LABEL)
     conn.execute(attach_statement(history))
+    ids = [
+        conn.execute(f"SELECT value FROM {schema}.store_meta WHERE key = ?", (HISTORY_ID_KEY,))
+        .fetchone() for schema in ("main", "history")
+    ]
+    if None not in ids and ids[0] != ids[1]:  # a writer open binds them; see archive._bind
+        detail = f"history id {ids[1][0]} is not the {ids[0][0]} this store was archived to"
+        raise files.corrupted(history, detail, HISTORY_LABEL)
     for statement in view_statements(lambda table: _columns(conn, "main", table)):
         conn.execute(statement)
     return True

@@ -1,0 +1,82 @@
+"""A history.db that belongs to another store is refused, never "finished" or read.
+
+Found by the adversarial pass: a foreign history file one epoch ahead of the hot file was taken
+for a move killed between its two steps, so the writer open deleted the hot file's own journal
+rows and the session traded on a journal showing another store's fills.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StateCorruptedError
+from tradeguard.store import union
+from tradeguard.store.sqlite_store import SqliteStore
+
+from .archive_crash_child import ORDERS, journal_round
+
+
+def _store_with_moves(state: Path, rounds: range) -> None:
+    store = SqliteStore(state, archive_rows=10**9)
+    try:
+        for round_no in rounds:
+            journal_round(store, round_no)
+            store.archive()
+    finally:
+        store.close()
+
+
+def _hot_trades(state: Path) -> list[str]:
+    with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True) as conn:
+        return [str(row[0]) for row in conn.execute("SELECT fill_id FROM trades ORDER BY id")]
+
+
+def _swap_history(state: Path, other: Path) -> None:
+    for name in ("history.db", "history.db.seal"):
+        (state / name).unlink(missing_ok=True)
+    shutil.copy(other / "history.db", state / "history.db")
+
+
+@pytest.mark.parametrize("other_rounds", [range(10, 12), range(10, 13)], ids=["same", "ahead"])
+def test_another_stores_history_file_is_refused_and_the_hot_file_kept(
+    tmp_path: Path, other_rounds: range
+) -> None:
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    _store_with_moves(mine, range(2))
+    _store_with_moves(other, other_rounds)  # epoch 2 (same as mine) or 3 (one ahead)
+    hot_before = _hot_trades(mine)
+    _swap_history(mine, other)
+
+    with pytest.raises(StateCorruptedError, match="belongs to another store"):
+        SqliteStore(mine, verify="full")
+    assert _hot_trades(mine) == hot_before  # nothing "finished" from the foreign file
+    with pytest.raises(StateCorruptedError, match="history id"):
+        union.open_reader(mine / "state.db")
+
+    _swap_history(mine, other)  # still refused on the next try (the refusal wrote nothing)
+    with pytest.raises(StateCorruptedError, match="belongs to another store"):
+        SqliteStore(mine, verify="full")
+
+
+def test_a_history_file_recreated_before_any_move_is_bound_and_accepted(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    store = SqliteStore(state, archive_rows=10**9)
+    journal_round(store, 0)
+    store.close()
+    for name in ("history.db", "history.db.seal"):
+        (state / name).unlink()  # nothing was archived yet: nothing is lost
+    store = SqliteStore(state, verify="full", archive_rows=10**9)
+    try:
+        assert store.archive() is not None
+    finally:
+        store.close()
+    conn = union.open_reader(state / "state.db")
+    try:
+        assert conn.execute("SELECT COUNT(DISTINCT fill_id) FROM trades").fetchone()[0] == ORDERS
+        assert conn.execute("SELECT COUNT(*) FROM history.trades").fetchone()[0] == ORDERS
+    finally:
+        conn.close()
