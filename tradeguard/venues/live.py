@@ -55,6 +55,8 @@ from tradeguard.venues.sync import (
     SyncPlan,
     owned_by,
     plan_sync,
+    require_live_state,
+    require_paper_state,
     sync_account,
     write_live_marker,
 )
@@ -136,6 +138,10 @@ def build_live_runtime(
         log.warning("live_warmup_short warmup_bars=%d strategy_needs=%d: the first signals "
                     "wait for live bars", venue.warmup_bars, needed)
     state_dir = ensure_state_dir(settings.store.state_dir)
+    if paper:
+        require_paper_state(state_dir, "a --paper session")
+    else:
+        require_live_state(state_dir)
     stack = ExitStack()
     try:
         stack.enter_context(StateDirLock(state_dir))

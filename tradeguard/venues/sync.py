@@ -15,8 +15,10 @@ session HALTs and says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.breaker_config import IssueType
+from engine.errors import ConfigurationError
 from engine.model import BrokerOrder, Fill, OrderIntent
 from engine.ports import RecoveredState
 from engine.session import TradingSession
@@ -39,6 +42,8 @@ __all__ = [
     "owned_by",
     "plan_sync",
     "read_live_marker",
+    "require_live_state",
+    "require_paper_state",
     "sync_account",
     "write_live_marker",
 ]
@@ -46,6 +51,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LIVE_MARKER = "venue.json"  # in the state dir: this state trades a live (ccxt) venue
+PAPER_BOOK = "paper_broker.sqlite"  # in the state dir: a paper venue traded this state
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -157,3 +163,37 @@ def read_live_marker(state_dir: Path) -> dict[str, Any] | None:
         log.warning("venue_marker_unreadable path=%s", path)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def require_paper_state(state_dir: Path, what: str) -> None:
+    """Refuse a paper venue (a replay, `venue run --paper`) on a state that trades a live venue.
+
+    Its paper fills would be booked into the live journal, and the engine's cash and positions
+    would no longer be the venue's (the venue sync adds what is missing, it removes nothing).
+    """
+    if (state_dir / LIVE_MARKER).exists():
+        message = (
+            f"state directory {state_dir} trades a live venue ({LIVE_MARKER}): {what} would "
+            "book paper fills into its journal; use another --state-dir"
+        )
+        raise ConfigurationError(message)
+
+
+def require_live_state(state_dir: Path) -> None:
+    """Refuse a live session on a state a paper venue filled orders on (they are in its ledger)."""
+    book = state_dir / PAPER_BOOK
+    if (state_dir / LIVE_MARKER).exists() or not book.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{book.resolve().as_uri()}?mode=ro", uri=True)
+                                ) as conn:
+            filled = conn.execute("SELECT EXISTS (SELECT 1 FROM fills)").fetchone()[0]
+    except sqlite3.Error:
+        filled = True  # unreadable: assume the worst
+    if filled:
+        message = (
+            f"state directory {state_dir} holds a paper or replay session with fills "
+            f"({PAPER_BOOK}): they would count as the live account's cash and positions; give "
+            "the live session its own --state-dir"
+        )
+        raise ConfigurationError(message)
