@@ -7,6 +7,7 @@ broker (CcxtBroker, or the paper venue for forward paper trading) differ.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -54,6 +55,7 @@ from tradeguard.venues.sync import (
     IntentLister,
     SyncPlan,
     owned_by,
+    pending_sync_from,
     plan_sync,
     require_live_state,
     require_paper_state,
@@ -82,6 +84,7 @@ class LiveRuntime:
     plan: SyncPlan | None = None  # where the venue sync reads from (live venues only)
     strategy_id: str = "sma"
     synced: VenueSyncResult | None = None  # what the venue sync at start booked
+    sync_done: Callable[[], None] | None = None  # clears the marker's unfinished sync
 
     def close(self) -> None:
         """Release the store, the paper book and the state-dir lock."""
@@ -159,9 +162,10 @@ def build_live_runtime(
         warm = feed.warmup()
         stored = store.load()
         recovered = with_warm_cursors(stored, warm)
-        plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours)
-        if not paper:
-            write_live_marker(state_dir, venue.exchange, venue.symbols)
+        plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours,
+                                            pending_sync_from(state_dir))
+        if plan is not None:  # until the sync is done (a kill in it reads from here again)
+            write_live_marker(state_dir, venue.exchange, venue.symbols, plan.since)
         broker = _broker(settings, venue, exchange, clock, paper, stack)
         wrapped: Broker = broker
         journal: EngineStore = ThrottledCommands(store)
@@ -182,8 +186,9 @@ def build_live_runtime(
         stack.close()
         raise
     items = itertools.chain(warm, feed)
+    synced = functools.partial(write_live_marker, state_dir, venue.exchange, venue.symbols)
     return LiveRuntime(session, broker, feed, recovered, items, stack, stop, store, plan,
-                       settings.strategy.strategy_id)
+                       settings.strategy.strategy_id, sync_done=synced)
 
 
 def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
@@ -191,6 +196,8 @@ def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
     if isinstance(runtime.broker, CcxtBroker) and runtime.plan and runtime.journal:
         runtime.synced = sync_account(runtime.session, runtime.broker, runtime.journal,
                                       runtime.plan, runtime.strategy_id)
+        if runtime.sync_done is not None:
+            runtime.sync_done()
     open_intents = runtime.recovered.open_intents
     reconciled = runtime.session.recover(open_intents)
     saved = runtime.recovered.state.get("clock", {}).get("now")
@@ -234,8 +241,11 @@ def reconcile_live(
                            recovered=recovered,
                            strategy_factory=load_strategy(settings.strategy.class_path))
         broker.attach_breaker(session.breaker)
-        plan = plan_sync(recovered, clock.now(), venue.sync_lookback_hours)
+        plan = plan_sync(recovered, clock.now(), venue.sync_lookback_hours,
+                         pending_sync_from(state_dir))
+        write_live_marker(state_dir, venue.exchange, venue.symbols, plan.since)
         synced = sync_account(session, broker, store, plan, settings.strategy.strategy_id)
+        write_live_marker(state_dir, venue.exchange, venue.symbols)
         outcome = session.recover(recovered.open_intents)
         session.commit(Batch(), clean_shutdown=session.was_clean)
     return len(recovered.open_intents), outcome, synced

@@ -40,6 +40,7 @@ __all__ = [
     "OwnLedger",
     "SyncPlan",
     "owned_by",
+    "pending_sync_from",
     "plan_sync",
     "read_live_marker",
     "require_live_state",
@@ -102,8 +103,13 @@ class SyncPlan:
     history_short: bool
 
 
-def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int) -> SyncPlan:
-    """Return the start of the read: the stored oldest cursor, bounded by the lookback."""
+def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int,
+              pending: datetime | None = None) -> SyncPlan:
+    """Return the start of the read: the stored oldest cursor, bounded by the lookback.
+
+    pending is where a sync that did not finish started (see write_live_marker): its commits
+    already saved the warm-up's cursors, so the stored ones no longer say where to read from.
+    """
     floor = now - timedelta(hours=lookback_hours)
     cursors = (stored.state.get("session") or {}).get("cursors") or {}
     if not cursors:
@@ -111,6 +117,8 @@ def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int) -> Syn
     oldest = min(datetime.fromisoformat(ts) for ts in cursors.values())
     if oldest < floor:
         return SyncPlan(floor, oldest, history_short=True)
+    if pending is not None and pending < oldest:
+        oldest = max(pending, floor)
     return SyncPlan(oldest, oldest, history_short=False)
 
 
@@ -142,14 +150,31 @@ def sync_account(
     return result
 
 
-def write_live_marker(state_dir: Path, exchange: str, symbols: list[str]) -> None:
-    """Record that this state trades a live venue (read by `tradeguard reconcile`)."""
+def write_live_marker(state_dir: Path, exchange: str, symbols: list[str],
+                      sync_from: datetime | None = None) -> None:
+    """Record that this state trades a live venue (read by `tradeguard reconcile`).
+
+    sync_from is set while a venue sync runs and cleared once it is done: a sync killed
+    halfway is read again from there (pending_sync_from).
+    """
     path = state_dir / LIVE_MARKER
-    text = json.dumps({"exchange": exchange, "symbols": symbols}, sort_keys=True)
+    data: dict[str, Any] = {"exchange": exchange, "symbols": symbols}
+    if sync_from is not None:
+        data["sync_from"] = sync_from.isoformat()
+    text = json.dumps(data, sort_keys=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
+
+
+def pending_sync_from(state_dir: Path) -> datetime | None:
+    """Return where an unfinished venue sync started, or None."""
+    value = (read_live_marker(state_dir) or {}).get("sync_from")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def read_live_marker(state_dir: Path) -> dict[str, Any] | None:
