@@ -40,6 +40,7 @@ def test_a_paper_session_or_a_replay_on_a_live_state_is_refused(
         run_live_until(settings, clock, T0 + minutes(15.1))
         trades = journal(state)["trades"]
         assert len(trades) == len(emulator.book.trades) > 0
+        assert (state / "venue.json").stat().st_mode & 0o777 == 0o600
         with pytest.raises(ConfigurationError, match="trades a live venue"):
             run_live_until(settings, clock, T0 + minutes(30.1), paper=True)
         from entrypoints.cli import app

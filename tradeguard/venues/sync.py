@@ -165,6 +165,7 @@ def write_live_marker(state_dir: Path, exchange: str, symbols: list[str],
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)  # every file of the state directory is 0600 (docs/state.md)
         tmp.replace(path)
 
 
