@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.errors import StateCorruptedError
-from tradeguard.store import union
+from tradeguard.store import archive, hygiene, union
 from tradeguard.store.sqlite_store import SqliteStore
 
 from .archive_crash_child import ORDERS, journal_round
@@ -80,3 +81,24 @@ def test_a_history_file_recreated_before_any_move_is_bound_and_accepted(tmp_path
         assert conn.execute("SELECT COUNT(*) FROM history.trades").fetchone()[0] == ORDERS
     finally:
         conn.close()
+
+
+def test_a_backup_set_without_its_history_copy_is_never_restored(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    _store_with_moves(state, range(1))
+    backups = state / "backups"
+    complete = hygiene.backup(state / "state.db", backups, 5, _now(0))
+    _store_with_moves(state, range(1, 2))
+    incomplete = hygiene.backup(state / "state.db", backups, 5, _now(1))
+    archive.history_path(incomplete).unlink()  # lost, or never copied alongside
+
+    with pytest.raises(StateCorruptedError, match="incomplete backup set"):
+        hygiene.restore(state / "state.db", incomplete, now=_now(2))
+    assert not list(state.glob("*.corrupt-*"))  # the working store was not set aside
+    assert hygiene.latest_good_backup(backups) == complete
+    assert hygiene.restore(state / "state.db", now=_now(3)) == complete
+    SqliteStore(state, verify="full").close()  # the restored set opens for trading
+
+
+def _now(minutes: int) -> datetime:
+    return datetime(2026, 1, 5, tzinfo=UTC) + timedelta(minutes=minutes)

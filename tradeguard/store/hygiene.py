@@ -263,7 +263,36 @@ def backup_check(backup_file: Path) -> str:
         verdict = quick_check_file(companion)
         if verdict != "ok":
             verdict = f"{companion.name}: {verdict}"
+    if verdict == "ok":
+        verdict = _epochs_check(backup_file, companion)
     return verdict
+
+
+def _epochs_check(backup_file: Path, companion: Path) -> str:
+    """Return "ok" unless the set lacks archived rows (history copy missing or behind).
+
+    Restoring such a set would put in place a store that every writer open refuses.
+    """
+    query = {
+        backup_file: "SELECT value FROM store_meta WHERE key = 'archive_epoch'",
+        companion: "SELECT MAX(epoch) FROM archive_epochs",
+    }
+    epochs = {}
+    for path, sql in query.items():
+        if not path.exists():
+            epochs[path] = 0
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                    uri=True)) as conn:
+                row = conn.execute(sql).fetchone()
+        except sqlite3.Error as e:
+            return f"{path.name}: {e}"
+        epochs[path] = int(row[0] or 0) if row else 0
+    if epochs[companion] < epochs[backup_file]:
+        return (f"incomplete backup set: {companion.name} is missing or behind (archive epoch "
+                f"{epochs[companion]} < {epochs[backup_file]}), archived rows would be lost")
+    return "ok"
 
 
 def restore(
