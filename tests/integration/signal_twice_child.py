@@ -28,12 +28,12 @@ def main() -> None:
         os.kill(os.getpid(), signum)
         return lines(*args, **kwargs)
 
-    services.run_session = first  # type: ignore[assignment]
-    render.summary_lines = second  # type: ignore[assignment]
+    services.run_session = first
+    render.summary_lines = second
     from entrypoints.cli import main as cli
 
     sys.argv = ["tradeguard", *sys.argv[2:]]
-    sys.exit(cli())
+    cli()
 
 
 if __name__ == "__main__":
