@@ -1,8 +1,8 @@
-"""Child for the repeated-signal test: the real CLI, with a second signal after the session ends.
+"""Child for the repeated-signal tests: the real CLI, signalled twice.
 
 Run as `python -m tests.integration.signal_twice_child SIGNAL <tradeguard args>`. The first
-signal arrives before the first bar (the session stops cleanly at once); the second arrives
-while the summary is being printed: an impatient second Ctrl-C.
+signal arrives as the session starts (it stops cleanly at once); the second arrives while its
+summary is being printed: an impatient second Ctrl-C. Covers `replay` and `venue run`.
 """
 
 from __future__ import annotations
@@ -10,26 +10,30 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import entrypoints.cli_venue
+import tradeguard.venues.service
 from tradeguard import render, services
 
 
+def _signalling(fn: Callable[..., Any], signum: signal.Signals) -> Callable[..., Any]:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signum)
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
 def main() -> None:
-    """Signal once as the session starts and once as its summary is rendered; run the CLI."""
+    """Signal once as the session starts and once as its summary is printed; run the CLI."""
     signum = signal.Signals[sys.argv[1]]
-    run, lines = services.run_session, render.summary_lines
-
-    def first(*args: Any, **kwargs: Any) -> Any:
-        os.kill(os.getpid(), signum)
-        return run(*args, **kwargs)
-
-    def second(*args: Any, **kwargs: Any) -> Any:
-        os.kill(os.getpid(), signum)
-        return lines(*args, **kwargs)
-
-    services.run_session = first
-    render.summary_lines = second
+    services.run_session = _signalling(services.run_session, signum)
+    render.summary_lines = _signalling(render.summary_lines, signum)
+    for module, name in ((tradeguard.venues.service, "run_live"),
+                         (entrypoints.cli_venue, "echo_data")):
+        setattr(module, name, _signalling(getattr(module, name), signum))
     from entrypoints.cli import main as cli
 
     sys.argv = ["tradeguard", *sys.argv[2:]]

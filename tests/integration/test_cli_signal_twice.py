@@ -36,3 +36,28 @@ def test_a_repeated_signal_after_the_clean_stop_keeps_the_summary_and_the_exit_c
     assert "Traceback" not in done.stderr
     assert f"stopped by {signum.name}" in done.stdout
     assert "state directory:" in done.stdout  # the last line of the summary
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGHUP, 0), (signal.SIGTERM, 0), (signal.SIGINT, 130)]
+)
+def test_a_repeated_signal_after_a_live_sessions_clean_stop_keeps_the_summary(
+    tmp_path: Path, data_dir: Path, signum: signal.Signals, code: int
+) -> None:
+    from engine.clock import SimulatedClock
+    from tests.integration.venue_support import KEY, SECRET, T0, make_emulator, serving
+
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("TRADEGUARD_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+    with serving(make_emulator(data_dir, SimulatedClock(T0))) as server:
+        env.update(TRADEGUARD_VENUE__API_URL=server.url, TRADEGUARD_VENUE__API_KEY=KEY,
+                   TRADEGUARD_VENUE__API_SECRET=SECRET, TRADEGUARD_VENUE__TIMEOUT_MS="2000",
+                   TRADEGUARD_VENUE__ENABLE_RATE_LIMIT="false")
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.integration.signal_twice_child", signum.name,
+             "venue", "run", "--state-dir", str(tmp_path / "s"), "--json"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert done.returncode == code, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert f"stopped by signal {signum.name}" in done.stdout
