@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import StateCorruptedError
+from tradeguard.analytics.refresh import refresh
 from tradeguard.store import archive, hygiene, union
 from tradeguard.store.sqlite_store import SqliteStore
 
@@ -57,6 +58,8 @@ def test_another_stores_history_file_is_refused_and_the_hot_file_kept(
     assert _hot_trades(mine) == hot_before  # nothing "finished" from the foreign file
     with pytest.raises(StateCorruptedError, match="history id"):
         union.open_reader(mine / "state.db")
+    with pytest.raises(StateCorruptedError, match="history id"):
+        refresh(mine / "state.db", tmp_path / "analytics.duckdb", bot="b")
 
     _swap_history(mine, other)  # still refused on the next try (the refusal wrote nothing)
     with pytest.raises(StateCorruptedError, match="belongs to another store"):

@@ -58,6 +58,24 @@ def attach_statement(history: Path) -> str:
     return f"ATTACH DATABASE '{uri}' AS history"
 
 
+BINDING_SQL = (
+    f"SELECT (SELECT value FROM main.store_meta WHERE key = '{HISTORY_ID_KEY}'), "
+    f"(SELECT value FROM history.store_meta WHERE key = '{HISTORY_ID_KEY}')"
+)
+
+
+def check_binding(row: Sequence[object], history: Path) -> None:
+    """Refuse a history file of another store; row is BINDING_SQL's (after the ATTACH).
+
+    The writer open binds the pair (tradeguard.store.archive); an unbound side is a store
+    older than the binding and is let through.
+    """
+    bound, own = row
+    if bound is not None and own is not None and bound != own:
+        detail = f"history id {own} is not the {bound} this store was archived to"
+        raise files.corrupted(history, detail, HISTORY_LABEL)
+
+
 def view_statements(columns_of: Callable[[str], Sequence[str]]) -> list[str]:
     """Return the CREATE TEMP VIEW statements; columns_of(table) lists main's columns.
 
@@ -77,13 +95,7 @@ def attach_views(conn: sqlite3.Connection, history: Path) -> bool:
         return False
     files.check_header(history, HISTORY_LABEL)
     conn.execute(attach_statement(history))
-    ids = [
-        conn.execute(f"SELECT value FROM {schema}.store_meta WHERE key = ?", (HISTORY_ID_KEY,))
-        .fetchone() for schema in ("main", "history")
-    ]
-    if None not in ids and ids[0] != ids[1]:  # a writer open binds them; see archive._bind
-        detail = f"history id {ids[1][0]} is not the {ids[0][0]} this store was archived to"
-        raise files.corrupted(history, detail, HISTORY_LABEL)
+    check_binding(conn.execute(BINDING_SQL).fetchone(), history)
     for statement in view_statements(lambda table: _columns(conn, "main", table)):
         conn.execute(statement)
     return True
