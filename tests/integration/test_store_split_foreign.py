@@ -105,3 +105,19 @@ def test_a_backup_set_without_its_history_copy_is_never_restored(tmp_path: Path)
 
 def _now(minutes: int) -> datetime:
     return datetime(2026, 1, 5, tzinfo=UTC) + timedelta(minutes=minutes)
+
+
+def test_a_backup_set_holding_another_stores_history_copy_is_not_good(tmp_path: Path) -> None:
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    _store_with_moves(mine, range(1))
+    _store_with_moves(other, range(10, 12))
+    backups = mine / "backups"
+    complete = hygiene.backup(mine / "state.db", backups, 5, _now(0))
+    mixed = hygiene.backup(mine / "state.db", backups, 5, _now(1))
+    archive.history_path(mixed).unlink()
+    shutil.copy(other / "history.db", archive.history_path(mixed))
+
+    assert "belongs to another store" in hygiene.backup_check(mixed)
+    assert hygiene.latest_good_backup(backups) == complete
+    with pytest.raises(StateCorruptedError, match="belongs to another store"):
+        hygiene.restore(mine / "state.db", mixed, now=_now(2))

@@ -274,21 +274,24 @@ def _epochs_check(backup_file: Path, companion: Path) -> str:
     Restoring such a set would put in place a store that every writer open refuses.
     """
     query = {
-        backup_file: "SELECT value FROM store_meta WHERE key = 'archive_epoch'",
-        companion: "SELECT MAX(epoch) FROM archive_epochs",
+        backup_file: "SELECT (SELECT value FROM store_meta WHERE key = 'archive_epoch'), "
+                     "(SELECT value FROM store_meta WHERE key = 'history_id')",
+        companion: "SELECT (SELECT MAX(epoch) FROM archive_epochs), "
+                   "(SELECT value FROM store_meta WHERE key = 'history_id')",
     }
-    epochs = {}
+    epochs, ids = {backup_file: 0, companion: 0}, {}
     for path, sql in query.items():
         if not path.exists():
-            epochs[path] = 0
             continue
         try:
             with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
                                                     uri=True)) as conn:
-                row = conn.execute(sql).fetchone()
+                epoch, ids[path] = conn.execute(sql).fetchone()
         except sqlite3.Error as e:
             return f"{path.name}: {e}"
-        epochs[path] = int(row[0] or 0) if row else 0
+        epochs[path] = int(epoch or 0)
+    if None not in (ids.get(backup_file), ids.get(companion)) and len(set(ids.values())) > 1:
+        return f"{companion.name} belongs to another store (history id {ids[companion]})"
     if epochs[companion] < epochs[backup_file]:
         return (f"incomplete backup set: {companion.name} is missing or behind (archive epoch "
                 f"{epochs[companion]} < {epochs[backup_file]}), archived rows would be lost")
