@@ -165,19 +165,22 @@ def replay(
     total = None
     if start_at is not None and end_at is not None:
         total = int((end_at - start_at).total_seconds() // settings.feed.bar_seconds) * len(specs)
-    with stop_on_signals() as stop, ReplayProgress(total, None if not as_json else False) as bar:
-        result = services.run_session(
-            app_of(ctx), request, listeners=[bar.listen] if bar.enabled else [],
-            should_stop=stop.reason, feed_tap=bar.tap if bar.enabled else None,
-        )
-    if as_json:
-        typer.echo(dumps(result.summary.to_json()))
-    else:
-        from tradeguard.render import summary_lines
+    # The handlers stay until the summary is out: a repeated signal (a second Ctrl-C) must not
+    # cut it short or turn the clean stop's exit code into a kill.
+    with stop_on_signals() as stop:
+        with ReplayProgress(total, None if not as_json else False) as bar:
+            result = services.run_session(
+                app_of(ctx), request, listeners=[bar.listen] if bar.enabled else [],
+                should_stop=stop.reason, feed_tap=bar.tap if bar.enabled else None,
+            )
+        if as_json:
+            typer.echo(dumps(result.summary.to_json()))
+        else:
+            from tradeguard.render import summary_lines
 
-        for line in summary_lines(result.summary, settings.broker.starting_cash):
-            typer.echo(line)
-        typer.echo(f"state directory: {result.state_dir}")
+            for line in summary_lines(result.summary, settings.broker.starting_cash):
+                typer.echo(line)
+            typer.echo(f"state directory: {result.state_dir}")
     if stop.signal_name is not None:
         raise typer.Exit(stop.exit_code())
 

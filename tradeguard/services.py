@@ -33,7 +33,7 @@ from tradeguard.contracts import (
 )
 from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayRequest
 from tradeguard.store import hygiene
-from tradeguard.venues.sync import read_live_marker
+from tradeguard.venues.sync import read_live_marker, require_paper_state
 
 if TYPE_CHECKING:
     from engine.feed import FeedItem
@@ -71,6 +71,7 @@ def run_session(
     should_stop (a signal handler's flag) is asked between bars; a reason ends the run
     cleanly: the current event finished, committed and marked as a clean stop.
     """
+    require_paper_state(app.workspace.location, "a replay")
     for spec in request.data:
         bootstrap.require_data(spec.path)
     items = bootstrap.feed_items(app.settings, request)

@@ -131,6 +131,7 @@ class _Journal:
         if not history.exists():
             return
         self.cursor.execute(union.attach_statement(history))
+        union.check_binding(self.rows(union.BINDING_SQL)[0], history)
         for statement in union.view_statements(self.main_columns):
             self.cursor.execute(statement)
 

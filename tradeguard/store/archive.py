@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ APPEND_TABLES = (
 INTENTS = "order_intents"
 FINAL_STATUS_SQL = "status IN ('FILLED', 'REJECTED', 'CANCELLED')"
 EPOCH_KEY = "archive_epoch"
+# Binds the pair: history.db's own id, and the id of its history file the hot file records.
+HISTORY_ID_KEY = "history_id"
 # A move starts once the hot file holds this many unarchived journal rows (see docs/state.md).
 ARCHIVE_ROWS = 10_000
 # The hot file is compacted after a move that left more free pages than this and than half
@@ -161,6 +164,7 @@ class HistoryFile:
         Returns True when a delete step was finished.
         """
         hot, history = self.epochs()
+        self._bind(history)
         if history < hot:
             detail = (
                 f"history epoch {history} is behind the store's {hot}: archived rows are "
@@ -172,6 +176,39 @@ class HistoryFile:
         log.warning("state_archive_finishing hot_epoch=%d history_epoch=%d", hot, history)
         self._delete_moved(history)
         return True
+
+    def _bind(self, history_epoch: int) -> None:
+        """Refuse another store's history file; bind an unbound pair (history's id first).
+
+        A history file without an id is a new one or one written before the binding: it takes
+        the hot file's id when it holds nothing (no move yet), and refuses when the hot file
+        is bound to another history file.
+        """
+        meta = "SELECT value FROM {}.store_meta WHERE key = ?"
+        with sqlite_kit.translated(self.path, "reading the history id", HISTORY_LABEL):
+            own = self.conn.execute(meta.format("main"), (HISTORY_ID_KEY,)).fetchone()
+            bound = self.conn.execute(meta.format("hot"), (HISTORY_ID_KEY,)).fetchone()
+        own_id, bound_id = (None if row is None else str(row[0]) for row in (own, bound))
+        if own_id is None and (bound_id is None or not history_epoch):
+            own_id = bound_id or uuid.uuid4().hex
+            self._write_id("main", own_id)
+        if bound_id is None:
+            self._write_id("hot", str(own_id))
+        elif own_id != bound_id:
+            detail = (
+                f"history id {own_id or 'none'} is not the {bound_id} this store's state.db was "
+                f"archived to: it belongs to another store; put this store's history.db back or "
+                f"restore both files"
+            )
+            raise files.corrupted(self.path, detail, HISTORY_LABEL)
+
+    def _write_id(self, schema: str, value: str) -> None:
+        with sqlite_kit.transaction(self.conn, self.path, HISTORY_LABEL):
+            self.conn.execute(
+                f"INSERT INTO {schema}.store_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (HISTORY_ID_KEY, value),
+            )
 
     def unarchived_rows(self) -> int:
         """Return how many append-only rows the hot file holds above the archived marks."""

@@ -263,7 +263,39 @@ def backup_check(backup_file: Path) -> str:
         verdict = quick_check_file(companion)
         if verdict != "ok":
             verdict = f"{companion.name}: {verdict}"
+    if verdict == "ok":
+        verdict = _epochs_check(backup_file, companion)
     return verdict
+
+
+def _epochs_check(backup_file: Path, companion: Path) -> str:
+    """Return "ok" unless the set lacks archived rows (history copy missing or behind).
+
+    Restoring such a set would put in place a store that every writer open refuses.
+    """
+    query = {
+        backup_file: "SELECT (SELECT value FROM store_meta WHERE key = 'archive_epoch'), "
+                     "(SELECT value FROM store_meta WHERE key = 'history_id')",
+        companion: "SELECT (SELECT MAX(epoch) FROM archive_epochs), "
+                   "(SELECT value FROM store_meta WHERE key = 'history_id')",
+    }
+    epochs, ids = {backup_file: 0, companion: 0}, {}
+    for path, sql in query.items():
+        if not path.exists():
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                    uri=True)) as conn:
+                epoch, ids[path] = conn.execute(sql).fetchone()
+        except sqlite3.Error as e:
+            return f"{path.name}: {e}"
+        epochs[path] = int(epoch or 0)
+    if None not in (ids.get(backup_file), ids.get(companion)) and len(set(ids.values())) > 1:
+        return f"{companion.name} belongs to another store (history id {ids[companion]})"
+    if epochs[companion] < epochs[backup_file]:
+        return (f"incomplete backup set: {companion.name} is missing or behind (archive epoch "
+                f"{epochs[companion]} < {epochs[backup_file]}), archived rows would be lost")
+    return "ok"
 
 
 def restore(

@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tradeguard.store import files, sqlite_kit
-from tradeguard.store.archive import APPEND_TABLES, HISTORY_LABEL, INTENTS, history_path
+from tradeguard.store.archive import (
+    APPEND_TABLES,
+    HISTORY_ID_KEY,
+    HISTORY_LABEL,
+    INTENTS,
+    history_path,
+)
 
 JOURNAL_TABLES = (*APPEND_TABLES, INTENTS)
 
@@ -52,6 +58,24 @@ def attach_statement(history: Path) -> str:
     return f"ATTACH DATABASE '{uri}' AS history"
 
 
+BINDING_SQL = (
+    f"SELECT (SELECT value FROM main.store_meta WHERE key = '{HISTORY_ID_KEY}'), "
+    f"(SELECT value FROM history.store_meta WHERE key = '{HISTORY_ID_KEY}')"
+)
+
+
+def check_binding(row: Sequence[object], history: Path) -> None:
+    """Refuse a history file of another store; row is BINDING_SQL's (after the ATTACH).
+
+    The writer open binds the pair (tradeguard.store.archive); an unbound side is a store
+    older than the binding and is let through.
+    """
+    bound, own = row
+    if bound is not None and own is not None and bound != own:
+        detail = f"history id {own} is not the {bound} this store was archived to"
+        raise files.corrupted(history, detail, HISTORY_LABEL)
+
+
 def view_statements(columns_of: Callable[[str], Sequence[str]]) -> list[str]:
     """Return the CREATE TEMP VIEW statements; columns_of(table) lists main's columns.
 
@@ -71,6 +95,7 @@ def attach_views(conn: sqlite3.Connection, history: Path) -> bool:
         return False
     files.check_header(history, HISTORY_LABEL)
     conn.execute(attach_statement(history))
+    check_binding(conn.execute(BINDING_SQL).fetchone(), history)
     for statement in view_statements(lambda table: _columns(conn, "main", table)):
         conn.execute(statement)
     return True

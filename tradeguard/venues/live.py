@@ -7,6 +7,7 @@ broker (CcxtBroker, or the paper venue for forward paper trading) differ.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -54,7 +55,10 @@ from tradeguard.venues.sync import (
     IntentLister,
     SyncPlan,
     owned_by,
+    pending_sync_from,
     plan_sync,
+    require_live_state,
+    require_paper_state,
     sync_account,
     write_live_marker,
 )
@@ -85,6 +89,7 @@ class LiveRuntime:
     # Paper mode: the paper book (the venue's own record) and where its sync reads from.
     paper_ledger: VenueLedger | None = None
     paper_since: datetime | None = None
+    sync_done: Callable[[], None] | None = None  # clears the marker's unfinished sync
 
     def close(self) -> None:
         """Release the store, the paper book and the state-dir lock."""
@@ -141,6 +146,10 @@ def build_live_runtime(
         log.warning("live_warmup_short warmup_bars=%d strategy_needs=%d: the first signals "
                     "wait for live bars", venue.warmup_bars, needed)
     state_dir = ensure_state_dir(settings.store.state_dir)
+    if paper:
+        require_paper_state(state_dir, "a --paper session")
+    else:
+        require_live_state(state_dir)
     stack = ExitStack()
     try:
         stack.enter_context(StateDirLock(state_dir))
@@ -158,9 +167,10 @@ def build_live_runtime(
         warm = feed.warmup()
         stored = store.load()
         recovered = with_warm_cursors(stored, warm)
-        plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours)
-        if not paper:
-            write_live_marker(state_dir, venue.exchange, venue.symbols)
+        plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours,
+                                            pending_sync_from(state_dir))
+        if plan is not None:  # until the sync is done (a kill in it reads from here again)
+            write_live_marker(state_dir, venue.exchange, venue.symbols, plan.since)
         broker, book = _broker(settings, venue, exchange, clock, paper, stack)
         wrapped: Broker = broker
         journal: EngineStore = ThrottledCommands(store)
@@ -181,9 +191,10 @@ def build_live_runtime(
         stack.close()
         raise
     items = itertools.chain(warm, feed)
+    synced = functools.partial(write_live_marker, state_dir, venue.exchange, venue.symbols)
     return LiveRuntime(session, broker, feed, recovered, items, stack, stop, store, plan,
                        settings.strategy.strategy_id, paper_ledger=book,
-                       paper_since=_stored_oldest_cursor(stored))
+                       paper_since=_stored_oldest_cursor(stored), sync_done=synced)
 
 
 def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
@@ -191,6 +202,8 @@ def run_live(runtime: LiveRuntime) -> tuple[dict[str, int], SessionEnd]:
     if isinstance(runtime.broker, CcxtBroker) and runtime.plan and runtime.journal:
         runtime.synced = sync_account(runtime.session, runtime.broker, runtime.journal,
                                       runtime.plan, runtime.strategy_id)
+        if runtime.sync_done is not None:
+            runtime.sync_done()
     elif runtime.paper_ledger is not None:
         # The replay's sync on the paper book, read from the cursor as stored: the warm-up
         # moved the session's cursors to now, and an empty store reads the whole book.
@@ -241,8 +254,11 @@ def reconcile_live(
                            recovered=recovered,
                            strategy_factory=load_strategy(settings.strategy.class_path))
         broker.attach_breaker(session.breaker)
-        plan = plan_sync(recovered, clock.now(), venue.sync_lookback_hours)
+        plan = plan_sync(recovered, clock.now(), venue.sync_lookback_hours,
+                         pending_sync_from(state_dir))
+        write_live_marker(state_dir, venue.exchange, venue.symbols, plan.since)
         synced = sync_account(session, broker, store, plan, settings.strategy.strategy_id)
+        write_live_marker(state_dir, venue.exchange, venue.symbols)
         outcome = session.recover(recovered.open_intents)
         session.commit(Batch(), clean_shutdown=session.was_clean)
     return len(recovered.open_intents), outcome, synced

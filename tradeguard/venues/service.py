@@ -101,7 +101,7 @@ def live_session(
                 previous = signal.signal(
                     signum, lambda n, _f: request_stop(f"signal {signal.Signals(n).name}")
                 )
-                cleanup.callback(signal.signal, signum, previous)
+                cleanup.callback(_restore_handler, signum, previous, why)
         if duration_seconds is not None:
             timer = threading.Timer(duration_seconds, request_stop, ("duration",))
             timer.daemon = True
@@ -114,6 +114,16 @@ def live_session(
         return _summary(runtime, venue, paper, reconciled, end, why)
     finally:
         cleanup.close()
+
+
+def _restore_handler(signum: int, previous: Any, why: list[str]) -> None:
+    """Put a signal's old handler back, unless a stop was asked for.
+
+    The caller then prints the summary and exits: a repeated signal (a second Ctrl-C) in
+    between must not kill the process and lose the summary and the clean exit code.
+    """
+    if not why:
+        signal.signal(signum, previous)
 
 
 def _summary(runtime: LiveRuntime, venue: VenueConfig, paper: bool,

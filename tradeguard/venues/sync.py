@@ -15,8 +15,10 @@ session HALTs and says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.breaker_config import IssueType
+from engine.errors import ConfigurationError
 from engine.model import BrokerOrder, Fill, OrderIntent
 from engine.ports import RecoveredState
 from engine.session import TradingSession
@@ -37,8 +40,11 @@ __all__ = [
     "OwnLedger",
     "SyncPlan",
     "owned_by",
+    "pending_sync_from",
     "plan_sync",
     "read_live_marker",
+    "require_live_state",
+    "require_paper_state",
     "sync_account",
     "write_live_marker",
 ]
@@ -46,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LIVE_MARKER = "venue.json"  # in the state dir: this state trades a live (ccxt) venue
+PAPER_BOOK = "paper_broker.sqlite"  # in the state dir: a paper venue traded this state
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
@@ -96,8 +103,13 @@ class SyncPlan:
     history_short: bool
 
 
-def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int) -> SyncPlan:
-    """Return the start of the read: the stored oldest cursor, bounded by the lookback."""
+def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int,
+              pending: datetime | None = None) -> SyncPlan:
+    """Return the start of the read: the stored oldest cursor, bounded by the lookback.
+
+    pending is where a sync that did not finish started (see write_live_marker): its commits
+    already saved the warm-up's cursors, so the stored ones no longer say where to read from.
+    """
     floor = now - timedelta(hours=lookback_hours)
     cursors = (stored.state.get("session") or {}).get("cursors") or {}
     if not cursors:
@@ -105,6 +117,8 @@ def plan_sync(stored: RecoveredState, now: datetime, lookback_hours: int) -> Syn
     oldest = min(datetime.fromisoformat(ts) for ts in cursors.values())
     if oldest < floor:
         return SyncPlan(floor, oldest, history_short=True)
+    if pending is not None and pending < oldest:
+        oldest = max(pending, floor)
     return SyncPlan(oldest, oldest, history_short=False)
 
 
@@ -136,14 +150,32 @@ def sync_account(
     return result
 
 
-def write_live_marker(state_dir: Path, exchange: str, symbols: list[str]) -> None:
-    """Record that this state trades a live venue (read by `tradeguard reconcile`)."""
+def write_live_marker(state_dir: Path, exchange: str, symbols: list[str],
+                      sync_from: datetime | None = None) -> None:
+    """Record that this state trades a live venue (read by `tradeguard reconcile`).
+
+    sync_from is set while a venue sync runs and cleared once it is done: a sync killed
+    halfway is read again from there (pending_sync_from).
+    """
     path = state_dir / LIVE_MARKER
-    text = json.dumps({"exchange": exchange, "symbols": symbols}, sort_keys=True)
+    data: dict[str, Any] = {"exchange": exchange, "symbols": symbols}
+    if sync_from is not None:
+        data["sync_from"] = sync_from.isoformat()
+    text = json.dumps(data, sort_keys=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         tmp = path.with_name(f"{path.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)  # every file of the state directory is 0600 (docs/state.md)
         tmp.replace(path)
+
+
+def pending_sync_from(state_dir: Path) -> datetime | None:
+    """Return where an unfinished venue sync started, or None."""
+    value = (read_live_marker(state_dir) or {}).get("sync_from")
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def read_live_marker(state_dir: Path) -> dict[str, Any] | None:
@@ -157,3 +189,37 @@ def read_live_marker(state_dir: Path) -> dict[str, Any] | None:
         log.warning("venue_marker_unreadable path=%s", path)
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def require_paper_state(state_dir: Path, what: str) -> None:
+    """Refuse a paper venue (a replay, `venue run --paper`) on a state that trades a live venue.
+
+    Its paper fills would be booked into the live journal, and the engine's cash and positions
+    would no longer be the venue's (the venue sync adds what is missing, it removes nothing).
+    """
+    if (state_dir / LIVE_MARKER).exists():
+        message = (
+            f"state directory {state_dir} trades a live venue ({LIVE_MARKER}): {what} would "
+            "book paper fills into its journal; use another --state-dir"
+        )
+        raise ConfigurationError(message)
+
+
+def require_live_state(state_dir: Path) -> None:
+    """Refuse a live session on a state a paper venue filled orders on (they are in its ledger)."""
+    book = state_dir / PAPER_BOOK
+    if (state_dir / LIVE_MARKER).exists() or not book.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"{book.resolve().as_uri()}?mode=ro", uri=True)
+                                ) as conn:
+            filled = conn.execute("SELECT EXISTS (SELECT 1 FROM fills)").fetchone()[0]
+    except sqlite3.Error:
+        filled = True  # unreadable: assume the worst
+    if filled:
+        message = (
+            f"state directory {state_dir} holds a paper or replay session with fills "
+            f"({PAPER_BOOK}): they would count as the live account's cash and positions; give "
+            "the live session its own --state-dir"
+        )
+        raise ConfigurationError(message)

@@ -1,0 +1,78 @@
+"""A live state and a paper state never share a state directory.
+
+Found by the adversarial pass: `venue run --paper` (the README's dry run, on the same default
+state dir) on a directory a live session traded booked its paper fills into the live journal,
+and the next live session traded with cash and positions the account does not have (the venue
+sync adds missing trades, it removes nothing). Real ccxt against the loopback emulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.clock import SimulatedClock
+from engine.errors import ConfigurationError
+from tests.integration.venue_support import (
+    T0,
+    clean_tradeguard_env,  # noqa: F401 - autouse fixture
+    engine_book,
+    journal,
+    live_settings,
+    make_emulator,
+    minutes,
+    run_live_until,
+    serving,
+    venue_config,
+)
+
+
+def test_a_paper_session_or_a_replay_on_a_live_state_is_refused(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    state = tmp_path / "s"
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url))
+        run_live_until(settings, clock, T0 + minutes(15.1))
+        trades = journal(state)["trades"]
+        assert len(trades) == len(emulator.book.trades) > 0
+        assert (state / "venue.json").stat().st_mode & 0o777 == 0o600
+        with pytest.raises(ConfigurationError, match="trades a live venue"):
+            run_live_until(settings, clock, T0 + minutes(30.1), paper=True)
+        from entrypoints.cli import app
+
+        replay = CliRunner().invoke(app, [
+            "--state-dir", str(state), "replay", "--data",
+            str(data_dir / "btc-perp_ftx_1m.csv.gz"), "--start", "2022-01-21T20:00:00Z",
+            "--end", "2022-01-21T21:00:00Z",
+        ])
+        assert replay.exit_code == 2, replay.output
+        assert "trades a live venue" in replay.output
+        assert "Traceback" not in replay.output
+        assert journal(state)["trades"] == trades
+        assert not (state / "paper_broker.sqlite").exists()
+        run_live_until(settings, clock, T0 + minutes(30.1))  # the live session goes on
+    booked = {fill_id for fill_id, _, _ in journal(state)["trades"]}
+    assert booked == {f"binance-trade-{t.trade_id}" for t in emulator.book.trades}
+    cash = engine_book(state)["portfolio"]["cash"]
+    assert cash == pytest.approx(emulator.book.balances["USDT"], abs=1e-6)
+
+
+def test_a_live_session_on_a_paper_state_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    state = tmp_path / "s"
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url))
+        run_live_until(settings, clock, T0 + minutes(15.1), paper=True)
+        paper_trades = journal(state)["trades"]
+        assert paper_trades  # the dry run traded the paper book
+        with pytest.raises(ConfigurationError, match="paper or replay session"):
+            run_live_until(settings, clock, T0 + minutes(30.1))
+    assert emulator.book.trades == []  # nothing reached the venue
+    assert journal(state)["trades"] == paper_trades
+    assert not (state / "venue.json").exists()
