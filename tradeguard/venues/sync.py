@@ -23,16 +23,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.breaker_config import IssueType
 from engine.errors import ConfigurationError
 from engine.model import BrokerOrder, Fill, OrderIntent
 from engine.ports import RecoveredState
-from engine.session import TradingSession
-from engine.venue_sync import VenueSyncResult
 from tradeguard.venues.account import VenueAccount
 from tradeguard.venues.ids import encoded_prefix
+
+if TYPE_CHECKING:  # status reads the live marker without loading the session
+    from engine.session import TradingSession
+    from engine.venue_sync import VenueSyncResult
 
 __all__ = [
     "LIVE_MARKER",
