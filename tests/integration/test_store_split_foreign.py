@@ -121,3 +121,22 @@ def test_a_backup_set_holding_another_stores_history_copy_is_not_good(tmp_path: 
     assert hygiene.latest_good_backup(backups) == complete
     with pytest.raises(StateCorruptedError, match="belongs to another store"):
         hygiene.restore(mine / "state.db", mixed, now=_now(2))
+
+
+def test_a_lost_state_db_beside_a_history_with_moves_is_refused_not_started_afresh(
+    tmp_path: Path,
+) -> None:
+    # Adversarial pass: `rm state.db*` (or a restore killed between its renames) used to start
+    # a fresh hot file that silently adopted the history: breaker and day counters were lost.
+    state = tmp_path / "s"
+    _store_with_moves(state, range(2))
+    for suffix in ("", "-wal", "-shm", ".seal"):
+        Path(f"{state / 'state.db'}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(StateCorruptedError, match="state.db was lost or replaced") as caught:
+        SqliteStore(state, verify="full")
+    assert "tradeguard state restore" in str(caught.value)
+    (state / "history.db").rename(state / "history.db.aside")  # the operator's other way out
+    (state / "history.db.seal").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{state / 'state.db'}{suffix}").unlink(missing_ok=True)
+    SqliteStore(state, verify="full").close()

@@ -189,6 +189,16 @@ class HistoryFile:
             own = self.conn.execute(meta.format("main"), (HISTORY_ID_KEY,)).fetchone()
             bound = self.conn.execute(meta.format("hot"), (HISTORY_ID_KEY,)).fetchone()
         own_id, bound_id = (None if row is None else str(row[0]) for row in (own, bound))
+        if bound_id is None and own_id is not None and history_epoch:
+            # A hot file that never met this history file, which holds archive moves: the
+            # store's state.db was lost or replaced (e.g. a restore killed halfway). Starting
+            # afresh here would drop the breaker, the day's counters and the open intents.
+            detail = (
+                f"state.db has no record of this history file, which holds {history_epoch} "
+                f"archive moves: state.db was lost or replaced; restore both files, or move "
+                f"{self.path.name} aside to start afresh from the venue's record"
+            )
+            raise files.corrupted(self.path, detail, HISTORY_LABEL)
         if own_id is None and (bound_id is None or not history_epoch):
             own_id = bound_id or uuid.uuid4().hex
             self._write_id("main", own_id)
