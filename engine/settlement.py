@@ -277,11 +277,18 @@ class OrderSettlement(ABC):
         current = self.open_intents.get(cid)
         if current is None:
             return replace(intent, status=OrderStatus.FILLED)
-        if fills:
-            # Every fill was booked before (by the venue sync, or as trades of an order that
-            # was still working then): the order completes now, counted once.
+        if not fills:
+            return self._update(current)
+        if cid in self.stats.working_filled:
+            # Its trades were booked while the venue still worked it: it completes now, once.
             return self._update(self._completed(current))
-        return self._update(current)
+        # Every trade was booked, and the order counted, before: the venue sync adopted it and
+        # this submission (a replay of old bars after a restore) re-sent a client id the venue
+        # already had, which answered with its record. Not a new order: not counted again.
+        log.info("order_already_booked cid=%s fills=%d", cid, len(fills))
+        self.stats.orders_submitted = max(0, self.stats.orders_submitted - 1)
+        return self._update(replace(current, status=OrderStatus.FILLED,
+                                    updated_at=self._clock.now()))
 
     def apply_fills(
         self, fills: Sequence[Fill], already_recorded: Callable[[str], bool] | None = None
