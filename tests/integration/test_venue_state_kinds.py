@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.clock import SimulatedClock
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, StateCorruptedError
 from tests.integration.venue_support import (
     T0,
     clean_tradeguard_env,  # noqa: F401 - autouse fixture
@@ -76,3 +76,54 @@ def test_a_live_session_on_a_paper_state_is_refused(tmp_path: Path, data_dir: Pa
     assert emulator.book.trades == []  # nothing reached the venue
     assert journal(state)["trades"] == paper_trades
     assert not (state / "venue.json").exists()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "not json {",
+        "[1, 2]",
+        '{"symbols": ["BTC/USDT"]}',
+        '{"exchange": "binance", "symbols": "BTC"}',
+        '{"exchange": "binance", "symbols": ["BTC/USDT"], "sync_from": "yesterday"}',
+    ],
+)
+def test_a_damaged_venue_marker_is_refused_not_read_as_no_venue(
+    tmp_path: Path, data_dir: Path, damage: str
+) -> None:
+    # Adversarial pass: a garbage venue.json was accepted with a warning, and `reconcile` then
+    # took the state for a paper one. The marker names the venue: a damaged one fails closed.
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    state = tmp_path / "s"
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url))
+        run_live_until(settings, clock, T0 + minutes(10.1))
+        trades = journal(state)["trades"]
+        (state / "venue.json").write_text(damage, encoding="utf-8")
+        with pytest.raises(StateCorruptedError, match=r"venue marker .* is damaged"):
+            run_live_until(settings, clock, T0 + minutes(20.1))
+        from entrypoints.cli import app
+
+        done = CliRunner().invoke(app, ["--state-dir", str(state), "reconcile"])
+        assert done.exit_code == 2, done.output
+        assert "is damaged" in done.output and "Traceback" not in done.output
+        assert journal(state)["trades"] == trades
+
+
+def test_venue_settings_that_drop_a_traded_symbol_or_change_exchange_are_refused(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    clock = SimulatedClock(T0)
+    emulator = make_emulator(data_dir, clock)
+    state = tmp_path / "s"
+    with serving(emulator) as server:
+        settings = live_settings(state, venue_config(server.url))
+        run_live_until(settings, clock, T0 + minutes(10.1))
+        marker = state / "venue.json"
+        marker.write_text(marker.read_text().replace('"symbols": [', '"symbols": ["ETH/USDT", '))
+        with pytest.raises(ConfigurationError, match=r"ETH/USDT on binance, which venue\.symbols"):
+            run_live_until(settings, clock, T0 + minutes(20.1))
+        marker.write_text(marker.read_text().replace('"binance"', '"kraken"'))
+        with pytest.raises(ConfigurationError, match=r"trades 'kraken' but venue\.exchange"):
+            run_live_until(settings, clock, T0 + minutes(20.1))

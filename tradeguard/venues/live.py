@@ -22,7 +22,6 @@ from engine.assembly import assemble
 from engine.broker import Broker, PaperBroker
 from engine.circuit_breaker import CircuitBreaker
 from engine.clock import Clock, SimulatedClock, SystemClock
-from engine.errors import ConfigurationError
 from engine.feed import FeedItem
 from engine.ports import Batch, EngineStore, RecoveredState
 from engine.session import SessionEnd, TradingSession
@@ -57,8 +56,10 @@ from tradeguard.venues.sync import (
     owned_by,
     pending_sync_from,
     plan_sync,
+    read_live_marker,
     require_live_state,
     require_paper_state,
+    require_same_venue,
     sync_account,
     write_live_marker,
 )
@@ -167,6 +168,9 @@ def build_live_runtime(
         warm = feed.warmup()
         stored = store.load()
         recovered = with_warm_cursors(stored, warm)
+        marker = None if paper else read_live_marker(state_dir)
+        if marker is not None:
+            require_same_venue(marker, venue.exchange, venue.symbols)
         plan = None if paper else plan_sync(stored, clock.now(), venue.sync_lookback_hours,
                                             pending_sync_from(state_dir))
         if plan is not None:  # until the sync is done (a kill in it reads from here again)
@@ -234,10 +238,7 @@ def reconcile_live(
     the state was written with (wall time for a real session).
     """
     venue = settings.venue
-    if marker.get("exchange") not in (None, venue.exchange):
-        message = (f"state {state_dir} trades {marker.get('exchange')!r} but venue.exchange is "
-                   f"{venue.exchange!r}: reconcile with the venue settings of that session")
-        raise ConfigurationError(message)
+    require_same_venue(marker, venue.exchange, venue.symbols)
     require_trading_allowed(venue)  # a never-sent intent may be sent now
     require_supported(venue)
     settings = with_live_defaults(settings)

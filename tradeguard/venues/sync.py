@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.breaker_config import IssueType
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, StateCorruptedError
 from engine.model import BrokerOrder, Fill, OrderIntent
 from engine.ports import RecoveredState
 from tradeguard.venues.account import VenueAccount
@@ -47,6 +47,7 @@ __all__ = [
     "read_live_marker",
     "require_live_state",
     "require_paper_state",
+    "require_same_venue",
     "sync_account",
     "write_live_marker",
 ]
@@ -174,23 +175,75 @@ def write_live_marker(state_dir: Path, exchange: str, symbols: list[str],
 def pending_sync_from(state_dir: Path) -> datetime | None:
     """Return where an unfinished venue sync started, or None."""
     value = (read_live_marker(state_dir) or {}).get("sync_from")
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def read_live_marker(state_dir: Path) -> dict[str, Any] | None:
-    """Return the live venue this state trades, or None for a replay/paper state."""
+    """Return the live venue this state trades, or None for a replay/paper state.
+
+    The marker decides which venue `reconcile` talks to and where an unfinished sync
+    restarts, so a damaged one is refused (fail closed), never read as "no venue".
+    """
     path = state_dir / LIVE_MARKER
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        log.warning("venue_marker_unreadable path=%s", path)
-        return {}
-    return data if isinstance(data, dict) else {}
+    except (OSError, ValueError) as e:
+        message = _marker_damaged(path, f"unreadable ({type(e).__name__}: {e})")
+        raise StateCorruptedError(message) from e
+    problem = _marker_problem(data)
+    if problem is not None:
+        raise StateCorruptedError(_marker_damaged(path, problem))
+    return dict(data)
+
+
+def _marker_problem(data: Any) -> str | None:
+    """Say what is wrong with a parsed venue.json, or None when it is well formed."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("exchange"), str) or not data["exchange"]:
+        return "no exchange"
+    symbols = data.get("symbols")
+    if not isinstance(symbols, list) or not all(isinstance(x, str) and x for x in symbols):
+        return "symbols is not a list of names"
+    since = data.get("sync_from")
+    if since is not None:
+        try:
+            parsed = datetime.fromisoformat(since) if isinstance(since, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            return "sync_from is not an ISO time with a UTC offset"
+    return None
+
+
+def _marker_damaged(path: Path, problem: str) -> str:
+    return (
+        f"live venue marker {path} is damaged: {problem}. It records which live venue this "
+        f'state trades; write it back as {{"exchange": "<id>", "symbols": ["BTC/USDT"]}} with '
+        "this session's venue settings, or run `tradeguard state restore`"
+    )
+
+
+def require_same_venue(marker: dict[str, Any], exchange: str, symbols: list[str]) -> None:
+    """Refuse venue settings other than the ones this live state traded with.
+
+    Another exchange is another account; a symbol left out would have its trades missed by
+    the venue sync.
+    """
+    if marker.get("exchange") != exchange:
+        message = (f"this state trades {marker.get('exchange')!r} but venue.exchange is "
+                   f"{exchange!r}: use the venue settings of that session, or another --state-dir")
+        raise ConfigurationError(message)
+    missing = sorted(set(marker.get("symbols", [])) - set(symbols))
+    if missing:
+        message = (
+            f"this state traded {', '.join(missing)} on {exchange}, which venue.symbols "
+            f"({', '.join(symbols)}) leaves out: the venue sync would miss their trades; add "
+            "them to venue.symbols"
+        )
+        raise ConfigurationError(message)
 
 
 def require_paper_state(state_dir: Path, what: str) -> None:
