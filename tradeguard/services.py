@@ -33,7 +33,6 @@ from tradeguard.contracts import (
 )
 from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayRequest
 from tradeguard.store import hygiene
-from tradeguard.venues.sync import read_live_marker
 
 if TYPE_CHECKING:
     from engine.feed import FeedItem
@@ -217,6 +216,9 @@ class ReconcileReport:
 def reconcile_report(app: App) -> ReconcileReport:
     """Book what the venue has and the journal lacks, then settle every non-final intent."""
     _existing(app.workspace)
+    # Imported on use: the venue sync module loads the trading session, which status skips.
+    from tradeguard.venues.sync import read_live_marker
+
     marker = read_live_marker(app.workspace.location)
     if marker is not None:
         # A live (ccxt) venue's state: its venue is the exchange, not the paper book.
