@@ -143,6 +143,10 @@ class LazyCommands(MutableMapping[str, Any]):
     def __contains__(self, name: object) -> bool:
         return name in self._table or name in self._built
 
+    def built(self) -> list[str]:
+        """Names of the commands built so far."""
+        return list(self._built)
+
     def short_help(self, name: str) -> str | None:
         """One-line help of a command without building it (None for a hidden command)."""
         command = self._built.get(name)
