@@ -19,6 +19,8 @@ SESSION_ONLY = ("engine.assembly", "engine.session", "engine.execution",
 OTHER_COMMANDS = ("entrypoints.cli_admin", "entrypoints.cli_alerts", "entrypoints.cli_analytics",
                   "entrypoints.cli_checks", "entrypoints.cli_cockpit", "entrypoints.cli_validate",
                   "entrypoints.cli_venue")
+# What only commands that read the settings need: `--help` builds no pydantic model.
+SETTINGS_ONLY = ("pydantic", "tradeguard.settings")
 PROBE = """
 import runpy, sys
 sys.argv = ["tradeguard", *sys.argv[1:]]
@@ -30,15 +32,16 @@ heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY_NAMES))
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 print("SESSION=" + ",".join(sorted(set(sys.modules) & set(SESSION_NAMES))), file=sys.stderr)
 print("COMMANDS=" + ",".join(sorted(set(sys.modules) & set(COMMAND_NAMES))), file=sys.stderr)
+print("SETTINGS=" + ",".join(sorted(set(sys.modules) & set(SETTINGS_NAMES))), file=sys.stderr)
 """.replace("HEAVY_NAMES", repr(HEAVY)).replace("SESSION_NAMES", repr(SESSION_ONLY)).replace(
-    "COMMAND_NAMES", repr(OTHER_COMMANDS))
+    "COMMAND_NAMES", repr(OTHER_COMMANDS)).replace("SETTINGS_NAMES", repr(SETTINGS_ONLY))
 
 
 def _imported(*args: str) -> dict[str, list[str]]:
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
                           timeout=120, check=False)
     found: dict[str, list[str]] = {}
-    for key in ("HEAVY", "SESSION", "COMMANDS"):
+    for key in ("HEAVY", "SESSION", "COMMANDS", "SETTINGS"):
         line = [x for x in done.stderr.splitlines() if x.startswith(key + "=")]
         assert line, done.stderr
         found[key] = [m for m in line[-1].removeprefix(key + "=").split(",") if m]
@@ -78,10 +81,12 @@ def test_replay_loads_the_session_wiring_the_status_probe_looks_for(tmp_path: Pa
 
 def test_status_and_help_import_no_other_commands_module(tmp_path: Path) -> None:
     state = _replayed_state(tmp_path)
-    assert _imported("--state-dir", str(state), "status")["COMMANDS"] == [
-        "entrypoints.cli_cockpit"
-    ]
-    assert _imported("--help")["COMMANDS"] == []
+    status = _imported("--state-dir", str(state), "status")
+    assert status["COMMANDS"] == ["entrypoints.cli_cockpit"]
+    assert status["SETTINGS"] == sorted(SETTINGS_ONLY)  # the probe can see them
+    helped = _imported("--help")
+    assert helped["COMMANDS"] == []
+    assert helped["SETTINGS"] == []
 
 
 def test_a_group_command_imports_its_own_module_only() -> None:
