@@ -162,6 +162,8 @@ class LazyGroup(EdgeGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.lazy_commands = LazyCommands(self.table, self._build)
+        for name, command in self.commands.items():  # any registered on the root app directly
+            self.lazy_commands[name] = command
         self.commands = self.lazy_commands
 
     def _build(self, name: str, entry: LazyCommand) -> Any:

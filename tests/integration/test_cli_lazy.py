@@ -73,3 +73,20 @@ def test_an_unknown_command_still_gets_a_suggestion() -> None:
     done = CliRunner().invoke(app, ["stauts"])
     assert done.exit_code == 2
     assert "Did you mean 'status'" in done.output
+
+
+def test_a_command_registered_on_the_root_app_is_kept() -> None:
+    extra = typer.Typer(cls=LazyGroup, add_completion=False, rich_markup_mode=None)
+
+    @extra.callback()
+    def _root() -> None: ...
+
+    @extra.command("extra-one")
+    def _extra_one() -> None:
+        """An eagerly registered command."""
+
+    group = get_command(extra)
+    assert isinstance(group, LazyGroup)
+    names = group.list_commands(_context(group))
+    assert names == [*COMMANDS, "extra-one"]
+    assert group.lazy_commands.short_help("extra-one") == "An eagerly registered command."
