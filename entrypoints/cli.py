@@ -9,15 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from entrypoints.cli_admin import config_app, data_app, faults_app, state_app
-from entrypoints.cli_alerts import alerts_app
-from entrypoints.cli_analytics import analytics_app, report_app
-from entrypoints.cli_checks import checks_app
-from entrypoints.cli_cockpit import api as cockpit_api
-from entrypoints.cli_cockpit import status as cockpit_status
+from entrypoints.cli_lazy import LazyGroup
 from entrypoints.cli_support import (
     AppState,
-    EdgeGroup,
     EndOpt,
     JsonOpt,
     StartOpt,
@@ -37,13 +31,12 @@ from entrypoints.cli_support import (
     settings_of,
     state_of,
 )
-from entrypoints.cli_venue import run as venue_run
-from entrypoints.cli_venue import venue_app
 
 log = logging.getLogger(__name__)
 
+# Every command is listed in entrypoints/cli_lazy.py and built only when it is used.
 app = typer.Typer(
-    cls=EdgeGroup,
+    cls=LazyGroup,
     help="tradeguard: run a trading bot unattended and safely (breaker, risk limits, "
     "crash-safe state, Prefect orchestration).",
     no_args_is_help=True,
@@ -51,19 +44,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-app.add_typer(state_app, name="state")
-app.add_typer(config_app, name="config")
-app.add_typer(faults_app, name="faults")
-app.add_typer(data_app, name="data")
-app.add_typer(venue_app, name="venue")
-# `tradeguard run` is the live session of issue 10: the same command as `venue run`.
-app.command(
-    "run", help="Run a live session on the configured venue (same as `venue run`)."
-)(venue_run)
-app.add_typer(analytics_app, name="analytics")
-app.add_typer(report_app, name="report")
-app.add_typer(alerts_app, name="alerts")
-data_app.add_typer(checks_app)  # merges `data check` into the data group
+# The top-level commands defined in this module (the table in cli_lazy names them).
+top_commands = typer.Typer()
 
 
 def _services() -> ModuleType:
@@ -115,7 +97,7 @@ def _global(
     )
 
 
-@app.command()
+@top_commands.command()
 def replay(
     ctx: typer.Context,
     data: Annotated[
@@ -185,7 +167,7 @@ def replay(
         raise typer.Exit(stop.exit_code())
 
 
-@app.command()
+@top_commands.command()
 def validate(
     ctx: typer.Context,
     scenarios: Annotated[
@@ -256,7 +238,7 @@ def _operator(ctx: typer.Context, action: str, reason: str, who: str | None) -> 
         typer.echo(f"  {line}")
 
 
-@app.command()
+@top_commands.command()
 def halt(
     ctx: typer.Context,
     reason: Annotated[str, _reason("Why trading is halted (audited).")],
@@ -266,7 +248,7 @@ def halt(
     _operator(ctx, "halt", reason, who)
 
 
-@app.command()
+@top_commands.command()
 def resume(
     ctx: typer.Context,
     reason: Annotated[str, _reason("Why trading resumes (audited).")] = "operator resume",
@@ -276,7 +258,7 @@ def resume(
     _operator(ctx, "resume", reason, who)
 
 
-@app.command()
+@top_commands.command()
 def recover(
     ctx: typer.Context,
     reason: Annotated[str, _reason("Why recovery is forced (audited).")] = (
@@ -288,7 +270,7 @@ def recover(
     _operator(ctx, "recover", reason, who)
 
 
-@app.command()
+@top_commands.command()
 def reset(
     ctx: typer.Context,
     reason: Annotated[str, _reason("Why the breaker is reset (audited).")] = (
@@ -300,7 +282,7 @@ def reset(
     _operator(ctx, "reset", reason, who)
 
 
-@app.command("reset-daily")
+@top_commands.command("reset-daily")
 def reset_daily(
     ctx: typer.Context,
     reason: Annotated[str, _reason("Why (audited).")] = "operator daily reset",
@@ -310,7 +292,7 @@ def reset_daily(
     _operator(ctx, "reset-daily", reason, who)
 
 
-@app.command("clean-state")
+@top_commands.command("clean-state")
 def clean_state(
     ctx: typer.Context,
     older_than: Annotated[
@@ -344,7 +326,7 @@ def clean_state(
     typer.echo(f"{verb} {len(report.removed)} file(s), kept {len(report.kept)}")
 
 
-@app.command()
+@top_commands.command()
 def reconcile(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Reconcile every unfinished order intent with the broker."""
     settings = settings_of(ctx)
@@ -352,7 +334,7 @@ def reconcile(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     echo_data(_services().reconcile(app_of(ctx)), as_json)
 
 
-@app.command("incident-report")
+@top_commands.command("incident-report")
 def incident_report(
     ctx: typer.Context,
     start: StartOpt = None,
@@ -373,11 +355,7 @@ def incident_report(
     typer.echo(timeline_markdown(timeline))  # the same report Prefect publishes as an artifact
 
 
-app.command("status")(cockpit_status)
-app.command("api")(cockpit_api)
-
-
-@app.command()
+@top_commands.command()
 def server(ctx: typer.Context) -> None:
     """Run the local Prefect server and a process worker (blocks until interrupted)."""
     settings = settings_of(ctx)
@@ -391,7 +369,7 @@ def server(ctx: typer.Context) -> None:
     run_local_server(settings, on_ready=ready)
 
 
-@app.command()
+@top_commands.command()
 def deploy(ctx: typer.Context) -> None:
     """Register the work pool and every deployment with their schedules."""
     settings = settings_of(ctx)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from entrypoints.cli_checks import checks_app
 from entrypoints.cli_support import (
     EXIT_GATE_FAILED,
     AppState,
@@ -38,6 +39,7 @@ faults_app = typer.Typer(
 data_app = typer.Typer(
     cls=FullHelpGroup, help="Check the market data files.", no_args_is_help=True
 )
+data_app.add_typer(checks_app)  # merges `data check` (Great Expectations) into the data group
 
 
 @state_app.command("backup")

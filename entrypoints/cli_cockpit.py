@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 STORE_NAME = "state.db"
 
+# `status` and `api` are top-level commands (entrypoints/cli_lazy.py lists them).
+top_commands = typer.Typer()
+
 
 def latest_validation_dir(state_dir: Path) -> Path | None:
     """Return the newest validation run's state directory under state_dir (make run's)."""
@@ -62,6 +65,7 @@ def _session_now(status: Mapping[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
+@top_commands.command("status")
 def status(
     ctx: typer.Context,
     as_json: JsonOpt = False,
@@ -109,6 +113,7 @@ def _watch(state: AppState, interval: float) -> None:
             return
 
 
+@top_commands.command("api")
 def api(
     ctx: typer.Context,
     host: Annotated[

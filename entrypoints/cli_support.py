@@ -19,7 +19,6 @@ import typer
 from typer.core import TyperGroup
 
 from engine.errors import ConfigurationError, TradeguardError
-from tradeguard.data import symbol_of
 
 if TYPE_CHECKING:
     from tradeguard.app import App
@@ -281,7 +280,12 @@ def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
         where = f" (also looked in {data_dir})" if data_dir is not None else ""
         message = f"--data: data file {raw_path} does not exist{where}"
         raise UsageError(message)
-    return path, symbol or symbol_of(path)
+    if symbol:
+        return path, symbol
+    # Imported on use: the data module loads the engine's feed (pydantic), which --help skips.
+    from tradeguard.data import symbol_of
+
+    return path, symbol_of(path)
 
 
 def existing_file(path: Path | None, option: str, what: str) -> Path | None:

@@ -29,6 +29,9 @@ venue_app = typer.Typer(
     help="Live venues through ccxt: readiness check, loopback emulator, live session.",
     no_args_is_help=True,
 )
+# `tradeguard run` (entrypoints/cli_lazy.py lists it) is the live session of issue 10: the
+# same command as `venue run`, registered at the end of this module.
+top_commands = typer.Typer()
 
 DEFAULT_MARKET_FILE = "btc-perp_ftx_1m.csv.gz"
 EXIT_INTERRUPTED = 130
@@ -152,3 +155,8 @@ def run(
     echo_data(summary, as_json)
     if summary.get("reason") == "stopped by signal SIGINT":
         raise typer.Exit(EXIT_INTERRUPTED)  # the shell's 128 + SIGINT; SIGTERM/SIGHUP exit 0
+
+
+top_commands.command(
+    "run", help="Run a live session on the configured venue (same as `venue run`)."
+)(run)

@@ -11,7 +11,6 @@ a boolean given for a number, an empty state_dir or a cron no parser accepts is 
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -350,6 +349,8 @@ def resolve_config_file(config_file: Path | None) -> tuple[Path | None, str]:
 
 
 def _read_toml(path: Path, named_by: str) -> dict[str, Any]:
+    import tomllib  # on use: a command run without a config file never parses TOML
+
     if not path.exists():
         message = f"config file {path} (named by {named_by}) does not exist"
         raise ConfigurationError(message)

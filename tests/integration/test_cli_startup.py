@@ -15,6 +15,12 @@ HEAVY = ("prefect", "pyarrow", "great_expectations", "duckdb", "matplotlib", "cc
 SESSION_ONLY = ("engine.assembly", "engine.session", "engine.execution",
                 "engine.circuit_breaker", "tradeguard.alerting.runtime",
                 "tradeguard.strategy_plugin")
+# The modules of the other commands: a command imports its own module only (cli_lazy.py).
+OTHER_COMMANDS = ("entrypoints.cli_admin", "entrypoints.cli_alerts", "entrypoints.cli_analytics",
+                  "entrypoints.cli_checks", "entrypoints.cli_cockpit", "entrypoints.cli_validate",
+                  "entrypoints.cli_venue")
+# What only commands that read the settings need: `--help` builds no pydantic model.
+SETTINGS_ONLY = ("pydantic", "tradeguard.settings")
 PROBE = """
 import runpy, sys
 sys.argv = ["tradeguard", *sys.argv[1:]]
@@ -25,14 +31,17 @@ except SystemExit:
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY_NAMES))
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 print("SESSION=" + ",".join(sorted(set(sys.modules) & set(SESSION_NAMES))), file=sys.stderr)
-""".replace("HEAVY_NAMES", repr(HEAVY)).replace("SESSION_NAMES", repr(SESSION_ONLY))
+print("COMMANDS=" + ",".join(sorted(set(sys.modules) & set(COMMAND_NAMES))), file=sys.stderr)
+print("SETTINGS=" + ",".join(sorted(set(sys.modules) & set(SETTINGS_NAMES))), file=sys.stderr)
+""".replace("HEAVY_NAMES", repr(HEAVY)).replace("SESSION_NAMES", repr(SESSION_ONLY)).replace(
+    "COMMAND_NAMES", repr(OTHER_COMMANDS)).replace("SETTINGS_NAMES", repr(SETTINGS_ONLY))
 
 
 def _imported(*args: str) -> dict[str, list[str]]:
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
                           timeout=120, check=False)
     found: dict[str, list[str]] = {}
-    for key in ("HEAVY", "SESSION"):
+    for key in ("HEAVY", "SESSION", "COMMANDS", "SETTINGS"):
         line = [x for x in done.stderr.splitlines() if x.startswith(key + "=")]
         assert line, done.stderr
         found[key] = [m for m in line[-1].removeprefix(key + "=").split(",") if m]
@@ -68,3 +77,21 @@ def test_replay_loads_the_session_wiring_the_status_probe_looks_for(tmp_path: Pa
                       "btc-usd_coinbase_1m.csv.gz", "--start", "2016-10-07T00:00:00Z",
                       "--end", "2016-10-07T00:10:00Z")
     assert found["SESSION"] == sorted(SESSION_ONLY)
+
+
+def test_status_and_help_import_no_other_commands_module(tmp_path: Path) -> None:
+    state = _replayed_state(tmp_path)
+    status = _imported("--state-dir", str(state), "status")
+    assert status["COMMANDS"] == ["entrypoints.cli_cockpit"]
+    assert status["SETTINGS"] == sorted(SETTINGS_ONLY)  # the probe can see them
+    helped = _imported("--help")
+    assert helped["COMMANDS"] == []
+    assert helped["SETTINGS"] == []
+
+
+def test_a_group_command_imports_its_own_module_only() -> None:
+    # The probe above can fail: naming a group loads that group's module (and what it merges).
+    assert _imported("state", "--help")["COMMANDS"] == [
+        "entrypoints.cli_admin", "entrypoints.cli_checks"
+    ]
+    assert _imported("venue", "--help")["COMMANDS"] == ["entrypoints.cli_venue"]

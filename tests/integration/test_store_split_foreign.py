@@ -132,7 +132,7 @@ def test_a_lost_state_db_beside_a_history_with_moves_is_refused_not_started_afre
     _store_with_moves(state, range(2))
     for suffix in ("", "-wal", "-shm", ".seal"):
         Path(f"{state / 'state.db'}{suffix}").unlink(missing_ok=True)
-    with pytest.raises(StateCorruptedError, match="state.db was lost or replaced") as caught:
+    with pytest.raises(StateCorruptedError, match=r"state\.db was lost or replaced") as caught:
         SqliteStore(state, verify="full")
     assert "tradeguard state restore" in str(caught.value)
     (state / "history.db").rename(state / "history.db.aside")  # the operator's other way out
