@@ -3,7 +3,7 @@
 The one file under tradeguard/ allowed to reach up to entrypoints/ (see docs/engineering.md).
 """
 
-from entrypoints.cli import main
+from entrypoints.launcher import main
 
 if __name__ == "__main__":
     main()
