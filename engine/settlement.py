@@ -122,13 +122,9 @@ class OrderSettlement(ABC):
         counters.intents = self.open_intents
         # Intents journaled after the stored snapshot (split_unsnapshotted). A replay re-runs
         # the bars from the stored cursor and takes each up where the lost run sent it
-        # (resume_held), so every effect lands in the same order and at the same time.
-        self.held: dict[str, OrderIntent] = {}
-        for intent in held:
-            if clock.simulated:
-                self.held[intent.client_order_id] = intent
-            else:  # a live restart re-runs nothing: the order is followed from the start
-                self.count_submission(intent)
+        # (resume_held), so every effect lands in the same order and at the same time; one
+        # the clock has already passed (a live restart) is taken up by recovery.
+        self.held: dict[str, OrderIntent] = {i.client_order_id: i for i in held}
 
     def count_submission(self, intent: OrderIntent) -> None:
         """Follow a journaled intent and count it as submitted (risk rate windows, counters)."""
@@ -158,14 +154,17 @@ class OrderSettlement(ABC):
             return self.acknowledge(intent, found.ack)
         return self._settle(intent, found, resend_missing=False)
 
-    def release_held(self, *, everything: bool = False) -> None:
+    def release_held(self, *, everything: bool = False, reached: bool = False) -> None:
         """Resume held intents whose moment the run has passed without asking for them again.
 
-        Called at every bar while any is held, and with everything=True when the run ends.
+        Called at every bar while any is held; by recovery with reached=True (an intent of
+        the clock's present moment too: a live restart re-runs no bar); with everything=True
+        when the run ends.
         """
         now = self._clock.now()
         for intent in list(self.held.values()):
-            if everything or intent.request.created_at < now:
+            created = intent.request.created_at
+            if everything or created < now or (reached and created == now):
                 self.resume_held(intent)
 
     # ------------------------------------------------------------------ acknowledgement

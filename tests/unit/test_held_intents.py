@@ -107,7 +107,7 @@ def test_only_pending_intents_no_snapshot_counts_are_held() -> None:
     assert split_unsnapshotted({"orders_submitted": 2}, every) == (every, [])
 
 
-def test_a_live_restart_follows_and_counts_an_unsnapshotted_intent_at_once() -> None:
+def test_a_live_restart_takes_an_unsnapshotted_intent_up_in_recovery() -> None:
     rig = Rig()
     crashed, _, _ = rig.start()
     kill_at_order(crashed, 1, venue_booked=True)
@@ -122,7 +122,10 @@ def test_a_live_restart_follows_and_counts_an_unsnapshotted_intent_at_once() -> 
     session = assemble(rig.config, clock=clock, store=rig.store, broker=broker,
                        recovered=recovered)
     execution = session._execution
+    assert cid in execution.held  # until recovery: the venue sync leaves it alone
+    outcome = session.recover(recovered.open_intents)
 
     assert execution.held == {}
     assert cid in execution.open_intents
     assert execution.stats.orders_submitted == submitted + 1
+    assert outcome == {"SUBMITTED": 1}  # the venue's stored answer, applied
