@@ -248,8 +248,6 @@ class TradingSession:
         return len(self._execution.open_intents)
 
     def _finish(self, stopped: bool, reason: str, last: datetime | None) -> SessionEnd:
-        if self._execution.held:
-            self._execution.release_held(everything=True)
         if last is not None:
             # Orders the venue ended on the last bar are settled now, not left looking open.
             self._execution.follow_up()

@@ -154,17 +154,17 @@ class OrderSettlement(ABC):
             return self.acknowledge(intent, found.ack)
         return self._settle(intent, found, resend_missing=False)
 
-    def release_held(self, *, everything: bool = False, reached: bool = False) -> None:
+    def release_held(self, *, reached: bool = False) -> None:
         """Resume held intents whose moment the run has passed without asking for them again.
 
-        Called at every bar while any is held; by recovery with reached=True (an intent of
-        the clock's present moment too: a live restart re-runs no bar); with everything=True
-        when the run ends.
+        Called at every bar while any is held, and by recovery with reached=True (an intent
+        of the clock's present moment too: a live restart re-runs no bar). A run that ends
+        before reaching one leaves it held: the store keeps it unlisted for the next start.
         """
         now = self._clock.now()
         for intent in list(self.held.values()):
             created = intent.request.created_at
-            if everything or created < now or (reached and created == now):
+            if created < now or (reached and created == now):
                 self.resume_held(intent)
 
     # ------------------------------------------------------------------ acknowledgement

@@ -129,3 +129,27 @@ def test_a_live_restart_takes_an_unsnapshotted_intent_up_in_recovery() -> None:
     assert cid in execution.open_intents
     assert execution.stats.orders_submitted == submitted + 1
     assert outcome == {"SUBMITTED": 1}  # the venue's stored answer, applied
+
+
+def test_a_run_stopped_before_the_held_intent_leaves_it_held_for_the_next_start() -> None:
+    bars = wave_bars(400)
+    reference = Rig()
+    session, _, _ = reference.start()
+    session.run(items(bars))
+
+    rig = Rig()
+    crashed, _, _ = rig.start()
+    kill_at_order(crashed, 2, venue_booked=True)
+    with pytest.raises(Crash):
+        crashed.run(items(bars))
+    (cid,) = [c for c, i in rig.store.intents.items() if i.status is OrderStatus.PENDING_SUBMIT]
+    stopped, _, _ = rig.start()
+    assert cid in stopped._execution.held
+    stopped.run(items(bars), should_stop=lambda: "operator stop")  # stops before any bar
+
+    assert rig.store.intents[cid].status is OrderStatus.PENDING_SUBMIT
+    assert rig.store.state["execution"]["unanswered"] == []
+    resumed, _, _ = rig.start()
+    assert cid in resumed._execution.held
+    resumed.run(items(bars))
+    assert figures(rig, resumed) == figures(reference, session)
