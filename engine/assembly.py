@@ -16,6 +16,7 @@ from engine.ports import EngineStore, RecoveredState
 from engine.risk import RiskConfig, RiskManager
 from engine.session import SessionConfig, TradingSession
 from engine.session_state import SessionProgress
+from engine.settlement import split_unsnapshotted
 from engine.strategy import SmaCrossover, StrategyConfig, StrategyFactory
 
 
@@ -61,6 +62,7 @@ def assemble(
         strategy.restore(state["last_signals"])
     progress = SessionProgress.from_snapshot(state.get("session", {}))
     counters = ExecutionCounters.from_snapshot(state.get("execution"))
+    counted, held = split_unsnapshotted(state.get("execution"), recovered.open_intents)
     journal = EngineJournal(
         store,
         EngineState(progress, breaker, risk, portfolio, counters, strategy, clock),
@@ -75,7 +77,8 @@ def assemble(
         strategy=config.strategy,
         journal=journal,
         counters=counters,
-        open_intents=recovered.open_intents,
+        open_intents=counted,
+        held=held,
     )
     return TradingSession(
         clock=clock,

@@ -162,6 +162,8 @@ class BarPipeline:
     def on_bar(self, bar: Bar) -> None:
         """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
         self._breaker.tick()
+        if self._execution.held:
+            self._execution.release_held()
         self._settle_fills(bar)
         # Fills of this bar executed at its open, before a day boundary at its close.
         reset = self._risk.roll_day_if_needed()

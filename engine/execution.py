@@ -44,8 +44,9 @@ def flatten_order_id(strategy_id: str, symbol: str, at: datetime) -> str:
 class OrderExecutionEngine(OrderSettlement):
     """Turn signals into orders through the breaker and risk gates, journaling every step.
 
-    The intent is committed (PENDING_SUBMIT) before the broker is called, so a crash at any
-    point leaves a record that recovery reconciles by client_order_id instead of resending.
+    The intent is committed (PENDING_SUBMIT, alone with its signal row) before the broker is
+    called, so a crash at any point leaves a record that recovery takes up by client_order_id
+    instead of resending.
     The venue's answer rides along with the next commit (see OrderSettlement.acknowledge):
     two commits per filled order, the intent and the fill. Every step is committed through
     the journal it shares with the session; settlement of open orders is OrderSettlement's.
@@ -63,10 +64,11 @@ class OrderExecutionEngine(OrderSettlement):
         journal: EngineJournal,
         counters: ExecutionCounters,
         open_intents: Iterable[OrderIntent] = (),
+        held: Iterable[OrderIntent] = (),
     ) -> None:
         super().__init__(clock=clock, breaker=breaker, risk=risk, broker=broker,
                          portfolio=portfolio, journal=journal, counters=counters,
-                         open_intents=open_intents)
+                         open_intents=open_intents, held=held)
         self._strategy = strategy
 
     def exposure(self, symbol: str) -> float:
@@ -195,12 +197,16 @@ class OrderExecutionEngine(OrderSettlement):
     def _submit(
         self, request: OrderRequest, signal_record: SignalRecorded | None = None
     ) -> OrderIntent:
+        held = self.held.get(request.client_order_id)
+        if held is not None:
+            # Journaled (with its signal row) by a run that died before its next commit; the
+            # re-run of the bars has reached the moment it was sent.
+            return self.resume_held(held)
         intent = OrderIntent(request, OrderStatus.PENDING_SUBMIT, self._clock.now())
-        self.open_intents[request.client_order_id] = intent
-        self._risk.record_submission()
-        self.stats.orders_submitted += 1
+        self.count_submission(intent)
         signals = [signal_record] if signal_record else []
-        self._journal.commit(Batch(signals=signals, intents=[intent]))
+        # Durable before the broker call; the sections ride with the next commit.
+        self._journal.commit_rows(Batch(signals=signals, intents=[intent]))
         return self.send(intent)
 
     def send(self, intent: OrderIntent) -> OrderIntent:

@@ -104,6 +104,18 @@ class EngineJournal:
         if self._listeners:
             self._publish(batch)
 
+    def commit_rows(self, batch: Batch) -> None:
+        """Commit batch's own rows now: no pending events, no state sections.
+
+        The intent before the broker call takes this path: what crash safety needs is the
+        intent (and its signal row); the snapshot sections that changed since the last commit
+        are re-derived after a crash by re-running the bars from the stored cursor, and the
+        intent's submission by `OrderSettlement.resume_held` (see docs/state.md).
+        """
+        self._store.commit(batch)
+        if self._listeners:
+            self._publish(batch)
+
     def _changed(self, state: dict[str, Any]) -> dict[str, Any]:
         """Return the sections that differ from what the store holds (dirty sections only).
 

@@ -127,6 +127,10 @@ class TradingSession:
         execution.replay_acknowledgements()
         if self._unclean:
             self._breaker.report_crash_recovery({"resumed_at": self._clock.now().isoformat()})
+        if execution.held:
+            # Intents journaled after the snapshot at a moment the clock has passed (a live
+            # restart); a replay's re-run reaches the others (OrderSettlement.resume_held).
+            execution.release_held(reached=True)
         for intent in open_intents:
             current = execution.open_intents.get(intent.client_order_id)
             if current is None:

@@ -48,6 +48,9 @@ class ExecutionCounters:
     # Quantity already booked of orders the venue still works (trades the venue sync booked):
     # exposure() counts only the unfilled rest of such an order on top of the position.
     working_filled: dict[str, float] = field(default_factory=dict)
+    # The open intents (OrderSettlement shares its dict): the section lists those without
+    # the venue's answer, so a restart tells them from intents journaled after the snapshot.
+    intents: dict[str, OrderIntent] = field(default_factory=dict, repr=False, compare=False)
 
     def snapshot(self) -> dict[str, Any]:
         """Return the counters as a JSON-ready dict."""
@@ -60,6 +63,8 @@ class ExecutionCounters:
             "denials": dict(sorted(self.denials.items())),
             "fees": self.fees,
             "working_filled": dict(sorted(self.working_filled.items())),
+            "unanswered": sorted(cid for cid, intent in self.intents.items()
+                                 if intent.status is OrderStatus.PENDING_SUBMIT),
         }
 
     @classmethod
@@ -79,6 +84,28 @@ class ExecutionCounters:
         )
 
 
+def split_unsnapshotted(
+    section: dict[str, Any] | None, intents: Iterable[OrderIntent]
+) -> tuple[list[OrderIntent], list[OrderIntent]]:
+    """Return (intents the stored snapshot counts, intents journaled after it).
+
+    An intent is committed alone before the broker call (EngineJournal.commit_rows); the next
+    commit carries its answer and the sections. A PENDING_SUBMIT intent the execution section
+    does not list as unanswered was journaled after the last snapshot: its submission is in no
+    section. No section at all: nothing was counted yet. A section without the list was
+    written by an earlier version, whose intent commit carried the sections: all counted.
+    """
+    intents = list(intents)
+    listed = {} if section is None else section.get("unanswered")
+    if listed is None:
+        return intents, []
+    counted = set(listed)
+    held = [i for i in intents
+            if i.status is OrderStatus.PENDING_SUBMIT and i.client_order_id not in counted]
+    held_ids = {i.client_order_id for i in held}
+    return [i for i in intents if i.client_order_id not in held_ids], held
+
+
 class OrderSettlement(ABC):
     """Bring open intents to the venue's view, journaling every step through one journal."""
 
@@ -93,6 +120,7 @@ class OrderSettlement(ABC):
         journal: EngineJournal,
         counters: ExecutionCounters,
         open_intents: Iterable[OrderIntent] = (),
+        held: Iterable[OrderIntent] = (),
     ) -> None:
         self._clock = clock
         self._breaker = breaker
@@ -102,6 +130,53 @@ class OrderSettlement(ABC):
         self._journal = journal
         self.stats = counters
         self.open_intents: dict[str, OrderIntent] = {i.client_order_id: i for i in open_intents}
+        counters.intents = self.open_intents
+        # Intents journaled after the stored snapshot (split_unsnapshotted). A replay re-runs
+        # the bars from the stored cursor and takes each up where the lost run sent it
+        # (resume_held), so every effect lands in the same order and at the same time; one
+        # the clock has already passed (a live restart) is taken up by recovery.
+        self.held: dict[str, OrderIntent] = {i.client_order_id: i for i in held}
+
+    def count_submission(self, intent: OrderIntent) -> None:
+        """Follow a journaled intent and count it as submitted (risk rate windows, counters)."""
+        self.open_intents[intent.client_order_id] = intent
+        self._risk.record_submission()
+        self.stats.orders_submitted += 1
+
+    def resume_held(self, intent: OrderIntent) -> OrderIntent:
+        """Take up an intent journaled after the snapshot, as the lost run did at this point.
+
+        Its submission is counted now; the venue's stored answer is applied when it has one
+        (BrokerOrder.ack), the order is sent when the venue never got it.
+        """
+        cid = intent.client_order_id
+        self.held.pop(cid, None)
+        self.count_submission(intent)
+        try:
+            found = self._broker.get_order(cid)
+        except BrokerError as e:
+            # Stays PENDING_SUBMIT and listed as unanswered: reconciled at the next start.
+            log.warning("held_intent_deferred cid=%s error=%s", cid, e)
+            return intent
+        if found is None:
+            return self.send(intent)
+        if found.ack is not None:
+            log.info("ack_replayed cid=%s status=%s", cid, found.ack.status.value)
+            return self.acknowledge(intent, found.ack)
+        return self._settle(intent, found, resend_missing=False)
+
+    def release_held(self, *, reached: bool = False) -> None:
+        """Resume held intents whose moment the run has passed without asking for them again.
+
+        Called at every bar while any is held, and by recovery with reached=True (an intent
+        of the clock's present moment too: a live restart re-runs no bar). A run that ends
+        before reaching one leaves it held: the store keeps it unlisted for the next start.
+        """
+        now = self._clock.now()
+        for intent in list(self.held.values()):
+            created = intent.request.created_at
+            if created < now or (reached and created == now):
+                self.resume_held(intent)
 
     # ------------------------------------------------------------------ acknowledgement
     def acknowledge(self, intent: OrderIntent, ack: BrokerAck) -> OrderIntent:

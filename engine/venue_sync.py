@@ -40,6 +40,8 @@ class SyncTarget(Protocol):
     """What the sync needs from order execution (OrderExecutionEngine fits)."""
 
     open_intents: dict[str, OrderIntent]
+    # Intents journaled after the stored snapshot: the re-run of the bars takes them up.
+    held: dict[str, OrderIntent]
 
     def apply_fill(
         self,
@@ -105,9 +107,10 @@ def sync_with_venue(
         _book_missing(venue.fills_since(since), {o.client_order_id: o for o in working},
                       execution, recorded, lookup, clock, risk, commit, done)
         for order in working:
-            if order.client_order_id not in execution.open_intents:
-                execution.adopt(_intent(order.client_order_id, order, None, clock))
-                done.working.append(order.client_order_id)
+            cid = order.client_order_id
+            if cid not in execution.open_intents and cid not in execution.held:
+                execution.adopt(_intent(cid, order, None, clock))
+                done.working.append(cid)
     except BrokerError as e:
         # Deferred like any reconciliation: what was booked stays booked; the rest waits.
         log.warning("venue_sync_failed error=%s", e)
@@ -134,8 +137,9 @@ def _book_missing(
     commit: Callable[[Batch], None],
     done: _Progress,
 ) -> None:
+    # A held intent's fills are booked when the re-run takes the intent up, as they were.
     missing = [f for f in sorted(fills, key=lambda f: (f.ts, f.fill_id))
-               if not recorded(f.fill_id)]
+               if f.client_order_id not in execution.held and not recorded(f.fill_id)]
     # An order filled in several trades completes (is counted) with its last one.
     last = {fill.client_order_id: index for index, fill in enumerate(missing)}
     for index, fill in enumerate(missing):

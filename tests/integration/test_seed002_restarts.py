@@ -117,6 +117,9 @@ def test_a_buy_emitted_before_the_kill_is_not_emitted_or_ordered_again(
         booked = book.execute(
             "SELECT COUNT(*) FROM orders WHERE client_order_id = ?", (first[0],)
         ).fetchone()[0]
-    assert sorted(o[0] for o in outcomes) == ["ordered", "suppressed"]
+    # The kill came before any commit after the intent's: the restarted run re-runs the bars
+    # from the stored cursor and takes the journaled intent up where the signal asks for it
+    # again; the signal keeps its one record, as in an uninterrupted run.
+    assert sorted(o[0] for o in outcomes) == ["ordered"]
     assert intents == [("FILLED",)]
     assert booked == 1

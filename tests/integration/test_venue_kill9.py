@@ -60,7 +60,9 @@ def test_kill9_inside_and_before_the_venue_call_sends_no_duplicate_and_books_fil
         assert finished.returncode == 0, finished.stderr[-2000:]
     outcome = json.loads(finished.stdout.splitlines()[-1])
     assert outcome["reason"] == "end of data"
-    assert outcome["reconciled"] == {"SUBMITTED": 1}  # order 5: confirmed missing, resent
+    # Order 5: confirmed missing and resent as recovery takes its intent up (journaled after
+    # the last snapshot), then followed up with the venue: working or already filled.
+    assert outcome["reconciled"] in ({"SUBMITTED": 1}, {"FILLED": 1})
     book = journal(state)
     submissions = emulator.submissions()
     assert len(submitted_before_restart) == 3  # the third order reached the venue, then -9
