@@ -15,7 +15,9 @@ if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | awk '{print $2}')" !=
 fi
 
 echo "bootstrap: uv sync --frozen --compile-bytecode"
-"$UV" sync --frozen --compile-bytecode
+# uv reports progress ("Bytecode compiled ...") on stderr: shown on stdout, so stderr carries
+# only real trouble on a healthy run. A failure still stops the script (set -e).
+"$UV" sync --frozen --compile-bytecode 2>&1
 
 # The project itself is an editable install: uv compiles site-packages, not this tree. Compile
 # it too, so a command's first start does not pay for it (and starts stay fast where
