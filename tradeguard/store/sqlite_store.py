@@ -7,7 +7,6 @@ import logging
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -19,29 +18,19 @@ from engine.errors import (
     StateError,
     StateSectionError,
 )
-from engine.model import Side
 from engine.ports import Batch, OperatorCommand, RecoveredState
 from tradeguard.store import archive, files, seal, sqlite_kit, union
 from tradeguard.store import rows as r
-from tradeguard.store import statements as sql
+from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
-from tradeguard.store.serialize import format_utc, from_json, to_json, to_json_snapshot
+from tradeguard.store.serialize import format_utc, from_json, to_json
 from tradeguard.store.sqlite_kit import Durability
 
 log = logging.getLogger(__name__)
 
 Verify = Literal["auto", "full", "recovery"]
 _SESSION_KEY = "session"
-
-
-@dataclass
-class _Plan:
-    """Rows of one batch, fully converted before the transaction starts."""
-
-    statements: list[tuple[str, list[r.Row]]] = field(default_factory=list)
-    key_texts: dict[str, str] = field(default_factory=dict)
-    signals: dict[str, str] | None = None
 
 
 class CommitHook(Protocol):
@@ -237,7 +226,7 @@ class SqliteStore(ReportQueries):
             return
         now = self._now_text()
         with self._mutex:
-            plan = self._plan(batch, now)
+            plan = plan_batch(batch, now, self._key_cache, self._signal_cache)
             conn = self._open_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -262,7 +251,7 @@ class SqliteStore(ReportQueries):
                 raise StateError(message) from e
             self._committed(plan, batch)
 
-    def _committed(self, plan: _Plan, batch: Batch) -> None:
+    def _committed(self, plan: CommitPlan, batch: Batch) -> None:
         self._key_cache.update(plan.key_texts)
         if plan.signals is not None:
             self._signal_cache = plan.signals
@@ -294,80 +283,6 @@ class SqliteStore(ReportQueries):
                 raise StateError(message)
             self._open_connection()
             return self.history.move(self._now_text(), self.failpoint)
-
-    def _plan(self, batch: Batch, now: str) -> _Plan:
-        """Convert the batch to rows; any value that cannot be written faithfully raises here."""
-        plan = _Plan()
-        try:
-            for name, statement, convert in sql.PER_ROW:
-                items = getattr(batch, name)
-                if items:
-                    rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
-                    plan.statements.append((statement, rows))
-            for name, (statement, convert) in sql.APPENDS.items():
-                items = getattr(batch, name)
-                if items:
-                    rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
-                    plan.statements.append((statement, rows))
-            if batch.commands_done:
-                done = [(now, int(command_id)) for command_id in batch.commands_done]
-                plan.statements.append((sql.DONE_COMMAND, done))
-            self._plan_state(batch, now, plan)
-        except SerializationError:
-            raise
-        except (TypeError, ValueError, AttributeError) as e:
-            message = f"batch cannot be written: {e}"
-            raise SerializationError(message) from e
-        return plan
-
-    def _plan_state(self, batch: Batch, now: str, plan: _Plan) -> None:
-        key_rows: list[r.Row] = []
-        for key, section in batch.state.items():
-            if not isinstance(key, str):
-                message = f"state: section name {key!r} is not a string"
-                raise SerializationError(message)
-            if not isinstance(section, dict):
-                message = f"state.{key}: a section must be an object, got {type(section).__name__}"
-                raise SerializationError(message)
-            text = to_json_snapshot(section, f"state.{key}")
-            if self._key_cache.get(key) != text:  # unchanged sections cost no write
-                key_rows.append((key, text, now))
-                plan.key_texts[key] = text
-        if key_rows:
-            plan.statements.append((sql.UPSERT_KEY, key_rows))
-        if "last_signals" in batch.state:
-            self._plan_last_signals(batch, now, plan)
-
-    def _plan_last_signals(self, batch: Batch, now: str, plan: _Plan) -> None:
-        section = batch.state["last_signals"]
-        if not isinstance(section, dict):
-            message = "state.last_signals: expected a dict of 'SYM:fast:slow' -> side"
-            raise SerializationError(message)
-        wanted = {str(k): Side(v).value for k, v in section.items()}
-        before = self._signal_cache or {}
-        bar_times = {
-            f"{s.symbol}:{s.periods[0]}:{s.periods[1]}": (Side(s.side).value, s.bar_time)
-            for s in batch.signals
-        }
-        upserts: list[r.Row] = []
-        for key, side in wanted.items():
-            if before.get(key) == side and self._signal_cache is not None:
-                continue
-            symbol, fast, slow = r.split_signal_key(key, f"state.last_signals.{key}")
-            seen = bar_times.get(key)
-            bar_time = seen[1] if seen is not None and seen[0] == side else None
-            when = None if bar_time is None else format_utc(bar_time, f"signals[{key}].bar_time")
-            upserts.append((symbol, fast, slow, side, when, now))
-        removed = [
-            r.split_signal_key(key, f"last_signals.{key}") for key in before if key not in wanted
-        ]
-        if self._signal_cache is None:  # first write since open: mirror exactly
-            plan.statements.append(("DELETE FROM last_signals", [()]))
-        elif removed:
-            plan.statements.append((sql.DELETE_LAST_SIGNAL, removed))
-        if upserts:
-            plan.statements.append((sql.UPSERT_LAST_SIGNAL, upserts))
-        plan.signals = wanted
 
     def fill_recorded(self, fill_id: str) -> bool:
         """Return True when a fill with this id is already journaled (hot file, then history)."""

@@ -1,0 +1,116 @@
+"""One batch converted to the rows its transaction writes, before the transaction starts.
+
+Every value is converted (and refused with a SerializationError naming its path) here, so a
+batch that cannot be written faithfully writes nothing. Unchanged snapshot sections and an
+unchanged `last_signals` mirror cost no write: the plan compares against what the store last
+committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from engine.errors import SerializationError
+from engine.model import Side
+from engine.ports import Batch
+from tradeguard.store import rows as r
+from tradeguard.store import statements as sql
+from tradeguard.store.serialize import format_utc, to_json_snapshot
+
+
+@dataclass
+class CommitPlan:
+    """Rows of one batch, fully converted before the transaction starts."""
+
+    statements: list[tuple[str, list[r.Row]]] = field(default_factory=list)
+    key_texts: dict[str, str] = field(default_factory=dict)  # sections written, as stored
+    signals: dict[str, str] | None = None  # the last_signals mirror after this commit
+
+
+def plan_batch(
+    batch: Batch, now: str, committed: Mapping[str, str], signals: dict[str, str] | None
+) -> CommitPlan:
+    """Convert the batch to rows; any value that cannot be written faithfully raises here.
+
+    committed holds the section texts last written, signals the last_signals mirror (None:
+    not written since the store was opened, so the mirror is rewritten whole).
+    """
+    plan = CommitPlan()
+    try:
+        for name, statement, convert in sql.PER_ROW:
+            items = getattr(batch, name)
+            if items:
+                rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
+                plan.statements.append((statement, rows))
+        for name, (statement, convert) in sql.APPENDS.items():
+            items = getattr(batch, name)
+            if items:
+                rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
+                plan.statements.append((statement, rows))
+        if batch.commands_done:
+            done = [(now, int(command_id)) for command_id in batch.commands_done]
+            plan.statements.append((sql.DONE_COMMAND, done))
+        _plan_state(batch, now, plan, committed, signals)
+    except SerializationError:
+        raise
+    except (TypeError, ValueError, AttributeError) as e:
+        message = f"batch cannot be written: {e}"
+        raise SerializationError(message) from e
+    return plan
+
+
+def _plan_state(
+    batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str],
+    signals: dict[str, str] | None,
+) -> None:
+    key_rows: list[r.Row] = []
+    for key, section in batch.state.items():
+        if not isinstance(key, str):
+            message = f"state: section name {key!r} is not a string"
+            raise SerializationError(message)
+        if not isinstance(section, dict):
+            message = f"state.{key}: a section must be an object, got {type(section).__name__}"
+            raise SerializationError(message)
+        text = to_json_snapshot(section, f"state.{key}")
+        if committed.get(key) != text:  # unchanged sections cost no write
+            key_rows.append((key, text, now))
+            plan.key_texts[key] = text
+    if key_rows:
+        plan.statements.append((sql.UPSERT_KEY, key_rows))
+    if "last_signals" in batch.state:
+        _plan_last_signals(batch, now, plan, signals)
+
+
+def _plan_last_signals(
+    batch: Batch, now: str, plan: CommitPlan, signals: dict[str, str] | None
+) -> None:
+    section = batch.state["last_signals"]
+    if not isinstance(section, dict):
+        message = "state.last_signals: expected a dict of 'SYM:fast:slow' -> side"
+        raise SerializationError(message)
+    wanted = {str(k): Side(v).value for k, v in section.items()}
+    before = signals or {}
+    bar_times = {
+        f"{s.symbol}:{s.periods[0]}:{s.periods[1]}": (Side(s.side).value, s.bar_time)
+        for s in batch.signals
+    }
+    upserts: list[r.Row] = []
+    for key, side in wanted.items():
+        if before.get(key) == side and signals is not None:
+            continue
+        symbol, fast, slow = r.split_signal_key(key, f"state.last_signals.{key}")
+        seen = bar_times.get(key)
+        bar_time = seen[1] if seen is not None and seen[0] == side else None
+        when = None if bar_time is None else format_utc(bar_time, f"signals[{key}].bar_time")
+        upserts.append((symbol, fast, slow, side, when, now))
+    removed = [
+        r.split_signal_key(key, f"last_signals.{key}") for key in before if key not in wanted
+    ]
+    if signals is None:  # first write since open: mirror exactly
+        plan.statements.append(("DELETE FROM last_signals", [()]))
+    elif removed:
+        plan.statements.append((sql.DELETE_LAST_SIGNAL, removed))
+    if upserts:
+        plan.statements.append((sql.UPSERT_LAST_SIGNAL, upserts))
+    plan.signals = wanted
