@@ -8,7 +8,10 @@ sync adds missing trades, it removes nothing). Real ccxt against the loopback em
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -29,14 +32,22 @@ from tests.integration.venue_support import (
 )
 
 
-def test_a_paper_session_or_a_replay_on_a_live_state_is_refused(
+@contextmanager
+def _venue_and_state(
     tmp_path: Path, data_dir: Path
-) -> None:
+) -> Iterator[tuple[SimulatedClock, Any, Path, Any]]:
+    """Serve a loopback emulator; yield (clock, emulator, state dir, live settings for it)."""
     clock = SimulatedClock(T0)
     emulator = make_emulator(data_dir, clock)
     state = tmp_path / "s"
     with serving(emulator) as server:
-        settings = live_settings(state, venue_config(server.url))
+        yield clock, emulator, state, live_settings(state, venue_config(server.url))
+
+
+def test_a_paper_session_or_a_replay_on_a_live_state_is_refused(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    with _venue_and_state(tmp_path, data_dir) as (clock, emulator, state, settings):
         run_live_until(settings, clock, T0 + minutes(15.1))
         trades = journal(state)["trades"]
         assert len(trades) == len(emulator.book.trades) > 0
@@ -63,11 +74,7 @@ def test_a_paper_session_or_a_replay_on_a_live_state_is_refused(
 
 
 def test_a_live_session_on_a_paper_state_is_refused(tmp_path: Path, data_dir: Path) -> None:
-    clock = SimulatedClock(T0)
-    emulator = make_emulator(data_dir, clock)
-    state = tmp_path / "s"
-    with serving(emulator) as server:
-        settings = live_settings(state, venue_config(server.url))
+    with _venue_and_state(tmp_path, data_dir) as (clock, emulator, state, settings):
         run_live_until(settings, clock, T0 + minutes(15.1), paper=True)
         paper_trades = journal(state)["trades"]
         assert paper_trades  # the dry run traded the paper book
@@ -93,11 +100,7 @@ def test_a_damaged_venue_marker_is_refused_not_read_as_no_venue(
 ) -> None:
     # Adversarial pass: a garbage venue.json was accepted with a warning, and `reconcile` then
     # took the state for a paper one. The marker names the venue: a damaged one fails closed.
-    clock = SimulatedClock(T0)
-    emulator = make_emulator(data_dir, clock)
-    state = tmp_path / "s"
-    with serving(emulator) as server:
-        settings = live_settings(state, venue_config(server.url))
+    with _venue_and_state(tmp_path, data_dir) as (clock, _emulator, state, settings):
         run_live_until(settings, clock, T0 + minutes(10.1))
         trades = journal(state)["trades"]
         (state / "venue.json").write_text(damage, encoding="utf-8")
@@ -114,11 +117,7 @@ def test_a_damaged_venue_marker_is_refused_not_read_as_no_venue(
 def test_venue_settings_that_drop_a_traded_symbol_or_change_exchange_are_refused(
     tmp_path: Path, data_dir: Path
 ) -> None:
-    clock = SimulatedClock(T0)
-    emulator = make_emulator(data_dir, clock)
-    state = tmp_path / "s"
-    with serving(emulator) as server:
-        settings = live_settings(state, venue_config(server.url))
+    with _venue_and_state(tmp_path, data_dir) as (clock, _emulator, state, settings):
         run_live_until(settings, clock, T0 + minutes(10.1))
         marker = state / "venue.json"
         marker.write_text(marker.read_text().replace('"symbols": [', '"symbols": ["ETH/USDT", '))
