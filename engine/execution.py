@@ -227,6 +227,25 @@ class OrderExecutionEngine(OrderSettlement):
             return self._update(updated)
         return self.acknowledge(intent, ack)
 
+    def resend(self, intent: OrderIntent) -> OrderIntent:
+        """Send a journaled intent the venue never received, unless the breaker now refuses.
+
+        The intent passed both gates when it was journaled, and a crash kept it from the
+        venue. Meanwhile the breaker may have halted (an operator's override, an escalation at
+        recovery): an order it refuses now is not sent late but cancelled, a failed order.
+        The risk limits are not asked again: the intent's own submission is in their windows.
+        """
+        request = intent.request
+        decision = self._breaker.check_execution_allowed(self._action(request))
+        if decision.allowed:
+            return self.send(intent)
+        denied = self._deny(request, "breaker", f"not sent after a restart: {decision.reason}")
+        self.stats.orders_failed += 1
+        log.warning("resend_refused cid=%s reason=%s", request.client_order_id, decision.reason)
+        cancelled = replace(intent, status=OrderStatus.CANCELLED, updated_at=self._clock.now(),
+                            reason=denied.reason)
+        return self._update(cancelled, Batch(denials=[denied]))
+
     def _protected(self, request: OrderRequest) -> OrderRequest:
         """Return a market order with its price protection: a marketable limit at the collar.
 

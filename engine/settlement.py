@@ -159,7 +159,7 @@ class OrderSettlement(ABC):
             log.warning("held_intent_deferred cid=%s error=%s", cid, e)
             return intent
         if found is None:
-            return self.send(intent)
+            return self.resend(intent)
         if found.ack is not None:
             log.info("ack_replayed cid=%s status=%s", cid, found.ack.status.value)
             return self.acknowledge(intent, found.ack)
@@ -288,7 +288,11 @@ class OrderSettlement(ABC):
 
     @abstractmethod
     def send(self, intent: OrderIntent) -> OrderIntent:
-        """Call the broker for a journaled intent and journal the outcome (recovery resends)."""
+        """Call the broker for a journaled intent and journal the outcome."""
+
+    @abstractmethod
+    def resend(self, intent: OrderIntent) -> OrderIntent:
+        """Send a journaled intent the venue never received, unless the breaker now refuses."""
 
     def _settle(
         self, intent: OrderIntent, found: BrokerOrder | None, *, resend_missing: bool
@@ -296,7 +300,7 @@ class OrderSettlement(ABC):
         """Bring an open intent to the venue's view of its order."""
         if found is None:
             if resend_missing and intent.status is OrderStatus.PENDING_SUBMIT:
-                return self.send(intent)
+                return self.resend(intent)
             return self._fail(intent, OrderStatus.REJECTED,
                               "broker confirms the order does not exist")
         if found.status is OrderStatus.FILLED:

@@ -153,3 +153,47 @@ def test_a_run_stopped_before_the_held_intent_leaves_it_held_for_the_next_start(
     assert cid in resumed._execution.held
     resumed.run(items(bars))
     assert figures(rig, resumed) == figures(reference, session)
+
+
+def _restart_with_unsent_intent(halt: bool) -> tuple[Rig, TradingSession, str, int]:
+    """Kill before the venue hears of an order; restart live with the breaker halted or not."""
+    rig = Rig()
+    crashed, _, _ = rig.start()
+    kill_at_order(crashed, 1, venue_booked=False)
+    with pytest.raises(Crash):
+        crashed.run(items(wave_bars(400)))
+    (cid,) = [c for c, i in rig.store.intents.items() if i.status is OrderStatus.PENDING_SUBMIT]
+    failed = rig.store.state["execution"]["orders_failed"]
+    recovered = rig.store.load()
+    clock = SystemClock()
+    broker = PaperBroker(rig.config.broker, clock, rig.book, None, seed=rig.seed)
+    session = assemble(rig.config, clock=clock, store=rig.store, broker=broker,
+                       recovered=recovered)
+    if halt:  # the operator halted trading while the process was down
+        session.breaker.manual_override_enable("venue maintenance", "ops")
+    session.recover(recovered.open_intents)
+    return rig, session, cid, failed
+
+
+def test_an_unsent_intent_is_not_sent_late_when_the_breaker_now_refuses_it() -> None:
+    rig, session, cid, failed = _restart_with_unsent_intent(halt=True)
+
+    assert rig.book.get_order(cid) is None  # never reached the venue
+    stored = rig.store.intents[cid]
+    assert stored.status is OrderStatus.CANCELLED
+    assert "not sent after a restart" in stored.reason
+    assert "manual override" in stored.reason
+    execution = session._execution
+    assert cid not in execution.open_intents
+    assert execution.stats.orders_failed == failed + 1
+    assert execution.stats.denials["breaker"] >= 1
+    denials = [d for b in rig.store.batches for d in b.denials if d.client_order_id == cid]
+    assert [d.check for d in denials] == ["breaker"]
+
+
+def test_an_unsent_intent_the_breaker_still_allows_is_sent_at_restart() -> None:
+    rig, session, cid, _ = _restart_with_unsent_intent(halt=False)
+
+    assert rig.book.get_order(cid) is not None
+    assert rig.store.intents[cid].status is OrderStatus.SUBMITTED
+    assert cid in session._execution.open_intents
