@@ -24,7 +24,6 @@ from tradeguard.bootstrap import bootstrap
 from tradeguard.data import resolve_data_dir
 from tradeguard.requests import ReplayRequest
 from tradeguard.scenarios import report
-from tradeguard.scenarios.expectations import Verdict
 from tradeguard.scenarios.model import Scenario, default_scenarios_dir, load_scenarios
 from tradeguard.scenarios.runner import (
     MatrixContext,
@@ -32,6 +31,7 @@ from tradeguard.scenarios.runner import (
     Progress,
     ScenarioResult,
 )
+from tradeguard.scenarios.verdict import Verdict
 from tradeguard.settings import Settings
 
 log = logging.getLogger(__name__)

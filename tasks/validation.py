@@ -17,7 +17,6 @@ from prefect.cache_policies import NO_CACHE
 
 from engine.clock import SystemClock
 from engine.errors import TradeguardError
-from tradeguard.scenarios.expectations import Verdict
 from tradeguard.scenarios.runner import (
     MatrixContext,
     ScenarioResult,
@@ -25,6 +24,7 @@ from tradeguard.scenarios.runner import (
     scenario_request,
     scenario_settings,
 )
+from tradeguard.scenarios.verdict import Verdict
 
 if TYPE_CHECKING:
     from tradeguard.scenarios.model import Scenario

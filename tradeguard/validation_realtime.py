@@ -21,7 +21,7 @@ from engine.circuit_breaker import CircuitState
 from engine.events import BreakerTransitioned
 from engine.feed import FeedItem
 from tradeguard import bootstrap
-from tradeguard.scenarios.expectations import Verdict
+from tradeguard.scenarios.verdict import Verdict
 from tradeguard.validation import default_request
 
 if TYPE_CHECKING:
