@@ -48,6 +48,8 @@ def plan_batch(
             if items:
                 rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
                 plan.statements.append((statement, rows))
+        if batch.samples:
+            plan.statements.append((sql.UPSERT_SAMPLE, [r.sample_row(s) for s in batch.samples]))
         if batch.commands_done:
             done = [(now, int(command_id)) for command_id in batch.commands_done]
             plan.statements.append((sql.DONE_COMMAND, done))

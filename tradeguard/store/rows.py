@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.breaker_samples import SampleRecord
 from engine.errors import SerializationError
 from engine.events import (
     BarSkipped,
@@ -239,6 +240,12 @@ def reset_row(reset: DailyStateReset, path: str) -> Row:
         reset.source,
         int(bool(reset.applied)),
     )
+
+
+def sample_row(sample: SampleRecord) -> Row:
+    """Return the breaker_samples row (kind, slot, seq, value) of one window sample."""
+    return (sample.kind, sample.slot, sample.seq,
+            _num(sample.value, f"samples[{sample.kind}:{sample.seq}]", "value"))
 
 
 def command_from_row(row: Sequence[Any]) -> OperatorCommand:

@@ -31,6 +31,10 @@ UPSERT_LAST_SIGNAL = (
     "VALUES (?,?,?,?,?,?) ON CONFLICT (symbol, fast, slow) DO UPDATE SET "
     "side = excluded.side, bar_time = excluded.bar_time, updated_at = excluded.updated_at"
 )
+UPSERT_SAMPLE = (
+    "INSERT INTO breaker_samples (kind, slot, seq, value) VALUES (?,?,?,?) "
+    "ON CONFLICT (kind, slot) DO UPDATE SET seq = excluded.seq, value = excluded.value"
+)
 DELETE_LAST_SIGNAL = "DELETE FROM last_signals WHERE symbol = ? AND fast = ? AND slow = ?"
 DONE_COMMAND = "UPDATE commands SET done_at = ? WHERE id = ? AND done_at IS NULL"
 APPENDS: dict[str, tuple[str, Any]] = {
