@@ -256,11 +256,13 @@ def _migrate_to_v3(conn: sqlite3.Connection) -> None:
 
 def _migrate_to_v4(conn: sqlite3.Connection) -> None:
     # The breaker's latency/slippage windows, one row per sample in ring slot seq % window
-    # size (bounded without pruning; see engine/breaker_samples.py). A v3 breaker section
-    # still holds its windows packed: the first commit after the upgrade writes them as rows.
+    # size (bounded without pruning; see engine/breaker_samples.py). id = slot * 2 + kind
+    # (0 latency, 1 slippage): the rows of both windows interleave, so the default windows
+    # share one page and a commit adding a sample of each writes that one page. A v3 breaker
+    # section still holds its windows packed: the first commit after the upgrade writes them.
     conn.execute(
-        "CREATE TABLE breaker_samples (kind TEXT NOT NULL, slot INTEGER NOT NULL, "
-        "seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (kind, slot)) WITHOUT ROWID"
+        "CREATE TABLE breaker_samples (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
+        "value REAL NOT NULL)"
     )
 
 

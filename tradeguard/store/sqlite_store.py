@@ -26,6 +26,7 @@ from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
 from tradeguard.store.serialize import format_utc, from_json
 from tradeguard.store.sqlite_kit import Durability
+from tradeguard.store.statements import SELECT_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +182,7 @@ class SqliteStore(ReportQueries):
                 conn.execute("BEGIN")
                 try:
                     keys = conn.execute("SELECT key, value FROM key_state").fetchall()
-                    samples = conn.execute("SELECT kind, seq, value FROM breaker_samples")
-                    windows = samples.fetchall()
+                    windows = r.samples_from_rows(conn.execute(SELECT_SAMPLES).fetchall())
                     intents = conn.execute(
                         f"SELECT {r.INTENT_COLUMNS} FROM order_intents WHERE {OPEN_STATUS_SQL} "
                         "ORDER BY created_at, client_order_id"

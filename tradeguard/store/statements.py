@@ -31,10 +31,8 @@ UPSERT_LAST_SIGNAL = (
     "VALUES (?,?,?,?,?,?) ON CONFLICT (symbol, fast, slow) DO UPDATE SET "
     "side = excluded.side, bar_time = excluded.bar_time, updated_at = excluded.updated_at"
 )
-UPSERT_SAMPLE = (
-    "INSERT INTO breaker_samples (kind, slot, seq, value) VALUES (?,?,?,?) "
-    "ON CONFLICT (kind, slot) DO UPDATE SET seq = excluded.seq, value = excluded.value"
-)
+UPSERT_SAMPLE = "INSERT OR REPLACE INTO breaker_samples (id, seq, value) VALUES (?,?,?)"
+SELECT_SAMPLES = "SELECT id, seq, value FROM breaker_samples"
 DELETE_LAST_SIGNAL = "DELETE FROM last_signals WHERE symbol = ? AND fast = ? AND slow = ?"
 DONE_COMMAND = "UPDATE commands SET done_at = ? WHERE id = ? AND done_at IS NULL"
 APPENDS: dict[str, tuple[str, Any]] = {
