@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from sqlite3 import Connection
 
 from engine.errors import SerializationError
 from engine.model import Side
@@ -24,8 +25,22 @@ class CommitPlan:
     """Rows of one batch, fully converted before the transaction starts."""
 
     statements: list[tuple[str, list[r.Row]]] = field(default_factory=list)
+    # Intents past PENDING_SUBMIT as (UPDATE parameters, full row): an existing row takes the
+    # plain UPDATE (cheaper than an upsert that hits its conflict), a missing one the upsert.
+    intent_updates: list[tuple[r.Row, r.Row]] = field(default_factory=list)
     key_texts: dict[str, str] = field(default_factory=dict)  # sections written, as stored
     signals: dict[str, str] | None = None  # the last_signals mirror after this commit
+
+    def execute(self, conn: Connection) -> None:
+        """Run every statement of the plan on conn (inside the caller's transaction)."""
+        for params, row in self.intent_updates:
+            if conn.execute(sql.UPDATE_INTENT, params).rowcount == 0:
+                conn.execute(sql.UPSERT_INTENT, row)
+        for statement, rows in self.statements:
+            if len(rows) == 1:
+                conn.execute(statement, rows[0])
+            else:
+                conn.executemany(statement, rows)
 
 
 def plan_batch(
@@ -38,6 +53,7 @@ def plan_batch(
     """
     plan = CommitPlan()
     try:
+        _plan_intents(batch, plan)
         for name, statement, convert in sql.PER_ROW:
             items = getattr(batch, name)
             if items:
@@ -62,6 +78,18 @@ def plan_batch(
     return plan
 
 
+def _plan_intents(batch: Batch, plan: CommitPlan) -> None:
+    new: list[r.Row] = []
+    for i, intent in enumerate(batch.intents):
+        row = r.intent_row(intent, f"intents[{i}]")
+        if row[8] == "PENDING_SUBMIT":  # a new intent: its first write
+            new.append(row)
+        else:  # status, broker_order_id, reason, updated_at WHERE client_order_id
+            plan.intent_updates.append(((row[8], row[9], row[10], row[12], row[0]), row))
+    if new:
+        plan.statements.append((sql.UPSERT_INTENT, new))
+
+
 def _plan_state(
     batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str],
     signals: dict[str, str] | None,
@@ -79,7 +107,8 @@ def _plan_state(
             key_rows.append((key, text, now))
             plan.key_texts[key] = text
     if key_rows:
-        plan.statements.append((sql.UPSERT_KEY, key_rows))
+        flat = [value for row in key_rows for value in row]
+        plan.statements.append((sql.upsert_keys(len(key_rows)), [tuple(flat)]))
     if "last_signals" in batch.state:
         _plan_last_signals(batch, now, plan, signals)
 

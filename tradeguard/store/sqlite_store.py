@@ -233,11 +233,7 @@ class SqliteStore(ReportQueries):
             conn = self._open_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, params in plan.statements:
-                    if len(params) == 1:
-                        conn.execute(sql, params[0])
-                    else:
-                        conn.executemany(sql, params)
+                plan.execute(conn)
                 if self.alert_hook is not None:  # alerts commit with their engine event
                     self.alert_hook(conn, batch, now)
                 conn.execute("COMMIT")
