@@ -113,6 +113,9 @@ def _plan_state(
         _plan_last_signals(batch, now, plan, signals)
 
 
+_SIDES: dict[object, str] = {side: side.value for side in Side}  # a str or a Side: its text
+
+
 def _plan_last_signals(
     batch: Batch, now: str, plan: CommitPlan, signals: dict[str, str] | None
 ) -> None:
@@ -120,16 +123,18 @@ def _plan_last_signals(
     if not isinstance(section, dict):
         message = "state.last_signals: expected a dict of 'SYM:fast:slow' -> side"
         raise SerializationError(message)
-    wanted = {str(k): Side(v).value for k, v in section.items()}
+    wanted = {str(k): _SIDES.get(v) or Side(v).value for k, v in section.items()}
     before = signals or {}
+    changed = [
+        (key, side) for key, side in wanted.items()
+        if signals is None or before.get(key) != side
+    ]
     bar_times = {
         f"{s.symbol}:{s.periods[0]}:{s.periods[1]}": (Side(s.side).value, s.bar_time)
         for s in batch.signals
-    }
+    } if changed else {}
     upserts: list[r.Row] = []
-    for key, side in wanted.items():
-        if before.get(key) == side and signals is not None:
-            continue
+    for key, side in changed:
         symbol, fast, slow = r.split_signal_key(key, f"state.last_signals.{key}")
         seen = bar_times.get(key)
         bar_time = seen[1] if seen is not None and seen[0] == side else None
