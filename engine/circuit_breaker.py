@@ -402,8 +402,7 @@ class CircuitBreaker:
     def snapshot(self, windows: bool = True) -> dict[str, Any]:
         """Return a JSON-ready snapshot from which from_snapshot resumes exactly.
 
-        windows=False: without the sample windows, which the journal keeps as rows
-        (pending_samples); the store puts them back into the section it loads.
+        windows=False: without the sample windows (the journal keeps them as rows).
         """
         data = self._m.to_json(windows)
         deadline = self._next_deadline
