@@ -13,12 +13,13 @@ import math
 import sys
 from array import array
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.breaker_config import SNAPSHOT_VERSION, CircuitConfig, CircuitState
+from engine.breaker_samples import SampleRecord
 from engine.clock import ensure_utc
 from engine.errors import ConfigurationError, StateError
 
@@ -137,6 +138,12 @@ class BreakerMemory:
     override_reason: str = ""
     override_who: str = ""
     override_at: datetime | None = None
+    # Samples ever appended to each window (the next sample's seq), and how many of them the
+    # journal holds as rows (not persisted: known from how the memory was restored).
+    latency_seq: int = 0
+    slippage_seq: int = 0
+    latency_written: int = 0
+    slippage_written: int = 0
 
     def __post_init__(self) -> None:
         self.latencies = deque(self.latencies, maxlen=self.samples)
@@ -160,9 +167,44 @@ class BreakerMemory:
         """Return the time-stamped windows (failures, rate failures/successes, data issues)."""
         return (self.failure_window, self.rate_failures, self.rate_successes, self.data_issues)
 
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (datetimes as ISO-8601 strings)."""
-        return {
+    def add_latency(self, value: float) -> None:
+        """Append one API latency sample."""
+        self.latencies.append(value)
+        self.latency_seq += 1
+
+    def add_slippage(self, value: float) -> None:
+        """Append one slippage sample."""
+        self.slippages.append(value)
+        self.slippage_seq += 1
+
+    def pending_samples(self) -> list[SampleRecord]:
+        """Return the window samples the journal does not hold yet, oldest first per kind."""
+        out: list[SampleRecord] = []
+        size = self.samples
+        for kind, window, seq, written in (
+            ("latency", self.latencies, self.latency_seq, self.latency_written),
+            ("slippage", self.slippages, self.slippage_seq, self.slippage_written),
+        ):
+            first = seq - len(window)  # the seq of window[0]
+            for s in range(max(written, first), seq):
+                out.append(SampleRecord(kind, s, s % size, window[s - first]))
+        return out
+
+    def samples_written(self, samples: Sequence[SampleRecord]) -> None:
+        """Note that the journal committed these samples."""
+        for sample in samples:
+            if sample.kind == "latency":
+                self.latency_written = max(self.latency_written, sample.seq + 1)
+            else:
+                self.slippage_written = max(self.slippage_written, sample.seq + 1)
+
+    def to_json(self, windows: bool = True) -> dict[str, Any]:
+        """Return a JSON-ready dict (datetimes as ISO-8601 strings).
+
+        windows=False leaves the sample windows out (the journal keeps them as rows: see
+        pending_samples); the section still says how many samples each window has seen.
+        """
+        data = {
             "version": SNAPSHOT_VERSION,
             "state": self.state.value,
             "entered_at": self.entered_at.isoformat(),
@@ -175,8 +217,7 @@ class BreakerMemory:
             "rate_failures": [t.isoformat() for t in self.rate_failures],
             "rate_successes": [t.isoformat() for t in self.rate_successes],
             "data_issues": [t.isoformat() for t in self.data_issues],
-            "latency_samples": _pack(self.latencies),
-            "slippage_samples": _pack(self.slippages),
+            "sample_seq": {"latency": self.latency_seq, "slippage": self.slippage_seq},
             "override": {
                 "active": self.override_active,
                 "reason": self.override_reason,
@@ -184,13 +225,17 @@ class BreakerMemory:
                 "at": _iso(self.override_at),
             },
         }
+        if windows:
+            data["latency_samples"] = _pack(self.latencies)
+            data["slippage_samples"] = _pack(self.slippages)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], samples: int) -> BreakerMemory:
         """Rebuild from to_json(); raise StateError naming the unreadable field."""
         try:
             state, override, active = _header(data)
-            return cls(
+            memory = cls(
                 state=state,
                 entered_at=_time(data["entered_at"], "entered_at"),
                 samples=samples,
@@ -212,9 +257,24 @@ class BreakerMemory:
                 override_who=str(override["who"]),
                 override_at=_opt_time(override["at"], "override.at"),
             )
+            _restore_seqs(memory, data.get("sample_seq"))
         except (KeyError, TypeError, ValueError, ConfigurationError) as e:
             message = f"breaker snapshot cannot be restored: {type(e).__name__}: {e}"
             raise StateError(message) from e
+        return memory
+
+
+def _restore_seqs(memory: BreakerMemory, seqs: Any) -> None:
+    """Set the window counters: from the section, or (older sections) none journaled yet."""
+    if seqs is None:  # windows packed in the section: every sample still has to become a row
+        memory.latency_seq, memory.slippage_seq = len(memory.latencies), len(memory.slippages)
+        return
+    memory.latency_seq = _non_negative(seqs["latency"], "sample_seq.latency")
+    memory.slippage_seq = _non_negative(seqs["slippage"], "sample_seq.slippage")
+    if memory.latency_seq < len(memory.latencies) or memory.slippage_seq < len(memory.slippages):
+        message = "sample_seq is smaller than the sample windows"
+        raise ValueError(message)
+    memory.latency_written, memory.slippage_written = memory.latency_seq, memory.slippage_seq
 
 
 def check_finite(value: float, name: str, minimum: float | None = None,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +54,7 @@ from engine.breaker_policy import (
     decide,
     shadowed,
 )
+from engine.breaker_samples import SampleRecord
 from engine.clock import Clock
 from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 
@@ -192,7 +193,7 @@ class CircuitBreaker:
         check_finite(latency_ms, "latency_ms", 0.0)
         latency_ms = float(latency_ms)
         now = self._begin()
-        self._m.latencies.append(latency_ms)
+        self._m.add_latency(latency_ms)
         escalation = self._policy.api_latency.fire(latency_ms)
         if escalation is not None:
             self._unhealthy(now, IssueType.API_LATENCY, {"latency_ms": latency_ms})
@@ -232,7 +233,7 @@ class CircuitBreaker:
         check_finite(actual_price, "actual_price", 0.0)
         now = self._begin()
         pct = abs(actual_price - expected_price) / expected_price * 100.0
-        self._m.slippages.append(pct)
+        self._m.add_slippage(pct)
         escalation = self._policy.slippage.fire(pct)
         if escalation is not None:
             self._unhealthy(now, IssueType.SLIPPAGE, {"expected_price": expected_price,
@@ -398,12 +399,23 @@ class CircuitBreaker:
         self._listeners.operator_acted(OperatorActed(now, action, reason, who))
 
     # ------------------------------------------------------------------ persistence
-    def snapshot(self) -> dict[str, Any]:
-        """Return a JSON-ready snapshot from which from_snapshot resumes exactly."""
-        data = self._m.to_json()
+    def snapshot(self, windows: bool = True) -> dict[str, Any]:
+        """Return a JSON-ready snapshot from which from_snapshot resumes exactly.
+
+        windows=False: without the sample windows (the journal keeps them as rows).
+        """
+        data = self._m.to_json(windows)
         deadline = self._next_deadline
         data["next_deadline"] = None if deadline is None else deadline.isoformat()
         return data
+
+    def pending_samples(self) -> list[SampleRecord]:
+        """Return the latency/slippage samples not yet committed as journal rows."""
+        return self._m.pending_samples()
+
+    def samples_written(self, samples: Sequence[SampleRecord]) -> None:
+        """Note that the journal committed these samples."""
+        self._m.samples_written(samples)
 
     @classmethod
     def from_snapshot(

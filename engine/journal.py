@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from engine.breaker_samples import SampleRecord
 from engine.clock import Clock
 from engine.model import OrderIntent
 from engine.ports import Batch, EngineStore
@@ -29,12 +30,28 @@ class Snapshotting(Protocol):
         ...
 
 
+class BreakerState(Protocol):
+    """The breaker's section, without its sample windows, plus the samples not yet journaled."""
+
+    def snapshot(self, windows: bool = True) -> dict[str, Any]:
+        """Return the section, JSON-ready (windows=False: the windows travel as rows)."""
+        ...
+
+    def pending_samples(self) -> list[SampleRecord]:
+        """Return the window samples the journal does not hold yet."""
+        ...
+
+    def samples_written(self, samples: Sequence[SampleRecord]) -> None:
+        """Note that the journal committed these samples."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class EngineState:
     """Every component whose state the store keeps, in the order of the snapshot sections."""
 
     progress: SessionProgress
-    breaker: Snapshotting
+    breaker: BreakerState
     risk: Snapshotting
     portfolio: Snapshotting
     execution: Snapshotting
@@ -45,7 +62,7 @@ class EngineState:
         """Return every state section the store keeps, JSON-ready."""
         return {
             "session": self.progress.snapshot(clean_shutdown),
-            "breaker": self.breaker.snapshot(),
+            "breaker": self.breaker.snapshot(windows=False),
             "risk": self.risk.snapshot(),
             "portfolio": self.portfolio.snapshot(),
             "execution": self.execution.snapshot(),
@@ -95,7 +112,10 @@ class EngineJournal:
         batch.equity.extend(pending.equity)
         changed = self._changed(self._state.snapshot(clean_shutdown))
         batch.state = changed
+        samples = self._state.breaker.pending_samples()
+        batch.samples.extend(samples)
         self._store.commit(batch)
+        self._state.breaker.samples_written(samples)
         self._written.update(changed)
         if "last_signals" in changed:
             # The strategy's section may come from a plugin that hands out (and later

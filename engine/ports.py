@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from engine.breaker_samples import SampleRecord, with_windows
 from engine.events import (
     BarSkipped,
     BreakerTransitioned,
@@ -95,7 +96,8 @@ class Batch:
     """Everything one engine event changes; an adapter commits it in one transaction.
 
     `state` holds JSON-ready snapshot sections (breaker, risk, counters, cursors,
-    last_signals, portfolio, clock); each present section replaces the stored one.
+    last_signals, portfolio, clock); each present section replaces the stored one. The
+    breaker's sample windows travel as `samples` rows (engine.breaker_samples).
     """
 
     signals: list[SignalRecorded] = field(default_factory=list)
@@ -110,6 +112,7 @@ class Batch:
     operator_actions: list[OperatorActed] = field(default_factory=list)
     daily_resets: list[DailyStateReset] = field(default_factory=list)
     commands_done: list[int] = field(default_factory=list)
+    samples: list[SampleRecord] = field(default_factory=list)  # breaker window samples
     state: dict[str, Any] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
@@ -118,7 +121,8 @@ class Batch:
             (
                 self.signals, self.intents, self.fills, self.positions, self.transitions,
                 self.issues, self.denials, self.skipped_bars, self.equity,
-                self.operator_actions, self.daily_resets, self.commands_done, self.state,
+                self.operator_actions, self.daily_resets, self.commands_done, self.samples,
+                self.state,
             )
         )
 
@@ -162,11 +166,16 @@ class InMemoryStore:
         self.fills: dict[str, Fill] = {}
         self.positions: dict[str, PositionRecord] = {}
         self.commands: list[OperatorCommand] = []
+        self.samples: dict[tuple[str, int], tuple[int, float]] = {}  # (kind, slot) -> row
 
     def load(self) -> RecoveredState:
         """Return what was committed so far."""
         open_intents = [i for i in self.intents.values() if not i.status.is_final]
-        return RecoveredState(dict(self.state), open_intents, list(self.positions.values()))
+        state = dict(self.state)
+        if "breaker" in state:
+            rows = [(kind, seq, value) for (kind, _), (seq, value) in self.samples.items()]
+            state["breaker"] = with_windows(state["breaker"], rows)
+        return RecoveredState(state, open_intents, list(self.positions.values()))
 
     def commit(self, batch: Batch) -> None:
         """Apply the batch to the in-memory tables."""
@@ -178,6 +187,8 @@ class InMemoryStore:
             self.fills.setdefault(fill.fill_id, fill)
         for position in batch.positions:
             self.positions[position.symbol] = position
+        for sample in batch.samples:
+            self.samples[sample.kind, sample.slot] = (sample.seq, sample.value)
         done = set(batch.commands_done)
         self.commands = [c for c in self.commands if c.command_id not in done]
 

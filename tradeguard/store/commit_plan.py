@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from sqlite3 import Connection
 
 from engine.errors import SerializationError
 from engine.model import Side
@@ -24,8 +25,22 @@ class CommitPlan:
     """Rows of one batch, fully converted before the transaction starts."""
 
     statements: list[tuple[str, list[r.Row]]] = field(default_factory=list)
+    # Intents past PENDING_SUBMIT as (UPDATE parameters, full row): an existing row takes the
+    # plain UPDATE (cheaper than an upsert that hits its conflict), a missing one the upsert.
+    intent_updates: list[tuple[r.Row, r.Row]] = field(default_factory=list)
     key_texts: dict[str, str] = field(default_factory=dict)  # sections written, as stored
     signals: dict[str, str] | None = None  # the last_signals mirror after this commit
+
+    def execute(self, conn: Connection) -> None:
+        """Run every statement of the plan on conn (inside the caller's transaction)."""
+        for params, row in self.intent_updates:
+            if conn.execute(sql.UPDATE_INTENT, params).rowcount == 0:
+                conn.execute(sql.UPSERT_INTENT, row)
+        for statement, rows in self.statements:
+            if len(rows) == 1:
+                conn.execute(statement, rows[0])
+            else:
+                conn.executemany(statement, rows)
 
 
 def plan_batch(
@@ -38,6 +53,7 @@ def plan_batch(
     """
     plan = CommitPlan()
     try:
+        _plan_intents(batch, plan)
         for name, statement, convert in sql.PER_ROW:
             items = getattr(batch, name)
             if items:
@@ -48,6 +64,8 @@ def plan_batch(
             if items:
                 rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
                 plan.statements.append((statement, rows))
+        if batch.samples:
+            plan.statements.append((sql.UPSERT_SAMPLE, [r.sample_row(s) for s in batch.samples]))
         if batch.commands_done:
             done = [(now, int(command_id)) for command_id in batch.commands_done]
             plan.statements.append((sql.DONE_COMMAND, done))
@@ -58,6 +76,18 @@ def plan_batch(
         message = f"batch cannot be written: {e}"
         raise SerializationError(message) from e
     return plan
+
+
+def _plan_intents(batch: Batch, plan: CommitPlan) -> None:
+    new: list[r.Row] = []
+    for i, intent in enumerate(batch.intents):
+        row = r.intent_row(intent, f"intents[{i}]")
+        if row[8] == "PENDING_SUBMIT":  # a new intent: its first write
+            new.append(row)
+        else:  # status, broker_order_id, reason, updated_at WHERE client_order_id
+            plan.intent_updates.append(((row[8], row[9], row[10], row[12], row[0]), row))
+    if new:
+        plan.statements.append((sql.UPSERT_INTENT, new))
 
 
 def _plan_state(
@@ -77,9 +107,13 @@ def _plan_state(
             key_rows.append((key, text, now))
             plan.key_texts[key] = text
     if key_rows:
-        plan.statements.append((sql.UPSERT_KEY, key_rows))
+        flat = [value for row in key_rows for value in row]
+        plan.statements.append((sql.upsert_keys(len(key_rows)), [tuple(flat)]))
     if "last_signals" in batch.state:
         _plan_last_signals(batch, now, plan, signals)
+
+
+_SIDES: dict[object, str] = {side: side.value for side in Side}  # a str or a Side: its text
 
 
 def _plan_last_signals(
@@ -89,16 +123,18 @@ def _plan_last_signals(
     if not isinstance(section, dict):
         message = "state.last_signals: expected a dict of 'SYM:fast:slow' -> side"
         raise SerializationError(message)
-    wanted = {str(k): Side(v).value for k, v in section.items()}
+    wanted = {str(k): _SIDES.get(v) or Side(v).value for k, v in section.items()}
     before = signals or {}
+    changed = [
+        (key, side) for key, side in wanted.items()
+        if signals is None or before.get(key) != side
+    ]
     bar_times = {
         f"{s.symbol}:{s.periods[0]}:{s.periods[1]}": (Side(s.side).value, s.bar_time)
         for s in batch.signals
-    }
+    } if changed else {}
     upserts: list[r.Row] = []
-    for key, side in wanted.items():
-        if before.get(key) == side and signals is not None:
-            continue
+    for key, side in changed:
         symbol, fast, slow = r.split_signal_key(key, f"state.last_signals.{key}")
         seen = bar_times.get(key)
         bar_time = seen[1] if seen is not None and seen[0] == side else None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.breaker_samples import SAMPLE_KINDS, SampleRecord
 from engine.errors import SerializationError
 from engine.events import (
     BarSkipped,
@@ -239,6 +240,17 @@ def reset_row(reset: DailyStateReset, path: str) -> Row:
         reset.source,
         int(bool(reset.applied)),
     )
+
+
+def sample_row(sample: SampleRecord) -> Row:
+    """Return the breaker_samples row (id = slot * 2 + kind code, seq, value) of a sample."""
+    return (sample.slot * 2 + SAMPLE_KINDS.index(sample.kind), sample.seq,
+            _num(sample.value, f"samples[{sample.kind}:{sample.seq}]", "value"))
+
+
+def samples_from_rows(rows: Iterable[Sequence[Any]]) -> list[tuple[str, int, float]]:
+    """Return (kind, seq, value) of breaker_samples rows."""
+    return [(SAMPLE_KINDS[row[0] % 2], row[1], row[2]) for row in rows]
 
 
 def command_from_row(row: Sequence[Any]) -> OperatorCommand:

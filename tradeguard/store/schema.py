@@ -169,7 +169,9 @@ _TABLES_V1 = (
 )
 # Tables whose size does not grow with trading history: checked on every open. The whole-file
 # quick_check runs after an unclean shutdown (see docs/state.md for the figures).
-RECOVERY_TABLES = ("store_meta", "key_state", "last_signals", "positions", "commands")
+RECOVERY_TABLES = (
+    "store_meta", "key_state", "last_signals", "positions", "commands", "breaker_samples"
+)
 
 
 def _migrate_to_v1(conn: sqlite3.Connection) -> None:
@@ -252,8 +254,22 @@ def _migrate_to_v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE skipped_bars ADD COLUMN file_row INTEGER")
 
 
+def _migrate_to_v4(conn: sqlite3.Connection) -> None:
+    # The breaker's latency/slippage windows, one row per sample in ring slot seq % window
+    # size (bounded without pruning; see engine/breaker_samples.py). id = slot * 2 + kind
+    # (0 latency, 1 slippage): the rows of both windows interleave, so the default windows
+    # share one page and a commit adding a sample of each writes that one page. A v3 breaker
+    # section still holds its windows packed: the first commit after the upgrade writes them.
+    conn.execute(
+        "CREATE TABLE breaker_samples (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
+        "value REAL NOT NULL)"
+    )
+
+
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_migrate_to_v1, _migrate_to_v2, _migrate_to_v3)
+MIGRATIONS: tuple[Migration, ...] = (
+    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4
+)
 CURRENT_VERSION = len(MIGRATIONS)
 
 
@@ -300,4 +316,4 @@ def migrate(
 
 def tables() -> tuple[str, ...]:
     """Return the names of the tables the current schema defines."""
-    return (*_TABLES_V1, *_TABLES_V2)
+    return (*_TABLES_V1, *_TABLES_V2, "breaker_samples")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from engine.breaker_samples import with_windows
 from engine.clock import Clock, SystemClock
 from engine.errors import (
     SerializationError,
@@ -19,18 +19,18 @@ from engine.errors import (
     StateSectionError,
 )
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import archive, files, seal, sqlite_kit, union
+from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union
 from tradeguard.store import rows as r
 from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
-from tradeguard.store.serialize import format_utc, from_json, to_json
+from tradeguard.store.serialize import format_utc, from_json
 from tradeguard.store.sqlite_kit import Durability
+from tradeguard.store.statements import SELECT_SAMPLES
 
 log = logging.getLogger(__name__)
 
 Verify = Literal["auto", "full", "recovery"]
-_SESSION_KEY = "session"
 
 
 class CommitHook(Protocol):
@@ -132,8 +132,7 @@ class SqliteStore(ReportQueries):
             migrate(conn, where=str(self.path))
             if self._session:
                 seal.remove(self.path)  # written to from now on: the next open must verify
-                marker = {"state": "open", "pid": os.getpid(), "at": self._now_text()}
-                _write_meta(conn, _SESSION_KEY, to_json(marker))
+                session_marker.write(conn, "open", self._now_text())
         except sqlite_kit.DB_ERRORS as e:
             conn.close()
             raise files.database_error(self.path, "opening", e) from e
@@ -150,7 +149,8 @@ class SqliteStore(ReportQueries):
         with any damaged page the session could read or write is refused before trading.
         """
         problems = self._check(conn, "recovery")
-        if not problems and (verify == "full" or (verify == "auto" and _unclean(conn))):
+        unclean = verify == "auto" and not problems and session_marker.unclean(conn)
+        if not problems and (verify == "full" or unclean):
             problems = self._check(conn, "full")
         if problems:
             raise files.corrupted(self.path, f"{self.verified} check: {problems}")
@@ -182,6 +182,7 @@ class SqliteStore(ReportQueries):
                 conn.execute("BEGIN")
                 try:
                     keys = conn.execute("SELECT key, value FROM key_state").fetchall()
+                    windows = r.samples_from_rows(conn.execute(SELECT_SAMPLES).fetchall())
                     intents = conn.execute(
                         f"SELECT {r.INTENT_COLUMNS} FROM order_intents WHERE {OPEN_STATUS_SQL} "
                         "ORDER BY created_at, client_order_id"
@@ -195,6 +196,8 @@ class SqliteStore(ReportQueries):
             except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "loading state", e) from e
             state = {str(key): self._section(str(key), value) for key, value in keys}
+            if "breaker" in state:  # its sample windows are rows (engine/breaker_samples.py)
+                state["breaker"] = with_windows(state["breaker"], windows)
             self._key_cache = {str(key): str(value) for key, value in keys}
             signals = state.get("last_signals")
             self._signal_cache = dict(signals) if isinstance(signals, dict) else None
@@ -230,11 +233,7 @@ class SqliteStore(ReportQueries):
             conn = self._open_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, params in plan.statements:
-                    if len(params) == 1:
-                        conn.execute(sql, params[0])
-                    else:
-                        conn.executemany(sql, params)
+                plan.execute(conn)
                 if self.alert_hook is not None:  # alerts commit with their engine event
                     self.alert_hook(conn, batch, now)
                 conn.execute("COMMIT")
@@ -383,8 +382,7 @@ class SqliteStore(ReportQueries):
             closed = False
             try:
                 if self._session:
-                    marker = {"state": "closed", "pid": os.getpid(), "at": self._now_text()}
-                    _write_meta(conn, _SESSION_KEY, to_json(marker))
+                    session_marker.write(conn, "closed", self._now_text())
                     closed = True
             except sqlite3.Error as e:
                 log.warning("state_store_close_marker_failed store=%s error=%s", self.path, e)
@@ -414,28 +412,3 @@ class SqliteStore(ReportQueries):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _unclean(conn: sqlite3.Connection) -> bool:
-    """Return True when the last session store opened on this file was never closed."""
-    present = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_meta'"
-    ).fetchone()
-    if present is None:
-        return False
-    row = conn.execute("SELECT value FROM store_meta WHERE key = ?", (_SESSION_KEY,)).fetchone()
-    if row is None:
-        return False
-    marker = from_json(row[0])
-    unclean = isinstance(marker, dict) and marker.get("state") == "open"
-    if unclean:
-        log.warning("state_store_unclean_shutdown previous=%s check=full", row[0])
-    return unclean
-
-
-def _write_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    conn.execute(
-        "INSERT INTO store_meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
-    )
