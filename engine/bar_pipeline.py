@@ -9,8 +9,9 @@ records (cursor, counters, equity points) rides along with the session's next ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, CircuitState
@@ -20,7 +21,7 @@ from engine.events import BarSkipped
 from engine.execution import OrderExecutionEngine
 from engine.feed import PRICE_BAND, UNPARSABLE, BarValidator, FeedConfig, FeedItem
 from engine.journal import EngineJournal
-from engine.model import Bar
+from engine.model import Bar, Signal
 from engine.portfolio import Portfolio
 from engine.ports import Batch, EngineStore, EquityPoint
 from engine.risk import RiskManager
@@ -35,6 +36,16 @@ from engine.strategy import Strategy
 log = logging.getLogger(__name__)
 
 _CLOSED = CircuitState.CLOSED
+
+
+@runtime_checkable
+class QuietVenue(Protocol):
+    """A venue that can tell, in O(1), that a bar and a fill poll would bring it nothing."""
+
+    @property
+    def quiet(self) -> bool:
+        """Return True when no order rests and no fill waits to be polled."""
+        ...
 
 
 class BarPipeline:
@@ -66,6 +77,8 @@ class BarPipeline:
         self._execution = execution
         self._broker = broker
         self._simulator = broker if isinstance(broker, MarketSimulator) else None
+        # Only a venue that says so is skipped on quiet bars; any other is asked every bar.
+        self._quiet_venue = broker if isinstance(broker, QuietVenue) else None
         self.counters = progress.counters
         self.cursors: dict[str, datetime] = progress.cursors
         self._loss_window = progress.loss_window
@@ -73,6 +86,9 @@ class BarPipeline:
         self._resume_cursors = dict(self.cursors)
         # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
         self._validator = BarValidator(feed, now=None if clock.simulated else clock.now)
+        self._observe = self._validator.observe
+        self._advance_to = clock.advance_to
+        self._bar_delta = timedelta(seconds=feed.bar_seconds)
         # Bars each symbol still needs after a gap before its strategy may trade again.
         self._cold: dict[str, int] = {}
         self._warmup = strategy.warmup_bars if isinstance(strategy, WarmupSized) else None
@@ -83,6 +99,30 @@ class BarPipeline:
         self._shadow = bool(breaker.config.shadow_mode)
         self._flatten_on_halt = config.flatten_on_halt and not self._shadow
         self.stop: str | None = None
+
+    # ------------------------------------------------------------------ one item
+    def step(self, item: FeedItem) -> Bar | None:
+        """Admit one item and handle it at its close; return the bar when it was traded on.
+
+        A bad or warm-up item returns None (skipped, or replayed into the indicators).
+        """
+        bar = item.bar
+        if bar is None or self._resume_cursors:
+            admitted = self.admit(item)
+            if admitted is None:
+                return None
+            bar, gap = admitted
+        else:
+            verdict = self._observe(bar)
+            if verdict.reason is not None:
+                self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
+                return None
+            gap = verdict.gap_seconds
+        self._advance_to(bar.ts + self._bar_delta)
+        if gap is not None:
+            self.report_gap(bar, gap)
+        self.on_bar(bar)
+        return bar
 
     # ------------------------------------------------------------------ admission
     def admit(self, item: FeedItem) -> tuple[Bar, float | None] | None:
@@ -161,18 +201,23 @@ class BarPipeline:
     # ------------------------------------------------------------------ one good bar
     def on_bar(self, bar: Bar) -> None:
         """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
-        self._breaker.tick()
-        if self._execution.held:
-            self._execution.release_held()
-        self._settle_fills(bar)
+        breaker = self._breaker
+        breaker.tick()
+        execution = self._execution
+        if execution.held:
+            execution.release_held()
+        venue = self._quiet_venue
+        # A quiet venue would fill nothing on this bar and report no fill: nothing to settle.
+        if venue is None or not venue.quiet:
+            self._settle_fills(bar)
         # Fills of this bar executed at its open, before a day boundary at its close.
         reset = self._risk.roll_day_if_needed()
         if reset is not None:
             self._journal.commit(Batch(daily_resets=[reset]))
-        self._execution.follow_up()
-        self._portfolio.mark(bar.symbol, bar.close)
-        self._track_loss()
-        if self._breaker.state is not _CLOSED and not self._may_trade():
+        if execution.open_intents:
+            execution.follow_up()
+        self._track_loss(self._portfolio.revalue(bar.symbol, bar.close))
+        if breaker.state is not _CLOSED and not self._may_trade():
             return
         self._trade(bar)
         self._close_bar(bar)
@@ -211,6 +256,11 @@ class BarPipeline:
             self._strategy.warm(bar)  # indicators from before a gap are not traded on
             return
         signals, suppressed = self._strategy.update(bar)
+        if suppressed or signals:
+            self._act(bar, signals, suppressed)
+
+    def _act(self, bar: Bar, signals: Sequence[Signal], suppressed: Sequence[Signal]) -> None:
+        """Journal the suppressed duplicates, then journal (dry run) or order each signal."""
         execution = self._execution
         pending = self._journal.pending
         for duplicate in suppressed:
@@ -219,7 +269,7 @@ class BarPipeline:
         for signal in signals:
             self.counters.signals += 1
             if self._dry_run:
-                self._journal.pending.signals.append(execution.dry_run_record(signal))
+                pending.signals.append(execution.dry_run_record(signal))
             else:
                 execution.handle_signal(signal, bar.close)
 
@@ -239,9 +289,7 @@ class BarPipeline:
                 if price is not None:
                     self._execution.flatten(symbol, price)
 
-    def _track_loss(self) -> None:
-        portfolio = self._portfolio
-        equity = portfolio.equity()
+    def _track_loss(self, equity: float) -> None:
         window = self._loss_window
         now = self._clock.now()
         if window and window[-1][1] == equity:

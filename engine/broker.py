@@ -206,6 +206,11 @@ class PaperBroker:
 
     # -- venue side ---------------------------------------------------------------------------
 
+    @property
+    def quiet(self) -> bool:
+        """Return True when no order rests and no fill waits: on_bar and poll_fills yield none."""
+        return not self._unpolled and not any(self._pending.values())
+
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts)."""
         cursor = self._cursors.get(bar.symbol)
