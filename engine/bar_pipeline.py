@@ -216,11 +216,16 @@ class BarPipeline:
             self._journal.commit(Batch(daily_resets=[reset]))
         if execution.open_intents:
             execution.follow_up()
-        self._track_loss(self._portfolio.revalue(bar.symbol, bar.close))
-        if breaker.state is not _CLOSED and not self._may_trade():
-            return
-        self._trade(bar)
-        self._close_bar(bar)
+        equity = self._portfolio.revalue(bar.symbol, bar.close)
+        window = self._loss_window
+        if window and window[-1][1] == equity:
+            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
+            # between trades) stays in the window as the peak it is.
+            window[-1] = (self._clock.now(), equity)
+        else:
+            self._track_loss(equity)
+        if breaker.state is _CLOSED or self._may_trade():
+            self._trade_and_close(bar)
 
     def _settle_fills(self, bar: Bar) -> None:
         """Let the venue see the bar, then book every fill it reports."""
@@ -250,14 +255,24 @@ class BarPipeline:
             self._flatten_all()
         return True
 
-    def _trade(self, bar: Bar) -> None:
-        """Run the strategy on the bar; journal its duplicates, gate and order its signals."""
+    def _trade_and_close(self, bar: Bar) -> None:
+        """Run the strategy on the bar and act on what it fires; then close the bar.
+
+        Closing advances the symbol's cursor, records equity when due and commits waiting
+        breaker events.
+        """
         if self._cold and self._still_cold(bar.symbol):
             self._strategy.warm(bar)  # indicators from before a gap are not traded on
-            return
-        signals, suppressed = self._strategy.update(bar)
-        if suppressed or signals:
-            self._act(bar, signals, suppressed)
+        else:
+            signals, suppressed = self._strategy.update(bar)
+            if suppressed or signals:
+                self._act(bar, signals, suppressed)
+        counters = self.counters
+        counters.bars += 1
+        self.cursors[bar.symbol] = bar.ts
+        if counters.bars % self._equity_every == 0:
+            self.record_equity()
+        self._journal.flush_if_pending()
 
     def _act(self, bar: Bar, signals: Sequence[Signal], suppressed: Sequence[Signal]) -> None:
         """Journal the suppressed duplicates, then journal (dry run) or order each signal."""
@@ -273,15 +288,6 @@ class BarPipeline:
             else:
                 execution.handle_signal(signal, bar.close)
 
-    def _close_bar(self, bar: Bar) -> None:
-        """Advance the symbol's cursor, record equity when due, commit waiting breaker events."""
-        counters = self.counters
-        counters.bars += 1
-        self.cursors[bar.symbol] = bar.ts
-        if counters.bars % self._equity_every == 0:
-            self.record_equity()
-        self._journal.flush_if_pending()
-
     def _flatten_all(self) -> None:
         for symbol, position in self._portfolio.positions().items():
             if position.quantity != 0.0:
@@ -290,13 +296,9 @@ class BarPipeline:
                     self._execution.flatten(symbol, price)
 
     def _track_loss(self, equity: float) -> None:
+        """Add a new equity level to the loss window; report the drawdown from its peak."""
         window = self._loss_window
         now = self._clock.now()
-        if window and window[-1][1] == equity:
-            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
-            # between trades) stays in the window as the peak it is.
-            window[-1] = (now, equity)
-            return
         while window and window[-1][1] <= equity:
             window.pop()
         window.append((now, equity))
