@@ -211,7 +211,8 @@ class BarPipeline:
         if venue is None or not venue.quiet:
             self._settle_fills(bar)
         # Fills of this bar executed at its open, before a day boundary at its close.
-        reset = self._risk.roll_day_if_needed()
+        now = self._clock.now()
+        reset = self._risk.roll_day_if_needed(now)
         if reset is not None:
             self._journal.commit(Batch(daily_resets=[reset]))
         if execution.open_intents:
@@ -221,9 +222,9 @@ class BarPipeline:
         if window and window[-1][1] == equity:
             # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
             # between trades) stays in the window as the peak it is.
-            window[-1] = (self._clock.now(), equity)
+            window[-1] = (now, equity)
         else:
-            self._track_loss(equity)
+            self._track_loss(equity, now)
         if breaker.state is _CLOSED or self._may_trade():
             self._trade_and_close(bar)
 
@@ -295,10 +296,9 @@ class BarPipeline:
                 if price is not None:
                     self._execution.flatten(symbol, price)
 
-    def _track_loss(self, equity: float) -> None:
+    def _track_loss(self, equity: float, now: datetime) -> None:
         """Add a new equity level to the loss window; report the drawdown from its peak."""
         window = self._loss_window
-        now = self._clock.now()
         while window and window[-1][1] <= equity:
             window.pop()
         window.append((now, equity))
