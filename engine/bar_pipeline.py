@@ -86,9 +86,16 @@ class BarPipeline:
         self._resume_cursors = dict(self.cursors)
         # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
         self._validator = BarValidator(feed, now=None if clock.simulated else clock.now)
+        self._bar_delta = timedelta(seconds=feed.bar_seconds)
+        # The calls every bar makes, bound once (saves a lookup per call on the hot path).
         self._observe = self._validator.observe
         self._advance_to = clock.advance_to
-        self._bar_delta = timedelta(seconds=feed.bar_seconds)
+        self._tick = breaker.tick
+        self._now = clock.now
+        self._roll_day = risk.roll_day_if_needed
+        self._revalue = portfolio.revalue
+        self._update = strategy.update
+        self._flush = journal.flush_if_pending
         # Bars each symbol still needs after a gap before its strategy may trade again.
         self._cold: dict[str, int] = {}
         self._warmup = strategy.warmup_bars if isinstance(strategy, WarmupSized) else None
@@ -201,8 +208,7 @@ class BarPipeline:
     # ------------------------------------------------------------------ one good bar
     def on_bar(self, bar: Bar) -> None:
         """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
-        breaker = self._breaker
-        breaker.tick()
+        self._tick()
         execution = self._execution
         if execution.held:
             execution.release_held()
@@ -211,13 +217,13 @@ class BarPipeline:
         if venue is None or not venue.quiet:
             self._settle_fills(bar)
         # Fills of this bar executed at its open, before a day boundary at its close.
-        now = self._clock.now()
-        reset = self._risk.roll_day_if_needed(now)
+        now = self._now()
+        reset = self._roll_day(now)
         if reset is not None:
             self._journal.commit(Batch(daily_resets=[reset]))
         if execution.open_intents:
             execution.follow_up()
-        equity = self._portfolio.revalue(bar.symbol, bar.close)
+        equity = self._revalue(bar.symbol, bar.close)
         window = self._loss_window
         if window and window[-1][1] == equity:
             # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
@@ -225,7 +231,7 @@ class BarPipeline:
             window[-1] = (now, equity)
         else:
             self._track_loss(equity, now)
-        if breaker.state is _CLOSED or self._may_trade():
+        if self._breaker.state is _CLOSED or self._may_trade():
             self._trade_and_close(bar)
 
     def _settle_fills(self, bar: Bar) -> None:
@@ -265,7 +271,7 @@ class BarPipeline:
         if self._cold and self._still_cold(bar.symbol):
             self._strategy.warm(bar)  # indicators from before a gap are not traded on
         else:
-            signals, suppressed = self._strategy.update(bar)
+            signals, suppressed = self._update(bar)
             if suppressed or signals:
                 self._act(bar, signals, suppressed)
         counters = self.counters
@@ -273,7 +279,7 @@ class BarPipeline:
         self.cursors[bar.symbol] = bar.ts
         if counters.bars % self._equity_every == 0:
             self.record_equity()
-        self._journal.flush_if_pending()
+        self._flush()
 
     def _act(self, bar: Bar, signals: Sequence[Signal], suppressed: Sequence[Signal]) -> None:
         """Journal the suppressed duplicates, then journal (dry run) or order each signal."""
