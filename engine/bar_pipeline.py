@@ -4,6 +4,8 @@
 cold symbols, loss window, cursors) and runs the steps. This is the per-bar hot path of a
 replay: a bar without signals or breaker events makes no commit and formats no time; what it
 records (cursor, counters, equity points) rides along with the session's next checkpoint.
+While the venue says it is quiet (`QuietVenue`: no resting order, no fill waiting to be
+polled) the bar skips settlement, which would fill, poll and book nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ _CLOSED = CircuitState.CLOSED
 
 @runtime_checkable
 class QuietVenue(Protocol):
-    """A venue that can tell, in O(1), that a bar and a fill poll would bring it nothing."""
+    """A venue that can tell cheaply that a bar and a fill poll would bring it nothing."""
 
     @property
     def quiet(self) -> bool:

@@ -138,7 +138,7 @@ class Portfolio:
         self._marks[symbol] = price
 
     def revalue(self, symbol: str, price: float) -> float:
-        """Mark symbol at price (as mark) and return the equity at the new marks."""
+        """Set the mark of symbol (as mark does) and return the equity at the new marks."""
         if not 0.0 < price < _INF:  # NaN fails both comparisons: the same refusal as mark
             message = f"mark price for {symbol} must be positive, got {price}"
             raise ValueError(message)

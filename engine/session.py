@@ -54,7 +54,6 @@ class TradingSession:
     ) -> None:
         self._clock = clock
         self._config = config
-        self._feed = feed
         self._store = store
         self._journal = journal
         self._breaker = breaker

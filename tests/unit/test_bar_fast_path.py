@@ -6,7 +6,10 @@ fail when the skip drops a fill, a refusal, a day roll or a loss-window refresh.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
+
+import pytest
 
 from engine.assembly import assemble
 from engine.broker import BrokerConfig, PaperBroker
@@ -15,6 +18,7 @@ from engine.faults import FaultPlan, FaultWindow
 from engine.feed import DUPLICATE, INCONSISTENT, OUT_OF_ORDER, PRICE_BAND, BarValidator, FeedConfig
 from engine.model import Bar, Fill, OrderRequest, OrderStatus, Side, Signal
 from engine.paper_book import InMemoryPaperBook
+from engine.portfolio import Portfolio
 from engine.ports import InMemoryStore
 from engine.session import TradingSession
 from engine.session_state import unpack_window
@@ -211,3 +215,22 @@ def test_a_step_within_a_fractional_max_gap_is_no_gap_and_one_beyond_is() -> Non
     verdict = validator.observe(far)
     assert verdict.ok and verdict.gap_seconds == 90.6
     assert validator.last_good("TEST") == far.ts
+
+
+def test_revalue_is_mark_then_equity_with_the_same_refusals() -> None:
+    marked, revalued = Portfolio(1000.0), Portfolio(1000.0)
+    for ledger in (marked, revalued):
+        ledger.apply_fill(Fill("f1", "o1", "TEST", Side.BUY, 2.0, 100.0, 0.1, START))
+        ledger.apply_fill(Fill("f2", "o2", "ETH", Side.SELL, 1.0, 50.0, 0.0, START))
+    marked.mark("TEST", 110.0)
+    equity = revalued.revalue("TEST", 110.0)
+    assert equity == marked.equity()  # bit for bit
+    assert equity == pytest.approx(1000.0 - 200.1 + 2 * 110.0)  # the short ETH nets to zero
+    assert revalued.snapshot() == marked.snapshot()
+    for bad in (math.nan, math.inf, 0.0, -1.0):
+        with pytest.raises(ValueError, match="must be positive") as refused:
+            revalued.revalue("TEST", bad)
+        with pytest.raises(ValueError, match="must be positive") as refused_too:
+            marked.mark("TEST", bad)
+        assert str(refused.value) == str(refused_too.value)
+    assert revalued.last_price("TEST") == 110.0
