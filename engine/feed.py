@@ -182,6 +182,9 @@ class BarCheck:
 _GOOD = BarCheck(None, None)
 # A symbol without a last good close (first bar, restored validator) has no band yet.
 _UNBOUNDED = (0.0, _INF, 0.0, 1.0, 1.0)
+# The fast path's view of such a symbol: an empty range, so the bar is judged (and its close
+# anchors the configured band) the slow way.
+_NOT_ANCHORED = (_INF, 0.0, 0.0, 1.0, 1.0)
 
 
 class BarValidator:
@@ -238,7 +241,7 @@ class BarValidator:
             last = self._last.get(symbol)
             # Within whole seconds of max_gap_seconds: no gap for sure (the rest is judged).
             if last is not None and ts > last and ts - last <= self._near:
-                floor, ceiling, _, below, above = self._range.get(symbol, _UNBOUNDED)
+                floor, ceiling, _, below, above = self._range.get(symbol, _NOT_ANCHORED)
                 if floor <= low and h <= ceiling:
                     self._last[symbol] = ts
                     self._range[symbol] = (c * below, c * above, c, below, above)

@@ -234,3 +234,18 @@ def test_revalue_is_mark_then_equity_with_the_same_refusals() -> None:
             marked.mark("TEST", bad)
         assert str(refused.value) == str(refused_too.value)
     assert revalued.last_price("TEST") == 110.0
+
+
+def test_a_restored_validator_anchors_the_configured_band_on_its_first_bar() -> None:
+    # Restored from times only: the first bar is judged the slow way and anchors the 20% band
+    # (before, the fast path anchored a 0% band and refused the next ordinary bar).
+    first, second, third = flat_bars(3)
+    validator = BarValidator(FeedConfig())
+    assert validator.observe(first).ok
+    restored = BarValidator.from_snapshot(FeedConfig(), validator.snapshot())
+    assert restored.observe(second).ok
+    assert restored.observe(third._replace(high=110.0, close=105.0)).ok  # +10%: within 20%
+    spike = third._replace(ts=third.ts + MINUTE, high=130.0)
+    verdict = restored.observe(spike)
+    assert verdict.kind == PRICE_BAND
+    assert verdict.reason is not None and "band 20%" in verdict.reason
