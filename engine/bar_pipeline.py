@@ -209,22 +209,27 @@ class BarPipeline:
 
     # ------------------------------------------------------------------ one good bar
     def on_bar(self, bar: Bar) -> None:
-        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
+        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record.
+
+        The per-bar hot path: its steps are inlined here, in order, rather than one call each.
+        """
         self._tick()
         execution = self._execution
         if execution.held:
             execution.release_held()
+        # Settle. A quiet venue would fill nothing on this bar and report no fill: skipped.
         venue = self._quiet_venue
-        # A quiet venue would fill nothing on this bar and report no fill: nothing to settle.
         if venue is None or not venue.quiet:
             self._settle_fills(bar)
-        # Fills of this bar executed at its open, before a day boundary at its close.
+        # Roll the risk day: fills of this bar executed at its open, before a boundary at its
+        # close.
         now = self._now()
         reset = self._roll_day(now)
         if reset is not None:
             self._journal.commit(Batch(daily_resets=[reset]))
         if execution.open_intents:
             execution.follow_up()
+        # Mark to market and track the loss window.
         equity = self._revalue(bar.symbol, bar.close)
         window = self._loss_window
         if window and window[-1][1] == equity:
@@ -233,8 +238,22 @@ class BarPipeline:
             window[-1] = (now, equity)
         else:
             self._track_loss(equity, now)
-        if self._breaker.state is _CLOSED or self._may_trade():
-            self._trade_and_close(bar)
+        # Gate on the breaker state, then trade.
+        if self._breaker.state is not _CLOSED and not self._may_trade():
+            return
+        if self._cold and self._still_cold(bar.symbol):
+            self._strategy.warm(bar)  # indicators from before a gap are not traded on
+        else:
+            signals, suppressed = self._update(bar)
+            if suppressed or signals:
+                self._act(bar, signals, suppressed)
+        # Close the bar: cursor, equity point when due, waiting breaker events committed.
+        counters = self.counters
+        counters.bars += 1
+        self.cursors[bar.symbol] = bar.ts
+        if counters.bars % self._equity_every == 0:
+            self.record_equity()
+        self._flush()
 
     def _settle_fills(self, bar: Bar) -> None:
         """Let the venue see the bar, then book every fill it reports."""
@@ -263,25 +282,6 @@ class BarPipeline:
         if state is CircuitState.HALT and self._flatten_on_halt:
             self._flatten_all()
         return True
-
-    def _trade_and_close(self, bar: Bar) -> None:
-        """Run the strategy on the bar and act on what it fires; then close the bar.
-
-        Closing advances the symbol's cursor, records equity when due and commits waiting
-        breaker events.
-        """
-        if self._cold and self._still_cold(bar.symbol):
-            self._strategy.warm(bar)  # indicators from before a gap are not traded on
-        else:
-            signals, suppressed = self._update(bar)
-            if suppressed or signals:
-                self._act(bar, signals, suppressed)
-        counters = self.counters
-        counters.bars += 1
-        self.cursors[bar.symbol] = bar.ts
-        if counters.bars % self._equity_every == 0:
-            self.record_equity()
-        self._flush()
 
     def _act(self, bar: Bar, signals: Sequence[Signal], suppressed: Sequence[Signal]) -> None:
         """Journal the suppressed duplicates, then journal (dry run) or order each signal."""
