@@ -4,13 +4,16 @@
 cold symbols, loss window, cursors) and runs the steps. This is the per-bar hot path of a
 replay: a bar without signals or breaker events makes no commit and formats no time; what it
 records (cursor, counters, equity points) rides along with the session's next checkpoint.
+While the venue says it is quiet (`QuietVenue`: no resting order, no fill waiting to be
+polled) the bar skips settlement, which would fill, poll and book nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker, CircuitState
@@ -20,7 +23,7 @@ from engine.events import BarSkipped
 from engine.execution import OrderExecutionEngine
 from engine.feed import PRICE_BAND, UNPARSABLE, BarValidator, FeedConfig, FeedItem
 from engine.journal import EngineJournal
-from engine.model import Bar
+from engine.model import Bar, Signal
 from engine.portfolio import Portfolio
 from engine.ports import Batch, EngineStore, EquityPoint
 from engine.risk import RiskManager
@@ -35,6 +38,16 @@ from engine.strategy import Strategy
 log = logging.getLogger(__name__)
 
 _CLOSED = CircuitState.CLOSED
+
+
+@runtime_checkable
+class QuietVenue(Protocol):
+    """A venue that can tell cheaply that a bar and a fill poll would bring it nothing."""
+
+    @property
+    def quiet(self) -> bool:
+        """Return True when no order rests and no fill waits to be polled."""
+        ...
 
 
 class BarPipeline:
@@ -66,6 +79,8 @@ class BarPipeline:
         self._execution = execution
         self._broker = broker
         self._simulator = broker if isinstance(broker, MarketSimulator) else None
+        # Only a venue that says so is skipped on quiet bars; any other is asked every bar.
+        self._quiet_venue = broker if isinstance(broker, QuietVenue) else None
         self.counters = progress.counters
         self.cursors: dict[str, datetime] = progress.cursors
         self._loss_window = progress.loss_window
@@ -73,6 +88,16 @@ class BarPipeline:
         self._resume_cursors = dict(self.cursors)
         # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
         self._validator = BarValidator(feed, now=None if clock.simulated else clock.now)
+        self._bar_delta = timedelta(seconds=feed.bar_seconds)
+        # The calls every bar makes, bound once (saves a lookup per call on the hot path).
+        self._observe = self._validator.observe
+        self._advance_to = clock.advance_to
+        self._tick = breaker.tick
+        self._now = clock.now
+        self._roll_day = risk.roll_day_if_needed
+        self._revalue = portfolio.revalue
+        self._update = strategy.update
+        self._flush = journal.flush_if_pending
         # Bars each symbol still needs after a gap before its strategy may trade again.
         self._cold: dict[str, int] = {}
         self._warmup = strategy.warmup_bars if isinstance(strategy, WarmupSized) else None
@@ -83,6 +108,30 @@ class BarPipeline:
         self._shadow = bool(breaker.config.shadow_mode)
         self._flatten_on_halt = config.flatten_on_halt and not self._shadow
         self.stop: str | None = None
+
+    # ------------------------------------------------------------------ one item
+    def step(self, item: FeedItem) -> Bar | None:
+        """Admit one item and handle it at its close; return the bar when it was traded on.
+
+        A bad or warm-up item returns None (skipped, or replayed into the indicators).
+        """
+        bar = item.bar
+        if bar is None or self._resume_cursors:
+            admitted = self.admit(item)
+            if admitted is None:
+                return None
+            bar, gap = admitted
+        else:
+            verdict = self._observe(bar)
+            if verdict.reason is not None:
+                self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
+                return None
+            gap = verdict.gap_seconds
+        self._advance_to(bar.ts + self._bar_delta)
+        if gap is not None:
+            self.report_gap(bar, gap)
+        self.on_bar(bar)
+        return bar
 
     # ------------------------------------------------------------------ admission
     def admit(self, item: FeedItem) -> tuple[Bar, float | None] | None:
@@ -160,22 +209,51 @@ class BarPipeline:
 
     # ------------------------------------------------------------------ one good bar
     def on_bar(self, bar: Bar) -> None:
-        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record."""
-        self._breaker.tick()
-        if self._execution.held:
-            self._execution.release_held()
-        self._settle_fills(bar)
-        # Fills of this bar executed at its open, before a day boundary at its close.
-        reset = self._risk.roll_day_if_needed()
+        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record.
+
+        The per-bar hot path: its steps are inlined here, in order, rather than one call each.
+        """
+        self._tick()
+        execution = self._execution
+        if execution.held:
+            execution.release_held()
+        # Settle. A quiet venue would fill nothing on this bar and report no fill: skipped.
+        venue = self._quiet_venue
+        if venue is None or not venue.quiet:
+            self._settle_fills(bar)
+        # Roll the risk day: fills of this bar executed at its open, before a boundary at its
+        # close.
+        now = self._now()
+        reset = self._roll_day(now)
         if reset is not None:
             self._journal.commit(Batch(daily_resets=[reset]))
-        self._execution.follow_up()
-        self._portfolio.mark(bar.symbol, bar.close)
-        self._track_loss()
+        if execution.open_intents:
+            execution.follow_up()
+        # Mark to market and track the loss window.
+        equity = self._revalue(bar.symbol, bar.close)
+        window = self._loss_window
+        if window and window[-1][1] == equity:
+            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
+            # between trades) stays in the window as the peak it is.
+            window[-1] = (now, equity)
+        else:
+            self._track_loss(equity, now)
+        # Gate on the breaker state, then trade.
         if self._breaker.state is not _CLOSED and not self._may_trade():
             return
-        self._trade(bar)
-        self._close_bar(bar)
+        if self._cold and self._still_cold(bar.symbol):
+            self._strategy.warm(bar)  # indicators from before a gap are not traded on
+        else:
+            signals, suppressed = self._update(bar)
+            if suppressed or signals:
+                self._act(bar, signals, suppressed)
+        # Close the bar: cursor, equity point when due, waiting breaker events committed.
+        counters = self.counters
+        counters.bars += 1
+        self.cursors[bar.symbol] = bar.ts
+        if counters.bars % self._equity_every == 0:
+            self.record_equity()
+        self._flush()
 
     def _settle_fills(self, bar: Bar) -> None:
         """Let the venue see the bar, then book every fill it reports."""
@@ -205,12 +283,8 @@ class BarPipeline:
             self._flatten_all()
         return True
 
-    def _trade(self, bar: Bar) -> None:
-        """Run the strategy on the bar; journal its duplicates, gate and order its signals."""
-        if self._cold and self._still_cold(bar.symbol):
-            self._strategy.warm(bar)  # indicators from before a gap are not traded on
-            return
-        signals, suppressed = self._strategy.update(bar)
+    def _act(self, bar: Bar, signals: Sequence[Signal], suppressed: Sequence[Signal]) -> None:
+        """Journal the suppressed duplicates, then journal (dry run) or order each signal."""
         execution = self._execution
         pending = self._journal.pending
         for duplicate in suppressed:
@@ -219,18 +293,9 @@ class BarPipeline:
         for signal in signals:
             self.counters.signals += 1
             if self._dry_run:
-                self._journal.pending.signals.append(execution.dry_run_record(signal))
+                pending.signals.append(execution.dry_run_record(signal))
             else:
                 execution.handle_signal(signal, bar.close)
-
-    def _close_bar(self, bar: Bar) -> None:
-        """Advance the symbol's cursor, record equity when due, commit waiting breaker events."""
-        counters = self.counters
-        counters.bars += 1
-        self.cursors[bar.symbol] = bar.ts
-        if counters.bars % self._equity_every == 0:
-            self.record_equity()
-        self._journal.flush_if_pending()
 
     def _flatten_all(self) -> None:
         for symbol, position in self._portfolio.positions().items():
@@ -239,16 +304,9 @@ class BarPipeline:
                 if price is not None:
                     self._execution.flatten(symbol, price)
 
-    def _track_loss(self) -> None:
-        portfolio = self._portfolio
-        equity = portfolio.equity()
+    def _track_loss(self, equity: float, now: datetime) -> None:
+        """Add a new equity level to the loss window; report the drawdown from its peak."""
         window = self._loss_window
-        now = self._clock.now()
-        if window and window[-1][1] == equity:
-            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
-            # between trades) stays in the window as the peak it is.
-            window[-1] = (now, equity)
-            return
         while window and window[-1][1] <= equity:
             window.pop()
         window.append((now, equity))

@@ -206,6 +206,12 @@ class PaperBroker:
 
     # -- venue side ---------------------------------------------------------------------------
 
+    @property
+    def quiet(self) -> bool:
+        """Return True when no order rests and no fill waits: on_bar and poll_fills yield none."""
+        pending = self._pending  # symbol -> resting orders; emptied per symbol, not removed
+        return not self._unpolled and not (pending and any(pending.values()))
+
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts)."""
         cursor = self._cursors.get(bar.symbol)

@@ -21,7 +21,7 @@ import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -182,6 +182,9 @@ class BarCheck:
 _GOOD = BarCheck(None, None)
 # A symbol without a last good close (first bar, restored validator) has no band yet.
 _UNBOUNDED = (0.0, _INF, 0.0, 1.0, 1.0)
+# The fast path's view of such a symbol: an empty range, so the bar is judged (and its close
+# anchors the configured band) the slow way.
+_NOT_ANCHORED = (_INF, 0.0, 0.0, 1.0, 1.0)
 
 
 class BarValidator:
@@ -193,12 +196,15 @@ class BarValidator:
 
     __slots__ = (
         "_config", "_last", "_max_future", "_max_gap", "_max_price", "_max_volume", "_min_price",
-        "_now", "_range",
+        "_near", "_now", "_range",
     )
 
     def __init__(self, config: FeedConfig, now: Callable[[], datetime] | None = None) -> None:
         self._config = config
         self._max_gap = config.max_gap_seconds
+        # A whole number of seconds <= max_gap_seconds: a step at most this long is no gap,
+        # without a float conversion (a longer one within max_gap is judged the slow way).
+        self._near = timedelta(seconds=math.floor(config.max_gap_seconds))
         self._max_future = config.max_future_seconds
         self._max_price = config.max_price
         self._min_price = config.min_price
@@ -233,14 +239,13 @@ class BarValidator:
                 and 0.0 <= v <= self._max_volume
                 and ts.tzinfo is not None):
             last = self._last.get(symbol)
-            if last is not None and ts > last:
-                seconds = (ts - last).total_seconds()
-                if seconds <= self._max_gap:
-                    floor, ceiling, _, below, above = self._range.get(symbol, _UNBOUNDED)
-                    if floor <= low and h <= ceiling:
-                        self._last[symbol] = ts
-                        self._range[symbol] = (c * below, c * above, c, below, above)
-                        return _GOOD
+            # Within whole seconds of max_gap_seconds: no gap for sure (the rest is judged).
+            if last is not None and ts > last and ts - last <= self._near:
+                floor, ceiling, _, below, above = self._range.get(symbol, _NOT_ANCHORED)
+                if floor <= low and h <= ceiling:
+                    self._last[symbol] = ts
+                    self._range[symbol] = (c * below, c * above, c, below, above)
+                    return _GOOD
         verdict = self._judge(bar)
         if verdict.reason is None:
             self.accept(bar)

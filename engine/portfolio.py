@@ -26,6 +26,7 @@ from engine.model import Fill
 from engine.ports import PositionRecord
 
 _DUST: Final = 1e-12
+_INF: Final = math.inf
 
 
 def average_cost_step(
@@ -135,6 +136,19 @@ class Portfolio:
             message = f"mark price for {symbol} must be positive, got {price}"
             raise ValueError(message)
         self._marks[symbol] = price
+
+    def revalue(self, symbol: str, price: float) -> float:
+        """Set the mark of symbol (as mark does) and return the equity at the new marks."""
+        if not 0.0 < price < _INF:  # NaN fails both comparisons: the same refusal as mark
+            message = f"mark price for {symbol} must be positive, got {price}"
+            raise ValueError(message)
+        marks = self._marks
+        marks[symbol] = price
+        value = self._cash
+        for held in self._positions.values():
+            if held.quantity != 0.0:
+                value += held.quantity * marks.get(held.symbol, held.average_price)
+        return value
 
     def last_price(self, symbol: str) -> float | None:
         """Return the last mark of symbol, or None when it was never marked or filled."""

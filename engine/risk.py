@@ -174,9 +174,12 @@ class RiskManager:
         start = day - timedelta(1) if self._names_next_date else day
         return self._boundary_utc(start + timedelta(1))
 
-    def roll_day_if_needed(self) -> DailyStateReset | None:
-        """Reset the daily state when the clock passed the day boundary; O(1) otherwise."""
-        if self._clock.now() < self._next_boundary:
+    def roll_day_if_needed(self, now: datetime | None = None) -> DailyStateReset | None:
+        """Reset the daily state when the clock passed the day boundary; O(1) otherwise.
+
+        now is the clock's present moment when the caller has just read it (the bar path).
+        """
+        if (self._clock.now() if now is None else now) < self._next_boundary:
             return None
         return self.reset_daily("day_boundary")
 

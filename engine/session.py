@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from engine.bar_pipeline import BarPipeline
@@ -54,7 +54,6 @@ class TradingSession:
     ) -> None:
         self._clock = clock
         self._config = config
-        self._feed = feed
         self._store = store
         self._journal = journal
         self._breaker = breaker
@@ -176,10 +175,9 @@ class TradingSession:
         if self._breaker.state is CircuitState.SHUTDOWN and not self._shadow:
             return self._finish(True, "breaker is in SHUTDOWN: run `tradeguard reset` first", None)
         bars = self._bars
-        bar_delta = timedelta(seconds=self._feed.bar_seconds)
+        step = bars.step
         checkpoint_every = self._config.checkpoint_every_bars
         poll_every = self._config.command_poll_every_bars
-        advance_to = self._clock.advance_to
         pending_commands = self._store.pending_commands
         last: datetime | None = None
         since_checkpoint = 0
@@ -191,17 +189,12 @@ class TradingSession:
             if tick % poll_every == 0 and (commands := pending_commands()):
                 for command in commands:
                     self.apply_command(command)
-            admitted = bars.admit(item)
-            if admitted is None:
+            bar = step(item)
+            if bar is None:
                 continue
-            bar, gap = admitted
-            advance_to(bar.ts + bar_delta)
-            if gap is not None:
-                bars.report_gap(bar, gap)
-            bars.on_bar(bar)
             last = bar.ts
-            if bars.stop is not None:
-                return self._finish(True, bars.stop, last)
+            if (stop := bars.stop) is not None:
+                return self._finish(True, stop, last)
             since_checkpoint += 1
             if since_checkpoint >= checkpoint_every:
                 since_checkpoint = 0

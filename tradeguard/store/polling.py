@@ -17,6 +17,8 @@ class ThrottledCommands:
     real-time session one bar a minute, so commands still land within one real-time bar.
     """
 
+    __slots__ = ("_inner", "_interval", "_monotonic", "_next")
+
     def __init__(
         self,
         inner: EngineStore,
