@@ -240,7 +240,8 @@ class BarValidator:
                 and ts.tzinfo is not None):
             last = self._last.get(symbol)
             # Within whole seconds of max_gap_seconds: no gap for sure (the rest is judged).
-            if last is not None and ts > last and ts - last <= self._near:
+            # ts < _LATEST: the documented time bound holds on the fast path too.
+            if last is not None and last < ts < _LATEST and ts - last <= self._near:
                 floor, ceiling, _, below, above = self._range.get(symbol, _NOT_ANCHORED)
                 if floor <= low and h <= ceiling:
                     self._last[symbol] = ts

@@ -7,7 +7,7 @@ fail when the skip drops a fill, a refusal, a day roll or a loss-window refresh.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,15 @@ from engine.assembly import assemble
 from engine.broker import BrokerConfig, PaperBroker
 from engine.clock import SimulatedClock
 from engine.faults import FaultPlan, FaultWindow
-from engine.feed import DUPLICATE, INCONSISTENT, OUT_OF_ORDER, PRICE_BAND, BarValidator, FeedConfig
+from engine.feed import (
+    DUPLICATE,
+    INCONSISTENT,
+    OUT_OF_ORDER,
+    OUT_OF_RANGE,
+    PRICE_BAND,
+    BarValidator,
+    FeedConfig,
+)
 from engine.model import Bar, Fill, OrderRequest, OrderStatus, Side, Signal
 from engine.paper_book import InMemoryPaperBook
 from engine.portfolio import Portfolio
@@ -215,6 +223,16 @@ def test_a_step_within_a_fractional_max_gap_is_no_gap_and_one_beyond_is() -> Non
     verdict = validator.observe(far)
     assert verdict.ok and verdict.gap_seconds == 90.6
     assert validator.last_good("TEST") == far.ts
+
+
+def test_the_time_bound_holds_for_a_bar_one_step_after_a_good_one() -> None:
+    validator = BarValidator(FeedConfig(bar_seconds=60))
+    last_ok = flat_bars(1)[0]._replace(ts=datetime(8999, 12, 31, 23, 59, tzinfo=UTC))
+    assert validator.observe(last_ok).ok
+    beyond = last_ok._replace(ts=last_ok.ts + MINUTE)
+    verdict = validator.observe(beyond)
+    assert verdict.kind == OUT_OF_RANGE
+    assert validator.last_good("TEST") == last_ok.ts
 
 
 def test_revalue_is_mark_then_equity_with_the_same_refusals() -> None:
