@@ -25,7 +25,14 @@ from engine.clock import Clock
 from engine.errors import BrokerTimeoutError, BrokerUnavailableError
 from engine.faults import FaultPlan, FaultWindow
 from engine.model import Bar, BrokerAck, BrokerOrder, Fill, OrderRequest, OrderStatus, Side
-from engine.paper_book import InMemoryPaperBook, PaperBook, PaperOrder, unit_draw
+from engine.paper_book import (
+    BarBooking,
+    InMemoryPaperBook,
+    PaperBook,
+    PaperOrder,
+    PaperTrade,
+    unit_draw,
+)
 
 __all__ = [
     "Broker",
@@ -207,26 +214,51 @@ class PaperBroker:
     # -- venue side ---------------------------------------------------------------------------
 
     def on_bar(self, bar: Bar) -> list[Fill]:
-        """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts)."""
+        """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts).
+
+        The bar's fills and cancellations are booked in one write, together with the symbol's
+        cursor; this venue's memory (pending orders, cursor, unpolled fills) changes only once
+        that write succeeded, so a failed write leaves memory as the book on disk.
+        """
         cursor = self._cursors.get(bar.symbol)
         if cursor is not None and bar.ts <= cursor:
             return []
-        self._cursors[bar.symbol] = bar.ts
         pending = self._pending.get(bar.symbol)
         if not pending:
+            self._cursors[bar.symbol] = bar.ts
             return []
-        fills: list[Fill] = []
-        for order in list(pending.values()):
-            if order.placed_at > bar.ts:
-                continue  # sent after this bar opened: it fills on a later bar
-            fill = self._execute(order, bar)
-            if fill is not None:
-                fills.append(fill)
-        self._book.set_cursor(bar.symbol, bar.ts)
+        booking = self._settle(bar, pending)
+        self._book.book_bar(booking)
+        self._cursors[bar.symbol] = bar.ts
+        for trade in booking.trades:
+            del pending[trade.order.client_order_id]
+        for gone in booking.cancelled:
+            del pending[gone.client_order_id]
+            log.debug("paper_order_cancelled cid=%s reason=%s", gone.client_order_id, gone.reason)
+        fills = [trade.fill for trade in booking.trades]
         self._unpolled.extend(fills)
         return fills
 
-    def _execute(self, order: PaperOrder, bar: Bar) -> Fill | None:
+    def _settle(self, bar: Bar, pending: dict[str, PaperOrder]) -> BarBooking:
+        """Return what bar does to the pending orders; each sees the account the previous left."""
+        account = _Account(self._book.cash(), self._book.position(bar.symbol))
+        trades: list[PaperTrade] = []
+        cancelled: list[PaperOrder] = []
+        for order in pending.values():
+            if order.placed_at > bar.ts:
+                continue  # sent after this bar opened: it fills on a later bar
+            outcome = self._execute(order, bar, account)
+            if isinstance(outcome, PaperTrade):
+                trades.append(outcome)
+                account.apply(outcome)
+            elif outcome is not None:
+                cancelled.append(outcome)
+        return BarBooking(bar.symbol, bar.ts, tuple(trades), tuple(cancelled))
+
+    def _execute(
+        self, order: PaperOrder, bar: Bar, account: _Account
+    ) -> PaperTrade | PaperOrder | None:
+        """Return the order's trade on bar, its cancellation, or None when it stays pending."""
         window = self._faults.active(bar.ts)
         slippage = self._config.slippage_pct + (window.slippage_pct if window else 0.0)
         if self._config.slippage_jitter_pct > 0:
@@ -240,24 +272,24 @@ class PaperBroker:
         if collar is not None and sign * (price - collar) > 0:
             # A protected market order is a marketable limit at its collar, immediate or
             # cancel: nothing fills beyond it, the remainder (here all of it) is cancelled.
-            return self._cancel_at_fill(
+            return _cancelled(
                 order, f"{NO_FILL_IN_COLLAR} (fill price {price:g}, collar {collar:g})"
             )
-        position = self._book.positions().get(order.symbol, 0.0)
+        position = account.position
         quantity = order.quantity
         reason = ""
         if order.reduce_only:
             reducible = max(-sign * position, 0.0)
             if reducible <= _EPSILON:
-                return self._cancel_at_fill(order, "reduce-only order has no position to reduce")
+                return _cancelled(order, "reduce-only order has no position to reduce")
             if quantity > reducible:
                 reason = f"reduce-only: clipped from {quantity} to {reducible}"
                 quantity = reducible
         notional = quantity * price
         fee = notional * self._config.fee_pct / 100.0
         opening = not order.reduce_only and sign * position >= 0
-        if opening and notional + fee > self._book.cash() + _EPSILON:
-            return self._cancel_at_fill(order, f"{INSUFFICIENT_FUNDS} at fill")
+        if opening and notional + fee > account.cash + _EPSILON:
+            return _cancelled(order, f"{INSUFFICIENT_FUNDS} at fill")
         filled = replace(
             order,
             status=OrderStatus.FILLED,
@@ -275,15 +307,7 @@ class PaperBroker:
             fee=fee,
             ts=bar.ts,
         )
-        self._book.apply_fill(filled, fill, -sign * notional - fee, sign * quantity)
-        self._pending[order.symbol].pop(order.client_order_id, None)
-        return fill
-
-    def _cancel_at_fill(self, order: PaperOrder, reason: str) -> Fill | None:
-        self._book.update_order(replace(order, status=OrderStatus.CANCELLED, reason=reason))
-        self._pending[order.symbol].pop(order.client_order_id, None)
-        log.debug("paper_order_cancelled cid=%s reason=%s", order.client_order_id, reason)
-        return None
+        return PaperTrade(filled, fill, -sign * notional - fee, sign * quantity)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -354,6 +378,30 @@ class PaperBroker:
         )
         price = order.limit_price or order.reference_price
         return order.quantity * price * fee_factor > self._book.cash() - reserved + _EPSILON
+
+
+class _Account:
+    """Cash and the bar symbol's position while a bar is settled, as the book will hold them."""
+
+    __slots__ = ("_position", "cash")
+
+    def __init__(self, cash: float, position: float) -> None:
+        self.cash = cash
+        self._position = position
+
+    @property
+    def position(self) -> float:
+        """Return the position as the book reports it (a vanished one is 0)."""
+        return self._position if abs(self._position) > _EPSILON else 0.0
+
+    def apply(self, trade: PaperTrade) -> None:
+        """Add a trade's effect, in the order the book adds it."""
+        self.cash += trade.cash_delta
+        self._position += trade.position_delta
+
+
+def _cancelled(order: PaperOrder, reason: str) -> PaperOrder:
+    return replace(order, status=OrderStatus.CANCELLED, reason=reason)
 
 
 def _invalid_reason(order: OrderRequest) -> str:
