@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from engine.broker import BrokerConfig, InMemoryPaperBook, PaperBook, PaperBroker, PaperOrder
-from engine.paper_book import BarBooking, PaperTrade
 from engine.clock import SimulatedClock
 from engine.errors import BrokerTimeoutError, StateError
 from engine.faults import FaultPlan, FaultWindow
 from engine.model import Bar, Fill, OrderRequest, OrderStatus, Side
+from engine.paper_book import BarBooking, PaperTrade
 from tradeguard.adapters.paper_book import FILENAME, SCHEMA_VERSION, SqlitePaperBook
 
 T0 = datetime(2022, 1, 21, 10, 0, tzinfo=UTC)

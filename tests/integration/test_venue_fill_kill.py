@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,8 @@ def _replay(data: Path, state: Path, failpoint: str | None) -> subprocess.Comple
 
 
 def _fill_ids(path: Path, table: str) -> set[str]:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return {row[0] for row in db.execute(f"SELECT fill_id FROM {table}")}  # noqa: S608
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return {row[0] for row in db.execute(f"SELECT fill_id FROM {table}")}
 
 
 @pytest.mark.parametrize("nth", [1, 3])
