@@ -54,6 +54,11 @@ from tradeguard.store.sqlite_kit import Durability
 __all__ = ["FILENAME", "SCHEMA_VERSION", "SqlitePaperBook"]
 
 _EPSILON = 1e-12
+# A checkpoint syncs the file twice (WAL, then database) even with synchronous=NORMAL, and an
+# order writes ~14 pages in its two commits: SQLite's default of 1000 pages checkpointed every
+# ~70 orders, a wall-clock cost of ~0.1 ms per order on a 3 ms fsync. 8000 pages (~32 MiB of
+# WAL) checkpoint every ~570 orders; what a commit makes durable against a kill is unchanged.
+CHECKPOINT_PAGES = 8000
 
 
 class SqlitePaperBook:
@@ -80,6 +85,7 @@ class SqlitePaperBook:
         try:
             with sqlite_kit.translated(self.path, "opening", WHAT):
                 sqlite_kit.set_pragmas(self._db, self.path, durability, WHAT)
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
                 self._migrate(self._db)
                 self._db.row_factory = sqlite3.Row
                 self._mirror = _Mirror.load(self._db)
