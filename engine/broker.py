@@ -6,9 +6,11 @@ real exchange. Orders fill at the open of the first bar of their symbol that sta
 the time they were placed, adjusted adversely by slippage. A market order with a collar price
 (price protection) fills only at or inside it; otherwise the venue cancels it at fill time, as
 it cancels an opening order the cash no longer covers and a reduce-only order with nothing to
-reduce: the client learns it through get_order, like at a real venue. Every random draw is a hash of
-(seed, client_order_id, purpose), so a restarted process gets the same outcome for the same
-order and a run is reproducible under a seed.
+reduce: the client learns it through get_order, like at a real venue (the fill rules are
+`engine.paper_fills`). Every random draw is a hash of (seed, client_order_id, purpose), so a
+restarted process gets the same outcome for the same order and a run is reproducible under a
+seed. The book is written once when the venue answers a submission and once per bar that
+settles orders, each before the client sees the answer or the fill.
 """
 
 from __future__ import annotations
@@ -25,16 +27,12 @@ from engine.clock import Clock
 from engine.errors import BrokerTimeoutError, BrokerUnavailableError
 from engine.faults import FaultPlan, FaultWindow
 from engine.model import Bar, BrokerAck, BrokerOrder, Fill, OrderRequest, OrderStatus, Side
-from engine.paper_book import (
-    BarBooking,
-    InMemoryPaperBook,
-    PaperBook,
-    PaperOrder,
-    PaperTrade,
-    unit_draw,
-)
+from engine.paper_book import InMemoryPaperBook, PaperBook, PaperOrder, unit_draw
+from engine.paper_fills import INSUFFICIENT_FUNDS, NO_FILL_IN_COLLAR, FillRules
 
 __all__ = [
+    "INSUFFICIENT_FUNDS",
+    "NO_FILL_IN_COLLAR",
     "Broker",
     "BrokerConfig",
     "InMemoryPaperBook",
@@ -46,8 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INSUFFICIENT_FUNDS = "insufficient funds"
-NO_FILL_IN_COLLAR = "expired: no liquidity within the price collar"
 _EPSILON = 1e-12
 _REJECTED = OrderStatus.REJECTED
 
@@ -121,6 +117,9 @@ class PaperBroker:
         self._book = book
         self._faults = faults if faults is not None else FaultPlan()
         self._seed = seed
+        self._rules = FillRules(
+            config.fee_pct, config.slippage_pct, config.slippage_jitter_pct, self._faults, seed
+        )
         book.initialize(config.starting_cash)
         self._pending: dict[str, dict[str, PaperOrder]] = {}
         for order in book.pending_orders():
@@ -227,7 +226,9 @@ class PaperBroker:
         if not pending:
             self._cursors[bar.symbol] = bar.ts
             return []
-        booking = self._settle(bar, pending)
+        booking = self._rules.settle(
+            bar, pending.values(), self._book.cash(), self._book.position(bar.symbol)
+        )
         self._book.book_bar(booking)
         self._cursors[bar.symbol] = bar.ts
         for trade in booking.trades:
@@ -238,76 +239,6 @@ class PaperBroker:
         fills = [trade.fill for trade in booking.trades]
         self._unpolled.extend(fills)
         return fills
-
-    def _settle(self, bar: Bar, pending: dict[str, PaperOrder]) -> BarBooking:
-        """Return what bar does to the pending orders; each sees the account the previous left."""
-        account = _Account(self._book.cash(), self._book.position(bar.symbol))
-        trades: list[PaperTrade] = []
-        cancelled: list[PaperOrder] = []
-        for order in pending.values():
-            if order.placed_at > bar.ts:
-                continue  # sent after this bar opened: it fills on a later bar
-            outcome = self._execute(order, bar, account)
-            if isinstance(outcome, PaperTrade):
-                trades.append(outcome)
-                account.apply(outcome)
-            elif outcome is not None:
-                cancelled.append(outcome)
-        return BarBooking(bar.symbol, bar.ts, tuple(trades), tuple(cancelled))
-
-    def _execute(
-        self, order: PaperOrder, bar: Bar, account: _Account
-    ) -> PaperTrade | PaperOrder | None:
-        """Return the order's trade on bar, its cancellation, or None when it stays pending."""
-        window = self._faults.active(bar.ts)
-        slippage = self._config.slippage_pct + (window.slippage_pct if window else 0.0)
-        if self._config.slippage_jitter_pct > 0:
-            jitter = unit_draw(self._seed, order.client_order_id, "slippage_jitter")
-            slippage += self._config.slippage_jitter_pct * jitter
-        sign = order.side.sign
-        price = bar.open * (1.0 + sign * slippage / 100.0)
-        if order.limit_price is not None and sign * (price - order.limit_price) > 0:
-            return None  # limit not reachable on this bar; stays pending
-        collar = order.collar_price
-        if collar is not None and sign * (price - collar) > 0:
-            # A protected market order is a marketable limit at its collar, immediate or
-            # cancel: nothing fills beyond it, the remainder (here all of it) is cancelled.
-            return _cancelled(
-                order, f"{NO_FILL_IN_COLLAR} (fill price {price:g}, collar {collar:g})"
-            )
-        position = account.position
-        quantity = order.quantity
-        reason = ""
-        if order.reduce_only:
-            reducible = max(-sign * position, 0.0)
-            if reducible <= _EPSILON:
-                return _cancelled(order, "reduce-only order has no position to reduce")
-            if quantity > reducible:
-                reason = f"reduce-only: clipped from {quantity} to {reducible}"
-                quantity = reducible
-        notional = quantity * price
-        fee = notional * self._config.fee_pct / 100.0
-        opening = not order.reduce_only and sign * position >= 0
-        if opening and notional + fee > account.cash + _EPSILON:
-            return _cancelled(order, f"{INSUFFICIENT_FUNDS} at fill")
-        filled = replace(
-            order,
-            status=OrderStatus.FILLED,
-            filled_quantity=quantity,
-            average_price=price,
-            reason=reason,
-        )
-        fill = Fill(
-            fill_id=f"{order.client_order_id}-1",
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-            price=price,
-            fee=fee,
-            ts=bar.ts,
-        )
-        return PaperTrade(filled, fill, -sign * notional - fee, sign * quantity)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -378,30 +309,6 @@ class PaperBroker:
         )
         price = order.limit_price or order.reference_price
         return order.quantity * price * fee_factor > self._book.cash() - reserved + _EPSILON
-
-
-class _Account:
-    """Cash and the bar symbol's position while a bar is settled, as the book will hold them."""
-
-    __slots__ = ("_position", "cash")
-
-    def __init__(self, cash: float, position: float) -> None:
-        self.cash = cash
-        self._position = position
-
-    @property
-    def position(self) -> float:
-        """Return the position as the book reports it (a vanished one is 0)."""
-        return self._position if abs(self._position) > _EPSILON else 0.0
-
-    def apply(self, trade: PaperTrade) -> None:
-        """Add a trade's effect, in the order the book adds it."""
-        self.cash += trade.cash_delta
-        self._position += trade.position_delta
-
-
-def _cancelled(order: PaperOrder, reason: str) -> PaperOrder:
-    return replace(order, status=OrderStatus.CANCELLED, reason=reason)
 
 
 def _invalid_reason(order: OrderRequest) -> str:
