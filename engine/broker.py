@@ -6,9 +6,11 @@ real exchange. Orders fill at the open of the first bar of their symbol that sta
 the time they were placed, adjusted adversely by slippage. A market order with a collar price
 (price protection) fills only at or inside it; otherwise the venue cancels it at fill time, as
 it cancels an opening order the cash no longer covers and a reduce-only order with nothing to
-reduce: the client learns it through get_order, like at a real venue. Every random draw is a hash of
-(seed, client_order_id, purpose), so a restarted process gets the same outcome for the same
-order and a run is reproducible under a seed.
+reduce: the client learns it through get_order, like at a real venue (the fill rules are
+`engine.paper_fills`). Every random draw is a hash of (seed, client_order_id, purpose), so a
+restarted process gets the same outcome for the same order and a run is reproducible under a
+seed. The book is written once when the venue answers a submission and once per bar that
+settles orders, each before the client sees the answer or the fill.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ from engine.errors import BrokerTimeoutError, BrokerUnavailableError
 from engine.faults import FaultPlan, FaultWindow
 from engine.model import Bar, BrokerAck, BrokerOrder, Fill, OrderRequest, OrderStatus, Side
 from engine.paper_book import InMemoryPaperBook, PaperBook, PaperOrder, unit_draw
+from engine.paper_fills import INSUFFICIENT_FUNDS, NO_FILL_IN_COLLAR, FillRules
 
 __all__ = [
+    "INSUFFICIENT_FUNDS",
+    "NO_FILL_IN_COLLAR",
     "Broker",
     "BrokerConfig",
     "InMemoryPaperBook",
@@ -39,8 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INSUFFICIENT_FUNDS = "insufficient funds"
-NO_FILL_IN_COLLAR = "expired: no liquidity within the price collar"
 _EPSILON = 1e-12
 _REJECTED = OrderStatus.REJECTED
 
@@ -114,6 +117,9 @@ class PaperBroker:
         self._book = book
         self._faults = faults if faults is not None else FaultPlan()
         self._seed = seed
+        self._rules = FillRules(
+            config.fee_pct, config.slippage_pct, config.slippage_jitter_pct, self._faults, seed
+        )
         book.initialize(config.starting_cash)
         self._pending: dict[str, dict[str, PaperOrder]] = {}
         for order in book.pending_orders():
@@ -213,83 +219,32 @@ class PaperBroker:
         return not self._unpolled and not (pending and any(pending.values()))
 
     def on_bar(self, bar: Bar) -> list[Fill]:
-        """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts)."""
+        """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts).
+
+        The bar's fills and cancellations are booked in one write, together with the symbol's
+        cursor; this venue's memory (pending orders, cursor, unpolled fills) changes only once
+        that write succeeded, so a failed write leaves memory as the book on disk.
+        """
         cursor = self._cursors.get(bar.symbol)
         if cursor is not None and bar.ts <= cursor:
             return []
-        self._cursors[bar.symbol] = bar.ts
         pending = self._pending.get(bar.symbol)
         if not pending:
+            self._cursors[bar.symbol] = bar.ts
             return []
-        fills: list[Fill] = []
-        for order in list(pending.values()):
-            if order.placed_at > bar.ts:
-                continue  # sent after this bar opened: it fills on a later bar
-            fill = self._execute(order, bar)
-            if fill is not None:
-                fills.append(fill)
-        self._book.set_cursor(bar.symbol, bar.ts)
+        booking = self._rules.settle(
+            bar, pending.values(), self._book.cash(), self._book.position(bar.symbol)
+        )
+        self._book.book_bar(booking)
+        self._cursors[bar.symbol] = bar.ts
+        for trade in booking.trades:
+            del pending[trade.order.client_order_id]
+        for gone in booking.cancelled:
+            del pending[gone.client_order_id]
+            log.debug("paper_order_cancelled cid=%s reason=%s", gone.client_order_id, gone.reason)
+        fills = [trade.fill for trade in booking.trades]
         self._unpolled.extend(fills)
         return fills
-
-    def _execute(self, order: PaperOrder, bar: Bar) -> Fill | None:
-        window = self._faults.active(bar.ts)
-        slippage = self._config.slippage_pct + (window.slippage_pct if window else 0.0)
-        if self._config.slippage_jitter_pct > 0:
-            jitter = unit_draw(self._seed, order.client_order_id, "slippage_jitter")
-            slippage += self._config.slippage_jitter_pct * jitter
-        sign = order.side.sign
-        price = bar.open * (1.0 + sign * slippage / 100.0)
-        if order.limit_price is not None and sign * (price - order.limit_price) > 0:
-            return None  # limit not reachable on this bar; stays pending
-        collar = order.collar_price
-        if collar is not None and sign * (price - collar) > 0:
-            # A protected market order is a marketable limit at its collar, immediate or
-            # cancel: nothing fills beyond it, the remainder (here all of it) is cancelled.
-            return self._cancel_at_fill(
-                order, f"{NO_FILL_IN_COLLAR} (fill price {price:g}, collar {collar:g})"
-            )
-        position = self._book.positions().get(order.symbol, 0.0)
-        quantity = order.quantity
-        reason = ""
-        if order.reduce_only:
-            reducible = max(-sign * position, 0.0)
-            if reducible <= _EPSILON:
-                return self._cancel_at_fill(order, "reduce-only order has no position to reduce")
-            if quantity > reducible:
-                reason = f"reduce-only: clipped from {quantity} to {reducible}"
-                quantity = reducible
-        notional = quantity * price
-        fee = notional * self._config.fee_pct / 100.0
-        opening = not order.reduce_only and sign * position >= 0
-        if opening and notional + fee > self._book.cash() + _EPSILON:
-            return self._cancel_at_fill(order, f"{INSUFFICIENT_FUNDS} at fill")
-        filled = replace(
-            order,
-            status=OrderStatus.FILLED,
-            filled_quantity=quantity,
-            average_price=price,
-            reason=reason,
-        )
-        fill = Fill(
-            fill_id=f"{order.client_order_id}-1",
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=quantity,
-            price=price,
-            fee=fee,
-            ts=bar.ts,
-        )
-        self._book.apply_fill(filled, fill, -sign * notional - fee, sign * quantity)
-        self._pending[order.symbol].pop(order.client_order_id, None)
-        return fill
-
-    def _cancel_at_fill(self, order: PaperOrder, reason: str) -> Fill | None:
-        self._book.update_order(replace(order, status=OrderStatus.CANCELLED, reason=reason))
-        self._pending[order.symbol].pop(order.client_order_id, None)
-        log.debug("paper_order_cancelled cid=%s reason=%s", order.client_order_id, reason)
-        return None
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -1,4 +1,10 @@
-"""The paper venue's records: booked orders, the durable book protocol, an in-memory book."""
+"""The paper venue's records: booked orders, the durable book protocol, an in-memory book.
+
+The venue writes its book at two moments per order: when it answers a submission (`add_order`,
+the order row with its answer) and when a bar settles it (`book_bar`: the bar's fills,
+cancellations, cash, positions and the symbol's cursor at once). Both happen before the client
+sees the answer or the fill, so whatever the venue answered survives a kill -9.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +69,26 @@ class PaperOrder:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class PaperTrade:
+    """One fill as the venue books it: the order after it and its effect on the account."""
+
+    order: PaperOrder
+    fill: Fill
+    cash_delta: float
+    position_delta: float
+
+
+@dataclass(frozen=True, slots=True)
+class BarBooking:
+    """What one bar did at the venue: its fills and cancellations, in booking order."""
+
+    symbol: str
+    ts: datetime
+    trades: tuple[PaperTrade, ...] = ()
+    cancelled: tuple[PaperOrder, ...] = ()
+
+
 class PaperBook(Protocol):
     """The paper venue's own durable book; each method is one atomic operation."""
 
@@ -78,10 +104,11 @@ class PaperBook(Protocol):
     def update_order(self, order: PaperOrder) -> None:
         """Replace a booked order's record (status change without a fill)."""
 
-    def apply_fill(
-        self, order: PaperOrder, fill: Fill, cash_delta: float, position_delta: float
-    ) -> None:
-        """Record fill, update order, cash and position together; a fill_id is stored once."""
+    def book_bar(self, booking: BarBooking) -> None:
+        """Record a bar's fills, order changes, cash, positions and cursor in one atomic step.
+
+        A fill_id is stored once: a booking repeating one changes nothing and raises StateError.
+        """
 
     def pending_orders(self) -> list[PaperOrder]:
         """Return orders still SUBMITTED, in booking order."""
@@ -92,14 +119,14 @@ class PaperBook(Protocol):
     def positions(self) -> dict[str, float]:
         """Return non-zero positions by symbol."""
 
+    def position(self, symbol: str) -> float:
+        """Return the booked quantity of symbol as summed, not rounded to 0 (0 if never traded)."""
+
     def cash(self) -> float:
         """Return the cash balance."""
 
     def cursors(self) -> dict[str, datetime]:
         """Return the last processed bar time per symbol."""
-
-    def set_cursor(self, symbol: str, ts: datetime) -> None:
-        """Record that bars of symbol up to ts are processed."""
 
 
 class InMemoryPaperBook:
@@ -132,18 +159,21 @@ class InMemoryPaperBook:
         """Replace a booked order's record."""
         self.orders[order.client_order_id] = order
 
-    def apply_fill(
-        self, order: PaperOrder, fill: Fill, cash_delta: float, position_delta: float
-    ) -> None:
-        """Record fill, update order, cash and position together."""
-        if fill.fill_id in self.fills:
-            message = f"fill {fill.fill_id} is already booked"
-            raise StateError(message)
-        self.fills[fill.fill_id] = fill
-        self.orders[order.client_order_id] = order
-        self.balance = self.cash() + cash_delta
-        quantity = self.position_book.get(fill.symbol, 0.0) + position_delta
-        self.position_book[fill.symbol] = quantity
+    def book_bar(self, booking: BarBooking) -> None:
+        """Record a bar's fills, order changes, cash, positions and cursor together."""
+        for trade in booking.trades:
+            if trade.fill.fill_id in self.fills:
+                message = f"fill {trade.fill.fill_id} is already booked"
+                raise StateError(message)
+        for trade in booking.trades:
+            self.fills[trade.fill.fill_id] = trade.fill
+            self.orders[trade.order.client_order_id] = trade.order
+            self.balance = self.cash() + trade.cash_delta
+            quantity = self.position_book.get(trade.fill.symbol, 0.0) + trade.position_delta
+            self.position_book[trade.fill.symbol] = quantity
+        for order in booking.cancelled:
+            self.orders[order.client_order_id] = order
+        self.cursor_book[booking.symbol] = booking.ts
 
     def pending_orders(self) -> list[PaperOrder]:
         """Return orders still SUBMITTED, in booking order."""
@@ -157,6 +187,10 @@ class InMemoryPaperBook:
         """Return non-zero positions by symbol."""
         return {s: q for s, q in self.position_book.items() if abs(q) > _EPSILON}
 
+    def position(self, symbol: str) -> float:
+        """Return the booked quantity of symbol as summed, not rounded to 0 (0 if never traded)."""
+        return self.position_book.get(symbol, 0.0)
+
     def cash(self) -> float:
         """Return the cash balance (0 before initialize)."""
         return 0.0 if self.balance is None else self.balance
@@ -164,10 +198,6 @@ class InMemoryPaperBook:
     def cursors(self) -> dict[str, datetime]:
         """Return the last processed bar time per symbol."""
         return dict(self.cursor_book)
-
-    def set_cursor(self, symbol: str, ts: datetime) -> None:
-        """Record that bars of symbol up to ts are processed."""
-        self.cursor_book[symbol] = ts
 
 
 def unit_draw(seed: int, client_order_id: str, purpose: str) -> float:

@@ -2,7 +2,8 @@
 
 Set `TRADEGUARD_FAILPOINT=<point>:<n>` to SIGKILL the process the n-th time it reaches
 <point>. Points: `before_broker` (the intent is journaled, the broker not yet called),
-`inside_broker` (the venue has the order, the acknowledgement is lost), `after_commit` (a
+`inside_broker` (the venue has the order, the acknowledgement is lost), `venue_fill` (the
+paper venue's book committed a bar's fills, the journal has not seen them), `after_commit` (a
 journal transaction just committed), `after_fill` (a transaction booking a fill just
 committed: between the trades of an order filled in several), and the two steps of an archive
 move of the state store (`archive_history_committed`: rows copied to history.db, not yet deleted
@@ -16,7 +17,7 @@ import os
 import signal
 from dataclasses import dataclass
 
-from engine.broker import Broker
+from engine.broker import Broker, PaperBroker
 from engine.errors import ConfigurationError
 from engine.model import Bar, BrokerAck, BrokerOrder, Fill, OrderRequest
 from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
@@ -26,6 +27,7 @@ ENV = "TRADEGUARD_FAILPOINT"
 POINTS = (
     "before_broker",
     "inside_broker",
+    "venue_fill",
     "after_commit",
     "after_fill",
     "archive_history_committed",
@@ -72,10 +74,14 @@ class FailpointBroker:
         self._inner = inner
         self._failpoint = failpoint
         self._venue = inner if isinstance(inner, MarketSimulator) else None
+        self._paper = inner if isinstance(inner, PaperBroker) else None
 
     def on_bar(self, bar: Bar) -> None:
-        """Hand the bar to a simulated venue (a real venue needs none)."""
-        if self._venue is not None:
+        """Hand the bar to a simulated venue (a real venue needs none); maybe die once it filled."""
+        if self._paper is not None:
+            if self._paper.on_bar(bar):
+                self._failpoint.reach("venue_fill")
+        elif self._venue is not None:
             self._venue.on_bar(bar)
 
     def place_order(self, order: OrderRequest) -> BrokerAck:

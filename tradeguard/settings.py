@@ -103,7 +103,7 @@ class StoreConfig(BaseModel):
     failpoint: str | None = Field(
         None,
         pattern=(
-            r"^(before_broker|inside_broker|after_commit|after_fill"
+            r"^(before_broker|inside_broker|venue_fill|after_commit|after_fill"
             r"|archive_history_committed|archive_hot_committed):[1-9][0-9]*$"
         ),
         description="Crash drill only: SIGKILL this process the n-th time it reaches <point> "

@@ -15,6 +15,7 @@ from engine.clock import SimulatedClock
 from engine.errors import BrokerTimeoutError, StateError
 from engine.faults import FaultPlan, FaultWindow
 from engine.model import Bar, Fill, OrderRequest, OrderStatus, Side
+from engine.paper_book import BarBooking, PaperTrade
 from tradeguard.adapters.paper_book import FILENAME, SCHEMA_VERSION, SqlitePaperBook
 
 T0 = datetime(2022, 1, 21, 10, 0, tzinfo=UTC)
@@ -35,6 +36,10 @@ def paper_order(cid: str, status: OrderStatus = OrderStatus.SUBMITTED) -> PaperO
         quantity=0.5, reference_price=123.25, placed_at=T0, status=status, latency_ms=20.0,
         reduce_only=True, limit_price=120.5, reason="",
     )
+
+
+def one_fill(order: PaperOrder, fill: Fill, cash: float, position: float) -> BarBooking:
+    return BarBooking(fill.symbol, fill.ts, (PaperTrade(order, fill, cash, position),))
 
 
 def test_book_file_is_private_and_uses_wal(tmp_path: Path) -> None:
@@ -70,8 +75,7 @@ def test_every_record_survives_reopening(tmp_path: Path) -> None:
         book.initialize(1_000.0)
         book.add_order(paper_order("o1"))
         book.add_order(paper_order("o2"))
-        book.apply_fill(filled, fill, 60.47, -0.5)
-        book.set_cursor("BTC", T0 + MINUTE)
+        book.book_bar(one_fill(filled, fill, 60.47, -0.5))
 
     with SqlitePaperBook(tmp_path) as reopened:
         reopened.initialize(5_000.0)  # an existing book keeps its cash
@@ -89,12 +93,12 @@ def test_same_client_id_or_fill_id_cannot_be_booked_twice(tmp_path: Path) -> Non
         book.initialize(100.0)
         book.add_order(paper_order("o1"))
         fill = Fill("o1-1", "o1", "BTC", Side.SELL, 0.5, 121.0, 0.0, T0)
-        book.apply_fill(paper_order("o1", OrderStatus.FILLED), fill, 60.5, -0.5)
+        book.book_bar(one_fill(paper_order("o1", OrderStatus.FILLED), fill, 60.5, -0.5))
 
         with pytest.raises(StateError, match="duplicate"):
             book.add_order(paper_order("o1"))
         with pytest.raises(StateError, match="duplicate"):
-            book.apply_fill(paper_order("o1", OrderStatus.FILLED), fill, 60.5, -0.5)
+            book.book_bar(one_fill(paper_order("o1", OrderStatus.FILLED), fill, 60.5, -0.5))
 
         assert book.cash() == pytest.approx(160.5)  # the refused fill changed nothing
         assert book.positions() == {"BTC": -0.5}
@@ -106,7 +110,7 @@ def test_fill_for_an_unbooked_order_rolls_back_entirely(tmp_path: Path) -> None:
         ghost = Fill("g-1", "g", "BTC", Side.BUY, 1.0, 10.0, 0.0, T0)
 
         with pytest.raises(StateError):
-            book.apply_fill(paper_order("g", OrderStatus.FILLED), ghost, -10.0, 1.0)
+            book.book_bar(one_fill(paper_order("g", OrderStatus.FILLED), ghost, -10.0, 1.0))
 
         assert book.cash() == 100.0
         assert book.positions() == {}
