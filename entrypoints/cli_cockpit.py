@@ -40,7 +40,7 @@ def latest_validation_dir(state_dir: Path) -> Path | None:
 def _status_state(state: AppState) -> AppState:
     """The state to show: the named directory, else its latest validation run."""
     settings = state.settings()
-    from tradeguard.bootstrap import store_path
+    from tradeguard.workspace import store_path
 
     if store_path(settings.store.state_dir).exists():
         return state
@@ -79,7 +79,8 @@ def status(
     ] = 2.0,
 ) -> None:
     """Show breaker state and time in it, current bar, today's P&L, positions, intents."""
-    from tradeguard import services
+    from engine.clock import SystemClock
+    from tradeguard.cockpit.status_read import read_status
 
     state = _status_state(state_of(ctx))
     if watch:
@@ -88,7 +89,7 @@ def status(
             raise UsageError(message)
         _watch(state, interval)
         return
-    echo_data(services.status(state.app()), as_json)
+    echo_data(read_status(state.workspace(), SystemClock()), as_json)
 
 
 def _watch(state: AppState, interval: float) -> None:
@@ -96,17 +97,18 @@ def _watch(state: AppState, interval: float) -> None:
     from rich.console import Console
     from rich.live import Live
 
-    from tradeguard import services
+    from engine.clock import SystemClock
+    from tradeguard.cockpit.status_read import read_status
     from tradeguard.cockpit.view import render_status
 
-    app = state.app()
+    workspace, clock = state.workspace(), SystemClock()
     console = Console()
-    snapshot = services.status(app)
+    snapshot = read_status(workspace, clock)
     with Live(render_status(snapshot, _session_now(snapshot)), console=console,
               auto_refresh=False, screen=console.is_terminal) as live:
         try:
             while True:
-                snapshot = services.status(app)
+                snapshot = read_status(workspace, clock)
                 live.update(render_status(snapshot, _session_now(snapshot)), refresh=True)
                 time.sleep(interval)  # the refresh period the operator asked for
         except KeyboardInterrupt:

@@ -10,7 +10,7 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,6 +23,7 @@ from engine.errors import ConfigurationError, TradeguardError
 if TYPE_CHECKING:
     from tradeguard.app import App
     from tradeguard.settings import Settings
+    from tradeguard.workspace import SqliteWorkspace
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -80,16 +81,19 @@ class AppState:
             self._settings = load_settings(self.config, **overrides)
         return self._settings
 
+    def workspace(self) -> SqliteWorkspace:
+        """Return the state directory's workspace (no composition root: `status` reads it)."""
+        from tradeguard.workspace import SqliteWorkspace
+
+        store = self.settings().store
+        return SqliteWorkspace(store.state_dir, store.durability, force_lock=self.force)
+
     def app(self) -> App:
         """Build the use cases' runtime once (the composition root, on top of everything)."""
         if self._app is None:
-            from tradeguard.bootstrap import bootstrap, sqlite_workspace
+            from tradeguard.bootstrap import bootstrap
 
-            settings = self.settings()
-            workspace = sqlite_workspace(settings)
-            if self.force:
-                workspace = replace(workspace, force_lock=True)
-            self._app = bootstrap(settings, workspace=workspace)
+            self._app = bootstrap(self.settings(), workspace=self.workspace())
         return self._app
 
 

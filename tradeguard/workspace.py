@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from engine.errors import ConfigurationError
-from engine.events import BreakerTransitioned, OperatorActed
-from engine.model import OrderIntent
-from engine.ports import Batch, OperatorCommand, RecoveredState
 from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
 
+    from engine.events import BreakerTransitioned, OperatorActed
+    from engine.model import OrderIntent
+    from engine.ports import Batch, OperatorCommand, RecoveredState
     from tradeguard.alerting.runtime import SessionAlerting
     from tradeguard.settings import Settings
     from tradeguard.store.invariants import JournalProblem
@@ -132,6 +132,17 @@ class Workspace(Protocol):
 def store_path(state_dir: Path) -> Path:
     """Return the path of the engine store inside a state directory."""
     return state_dir / STORE_FILE
+
+
+def require_existing(workspace: Workspace) -> Workspace:
+    """Return workspace; refuse one where no session has written state yet."""
+    if not workspace.exists():
+        message = (
+            f"state directory {workspace.location} holds no tradeguard state; run a session "
+            "first or pass --state-dir"
+        )
+        raise ConfigurationError(message)
+    return workspace
 
 
 @dataclass(frozen=True)
