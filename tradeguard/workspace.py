@@ -7,10 +7,9 @@ and a lock file); `tradeguard.memory.MemoryWorkspace` keeps it in memory for uni
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from engine.errors import ConfigurationError
 from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
@@ -145,8 +144,9 @@ def require_existing(workspace: Workspace) -> Workspace:
     return workspace
 
 
-@dataclass(frozen=True)
-class SqliteWorkspace:
+# A NamedTuple, not a frozen dataclass: every command that reads state creates this class at
+# import, and a dataclass costs ~0.5 ms to create on Python 3.11, a NamedTuple ~0.1 ms.
+class SqliteWorkspace(NamedTuple):
     """A state directory: SQLite journal, SQLite paper book and a lock file (durable)."""
 
     state_dir: Path

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tradeguard.contracts import Transition
+from tradeguard.transition import Transition
 from tradeguard.workspace import require_existing, store_path
 
 if TYPE_CHECKING:
