@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from tradeguard.settings import Settings
+    from tradeguard.workspace import SqliteWorkspace
 
 STORE_NAME = "state.db"
 
@@ -37,24 +38,21 @@ def latest_validation_dir(state_dir: Path) -> Path | None:
     return runs[-1] if runs else None
 
 
-def _status_state(state: AppState) -> AppState:
-    """The state to show: the named directory, else its latest validation run."""
-    settings = state.settings()
-    from tradeguard.bootstrap import store_path
-
-    if store_path(settings.store.state_dir).exists():
-        return state
-    latest = latest_validation_dir(settings.store.state_dir)
+def _status_workspace(state: AppState) -> SqliteWorkspace:
+    """The workspace to show: the named state directory, else its latest validation run."""
+    workspace = state.workspace()
+    if workspace.exists():
+        return workspace
+    latest = latest_validation_dir(workspace.state_dir)
     if latest is None:
-        require_state_dir(settings)
-        return state
+        require_state_dir(state.settings())
+        return workspace
     typer.echo(
-        f"note: {settings.store.state_dir} holds no session; showing the latest validation "
+        f"note: {workspace.state_dir} holds no session; showing the latest validation "
         f"run {latest}",
         err=True,
     )
-    return AppState(config=state.config, state_dir=latest, log_level=state.log_level,
-                    force=state.force)
+    return workspace._replace(state_dir=latest)
 
 
 def _session_now(status: Mapping[str, Any]) -> datetime:
@@ -79,34 +77,36 @@ def status(
     ] = 2.0,
 ) -> None:
     """Show breaker state and time in it, current bar, today's P&L, positions, intents."""
-    from tradeguard import services
+    from engine.clock import SystemClock
+    from tradeguard.cockpit.status_read import read_status
 
-    state = _status_state(state_of(ctx))
+    workspace = _status_workspace(state_of(ctx))
     if watch:
         if as_json:
             message = "--watch and --json exclude each other"
             raise UsageError(message)
-        _watch(state, interval)
+        _watch(workspace, interval)
         return
-    echo_data(services.status(state.app()), as_json)
+    echo_data(read_status(workspace, SystemClock()), as_json)
 
 
-def _watch(state: AppState, interval: float) -> None:
+def _watch(workspace: SqliteWorkspace, interval: float) -> None:
     """Redraw the status screen every `interval` seconds (rich Live) until interrupted."""
     from rich.console import Console
     from rich.live import Live
 
-    from tradeguard import services
+    from engine.clock import SystemClock
+    from tradeguard.cockpit.status_read import read_status
     from tradeguard.cockpit.view import render_status
 
-    app = state.app()
+    clock = SystemClock()
     console = Console()
-    snapshot = services.status(app)
+    snapshot = read_status(workspace, clock)
     with Live(render_status(snapshot, _session_now(snapshot)), console=console,
               auto_refresh=False, screen=console.is_terminal) as live:
         try:
             while True:
-                snapshot = services.status(app)
+                snapshot = read_status(workspace, clock)
                 live.update(render_status(snapshot, _session_now(snapshot)), refresh=True)
                 time.sleep(interval)  # the refresh period the operator asked for
         except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 """Contracts the shell hands between use cases, CLI, Prefect tasks, flows and artifacts.
 
-Each contract is defined once, here, as a frozen type. `to_json()` is the one JSON rendering
+Each contract is defined once, here (`Transition` in tradeguard/transition.py, re-exported),
+as a frozen type. `to_json()` is the one JSON rendering
 (`replay --json` prints `SessionSummary.to_json()`); Markdown and text live in
 `tradeguard.render`. Nobody parses these back from dicts.
 """
@@ -14,49 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import TradeguardError
-from engine.events import BreakerTransitioned, OperatorActed
+from engine.events import OperatorActed
 from engine.model import OrderIntent
+from tradeguard.transition import Transition as Transition  # its own module: see there
 
 # Name of the gate a crashed validation run is reported under.
 UNHANDLED_EXCEPTION_GATE = "no_unhandled_exception"
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One breaker transition as operators see it in summaries, status and timelines."""
-
-    at: datetime
-    from_state: str
-    to_state: str
-    trigger: str
-    observed: float | None = None
-    threshold: float | None = None
-    reason: str = ""
-
-    @classmethod
-    def of(cls, event: BreakerTransitioned) -> Transition:
-        """Return the contract view of an engine transition event."""
-        return cls(
-            event.at,
-            event.from_state,
-            event.to_state,
-            event.trigger,
-            event.observed,
-            event.threshold,
-            event.reason,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the JSON object (keys at, from, to, trigger, observed, threshold, reason)."""
-        return {
-            "at": self.at.isoformat(),
-            "from": self.from_state,
-            "to": self.to_state,
-            "trigger": self.trigger,
-            "observed": self.observed,
-            "threshold": self.threshold,
-            "reason": self.reason,
-        }
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from engine.ports import Batch
 from engine.venue_sync import VenueSyncResult
 from tradeguard import bootstrap
 from tradeguard.audit import OperatorInputError, audit_text, reset_outcome
+from tradeguard.cockpit.status_read import read_status
 from tradeguard.contracts import (
     IncidentTimeline,
     SessionResult,
@@ -34,13 +35,13 @@ from tradeguard.contracts import (
 from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayRequest
 from tradeguard.store import hygiene
 from tradeguard.venues.sync import read_live_marker, require_paper_state
+from tradeguard.workspace import require_existing
 
 if TYPE_CHECKING:
     from engine.feed import FeedItem
     from engine.session import SessionEnd
     from tradeguard.app import App
     from tradeguard.store.lock import LockOwner
-    from tradeguard.workspace import Workspace
 
 __all__ = [
     "CleanReport",
@@ -176,16 +177,6 @@ def summarize(
     )
 
 
-def _existing(workspace: Workspace) -> Workspace:
-    if not workspace.exists():
-        message = (
-            f"state directory {workspace.location} holds no tradeguard state; run a session "
-            "first or pass --state-dir"
-        )
-        raise ConfigurationError(message)
-    return workspace
-
-
 def _offline_runtime(
     app: App, listeners: Sequence[Callable[[Any], None]] = ()
 ) -> bootstrap.Runtime:
@@ -218,7 +209,7 @@ class ReconcileReport:
 
 def reconcile_report(app: App) -> ReconcileReport:
     """Book what the venue has and the journal lacks, then settle every non-final intent."""
-    _existing(app.workspace)
+    require_existing(app.workspace)
     marker = read_live_marker(app.workspace.location)
     if marker is not None:
         # A live (ccxt) venue's state: its venue is the exchange, not the paper book.
@@ -265,7 +256,7 @@ def operator_command(app: App, action: str, reason: str, who: str) -> CommandRec
         raise ConfigurationError(message)
     reason = audit_text("reason", reason)
     who = audit_text("who", who or getpass.getuser())
-    workspace = _existing(app.workspace)
+    workspace = require_existing(app.workspace)
     store = workspace.open_journal()
     try:
         command_id = store.enqueue_command(action, reason, who, app.clock.now())
@@ -311,72 +302,7 @@ def _queued(action: str, command_id: int, owner: LockOwner | None) -> CommandRec
 
 def status(app: App) -> dict[str, Any]:
     """Return the latest committed state: breaker and time in state, bar, P&L, intents."""
-    workspace = _existing(app.workspace)
-    store = workspace.open_journal()
-    try:
-        recovered = store.load()
-        last = store.recent_transitions(1)
-        pending = store.pending_commands()
-    finally:
-        store.close()
-    state = recovered.state
-    breaker = state.get("breaker", {})
-    risk = state.get("risk", {})
-    owner = workspace.live_owner()
-    clock = state.get("clock", {}).get("now")
-    session = {k: v for k, v in state.get("session", {}).items() if k != "loss_window"}
-    return {
-        "state_dir": str(workspace.location),
-        "running": owner is not None,
-        "owner": owner.describe() if owner is not None else None,
-        "heartbeat_age_seconds": _heartbeat_age(app, workspace.location, owner is not None),
-        "breaker": {
-            "state": breaker.get("state", "CLOSED"),
-            "reason": breaker.get("reason", ""),
-            "trigger": breaker.get("trigger"),
-            "entered_at": breaker.get("entered_at"),
-            "time_in_state_seconds": _seconds_between(breaker.get("entered_at"), clock),
-            "consecutive_failures": breaker.get("consecutive_failures", 0),
-            "override": breaker.get("override"),
-        },
-        "current_bar": session.get("cursors", {}),
-        "daily": {
-            k: risk.get(k) for k in ("daily_pnl", "daily_trades", "trading_day", "last_reset_day")
-        },
-        "counters": {**session, **state.get("execution", {})},
-        "positions": {p.symbol: p.quantity for p in recovered.positions if p.quantity},
-        "pending_intents": [
-            {
-                "client_order_id": i.client_order_id,
-                "status": i.status.value,
-                "symbol": i.request.symbol,
-                "side": i.request.side.value,
-                "quantity": i.request.quantity,
-            }
-            for i in recovered.open_intents
-        ],
-        "pending_commands": [c.action for c in pending],
-        "last_transition": Transition.of(last[0]).to_json() if last else None,
-        "clock": clock,
-    }
-
-
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    return max((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 0.0)
-
-
-def _heartbeat_age(app: App, state_dir: Path, running: bool) -> float | None:
-    """Seconds since a running session last committed (the store's last write), else None."""
-    if not running:
-        return None
-    store = bootstrap.store_path(state_dir)
-    stamps = [p.stat().st_mtime for p in (store, store.with_name(store.name + "-wal"))
-              if p.exists()]
-    if not stamps:
-        return None
-    return max(app.clock.now().timestamp() - max(stamps), 0.0)
+    return read_status(app.workspace, app.clock)
 
 
 def _state_dir(app: App) -> Path:
@@ -430,7 +356,7 @@ def incident_timeline(
     """Return breaker events, orders and operator actions in a window (default: last incident)."""
     from tradeguard import validation  # imported on use: it loads the breaker and fault plans
 
-    store = _existing(app.workspace).open_journal()
+    store = require_existing(app.workspace).open_journal()
     try:
         return validation.incident_timeline(store, start, end)
     finally:

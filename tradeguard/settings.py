@@ -11,6 +11,7 @@ a boolean given for a number, an empty state_dir or a cron no parser accepts is 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -29,10 +30,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
-    TomlConfigSettingsSource,
 )
 
 from engine.breaker_config import CircuitConfig
@@ -67,6 +68,11 @@ __all__ = [
 ]
 SECRET_MASK = "**********"
 FAILPOINT_ENV_VAR = "TRADEGUARD_FAILPOINT"
+
+# The parsed config file of the Settings being built, set by load_settings for the build:
+# one Settings class serves every file (a subclass naming the file would cost a model build,
+# ~5 ms, at every start) and the file is read once.
+_CONFIG_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("tradeguard_config_file_data")
 
 
 def default_state_dir() -> Path:
@@ -292,13 +298,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Order sources: init kwargs > env > TOML (toml_file of the class config) > defaults.
+        """Order sources: init kwargs > env > TOML (the file load_settings read) > defaults.
 
         Every TRADEGUARD_ variable is checked first: one that sets nothing is an error.
         """
         check_environment(os.environ, settings_cls)
         legacy = _LegacyFailpointSource(settings_cls)
-        return (init_settings, env_settings, legacy, TomlConfigSettingsSource(settings_cls))
+        config_file = InitSettingsSource(settings_cls, _CONFIG_FILE_DATA.get({}))
+        return (init_settings, env_settings, legacy, config_file)
 
     def model_dump_safe(self) -> dict[str, Any]:
         """Return the effective settings as JSON-ready data with every secret masked."""
@@ -375,30 +382,17 @@ def _read_toml(path: Path, named_by: str) -> dict[str, Any]:
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings once; invalid values raise ConfigurationError naming dotted fields."""
     path, named_by = resolve_config_file(config_file)
-    toml_data: dict[str, Any] = {}
-    settings_cls: type[Settings] = Settings
-    if path is not None:
-        toml_data = _read_toml(path, named_by)
-        settings_cls = _with_toml_file(path)
+    toml_data = _read_toml(path, named_by) if path is not None else {}
     # Not chained (`from None`): pydantic's own text of these errors echoes input values,
     # and a traceback at DEBUG would print it, secrets included.
+    token = _CONFIG_FILE_DATA.set(toml_data)
     try:
-        built = settings_cls(**overrides)
+        return Settings(**overrides)
     except ValidationError as e:
         message = format_validation_error(e, Settings, toml_data, path, overrides)
         raise ConfigurationError(message) from None
     except SettingsError as e:
         message = f"invalid configuration: {e}"
         raise ConfigurationError(message) from None
-    if settings_cls is Settings:
-        return built
-    # Hand back a plain Settings so callers (and pickling/serialisation) see one class.
-    values = {name: getattr(built, name) for name in Settings.model_fields}
-    return Settings.model_construct(_fields_set=set(built.model_fields_set), **values)
-
-
-def _with_toml_file(path: Path) -> type[Settings]:
-    class FileSettings(Settings):
-        model_config = SettingsConfigDict(toml_file=path)
-
-    return FileSettings
+    finally:
+        _CONFIG_FILE_DATA.reset(token)

@@ -134,6 +134,30 @@ def test_status_after_make_run_points_at_the_latest_validation(
     assert "latest validation run" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("config", "env", "named"),
+    [
+        ("[store]\nbackup_retention = 0\n", {}, "store.backup_retention"),
+        ("[orchestration]\nreset_cron = \"61 * * * *\"\n", {}, "orchestration.reset_cron"),
+        ("", {"TRADEGUARD_ALERTS__HEARTBEAT_CHECK_CRON": "* * *"}, "heartbeat_check_cron"),
+        ("", {"TRADEGUARD_STORE__NO_SUCH_FIELD": "1"}, "TRADEGUARD_STORE__NO_SUCH_FIELD"),
+    ],
+)
+def test_status_refuses_a_bad_configuration_with_exit_2(
+    replayed: Path, tmp_path: Path, config: str, env: dict[str, str], named: str
+) -> None:
+    # status reads the state without the composition root, but still validates every setting.
+    config_file = tmp_path / "tg.toml"
+    config_file.write_text(config, encoding="utf-8")
+    done = _run(tmp_path, "--config", str(config_file), "status", "--state-dir", str(replayed),
+                **env)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith("error: ")
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_status_watch_draws_the_state_in_a_tmux_pane(replayed: Path, tmp_path: Path) -> None:
     session = f"tg-{uuid.uuid4().hex[:8]}"

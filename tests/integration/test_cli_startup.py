@@ -14,7 +14,14 @@ HEAVY = ("prefect", "pyarrow", "great_expectations", "duckdb", "matplotlib", "cc
 # the settings, it never wires a session, a breaker or the alert delivery.
 SESSION_ONLY = ("engine.assembly", "engine.session", "engine.execution",
                 "engine.circuit_breaker", "tradeguard.alerting.runtime",
-                "tradeguard.strategy_plugin")
+                "tradeguard.strategy_plugin",
+                # status reads through tradeguard.cockpit.status_read: no composition root,
+                # no use cases, no bar path, fills, venue sync, data files or alert delivery.
+                "tradeguard.bootstrap", "tradeguard.services", "tradeguard.app",
+                "tradeguard.alerts", "tradeguard.failpoints", "tradeguard.marketdata",
+                "tradeguard.requests", "tradeguard.audit", "tradeguard.venues.sync",
+                "engine.venue_sync", "engine.bar_pipeline", "engine.settlement", "engine.risk",
+                "engine.portfolio")
 # The modules of the other commands: a command imports its own module only (cli_lazy.py).
 OTHER_COMMANDS = ("entrypoints.cli_admin", "entrypoints.cli_alerts", "entrypoints.cli_analytics",
                   "entrypoints.cli_checks", "entrypoints.cli_cockpit", "entrypoints.cli_validate",

@@ -130,6 +130,18 @@ def test_out_of_bounds_value_error_names_dotted_field_and_env_source(
     assert "TRADEGUARD_RISK__MAX_DAILY_LOSS" in message
 
 
+def test_a_config_file_applies_to_its_own_load_only(tmp_path: Path) -> None:
+    # load_settings hands the parsed file to the build it runs, not to later ones.
+    good = _write(tmp_path / "good.toml", "[risk]\nmax_daily_trades = 7\n")
+    bad = _write(
+        tmp_path / "bad.toml", "[risk]\nmax_daily_trades = 7\n[store]\nbackup_retention = 0\n"
+    )
+    assert load_settings(good).risk.max_daily_trades == 7
+    with pytest.raises(ConfigurationError):
+        load_settings(bad)
+    assert load_settings().risk.max_daily_trades == Settings().risk.max_daily_trades != 7
+
+
 def test_bad_value_in_file_error_names_field_and_file(tmp_path: Path) -> None:
     config = _write(tmp_path / "tg.toml", "[store]\nbackup_retention = 0\n")
     with pytest.raises(ConfigurationError) as info:

@@ -39,7 +39,7 @@ class ApiConfig(BaseModel):
     host: str = Field("127.0.0.1", description="Address to bind; loopback unless you mean it.")
     port: int = Field(8765, description="TCP port to bind.", ge=1, le=65535)
     tokens: list[ApiToken] = Field(
-        default_factory=list,
+        default=[],  # not default_factory=list: see the note in tradeguard/alerting/config.py
         description="Bearer tokens; the API refuses to start without at least one.",
     )
     operate_per_minute: int = Field(
