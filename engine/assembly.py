@@ -9,6 +9,7 @@ from engine.broker import Broker, BrokerConfig
 from engine.circuit_breaker import CircuitBreaker, CircuitConfig
 from engine.clock import Clock
 from engine.execution import ExecutionCounters, OrderExecutionEngine
+from engine.execution_counters import split_unsnapshotted
 from engine.feed import FeedConfig
 from engine.journal import EngineJournal, EngineState, Listener
 from engine.portfolio import Portfolio
@@ -16,7 +17,6 @@ from engine.ports import EngineStore, RecoveredState
 from engine.risk import RiskConfig, RiskManager
 from engine.session import SessionConfig, TradingSession
 from engine.session_state import SessionProgress
-from engine.settlement import split_unsnapshotted
 from engine.strategy import SmaCrossover, StrategyConfig, StrategyFactory
 
 

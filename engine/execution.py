@@ -16,12 +16,13 @@ from engine.circuit_breaker import CircuitBreaker, ExecutionAction
 from engine.clock import Clock
 from engine.errors import BrokerError
 from engine.events import OrderDenied, SignalRecorded
+from engine.execution_counters import ExecutionCounters
 from engine.journal import EngineJournal
 from engine.model import OrderIntent, OrderRequest, OrderStatus, Side, Signal
 from engine.portfolio import Portfolio
 from engine.ports import Batch
 from engine.risk import OrderRisk, RiskManager
-from engine.settlement import ExecutionCounters, OrderSettlement
+from engine.settlement import OrderSettlement
 from engine.strategy import StrategyConfig, target_order
 
 __all__ = ["ExecutionCounters", "OrderExecutionEngine", "client_order_id", "flatten_order_id"]

@@ -16,9 +16,9 @@ import pytest
 from engine.assembly import assemble
 from engine.broker import PaperBroker
 from engine.clock import SystemClock
+from engine.execution_counters import split_unsnapshotted
 from engine.model import BrokerAck, OrderIntent, OrderRequest, OrderStatus, Side
 from engine.session import TradingSession
-from engine.settlement import split_unsnapshotted
 from tests.unit.engine_harness import Rig, items, wave_bars
 from tests.unit.test_ack_replay import breaker_memory
 

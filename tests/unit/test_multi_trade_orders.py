@@ -84,7 +84,7 @@ def test_trades_of_an_order_still_working_keep_it_open_until_its_last() -> None:
 
 
 def test_the_booked_part_of_a_working_order_survives_the_snapshot() -> None:
-    from engine.settlement import ExecutionCounters
+    from engine.execution_counters import ExecutionCounters
 
     counters = ExecutionCounters(orders_adopted=1, working_filled={"o2": 2.0})
     again = ExecutionCounters.from_snapshot(counters.snapshot())
