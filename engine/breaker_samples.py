@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import StateSectionError
+
 SAMPLE_KINDS = ("latency", "slippage")
 _WINDOW_KEYS = {"latency": "latency_samples", "slippage": "slippage_samples"}
 
@@ -41,7 +43,8 @@ def with_windows(
     values: dict[str, dict[int, float]] = {kind: {} for kind in SAMPLE_KINDS}
     for kind, seq, value in rows:
         if kind in values:
-            values[kind][int(seq)] = float(value)
+            number, sample = _checked(kind, seq, value)
+            values[kind][number] = sample
     for kind, key in _WINDOW_KEYS.items():
         got, window = values[kind], []
         last = seqs.get(kind)
@@ -52,3 +55,14 @@ def with_windows(
         window.reverse()
         out[key] = window
     return out
+
+
+def _checked(kind: str, seq: Any, value: Any) -> tuple[int, float]:
+    """Return (seq, value) of a sample row; any other SQLite type means the row was altered."""
+    if type(seq) is int and seq >= 0 and type(value) in (float, int):
+        return seq, float(value)
+    message = (
+        f"breaker_samples holds the {kind} sample {seq!r} = {value!r}, not what tradeguard "
+        "writes; the store was altered: restore a backup with `tradeguard state restore`"
+    )
+    raise StateSectionError(message)
