@@ -133,3 +133,29 @@ def test_status_of_an_edited_section_is_an_error_not_a_traceback(
 
     _assert_refused(_cli(state, "status"), "tradeguard state restore")
     assert _cli(traded, "status").returncode == 0
+
+
+def _lose_book(state: Path, how: str) -> None:
+    (state / BOOK).unlink()
+    if how == "a directory in its place":
+        (state / BOOK).mkdir()
+    elif how == "recreated empty by an operator command":
+        assert _cli(state, "halt", "--reason", "book lost").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "how", ["deleted", "a directory in its place", "recreated empty by an operator command"]
+)
+def test_a_lost_paper_book_is_refused_not_started_as_a_new_account(
+    traded: Path, tmp_path: Path, data_dir: Path, how: str
+) -> None:
+    # The journal holds a position bought on this book: a fresh book (new cash, no position)
+    # would cancel the reduce-only exits as "no position to reduce" and trade on a fiction.
+    state = tmp_path / "state"
+    shutil.copytree(traded, state)
+    _lose_book(state, how)
+
+    done = _replay(state, data_dir / "btc-perp_ftx_1m.csv.gz", RESUMED)
+
+    _assert_refused(done, "put the venue's book back")
+    assert not (state / BOOK).is_file() or _book_orders(state) == 0

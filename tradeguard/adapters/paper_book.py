@@ -220,6 +220,11 @@ class SqlitePaperBook:
         with self._lock:
             return self._mirror.positions.get(symbol, 0.0)
 
+    def order_ids(self) -> frozenset[str]:
+        """Return the client ids of every order the book ever booked."""
+        with self._lock:
+            return frozenset(self._mirror.ids)
+
     def cash(self) -> float:
         """Return the cash balance (0 before initialize)."""
         with self._lock:
