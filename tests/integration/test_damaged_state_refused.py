@@ -67,6 +67,12 @@ STORE_DAMAGE = {
     "sample value as a blob": "UPDATE breaker_samples SET value = x'00' WHERE id = 4",
     "sample seq as text": "UPDATE breaker_samples SET seq = 'abc' WHERE id = 4",
     "sample seq not whole": "UPDATE breaker_samples SET seq = 1.5 WHERE id = 4",
+    # The newest latency sample twice, the copy lower: it won by row order.
+    "a sample duplicated with another value": (
+        "INSERT INTO breaker_samples (id, seq, value) "
+        "SELECT 9998, seq, value / 2 FROM breaker_samples WHERE id % 2 = 0 "
+        "ORDER BY seq DESC LIMIT 1"
+    ),
     # Past SQLite's INTEGER: every commit with a sample failed after the order was sent.
     "sample_seq beyond int64": (
         "UPDATE key_state SET value = json_set(value, '$.sample_seq.latency', "
