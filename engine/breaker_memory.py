@@ -285,7 +285,11 @@ def _restore_seqs(memory: BreakerMemory, seqs: Any) -> None:
     if memory.latency_seq < len(memory.latencies) or memory.slippage_seq < len(memory.slippages):
         message = "sample_seq is smaller than the sample windows"
         raise ValueError(message)
-    memory.latency_written, memory.slippage_written = memory.latency_seq, memory.slippage_seq
+    # The first commit writes the restored windows again, in the ring slots of this run's
+    # window size: written under another size, a slot a new sample takes may hold one of
+    # them, and a later restart would find the run broken and recover a shorter window.
+    memory.latency_written = memory.latency_seq - len(memory.latencies)
+    memory.slippage_written = memory.slippage_seq - len(memory.slippages)
 
 
 def check_finite(value: float, name: str, minimum: float | None = None,
