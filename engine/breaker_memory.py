@@ -55,11 +55,19 @@ def _times(values: Any, name: str) -> deque[datetime]:
     return times
 
 
-def _non_negative(value: Any, name: str) -> int:
+def _non_negative(value: Any, name: str, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         message = f"{name} must be a non-negative integer (got {value!r})"
         raise ValueError(message)
+    if maximum is not None and value > maximum:
+        message = f"{name} must be at most {maximum} (got {value!r})"
+        raise ValueError(message)
     return value
+
+
+# A sample counter beyond this cannot have been reached by appending (2**53 samples) and
+# would overflow SQLite's 64-bit INTEGER once written: the section was altered.
+_MAX_SEQ = 2**53
 
 
 _PACKED = "f64:"  # sample windows as base64 of little-endian doubles: exact, compact, fast
@@ -259,7 +267,10 @@ class BreakerMemory:
             )
             _restore_seqs(memory, data.get("sample_seq"))
         except (KeyError, TypeError, ValueError, ConfigurationError) as e:
-            message = f"breaker snapshot cannot be restored: {type(e).__name__}: {e}"
+            message = (
+                f"breaker snapshot cannot be restored: {type(e).__name__}: {e}; restore a "
+                "backup with `tradeguard state restore`"
+            )
             raise StateError(message) from e
         return memory
 
@@ -269,12 +280,16 @@ def _restore_seqs(memory: BreakerMemory, seqs: Any) -> None:
     if seqs is None:  # windows packed in the section: every sample still has to become a row
         memory.latency_seq, memory.slippage_seq = len(memory.latencies), len(memory.slippages)
         return
-    memory.latency_seq = _non_negative(seqs["latency"], "sample_seq.latency")
-    memory.slippage_seq = _non_negative(seqs["slippage"], "sample_seq.slippage")
+    memory.latency_seq = _non_negative(seqs["latency"], "sample_seq.latency", _MAX_SEQ)
+    memory.slippage_seq = _non_negative(seqs["slippage"], "sample_seq.slippage", _MAX_SEQ)
     if memory.latency_seq < len(memory.latencies) or memory.slippage_seq < len(memory.slippages):
         message = "sample_seq is smaller than the sample windows"
         raise ValueError(message)
-    memory.latency_written, memory.slippage_written = memory.latency_seq, memory.slippage_seq
+    # The first commit writes the restored windows again, in the ring slots of this run's
+    # window size: written under another size, a slot a new sample takes may hold one of
+    # them, and a later restart would find the run broken and recover a shorter window.
+    memory.latency_written = memory.latency_seq - len(memory.latencies)
+    memory.slippage_written = memory.slippage_seq - len(memory.slippages)
 
 
 def check_finite(value: float, name: str, minimum: float | None = None,

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import StateSectionError
+
 SAMPLE_KINDS = ("latency", "slippage")
 _WINDOW_KEYS = {"latency": "latency_samples", "slippage": "slippage_samples"}
 
@@ -32,7 +34,8 @@ def with_windows(
 
     rows are (kind, seq, value); each window is the unbroken run of seqs ending just before
     the section's sample_seq (a ring slot left from a larger window size is not part of it).
-    A section of an older store carries its windows itself and is returned unchanged.
+    A section of an older store carries its windows itself and is returned unchanged. A row
+    of another type, or two values for one sample, raises StateSectionError (an edit).
     """
     out = dict(section)
     seqs = section.get("sample_seq")
@@ -41,7 +44,11 @@ def with_windows(
     values: dict[str, dict[int, float]] = {kind: {} for kind in SAMPLE_KINDS}
     for kind, seq, value in rows:
         if kind in values:
-            values[kind][int(seq)] = float(value)
+            number, sample = _checked(kind, seq, value)
+            if values[kind].setdefault(number, sample) != sample:
+                # Every sample is written once, to one slot: two values are an edit.
+                what = f"two rows for the {kind} sample {number}"
+                raise _refused(what)
     for kind, key in _WINDOW_KEYS.items():
         got, window = values[kind], []
         last = seqs.get(kind)
@@ -52,3 +59,19 @@ def with_windows(
         window.reverse()
         out[key] = window
     return out
+
+
+def _checked(kind: str, seq: Any, value: Any) -> tuple[int, float]:
+    """Return (seq, value) of a sample row; any other SQLite type means the row was altered."""
+    if type(seq) is int and seq >= 0 and type(value) in (float, int):
+        return seq, float(value)
+    what = f"the {kind} sample {seq!r} = {value!r}"
+    raise _refused(what)
+
+
+def _refused(what: str) -> StateSectionError:
+    message = (
+        f"breaker_samples holds {what}, not what tradeguard writes; the store was altered: "
+        "restore a backup with `tradeguard state restore`"
+    )
+    return StateSectionError(message)

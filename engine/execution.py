@@ -233,14 +233,19 @@ class OrderExecutionEngine(OrderSettlement):
 
         The intent passed both gates when it was journaled, and a crash kept it from the
         venue. Meanwhile the breaker may have halted (an operator's override, an escalation at
-        recovery): an order it refuses now is not sent late but cancelled, a failed order.
-        The risk limits are not asked again: the intent's own submission is in their windows.
+        recovery): an order it refuses now, or allows only smaller (an entry in THROTTLE or
+        HALF_OPEN), is not sent late but cancelled, a failed order; the strategy's next signal
+        is sized by the breaker then. The risk limits are not asked again: the intent's own
+        submission is in their windows.
         """
         request = intent.request
         decision = self._breaker.check_execution_allowed(self._action(request))
-        if decision.allowed:
+        # An entry the breaker now lets through only shrunk (THROTTLE, a HALF_OPEN probe) is
+        # not sent at the size journaled before: the client id is bound to that quantity.
+        if decision.allowed and (decision.size_factor >= 1.0 or request.reduce_only):
             return self.send(intent)
-        denied = self._deny(request, "breaker", f"not sent after a restart: {decision.reason}")
+        why = decision.reason if not decision.allowed else f"only smaller now: {decision.reason}"
+        denied = self._deny(request, "breaker", f"not sent after a restart: {why}")
         self.stats.orders_failed += 1
         log.warning("resend_refused cid=%s reason=%s", request.client_order_id, decision.reason)
         cancelled = replace(intent, status=OrderStatus.CANCELLED, updated_at=self._clock.now(),

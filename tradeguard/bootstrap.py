@@ -159,10 +159,12 @@ def build_runtime(
         store = app.workspace.open_journal(writer=True)
         stack.callback(store.close)
         alerting = app.workspace.session_alerting(app.settings, store, stack)
-        book = app.workspace.open_book()
+        recovered = store.load()
+        # A trading run needs the book the journal traded on; operator commands on a stopped
+        # session (realtime None) also serve live states, which have no paper book.
+        book = app.workspace.open_book(must_exist=realtime is not None and _traded(recovered))
         if hasattr(book, "close"):
             stack.callback(book.close)
-        recovered = store.load()
         if realtime is None:
             realtime = not recovered.state.get("clock", {}).get("simulated", True)
         wiring = _Wiring(app, seed, faults, first_bar, realtime, listeners)
@@ -171,6 +173,13 @@ def build_runtime(
         stack.close()
         raise
     return runtime
+
+
+def _traded(recovered: RecoveredState) -> bool:
+    """Return whether the journal booked fills (a position, or trades executed)."""
+    executed = recovered.state.get("execution", {}).get("trades_executed", 0)
+    return any(p.quantity for p in recovered.positions) or (
+        isinstance(executed, int) and executed > 0)
 
 
 @dataclass(frozen=True)

@@ -151,8 +151,9 @@ class MemoryWorkspace:
         del writer
         return self.journal
 
-    def open_book(self) -> Any:
-        """Return the workspace's paper book."""
+    def open_book(self, *, must_exist: bool = False) -> Any:
+        """Return the workspace's paper book (it lives as long as the workspace)."""
+        del must_exist
         return self.book
 
     def session_alerting(self, settings: Settings, journal: Journal, stack: ExitStack) -> None:

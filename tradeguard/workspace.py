@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
-from engine.errors import ConfigurationError
+from engine.errors import ConfigurationError, StatePathError
 from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
 
 if TYPE_CHECKING:
@@ -113,8 +113,12 @@ class Workspace(Protocol):
         """Open the journal; only the lock-holding writer marks sessions open and closed."""
         ...
 
-    def open_book(self) -> Any:
-        """Open the paper venue's own book (an engine.paper_book.PaperBook)."""
+    def open_book(self, *, must_exist: bool = False) -> Any:
+        """Open the paper venue's own book (an engine.paper_book.PaperBook).
+
+        must_exist: the journal booked fills from this book, so a missing or empty book is
+        refused, not started afresh (a new account would disagree with the journal).
+        """
         ...
 
     def session_alerting(
@@ -201,11 +205,24 @@ class SqliteWorkspace(NamedTuple):
             verify="full" if writer else "recovery",
         )
 
-    def open_book(self) -> Any:
+    def open_book(self, *, must_exist: bool = False) -> Any:
         """Open the SQLite paper book of the directory."""
         from tradeguard.adapters.paper_book import SqlitePaperBook
 
-        return SqlitePaperBook(self.state_dir / BOOK_FILE, durability=self.durability)
+        path = self.state_dir / BOOK_FILE
+        if not must_exist:
+            return SqlitePaperBook(path, durability=self.durability)
+        book = SqlitePaperBook(path, durability=self.durability) if path.is_file() else None
+        if book is None or not book.order_ids():
+            if book is not None:
+                book.close()
+            message = (
+                f"paper book {path} is missing or holds no order, but the journal booked fills "
+                "from it: put the venue's book back (a new paper account would disagree with "
+                "the journal's positions and cash), or start a new --state-dir"
+            )
+            raise StatePathError(message)
+        return book
 
     def session_alerting(
         self, settings: Settings, journal: Journal, stack: ExitStack

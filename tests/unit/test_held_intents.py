@@ -155,7 +155,9 @@ def test_a_run_stopped_before_the_held_intent_leaves_it_held_for_the_next_start(
     assert figures(rig, resumed) == figures(reference, session)
 
 
-def _restart_with_unsent_intent(halt: bool) -> tuple[Rig, TradingSession, str, int]:
+def _restart_with_unsent_intent(
+    halt: bool, release: bool = False
+) -> tuple[Rig, TradingSession, str, int]:
     """Kill before the venue hears of an order; restart live with the breaker halted or not."""
     rig = Rig()
     crashed, _, _ = rig.start()
@@ -171,6 +173,8 @@ def _restart_with_unsent_intent(halt: bool) -> tuple[Rig, TradingSession, str, i
                        recovered=recovered)
     if halt:  # the operator halted trading while the process was down
         session.breaker.manual_override_enable("venue maintenance", "ops")
+    if release:  # and lifted it again: the breaker probes in HALF_OPEN
+        session.breaker.manual_override_disable("maintenance over", "ops")
     session.recover(recovered.open_intents)
     return rig, session, cid, failed
 
@@ -197,3 +201,16 @@ def test_an_unsent_intent_the_breaker_still_allows_is_sent_at_restart() -> None:
     assert rig.book.get_order(cid) is not None
     assert rig.store.intents[cid].status is OrderStatus.SUBMITTED
     assert cid in session._execution.open_intents
+
+
+def test_an_unsent_intent_is_not_sent_late_at_full_size_while_the_breaker_probes() -> None:
+    # Halted and released while down: HALF_OPEN lets an entry through at a fraction of its
+    # size; the late send of a full-size entry is the very order the probe is meant to shrink.
+    rig, session, cid, failed = _restart_with_unsent_intent(halt=True, release=True)
+
+    assert session.breaker.state.value == "HALF_OPEN"
+    assert rig.book.get_order(cid) is None
+    stored = rig.store.intents[cid]
+    assert stored.status is OrderStatus.CANCELLED
+    assert "not sent after a restart" in stored.reason
+    assert session._execution.stats.orders_failed == failed + 1

@@ -18,6 +18,7 @@ its migrations are `tradeguard.adapters.paper_book_schema`.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -88,7 +89,7 @@ class SqlitePaperBook:
                 self._db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
                 self._migrate(self._db)
                 self._db.row_factory = sqlite3.Row
-                self._mirror = _Mirror.load(self._db)
+                self._mirror = _Mirror.load(self._db, self.path)
         except BaseException:
             self._db.close()
             raise
@@ -219,6 +220,11 @@ class SqlitePaperBook:
         with self._lock:
             return self._mirror.positions.get(symbol, 0.0)
 
+    def order_ids(self) -> frozenset[str]:
+        """Return the client ids of every order the book ever booked."""
+        with self._lock:
+            return frozenset(self._mirror.ids)
+
     def cash(self) -> float:
         """Return the cash balance (0 before initialize)."""
         with self._lock:
@@ -239,14 +245,16 @@ class _Mirror:
     positions: dict[str, float]
 
     @classmethod
-    def load(cls, db: sqlite3.Connection) -> _Mirror:
-        """Read the mirror from the file (once, at open)."""
+    def load(cls, db: sqlite3.Connection, path: Path) -> _Mirror:
+        """Read the mirror from the file (once, at open); refuse a balance that is no number."""
         ids = {row[0] for row in db.execute("SELECT client_order_id FROM orders")}
         account = db.execute("SELECT cash FROM account WHERE id = 1").fetchone()
         positions = {
-            row[0]: float(row[1]) for row in db.execute("SELECT symbol, quantity FROM positions")
+            row[0]: _amount(row[1], f"position {row[0]!r}", path)
+            for row in db.execute("SELECT symbol, quantity FROM positions")
         }
-        return cls(ids, None if account is None else float(account[0]), positions)
+        cash = None if account is None else _amount(account[0], "cash", path)
+        return cls(ids, cash, positions)
 
     def apply(self, booking: BarBooking) -> None:
         """Add a committed bar's effect, in the order the transaction added it."""
@@ -255,6 +263,16 @@ class _Mirror:
                 self.cash += trade.cash_delta
             symbol = trade.fill.symbol
             self.positions[symbol] = self.positions.get(symbol, 0.0) + trade.position_delta
+
+
+def _amount(value: Any, what: str, path: Path) -> float:
+    """Return a booked amount; text, a blob or a non-finite number means the file was altered.
+
+    Every order is answered from these amounts: a NaN or text balance would be traded on.
+    """
+    if type(value) in (int, float) and math.isfinite(value):
+        return float(value)
+    raise files.corrupted(path, f"{what} is {value!r}, not the finite number it books", WHAT)
 
 
 def _update(db: sqlite3.Connection, order: PaperOrder) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import StateSectionError
 from tradeguard.transition import Transition
 from tradeguard.workspace import require_existing, store_path
 
@@ -73,10 +74,19 @@ def read_status(workspace: Workspace, clock: Clock) -> dict[str, Any]:
     }
 
 
-def _seconds_between(start: str | None, end: str | None) -> float | None:
+def _seconds_between(start: Any, end: Any) -> float | None:
     if not start or not end:
         return None
-    return max((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 0.0)
+    try:
+        seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except (TypeError, ValueError) as e:  # the sections are read raw: an edit reaches here
+        message = (
+            f"state store: breaker.entered_at {start!r} or clock.now {end!r} is not the UTC "
+            "time tradeguard writes; the store was altered: restore a backup with "
+            "`tradeguard state restore`"
+        )
+        raise StateSectionError(message) from e
+    return max(seconds, 0.0)
 
 
 def heartbeat_age(state_dir: Path, clock: Clock, running: bool) -> float | None:

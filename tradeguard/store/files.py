@@ -128,7 +128,10 @@ def corrupted(path: Path, detail: str, what: str = STORE_LABEL) -> StateCorrupte
             f"file is kept as {path.name}.corrupt-<time>)."
         )
     else:
-        advice = "Move it aside for analysis; the engine reconciles against a new one."
+        advice = (
+            "Put back a good copy of it; a new one is started only where the journal holds no "
+            "fills (else use a new --state-dir)."
+        )
     message = (
         f"{what} {path} failed its integrity check ({detail}); the engine will not trade on "
         f"it. The file was left untouched. {advice}"
