@@ -202,7 +202,7 @@ class OrderExecutionEngine(OrderSettlement):
         if held is not None:
             # Journaled (with its signal row) by a run that died before its next commit; the
             # re-run of the bars has reached the moment it was sent.
-            return self.resume_held(held)
+            return self.resume_held(held, gated=request)
         intent = OrderIntent(request, OrderStatus.PENDING_SUBMIT, self._clock.now())
         self.count_submission(intent)
         signals = [signal_record] if signal_record else []
@@ -228,26 +228,38 @@ class OrderExecutionEngine(OrderSettlement):
             return self._update(updated)
         return self.acknowledge(intent, ack)
 
-    def resend(self, intent: OrderIntent) -> OrderIntent:
-        """Send a journaled intent the venue never received, unless the breaker now refuses.
+    def resend(self, intent: OrderIntent, gated: OrderRequest | None = None) -> OrderIntent:
+        """Send a journaled intent the venue never received, unless the gates now refuse it.
 
         The intent passed both gates when it was journaled, and a crash kept it from the
-        venue. Meanwhile the breaker may have halted (an operator's override, an escalation at
-        recovery): an order it refuses now, or allows only smaller (an entry in THROTTLE or
-        HALF_OPEN), is not sent late but cancelled, a failed order; the strategy's next signal
-        is sized by the breaker then. The risk limits are not asked again: the intent's own
-        submission is in their windows.
+        venue. When the re-run has just asked for it again, `gated` is what the gates allow
+        now: the intent goes out if it is no larger (an entry shrunk in THROTTLE before the
+        crash is shrunk alike now). Otherwise (a held intent the run passed, a resend at
+        recovery) the breaker is asked: an order it refuses, or lets through only smaller (an
+        entry in THROTTLE or a HALF_OPEN probe), is cancelled, a failed order, and the
+        strategy's next signal is sized by the breaker then. The risk limits are not asked
+        again: the intent's own submission is in their windows.
         """
         request = intent.request
+        if gated is not None:
+            if request.quantity <= gated.quantity * (1.0 + 1e-9):
+                return self.send(intent)
+            why = f"only {gated.quantity:g} allowed now, {request.quantity:g} journaled"
+            return self._cancel_late(intent, why)
         decision = self._breaker.check_execution_allowed(self._action(request))
         # An entry the breaker now lets through only shrunk (THROTTLE, a HALF_OPEN probe) is
         # not sent at the size journaled before: the client id is bound to that quantity.
         if decision.allowed and (decision.size_factor >= 1.0 or request.reduce_only):
             return self.send(intent)
         why = decision.reason if not decision.allowed else f"only smaller now: {decision.reason}"
+        return self._cancel_late(intent, why)
+
+    def _cancel_late(self, intent: OrderIntent, why: str) -> OrderIntent:
+        """Cancel an intent the venue never got and the gates no longer allow: a failed order."""
+        request = intent.request
         denied = self._deny(request, "breaker", f"not sent after a restart: {why}")
         self.stats.orders_failed += 1
-        log.warning("resend_refused cid=%s reason=%s", request.client_order_id, decision.reason)
+        log.warning("resend_refused cid=%s reason=%s", request.client_order_id, why)
         cancelled = replace(intent, status=OrderStatus.CANCELLED, updated_at=self._clock.now(),
                             reason=denied.reason)
         return self._update(cancelled, Batch(denials=[denied]))

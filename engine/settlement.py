@@ -20,7 +20,7 @@ from engine.clock import Clock
 from engine.errors import BrokerError
 from engine.execution_counters import ExecutionCounters
 from engine.journal import EngineJournal
-from engine.model import BrokerAck, BrokerOrder, Fill, OrderIntent, OrderStatus
+from engine.model import BrokerAck, BrokerOrder, Fill, OrderIntent, OrderRequest, OrderStatus
 from engine.portfolio import Portfolio
 from engine.ports import Batch
 from engine.risk import RiskManager
@@ -68,11 +68,14 @@ class OrderSettlement(ABC):
         self._risk.record_submission()
         self.stats.orders_submitted += 1
 
-    def resume_held(self, intent: OrderIntent) -> OrderIntent:
+    def resume_held(
+        self, intent: OrderIntent, gated: OrderRequest | None = None
+    ) -> OrderIntent:
         """Take up an intent journaled after the snapshot, as the lost run did at this point.
 
         Its submission is counted now; the venue's stored answer is applied when it has one
-        (BrokerOrder.ack), the order is sent when the venue never got it.
+        (BrokerOrder.ack), the order is sent when the venue never got it (`resend`). gated is
+        the request the gates have just passed when the re-run asked for the intent again.
         """
         cid = intent.client_order_id
         self.held.pop(cid, None)
@@ -84,7 +87,7 @@ class OrderSettlement(ABC):
             log.warning("held_intent_deferred cid=%s error=%s", cid, e)
             return intent
         if found is None:
-            return self.resend(intent)
+            return self.resend(intent, gated)
         if found.ack is not None:
             log.info("ack_replayed cid=%s status=%s", cid, found.ack.status.value)
             return self.acknowledge(intent, found.ack)
@@ -216,8 +219,8 @@ class OrderSettlement(ABC):
         """Call the broker for a journaled intent and journal the outcome."""
 
     @abstractmethod
-    def resend(self, intent: OrderIntent) -> OrderIntent:
-        """Send a journaled intent the venue never received, unless the breaker now refuses."""
+    def resend(self, intent: OrderIntent, gated: OrderRequest | None = None) -> OrderIntent:
+        """Send a journaled intent the venue never received, unless the gates now refuse it."""
 
     def _settle(
         self, intent: OrderIntent, found: BrokerOrder | None, *, resend_missing: bool

@@ -8,18 +8,20 @@ so the result equals the uninterrupted run's, counters and breaker memory includ
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from engine.assembly import assemble
 from engine.broker import PaperBroker
+from engine.circuit_breaker import CircuitConfig
 from engine.clock import SystemClock
 from engine.execution_counters import split_unsnapshotted
+from engine.faults import FaultPlan, FaultWindow
 from engine.model import BrokerAck, OrderIntent, OrderRequest, OrderStatus, Side
 from engine.session import TradingSession
-from tests.unit.engine_harness import Rig, items, wave_bars
+from tests.unit.engine_harness import Rig, engine_config, items, wave_bars
 from tests.unit.test_ack_replay import breaker_memory
 
 T0 = datetime(2022, 1, 3, tzinfo=UTC)
@@ -214,3 +216,28 @@ def test_an_unsent_intent_is_not_sent_late_at_full_size_while_the_breaker_probes
     assert stored.status is OrderStatus.CANCELLED
     assert "not sent after a restart" in stored.reason
     assert session._execution.stats.orders_failed == failed + 1
+
+
+def test_an_entry_shrunk_in_throttle_and_killed_before_sending_resumes_as_the_clean_run() -> None:
+    # THROTTLE stays on (long cooldown) after a latency burst: later entries go out at x0.5.
+    config = engine_config(breaker=CircuitConfig(throttle_cooldown_seconds=86_400.0,
+                                                 throttle_min_confidence=0.0))
+    plan = FaultPlan([FaultWindow(T0 + timedelta(minutes=60), T0 + timedelta(minutes=100),
+                                  latency_ms=1500.0)])
+    bars = wave_bars(800)
+    reference = Rig(config=config, faults=plan)
+    session, _, _ = reference.start()
+    session.run(items(bars))
+    third = sorted(reference.store.intents.values(), key=lambda i: i.request.created_at)[2]
+    assert third.request.quantity == 0.5 and not third.request.reduce_only  # shrunk entry
+
+    rig = Rig(config=config, faults=plan)
+    crashed, _, _ = rig.start()
+    kill_at_order(crashed, 3, venue_booked=False)
+    with pytest.raises(Crash):
+        crashed.run(items(bars))
+    resumed, _, _ = rig.start()
+    resumed.run(items(bars))
+
+    assert rig.store.intents[third.client_order_id].status is OrderStatus.FILLED
+    assert figures(rig, resumed) == figures(reference, session)
