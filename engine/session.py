@@ -106,16 +106,16 @@ class TradingSession:
     # BreakerListener: the breaker's events are journaled with the next commit.
     def state_changed(self, event: BreakerTransitioned) -> None:
         """Journal a breaker transition with the next commit."""
-        self._journal.pending.transitions.append(event)
+        self._journal.note_transition(event)
         self.transitions.append(event)
 
     def operator_acted(self, event: OperatorActed) -> None:
         """Journal a breaker operator action with the next commit."""
-        self._journal.pending.operator_actions.append(event)
+        self._journal.note_operator_action(event)
 
     def issue_reported(self, issue: IssueReported) -> None:
         """Journal a breaker issue with the next commit."""
-        self._journal.pending.issues.append(issue)
+        self._journal.note_issue(issue)
 
     # ------------------------------------------------------------------ recovery
     def recover(self, open_intents: Iterable[OrderIntent]) -> dict[str, int]:
