@@ -82,8 +82,12 @@ class TradingSession:
         self.cursors: dict[str, datetime] = progress.cursors
         self._unclean = progress.unclean
         self._shadow = bool(breaker.config.shadow_mode)
-        # Only a store that says so has polls left out; any other is asked at every poll.
-        self._paced = store if isinstance(store, PacedCommands) else None
+        # Only a replay leaves polls out, and only those its store says would bring nothing: its
+        # pace is steady, while a live session's bars wait for the wall clock (after a burst
+        # of catch-up bars, a pace-based skip would hold a command back for hours).
+        self._paced = (
+            store if clock.simulated and isinstance(store, PacedCommands) else None
+        )
         self.transitions: list[BreakerTransitioned] = []
         breaker.add_listener(self)
 

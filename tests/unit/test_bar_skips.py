@@ -60,9 +60,18 @@ def flat_bars(n: int, start: datetime = START) -> list[Bar]:
     return [Bar("TEST", start + i * MINUTE, 100.0, 100.5, 99.5, 100.0, 10.0) for i in range(n)]
 
 
-def session_on(store: Any, **groups: Any) -> TradingSession:
+class WallLikeClock(SimulatedClock):
+    """A simulated clock that says it is not: the session treats it as a live one."""
+
+    @property
+    def simulated(self) -> bool:
+        """Return False, as a wall clock does."""
+        return False
+
+
+def session_on(store: Any, clock: SimulatedClock | None = None, **groups: Any) -> TradingSession:
     """Build a fresh session on store with a never-signalling strategy."""
-    clock = SimulatedClock(START)
+    clock = clock or SimulatedClock(START)
     broker = PaperBroker(BrokerConfig(), clock, InMemoryPaperBook(), None, seed=7)
     recovered = store.load()
     session = assemble(engine_config(**groups), clock=clock, store=store, broker=broker,
@@ -258,6 +267,13 @@ def test_a_command_lands_at_the_next_paced_poll() -> None:
     assert session.breaker.state is CircuitState.HALT
     (batch,) = [b for b in store.batches if b.commands_done]
     assert batch.commands_done == [7] and committed_at(batch) == START  # before the first bar
+
+
+def test_a_live_session_polls_every_bar_whatever_its_store_says() -> None:
+    store = PacedStore(skip=9)  # e.g. a pace measured on a burst of catch-up bars
+    session = session_on(store, clock=WallLikeClock(START))
+    session.run(CountingBars(store, flat_bars(12)))
+    assert store.polled_at == list(range(1, 13))
 
 
 def test_an_unpaced_store_is_polled_every_bar() -> None:

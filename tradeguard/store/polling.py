@@ -17,9 +17,9 @@ class ThrottledCommands:
 
     The session polls every bar; a full-speed replay handles thousands of bars in 50 ms and a
     real-time session one bar a minute, so commands still land within one real-time bar.
-    `skip` tells the session how many of its polls it may leave out (engine.session's
+    `skip` tells a replaying session how many of its polls it may leave out (engine.session's
     PacedCommands): at the pace of the last interval, about ASKS_PER_INTERVAL asks per
-    interval; a real-time session skips none.
+    interval. A live session (wall clock) ignores it and asks at every poll.
     """
 
     __slots__ = ("_asked_at", "_asks", "_inner", "_interval", "_monotonic", "_next", "skip")
