@@ -37,8 +37,6 @@ from engine.strategy import Strategy
 
 log = logging.getLogger(__name__)
 
-_CLOSED = CircuitState.CLOSED
-
 
 @runtime_checkable
 class QuietVenue(Protocol):
@@ -95,6 +93,8 @@ class BarPipeline:
         self._tick = breaker.tick
         self._now = clock.now
         self._roll_day = risk.roll_day_if_needed
+        # A lower bound of the risk day's end (it only moves later): before it, no roll.
+        self._day_ends = risk.next_boundary
         self._revalue = portfolio.revalue
         self._update = strategy.update
         self._flush = journal.flush_if_pending
@@ -113,6 +113,8 @@ class BarPipeline:
     def step(self, item: FeedItem) -> Bar | None:
         """Admit one item and handle it at its close; return the bar when it was traded on.
 
+        The clock moves to the bar's close, the breaker applies the cooldowns due by then,
+        on_bar handles the bar and the breaker events or intents it noted are committed.
         A bad or warm-up item returns None (skipped, or replayed into the indicators).
         """
         bar = item.bar
@@ -130,7 +132,11 @@ class BarPipeline:
         self._advance_to(bar.ts + self._bar_delta)
         if gap is not None:
             self.report_gap(bar, gap)
+        if not self._breaker.closed:  # CLOSED has no cooldown: tick() would find nothing due
+            self._tick()
         self.on_bar(bar)
+        if self._journal.flush_due:  # breaker events or an intent noted (journal.note_*)
+            self._flush()
         return bar
 
     # ------------------------------------------------------------------ admission
@@ -213,7 +219,6 @@ class BarPipeline:
 
         The per-bar hot path: its steps are inlined here, in order, rather than one call each.
         """
-        self._tick()
         execution = self._execution
         if execution.held:
             execution.release_held()
@@ -224,9 +229,8 @@ class BarPipeline:
         # Roll the risk day: fills of this bar executed at its open, before a boundary at its
         # close.
         now = self._now()
-        reset = self._roll_day(now)
-        if reset is not None:
-            self._journal.commit(Batch(daily_resets=[reset]))
+        if now >= self._day_ends:
+            self._new_day(now)
         if execution.open_intents:
             execution.follow_up()
         # Mark to market and track the loss window.
@@ -239,7 +243,7 @@ class BarPipeline:
         else:
             self._track_loss(equity, now)
         # Gate on the breaker state, then trade.
-        if self._breaker.state is not _CLOSED and not self._may_trade():
+        if not self._breaker.closed and not self._may_trade():
             return
         if self._cold and self._still_cold(bar.symbol):
             self._strategy.warm(bar)  # indicators from before a gap are not traded on
@@ -247,13 +251,19 @@ class BarPipeline:
             signals, suppressed = self._update(bar)
             if suppressed or signals:
                 self._act(bar, signals, suppressed)
-        # Close the bar: cursor, equity point when due, waiting breaker events committed.
+        # Close the bar: cursor, equity point when due (step commits waiting breaker events).
         counters = self.counters
         counters.bars += 1
         self.cursors[bar.symbol] = bar.ts
         if counters.bars % self._equity_every == 0:
             self.record_equity()
-        self._flush()
+
+    def _new_day(self, now: datetime) -> None:
+        """Roll the risk day if its end has come (and commit the reset at once)."""
+        reset = self._roll_day(now)
+        self._day_ends = self._risk.next_boundary
+        if reset is not None:
+            self._journal.commit(Batch(daily_resets=[reset]))
 
     def _settle_fills(self, bar: Bar) -> None:
         """Let the venue see the bar, then book every fill it reports."""
@@ -276,8 +286,8 @@ class BarPipeline:
         breaker = self._breaker
         state = breaker.state
         if state is CircuitState.SHUTDOWN and not self._shadow:
+            # step() commits the waiting breaker events right after this bar.
             self.stop = "breaker SHUTDOWN: " + breaker.get_status().get("reason", "")
-            self._journal.flush_if_pending()
             return False
         if state is CircuitState.HALT and self._flatten_on_halt:
             self._flatten_all()

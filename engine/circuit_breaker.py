@@ -81,8 +81,10 @@ class CircuitBreaker:
         self._clock = clock
         self._policy = BreakerPolicy.from_config(config)
         self._m = BreakerMemory(_CLOSED, clock.now(), config.metrics_window_size)
-        # Derived from self._m on every change: the next instant a cooldown falls due.
+        # Derived from self._m on every change: the next instant a cooldown falls due, and
+        # closed: whether the state is CLOSED (no cooldown to wait for; the bar path reads it).
         self._next_deadline: datetime | None = None
+        self.closed = True
         self._issues: deque[IssueReported] = deque(maxlen=_MAX_ISSUES)
         self._listeners = ListenerSet()
         self._cooldowns = {_ALERT: timedelta(seconds=config.alert_cooldown_seconds),
@@ -152,17 +154,14 @@ class CircuitBreaker:
 
     # ------------------------------------------------------------------ time
     def tick(self) -> None:
-        """Apply due cooldown transitions; O(1) when nothing is due."""
+        """Apply due cooldown transitions; O(1) when nothing is due (never when closed)."""
         deadline = self._next_deadline
-        if deadline is not None:
-            now = self._clock.now()
-            if now >= deadline:
-                self._advance(now)
+        if deadline is not None and (now := self._clock.now()) >= deadline:
+            self._advance(now)
 
     def _begin(self) -> datetime:
         now = self._clock.now()
-        deadline = self._next_deadline
-        if deadline is not None and now >= deadline:
+        if (deadline := self._next_deadline) is not None and now >= deadline:
             self._advance(now)
         return now
 
@@ -176,6 +175,7 @@ class CircuitBreaker:
 
     def _recompute_deadline(self) -> None:
         m = self._m
+        self.closed = m.state is _CLOSED
         cooldown = self._cooldowns.get(m.state)
         # Under "confirm" HALT has nothing to do when its cooldown ends: only an operator
         # leaves it; _awaits_confirmation tells from the same instants whether the wait is over.

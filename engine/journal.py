@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from engine.breaker_samples import SampleRecord
 from engine.clock import Clock
+from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 from engine.model import OrderIntent
 from engine.ports import Batch, EngineStore
 from engine.session_state import SessionProgress
@@ -75,7 +76,9 @@ class EngineState:
 class EngineJournal:
     """Pending events plus the atomic commit that writes them with the state snapshot."""
 
-    __slots__ = ("_intents_waited", "_listeners", "_pending", "_state", "_store", "_written")
+    __slots__ = (
+        "_intents_waited", "_listeners", "_pending", "_state", "_store", "_written", "flush_due"
+    )
 
     def __init__(
         self, store: EngineStore, state: EngineState, listeners: Sequence[Listener] = ()
@@ -88,10 +91,17 @@ class EngineJournal:
         self._written: dict[str, Any] = {}
         # True once noted intents have waited through one flush (one bar) without a commit.
         self._intents_waited = False
+        # False when flush_if_pending has nothing to do: no event or intent noted since it
+        # last found none (the bar path reads this flag instead of calling it on every bar).
+        self.flush_due = False
 
     @property
     def pending(self) -> Batch:
-        """Return the events that ride along with the next commit (append to its lists)."""
+        """Return the events that ride along with the next commit (append to its lists).
+
+        Signals and equity points are appended here; breaker events and intents, which
+        flush_if_pending commits at the bar's close, go through the note_* methods.
+        """
         return self._pending
 
     def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
@@ -152,6 +162,22 @@ class EngineJournal:
     def note_intent(self, intent: OrderIntent) -> None:
         """Let an intent's new status ride along with the next commit (one bar later at most)."""
         self._pending.intents.append(intent)
+        self.flush_due = True
+
+    def note_transition(self, event: BreakerTransitioned) -> None:
+        """Journal a breaker transition with the next commit (at this bar's close at latest)."""
+        self._pending.transitions.append(event)
+        self.flush_due = True
+
+    def note_issue(self, issue: IssueReported) -> None:
+        """Journal a breaker issue with the next commit (at this bar's close at latest)."""
+        self._pending.issues.append(issue)
+        self.flush_due = True
+
+    def note_operator_action(self, event: OperatorActed) -> None:
+        """Journal an operator action with the next commit (at this bar's close at latest)."""
+        self._pending.operator_actions.append(event)
+        self.flush_due = True
 
     def flush_if_pending(self) -> None:
         """Commit now when breaker events or operator actions wait, or an intent waited a bar.
@@ -169,6 +195,8 @@ class EngineJournal:
                 self.commit(Batch())
             else:
                 self._intents_waited = True
+                return  # due again at the next bar's close
+        self.flush_due = False
 
     def _publish(self, batch: Batch) -> None:
         events: list[Any] = [

@@ -10,7 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from engine.bar_pipeline import BarPipeline
 from engine.broker import Broker
@@ -31,6 +31,17 @@ from engine.venue_sync import VenueLedger, VenueSyncResult, sync_with_venue
 __all__ = ["SessionConfig", "SessionCounters", "SessionEnd", "TradingSession"]
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class PacedCommands(Protocol):
+    """A store whose command poll is throttled: it says how many polls would bring nothing.
+
+    A store that reads a wall clock (tradeguard's ThrottledCommands) knows the session's pace;
+    `skip`, read after each poll, is how many of the following polls the session leaves out.
+    """
+
+    skip: int
 
 
 class TradingSession:
@@ -71,6 +82,12 @@ class TradingSession:
         self.cursors: dict[str, datetime] = progress.cursors
         self._unclean = progress.unclean
         self._shadow = bool(breaker.config.shadow_mode)
+        # Only a replay leaves polls out, and only those its store says would bring nothing: its
+        # pace is steady, while a live session's bars wait for the wall clock (after a burst
+        # of catch-up bars, a pace-based skip would hold a command back for hours).
+        self._paced = (
+            store if clock.simulated and isinstance(store, PacedCommands) else None
+        )
         self.transitions: list[BreakerTransitioned] = []
         breaker.add_listener(self)
 
@@ -106,16 +123,16 @@ class TradingSession:
     # BreakerListener: the breaker's events are journaled with the next commit.
     def state_changed(self, event: BreakerTransitioned) -> None:
         """Journal a breaker transition with the next commit."""
-        self._journal.pending.transitions.append(event)
+        self._journal.note_transition(event)
         self.transitions.append(event)
 
     def operator_acted(self, event: OperatorActed) -> None:
         """Journal a breaker operator action with the next commit."""
-        self._journal.pending.operator_actions.append(event)
+        self._journal.note_operator_action(event)
 
     def issue_reported(self, issue: IssueReported) -> None:
         """Journal a breaker issue with the next commit."""
-        self._journal.pending.issues.append(issue)
+        self._journal.note_issue(issue)
 
     # ------------------------------------------------------------------ recovery
     def recover(self, open_intents: Iterable[OrderIntent]) -> dict[str, int]:
@@ -177,18 +194,16 @@ class TradingSession:
         bars = self._bars
         step = bars.step
         checkpoint_every = self._config.checkpoint_every_bars
-        poll_every = self._config.command_poll_every_bars
-        pending_commands = self._store.pending_commands
         last: datetime | None = None
         since_checkpoint = 0
         tick = 0
+        next_poll = self._config.command_poll_every_bars
         for item in items:
             if should_stop is not None and (stop := should_stop()):
                 return self._finish(False, stop, last)
             tick += 1
-            if tick % poll_every == 0 and (commands := pending_commands()):
-                for command in commands:
-                    self.apply_command(command)
+            if tick >= next_poll:
+                next_poll = tick + self._poll_commands()
             bar = step(item)
             if bar is None:
                 continue
@@ -202,6 +217,18 @@ class TradingSession:
         return self._finish(False, "end of data", last)
 
     # ------------------------------------------------------------------ commands
+    def _poll_commands(self) -> int:
+        """Apply the queued operator commands; return how many items pass before the next poll.
+
+        Every command_poll_every_bars items, or a multiple of it when a paced store says the
+        polls in between would find nothing new.
+        """
+        for command in self._store.pending_commands():
+            self.apply_command(command)
+        every = self._config.command_poll_every_bars
+        paced = self._paced
+        return every if paced is None else every * (1 + paced.skip)
+
     def drain_commands(self) -> int:
         """Apply every queued operator command outside a run; return how many were applied."""
         commands = self._store.pending_commands()
