@@ -17,7 +17,7 @@ from tradeguard.store.rows import (
 from tradeguard.store.schema import OPEN_STATUS_SQL, tables
 from tradeguard.store.serialize import format_utc, parse_utc
 
-_TRANSITION_COLUMNS = "at, from_state, to_state, trigger, observed, threshold, reason"
+TRANSITION_COLUMNS = "at, from_state, to_state, trigger, observed, threshold, reason"
 
 
 class ReportQueries:
@@ -29,7 +29,7 @@ class ReportQueries:
     def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
         """Return the last n breaker transitions, oldest first."""
         rows = self._fetch(
-            f"SELECT {_TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?", (n,)
+            f"SELECT {TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?", (n,)
         )
         return [transition_from_row(row) for row in reversed(rows)]
 
@@ -44,7 +44,7 @@ class ReportQueries:
     def transitions_between(self, start: datetime, end: datetime) -> list[BreakerTransitioned]:
         """Return breaker transitions with start <= at <= end, oldest first."""
         rows = self._fetch(
-            f"SELECT {_TRANSITION_COLUMNS} FROM breaker_events WHERE at BETWEEN ? AND ? "
+            f"SELECT {TRANSITION_COLUMNS} FROM breaker_events WHERE at BETWEEN ? AND ? "
             "ORDER BY at, id",
             (format_utc(start, "start"), format_utc(end, "end")),
         )
