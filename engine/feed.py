@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from engine.feed_config import FeedConfig as FeedConfig  # re-exported: its home before the split
+from engine.feed_config import FeedConfig as FeedConfig  # re-exported
 from engine.model import Bar
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")

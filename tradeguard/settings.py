@@ -42,8 +42,8 @@ from engine.clock import check_iana_zone
 from engine.errors import ConfigurationError
 from engine.feed_config import FeedConfig
 from engine.risk_config import RiskConfig
-from engine.session_state import SessionConfig
-from engine.strategy import StrategyConfig
+from engine.session_config import SessionConfig
+from engine.strategy_config import StrategyConfig
 from tradeguard.alerting.config import AlertsConfig
 from tradeguard.cockpit.config import ApiConfig
 from tradeguard.settings_checks import check_cron, check_environment, check_strict
