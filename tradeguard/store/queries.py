@@ -18,20 +18,37 @@ from tradeguard.store.schema import OPEN_STATUS_SQL, tables
 from tradeguard.store.serialize import format_utc, parse_utc
 
 TRANSITION_COLUMNS = "at, from_state, to_state, trigger, observed, threshold, reason"
+_NEWEST_TRANSITIONS = (
+    f"SELECT id, {TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?"
+)
 
 
 class ReportQueries:
-    """Mixin: report queries built on `_fetch`; every time window is inclusive at both ends."""
+    """Mixin: report queries built on `_fetch` (hot and history as one journal), `_fetch_hot`
+    and `_archived_top`; every time window is inclusive at both ends.
+    """
 
     def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
+    def _fetch_hot(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError  # the hot file alone
+
+    def _archived_top(self, table: str) -> int:
+        raise NotImplementedError  # the highest id of table in the history file, 0 without one
+
     def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
-        """Return the last n breaker transitions, oldest first."""
-        rows = self._fetch(
-            f"SELECT {TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?", (n,)
-        )
-        return [transition_from_row(row) for row in reversed(rows)]
+        """Return the last n breaker transitions, oldest first; the hot file's when it holds them.
+
+        A move keeps each table's highest archived row in the hot file (the sentinel), so the
+        hot file's newest n rows are the journal's when the lowest of them is at or above the
+        history file's highest id. Otherwise (fewer than n hot rows, or a restored hot copy
+        older than its history copy) the union of both files answers.
+        """
+        rows = self._fetch_hot(_NEWEST_TRANSITIONS, (n,))
+        if not (n > 0 and len(rows) == n and rows[-1][0] >= self._archived_top("breaker_events")):
+            rows = self._fetch(_NEWEST_TRANSITIONS, (n,))  # the union of hot and history
+        return [transition_from_row(row[1:]) for row in reversed(rows)]
 
     def issues_between(self, start: datetime, end: datetime) -> list[tuple[str, str, str]]:
         """Return (at, issue_type, details JSON) of the issues with start <= at <= end."""

@@ -18,12 +18,11 @@ from engine.errors import (
     StateError,
     StateSectionError,
 )
-from engine.events import BreakerTransitioned
 from engine.ports import Batch, OperatorCommand, RecoveredState
 from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union
 from tradeguard.store import rows as r
 from tradeguard.store.commit_plan import CommitPlan, plan_batch
-from tradeguard.store.queries import TRANSITION_COLUMNS, ReportQueries
+from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
 from tradeguard.store.serialize import format_utc, from_json
 from tradeguard.store.sqlite_kit import Durability
@@ -293,31 +292,6 @@ class SqliteStore(ReportQueries):
         with self._mutex:
             return self.history.fill_recorded(fill_id)
 
-    def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
-        """Return the last n breaker transitions, oldest first; the hot file's when it holds them.
-
-        A move keeps each table's highest archived row in the hot file (the sentinel), so the
-        hot file's newest n rows are the journal's when the lowest of them is at or above the
-        history file's highest id. Otherwise (fewer than n hot rows, or a restored hot copy
-        older than its history copy) the union of both files answers.
-        """
-        rows = self._fetch_hot(
-            f"SELECT id, {TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?", (n,)
-        )
-        if n > 0 and len(rows) == n and rows[-1][0] >= self._archived_top("breaker_events"):
-            return [r.transition_from_row(row[1:]) for row in reversed(rows)]
-        return super().recent_transitions(n)
-
-    def _archived_top(self, table: str) -> int:
-        """Return the highest id of table in the history file (0 without one)."""
-        bound = self._fetch_hot(
-            "SELECT value FROM store_meta WHERE key = ?", (archive.HISTORY_ID_KEY,)
-        )
-        with self._mutex:
-            return union.archived_top(
-                self.path, table, bound[0][0] if bound else None, self._busy_timeout_ms
-            )
-
     def pending_commands(self) -> list[OperatorCommand]:
         """Return operator commands not yet applied, oldest first.
 
@@ -397,6 +371,16 @@ class SqliteStore(ReportQueries):
                 return self._union().execute(sql, params).fetchall()
             except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "reading", e) from e
+
+    def _archived_top(self, table: str) -> int:
+        """Return the highest id of table in the history file (0 without one)."""
+        bound = self._fetch_hot(
+            "SELECT value FROM store_meta WHERE key = ?", (archive.HISTORY_ID_KEY,)
+        )
+        with self._mutex:
+            return union.archived_top(
+                self.path, table, bound[0][0] if bound else None, self._busy_timeout_ms
+            )
 
     def close(self) -> None:
         """Mark a clean shutdown (session stores) and close the connection; idempotent."""
