@@ -77,9 +77,21 @@ def test_a_store_without_moves_answers_from_the_hot_file(tmp_path: Path) -> None
     store = _reader(state)
     try:
         assert [t.at.day for t in store.recent_transitions(2)] == [5, 6]
+        assert len(store.recent_transitions(100)) == 3  # all of them: history holds none
         assert store._reader is None  # no union was opened: the hot file held them
         for n in COUNTS:
             assert store.recent_transitions(n) == _union_newest(state, n)
+    finally:
+        store.close()
+
+
+def test_a_store_without_transitions_answers_none_from_the_hot_file(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    SqliteStore(state).close()  # a session that journaled nothing: history.db exists, empty
+    store = _reader(state)
+    try:
+        assert store.recent_transitions(1) == []
+        assert store._reader is None
     finally:
         store.close()
 

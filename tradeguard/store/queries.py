@@ -41,13 +41,17 @@ class ReportQueries:
         """Return the last n breaker transitions, oldest first; the hot file's when it holds them.
 
         A move keeps each table's highest archived row in the hot file (the sentinel), so the
-        hot file's newest n rows are the journal's when the lowest of them is at or above the
-        history file's highest id. Otherwise (fewer than n hot rows, or a restored hot copy
-        older than its history copy) the union of both files answers.
+        hot file's newest rows are the journal's when the lowest of them is at or above the
+        history file's highest id, and they are n or the history file holds none. Otherwise
+        (a restored hot copy older than its history copy, or older rows wanted) the union of
+        both files answers.
         """
-        rows = self._fetch_hot(_NEWEST_TRANSITIONS, (n,))
-        if not (n > 0 and len(rows) == n and rows[-1][0] >= self._archived_top("breaker_events")):
-            rows = self._fetch(_NEWEST_TRANSITIONS, (n,))  # the union of hot and history
+        if n > 0:
+            rows = self._fetch_hot(_NEWEST_TRANSITIONS, (n,))
+            top = self._archived_top("breaker_events")
+            if (len(rows) == n or top == 0) and (not rows or rows[-1][0] >= top):
+                return [transition_from_row(row[1:]) for row in reversed(rows)]
+        rows = self._fetch(_NEWEST_TRANSITIONS, (n,))  # the union of hot and history
         return [transition_from_row(row[1:]) for row in reversed(rows)]
 
     def issues_between(self, start: datetime, end: datetime) -> list[tuple[str, str, str]]:
