@@ -21,8 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from engine.broker_config import BrokerConfig
 from engine.clock import Clock
 from engine.errors import BrokerTimeoutError, BrokerUnavailableError
 from engine.faults import FaultPlan, FaultWindow
@@ -75,30 +74,6 @@ class Broker(Protocol):
         An unreachable venue returns no fills rather than raising; after a restart the engine
         recovers earlier fills through get_order/get_fills.
         """
-
-
-class BrokerConfig(BaseModel):
-    """Paper venue economics and latency."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    starting_cash: float = Field(100_000.0, description="Cash of a new paper book.", gt=0)
-    fee_pct: float = Field(0.05, description="Fee, percent of fill notional.", ge=0, le=10)
-    slippage_pct: float = Field(
-        0.01, description="Base adverse slippage, percent of the fill bar open.", ge=0, le=10
-    )
-    slippage_jitter_pct: float = Field(
-        0.0, description="Extra uniform adverse slippage 0..x percent per order.", ge=0, le=10
-    )
-    base_latency_ms: float = Field(
-        20.0, description="Acknowledgement latency reported on every ack.", ge=0, le=600_000
-    )
-    timeout_executes_fraction: float = Field(
-        0.5,
-        description="Of the orders that time out, the fraction that reached the venue anyway.",
-        ge=0,
-        le=1,
-    )
 
 
 class PaperBroker:

@@ -12,31 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from engine.model import Bar
-
-
-class SessionConfig(BaseModel):
-    """How the trading loop checkpoints, reacts to the breaker and polls operator commands."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    checkpoint_every_bars: int = Field(
-        1000, ge=1, description="Commit the cursor and counters at least every N quiet bars."
-    )
-    command_poll_every_bars: int = Field(
-        1, ge=1, description="Poll the operator command queue every N bars."
-    )
-    flatten_on_halt: bool = Field(
-        True, description="Close open positions at market while the breaker is in HALT."
-    )
-    dry_run: bool = Field(
-        False, description="Compute and journal signals but never send an order."
-    )
-    equity_every_bars: int = Field(
-        60, ge=1, description="Record an equity-curve point every N bars (and at every fill)."
-    )
+from engine.session_config import SessionConfig as SessionConfig  # re-exported
 
 
 @runtime_checkable

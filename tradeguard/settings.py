@@ -37,13 +37,13 @@ from pydantic_settings import (
 )
 
 from engine.breaker_config import CircuitConfig
-from engine.broker import BrokerConfig
+from engine.broker_config import BrokerConfig
 from engine.clock import check_iana_zone
 from engine.errors import ConfigurationError
-from engine.feed import FeedConfig
+from engine.feed_config import FeedConfig
 from engine.risk_config import RiskConfig
-from engine.session_state import SessionConfig
-from engine.strategy import StrategyConfig
+from engine.session_config import SessionConfig
+from engine.strategy_config import StrategyConfig
 from tradeguard.alerting.config import AlertsConfig
 from tradeguard.cockpit.config import ApiConfig
 from tradeguard.settings_checks import check_cron, check_environment, check_strict

@@ -21,7 +21,13 @@ SESSION_ONLY = ("engine.assembly", "engine.session", "engine.execution",
                 "tradeguard.alerts", "tradeguard.failpoints", "tradeguard.marketdata",
                 "tradeguard.requests", "tradeguard.audit", "tradeguard.venues.sync",
                 "engine.venue_sync", "engine.bar_pipeline", "engine.settlement", "engine.risk",
-                "engine.portfolio")
+                "engine.portfolio",
+                # the settings read the engine's config modules only (engine/*_config.py):
+                # no paper venue, fault plan, bar validator, session values or strategy, and
+                # the store package loads no backups and cleanup.
+                "engine.broker", "engine.feed", "engine.faults", "engine.paper_book",
+                "engine.paper_fills", "engine.session_state", "engine.strategy",
+                "tradeguard.store.hygiene")
 # The modules of the other commands: a command imports its own module only (cli_lazy.py).
 OTHER_COMMANDS = ("entrypoints.cli_admin", "entrypoints.cli_alerts", "entrypoints.cli_analytics",
                   "entrypoints.cli_checks", "entrypoints.cli_cockpit", "entrypoints.cli_validate",

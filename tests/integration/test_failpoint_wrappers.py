@@ -12,8 +12,8 @@ from engine.ports import Batch, EngineStore
 from engine.session_state import MarketSimulator
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.failpoints import Failpoint, FailpointBroker, FailpointStore
-from tradeguard.store import SqliteStore
 from tradeguard.store.polling import ThrottledCommands
+from tradeguard.store.sqlite_store import SqliteStore
 
 T0 = datetime(2022, 1, 21, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -23,9 +23,9 @@ from engine.errors import (
 from engine.ports import Batch
 from tradeguard.adapters.paper_book import FILENAME as BOOK_FILENAME
 from tradeguard.adapters.paper_book import SqlitePaperBook
-from tradeguard.store import STORE_FILENAME, SqliteStore
-from tradeguard.store.files import LEGACY_STORE_FILENAME
+from tradeguard.store.files import LEGACY_STORE_FILENAME, STORE_FILENAME
 from tradeguard.store.lock import LOCK_FILENAME, StateDirLock, is_locked_by_live_process
+from tradeguard.store.sqlite_store import SqliteStore
 
 CLI = Path(sys.executable).parent / "tradeguard"
 

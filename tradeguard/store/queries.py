@@ -17,21 +17,42 @@ from tradeguard.store.rows import (
 from tradeguard.store.schema import OPEN_STATUS_SQL, tables
 from tradeguard.store.serialize import format_utc, parse_utc
 
-_TRANSITION_COLUMNS = "at, from_state, to_state, trigger, observed, threshold, reason"
+TRANSITION_COLUMNS = "at, from_state, to_state, trigger, observed, threshold, reason"
+_NEWEST_TRANSITIONS = (
+    f"SELECT id, {TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?"
+)
 
 
 class ReportQueries:
-    """Mixin: report queries built on `_fetch`; every time window is inclusive at both ends."""
+    """Mixin: report queries built on `_fetch` (hot and history as one journal), `_fetch_hot`
+    and `_archived_top`; every time window is inclusive at both ends.
+    """
 
     def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
+    def _fetch_hot(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError  # the hot file alone
+
+    def _archived_top(self, table: str) -> int:
+        raise NotImplementedError  # the highest id of table in the history file, 0 without one
+
     def recent_transitions(self, n: int) -> list[BreakerTransitioned]:
-        """Return the last n breaker transitions, oldest first."""
-        rows = self._fetch(
-            f"SELECT {_TRANSITION_COLUMNS} FROM breaker_events ORDER BY id DESC LIMIT ?", (n,)
-        )
-        return [transition_from_row(row) for row in reversed(rows)]
+        """Return the last n breaker transitions, oldest first; the hot file's when it holds them.
+
+        A move keeps each table's highest archived row in the hot file (the sentinel), so the
+        hot file's newest rows are the journal's when the lowest of them is at or above the
+        history file's highest id, and they are n or the history file holds none. Otherwise
+        (a restored hot copy older than its history copy, or older rows wanted) the union of
+        both files answers.
+        """
+        if n > 0:
+            rows = self._fetch_hot(_NEWEST_TRANSITIONS, (n,))
+            top = self._archived_top("breaker_events")
+            if (len(rows) == n or top == 0) and (not rows or rows[-1][0] >= top):
+                return [transition_from_row(row[1:]) for row in reversed(rows)]
+        rows = self._fetch(_NEWEST_TRANSITIONS, (n,))  # the union of hot and history
+        return [transition_from_row(row[1:]) for row in reversed(rows)]
 
     def issues_between(self, start: datetime, end: datetime) -> list[tuple[str, str, str]]:
         """Return (at, issue_type, details JSON) of the issues with start <= at <= end."""
@@ -44,7 +65,7 @@ class ReportQueries:
     def transitions_between(self, start: datetime, end: datetime) -> list[BreakerTransitioned]:
         """Return breaker transitions with start <= at <= end, oldest first."""
         rows = self._fetch(
-            f"SELECT {_TRANSITION_COLUMNS} FROM breaker_events WHERE at BETWEEN ? AND ? "
+            f"SELECT {TRANSITION_COLUMNS} FROM breaker_events WHERE at BETWEEN ? AND ? "
             "ORDER BY at, id",
             (format_utc(start, "start"), format_utc(end, "end")),
         )

@@ -372,6 +372,16 @@ class SqliteStore(ReportQueries):
             except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "reading", e) from e
 
+    def _archived_top(self, table: str) -> int:
+        """Return the highest id of table in the history file (0 without one)."""
+        bound = self._fetch_hot(
+            "SELECT value FROM store_meta WHERE key = ?", (archive.HISTORY_ID_KEY,)
+        )
+        with self._mutex:
+            return union.archived_top(
+                self.path, table, bound[0][0] if bound else None, self._busy_timeout_ms
+            )
+
     def close(self) -> None:
         """Mark a clean shutdown (session stores) and close the connection; idempotent."""
         with self._mutex:

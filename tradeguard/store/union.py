@@ -76,6 +76,34 @@ def check_binding(row: Sequence[object], history: Path) -> None:
         raise files.corrupted(history, detail, HISTORY_LABEL)
 
 
+def archived_top(store: Path, table: str, bound: object,
+                 busy_timeout_ms: int = sqlite_kit.DEFAULT_BUSY_TIMEOUT_MS) -> int:
+    """Return the highest id of table in the store's history file, 0 when it has none.
+
+    The file is refused as open_reader refuses it (header; binding to `bound`, the hot file's
+    history id), on a connection of its own: one number costs no ATTACH and no views.
+    """
+    history = history_path(store)
+    if not history.exists():
+        return 0
+    files.check_header(history, HISTORY_LABEL)
+    try:
+        conn = sqlite3.connect(f"{history.resolve().as_uri()}?mode=ro", uri=True,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            own, top = conn.execute(
+                f"SELECT (SELECT value FROM store_meta WHERE key = '{HISTORY_ID_KEY}'), "
+                f"(SELECT COALESCE(MAX(id), 0) FROM {table})"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite_kit.DB_ERRORS as e:
+        raise files.database_error(store, "opening the journal", e) from e
+    check_binding((bound, own), history)
+    return int(top)
+
+
 def view_statements(columns_of: Callable[[str], Sequence[str]]) -> list[str]:
     """Return the CREATE TEMP VIEW statements; columns_of(table) lists main's columns.
 
