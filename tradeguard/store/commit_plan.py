@@ -102,6 +102,8 @@ def _plan_state(
         if not isinstance(section, dict):
             message = f"state.{key}: a section must be an object, got {type(section).__name__}"
             raise SerializationError(message)
+        if key == "last_signals":  # its table is the one copy (schema v5): no section row
+            continue
         text = to_json_snapshot(section, f"state.{key}")
         if committed.get(key) != text:  # unchanged sections cost no write
             key_rows.append((key, text, now))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
-from engine.errors import StateError
+from engine.errors import StateError, StateSectionError
 from tradeguard.store import files, sqlite_kit
+from tradeguard.store.rows import split_signal_key
 from tradeguard.store.sqlite_kit import Migration
 
 OPEN_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "UNKNOWN")
@@ -266,9 +268,46 @@ def _migrate_to_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_to_v5(conn: sqlite3.Connection) -> None:
+    # The last_signals table becomes the one copy of the strategy's section (a fill's commit
+    # wrote both). Up to v4 load() read the section: it wins; the table kept each bar_time
+    # whose side is unchanged.
+    row = conn.execute(
+        "SELECT value, updated_at FROM key_state WHERE key = 'last_signals'"
+    ).fetchone()
+    if row is None:
+        return
+    try:
+        section = json.loads(row[0])
+    except ValueError:
+        section = None
+    if not isinstance(section, dict):
+        message = (
+            "key_state section 'last_signals' is not the object tradeguard writes: the store "
+            "was altered; restore a backup with `tradeguard state restore`"
+        )
+        raise StateSectionError(message)
+    stored = {
+        f"{symbol}:{fast}:{slow}": (side, bar_time)
+        for symbol, fast, slow, side, bar_time in conn.execute(
+            "SELECT symbol, fast, slow, side, bar_time FROM last_signals"
+        )
+    }
+    conn.execute("DELETE FROM last_signals")
+    for key, side in section.items():
+        symbol, fast, slow = split_signal_key(str(key), f"last_signals.{key}")
+        kept = stored.get(str(key), (None, None))
+        conn.execute(
+            "INSERT INTO last_signals (symbol, fast, slow, side, bar_time, updated_at) "
+            "VALUES (?,?,?,?,?,?)",
+            (symbol, fast, slow, side, kept[1] if kept[0] == side else None, row[1]),
+        )
+    conn.execute("DELETE FROM key_state WHERE key = 'last_signals'")
+
+
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
-    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4
+    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4, _migrate_to_v5
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -19,14 +19,14 @@ from engine.errors import (
     StateSectionError,
 )
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union
+from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union, wal
 from tradeguard.store import rows as r
 from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
 from tradeguard.store.serialize import format_utc, from_json
 from tradeguard.store.sqlite_kit import Durability
-from tradeguard.store.statements import SELECT_SAMPLES
+from tradeguard.store.statements import SELECT_LAST_SIGNALS, SELECT_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class SqliteStore(ReportQueries):
         self._session = session
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
+        self.checkpoints = wal.Checkpointer(self.path)  # the session writer's, off the order path
         files.refuse_legacy_store(self.path)
         self.alert_hook: CommitHook | None = None  # set by the composition root
         if self.path.exists():
@@ -131,6 +132,7 @@ class SqliteStore(ReportQueries):
             sqlite_kit.set_pragmas(conn, self.path, self.durability, files.STORE_LABEL)
             migrate(conn, where=str(self.path))
             if self._session:
+                wal.Checkpointer.configure(conn)
                 seal.remove(self.path)  # written to from now on: the next open must verify
                 session_marker.write(conn, "open", self._now_text())
         except sqlite_kit.DB_ERRORS as e:
@@ -183,6 +185,7 @@ class SqliteStore(ReportQueries):
                 try:
                     keys = conn.execute("SELECT key, value FROM key_state").fetchall()
                     windows = r.samples_from_rows(conn.execute(SELECT_SAMPLES).fetchall())
+                    signals = r.signals_from_rows(conn.execute(SELECT_LAST_SIGNALS).fetchall())
                     intents = conn.execute(
                         f"SELECT {r.INTENT_COLUMNS} FROM order_intents WHERE {OPEN_STATUS_SQL} "
                         "ORDER BY created_at, client_order_id"
@@ -198,9 +201,10 @@ class SqliteStore(ReportQueries):
             state = {str(key): self._section(str(key), value) for key, value in keys}
             if "breaker" in state:  # its sample windows are rows (engine/breaker_samples.py)
                 state["breaker"] = with_windows(state["breaker"], windows)
+            if signals:  # the section lives in its table (v5); empty reads as never written
+                state["last_signals"] = signals
             self._key_cache = {str(key): str(value) for key, value in keys}
-            signals = state.get("last_signals")
-            self._signal_cache = dict(signals) if isinstance(signals, dict) else None
+            self._signal_cache = dict(signals)
         return RecoveredState(
             state,
             [r.intent_from_row(row) for row in intents],
@@ -248,9 +252,11 @@ class SqliteStore(ReportQueries):
                     raise files.corrupted(self.path, f"commit rolled back: {e}") from e
                 message = f"commit to state store {self.path} failed and was rolled back: {e}"
                 raise StateError(message) from e
-            self._committed(plan, batch)
+            self._committed(plan, batch, conn)
 
-    def _committed(self, plan: CommitPlan, batch: Batch) -> None:
+    def _committed(self, plan: CommitPlan, batch: Batch, conn: sqlite3.Connection) -> None:
+        if self._session:
+            self.checkpoints.committed(conn, bool(batch.intents or batch.fills))
         self._key_cache.update(plan.key_texts)
         if plan.signals is not None:
             self._signal_cache = plan.signals

@@ -48,6 +48,7 @@ UPSERT_LAST_SIGNAL = (
 )
 UPSERT_SAMPLE = "INSERT OR REPLACE INTO breaker_samples (id, seq, value) VALUES (?,?,?)"
 SELECT_SAMPLES = "SELECT id, seq, value FROM breaker_samples"
+SELECT_LAST_SIGNALS = "SELECT symbol, fast, slow, side FROM last_signals"
 DELETE_LAST_SIGNAL = "DELETE FROM last_signals WHERE symbol = ? AND fast = ? AND slow = ?"
 DONE_COMMAND = "UPDATE commands SET done_at = ? WHERE id = ? AND done_at IS NULL"
 APPENDS: dict[str, tuple[str, Any]] = {
