@@ -12,19 +12,14 @@ from typing import Any, Literal, Protocol
 
 from engine.breaker_samples import with_windows
 from engine.clock import Clock, SystemClock
-from engine.errors import (
-    SerializationError,
-    StateCorruptedError,
-    StateError,
-    StateSectionError,
-)
+from engine.errors import StateCorruptedError, StateError
 from engine.ports import Batch, OperatorCommand, RecoveredState
 from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union, wal
 from tradeguard.store import rows as r
 from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
-from tradeguard.store.serialize import format_utc, from_json
+from tradeguard.store.serialize import format_utc
 from tradeguard.store.sqlite_kit import Durability
 from tradeguard.store.statements import SELECT_LAST_SIGNALS, SELECT_SAMPLES
 
@@ -198,7 +193,7 @@ class SqliteStore(ReportQueries):
                     conn.execute("COMMIT")
             except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "loading state", e) from e
-            state = {str(key): self._section(str(key), value) for key, value in keys}
+            state = {str(key): r.section(self.path, str(key), value) for key, value in keys}
             if "breaker" in state:  # its sample windows are rows (engine/breaker_samples.py)
                 state["breaker"] = with_windows(state["breaker"], windows)
             if signals:  # the section lives in its table (v5); empty reads as never written
@@ -210,22 +205,6 @@ class SqliteStore(ReportQueries):
             [r.intent_from_row(row) for row in intents],
             [r.position_from_row(row) for row in positions],
         )
-
-    def _section(self, key: str, text: object) -> dict[str, Any]:
-        """Return one stored snapshot section; every section tradeguard writes is an object."""
-        try:
-            value = from_json(str(text))
-        except SerializationError as e:
-            message = f"state store {self.path}: section {key!r} is not valid JSON ({e})"
-            raise StateSectionError(message) from e
-        if not isinstance(value, dict):
-            message = (
-                f"state store {self.path}: section {key!r} holds a {type(value).__name__}, "
-                "not the object tradeguard writes; the store was altered: restore a backup "
-                "with `tradeguard state restore`"
-            )
-            raise StateSectionError(message)
-        return value
 
     def commit(self, batch: Batch) -> None:
         """Write every change in batch in one transaction, or roll back and raise StateError."""
