@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from engine.clock import SimulatedClock
-from engine.errors import SerializationError
 from engine.model import OrderIntent, OrderRequest, OrderStatus, Side
 from engine.ports import Batch
 from tradeguard.store import schema, wal
@@ -126,55 +125,67 @@ def test_a_checkpoint_held_back_by_a_reader_never_fails_the_commit_and_logs_once
     assert len(warnings) == 1
 
 
-def test_last_signals_live_only_in_their_table_and_survive_a_restart(tmp_path: Path) -> None:
+def test_last_signals_are_written_once_and_survive_a_restart(tmp_path: Path) -> None:
     with SqliteStore(tmp_path) as store:
         store.commit(Batch(state={"last_signals": {"BTC:10:30": "BUY", "ETH:5:15": "SELL"},
                                   "risk": {"daily_trades": 1}}))
         store.commit(Batch(state={"last_signals": {"BTC:10:30": "SELL", "ETH:5:15": "SELL"}}))
-        sections = [row[0] for row in store._fetch_hot("SELECT key FROM key_state")]
+        tables = [row[0] for row in store._fetch_hot("SELECT name FROM sqlite_master")]
     with SqliteStore(tmp_path) as store:
         loaded = store.load()
         store.commit(Batch(state={"last_signals": {"ETH:5:15": "BUY"}}))
     with SqliteStore(tmp_path) as store:
         again = store.load()
 
-    assert sections == ["risk"]
+    assert "last_signals" not in tables  # no second copy to write at every fill
     assert loaded.state["last_signals"] == {"BTC:10:30": "SELL", "ETH:5:15": "SELL"}
     assert again.state["last_signals"] == {"ETH:5:15": "BUY"}
 
 
-def test_last_signals_key_that_would_not_round_trip_is_refused(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path) as store, pytest.raises(SerializationError, match="BTC:010:30"):
-        store.commit(Batch(state={"last_signals": {"BTC:010:30": "BUY"}}))
-
-
-def test_a_version_4_store_moves_its_last_signals_section_into_the_table(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "state.db"
-    conn = sqlite3.connect(path, isolation_level=None)
+def old_store(path: Path) -> sqlite3.Connection:
+    """A store at schema version 4 (last_signals written as a section and as table rows)."""
+    conn = sqlite3.connect(path / "state.db", isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     assert schema.migrate(conn, schema.MIGRATIONS[:4]) == 4
-    at = "2026-01-04T16:52:00.000000+00:00"
+    return conn
+
+
+AT = "2026-01-04T16:52:00.000000+00:00"
+
+
+def test_a_version_4_store_keeps_its_last_signals_section_and_drops_the_table(
+    tmp_path: Path,
+) -> None:
+    conn = old_store(tmp_path)
     conn.execute(
         "INSERT INTO key_state VALUES ('last_signals', ?, ?)",
-        ('{"BTC:10:30": "BUY", "ETH:5:15": "SELL"}', at),
+        ('{"BTC:10:30": "BUY", "ETH:5:15": "SELL"}', AT),
     )
-    # What v4 wrote beside it: the section wins where they differ (v4 loaded the section).
+    # v4 loaded the section: it wins over a table row that disagrees
+    conn.execute("INSERT INTO last_signals VALUES ('BTC', 10, 30, 'SELL', ?, ?)", (AT, AT))
+    conn.close()
+
+    with SqliteStore(tmp_path) as store:
+        loaded = store.load()
+        tables = [row[0] for row in store._fetch_hot("SELECT name FROM sqlite_master")]
+        version = schema.schema_version(store._conn)  # type: ignore[arg-type]
+
+    assert version == schema.CURRENT_VERSION == 5
+    assert loaded.state["last_signals"] == {"BTC:10:30": "BUY", "ETH:5:15": "SELL"}
+    assert "last_signals" not in tables
+
+
+def test_a_version_4_store_with_table_rows_only_keeps_them_as_the_section(
+    tmp_path: Path,
+) -> None:
+    conn = old_store(tmp_path)
     conn.executemany(
         "INSERT INTO last_signals VALUES (?,?,?,?,?,?)",
-        [("BTC", 10, 30, "SELL", at, at), ("ETH", 5, 15, "SELL", at, at),
-         ("XRP", 1, 2, "BUY", at, at)],
+        [("BTC", 10, 30, "SELL", None, AT), ("ETH", 5, 15, "BUY", AT, AT)],
     )
     conn.close()
 
     with SqliteStore(tmp_path) as store:
         loaded = store.load()
-        rows = store._fetch_hot("SELECT symbol, side, bar_time FROM last_signals ORDER BY 1")
-        sections = store._fetch_hot("SELECT key FROM key_state")
-        version = schema.schema_version(store._conn)  # type: ignore[arg-type]
 
-    assert version == schema.CURRENT_VERSION == 5
-    assert loaded.state["last_signals"] == {"BTC:10:30": "BUY", "ETH:5:15": "SELL"}
-    assert rows == [("BTC", "BUY", None), ("ETH", "SELL", at)]
-    assert sections == []
+    assert loaded.state == {"last_signals": {"BTC:10:30": "SELL", "ETH:5:15": "BUY"}}

@@ -270,15 +270,7 @@ def split_signal_key(key: str, path: str) -> tuple[str, int, int]:
     if not symbol:
         message = f"{path}: last_signals key {key!r} has an empty symbol"
         raise SerializationError(message)
-    if f"{symbol}:{fast}:{slow}" != key:  # the table keeps the numbers: the key must round-trip
-        message = f"{path}: last_signals key {key!r} is not in the form 'SYMBOL:fast:slow'"
-        raise SerializationError(message)
     return symbol, fast, slow
-
-
-def signals_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, str]:
-    """Return the last_signals section ("SYM:fast:slow" -> side) from its table rows."""
-    return {f"{row[0]}:{row[1]}:{row[2]}": str(row[3]) for row in rows}
 
 
 def section(store: Path, key: str, text: object) -> dict[str, Any]:

@@ -6,9 +6,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from engine.errors import StateError, StateSectionError
+from engine.errors import StateError
 from tradeguard.store import files, sqlite_kit
-from tradeguard.store.rows import split_signal_key
 from tradeguard.store.sqlite_kit import Migration
 
 OPEN_STATUSES = ("PENDING_SUBMIT", "SUBMITTED", "UNKNOWN")
@@ -152,10 +151,9 @@ CREATE TABLE commands (
 CREATE INDEX commands_pending ON commands (id) WHERE done_at IS NULL;
 """
 
-_TABLES_V1 = (
+_TABLES_V1 = (  # last_signals (v1 to v4) is dropped by v5
     "store_meta",
     "key_state",
-    "last_signals",
     "positions",
     "order_intents",
     "trades",
@@ -171,9 +169,7 @@ _TABLES_V1 = (
 )
 # Tables whose size does not grow with trading history: checked on every open. The whole-file
 # quick_check runs after an unclean shutdown (see docs/state.md for the figures).
-RECOVERY_TABLES = (
-    "store_meta", "key_state", "last_signals", "positions", "commands", "breaker_samples"
-)
+RECOVERY_TABLES = ("store_meta", "key_state", "positions", "commands", "breaker_samples")
 
 
 def _migrate_to_v1(conn: sqlite3.Connection) -> None:
@@ -269,40 +265,21 @@ def _migrate_to_v4(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_to_v5(conn: sqlite3.Connection) -> None:
-    # The last_signals table becomes the one copy of the strategy's section (a fill's commit
-    # wrote both). Up to v4 load() read the section: it wins; the table kept each bar_time
-    # whose side is unchanged.
-    row = conn.execute(
-        "SELECT value, updated_at FROM key_state WHERE key = 'last_signals'"
-    ).fetchone()
-    if row is None:
-        return
-    try:
-        section = json.loads(row[0])
-    except ValueError:
-        section = None
-    if not isinstance(section, dict):
-        message = (
-            "key_state section 'last_signals' is not the object tradeguard writes: the store "
-            "was altered; restore a backup with `tradeguard state restore`"
-        )
-        raise StateSectionError(message)
-    stored = {
-        f"{symbol}:{fast}:{slow}": (side, bar_time)
-        for symbol, fast, slow, side, bar_time in conn.execute(
-            "SELECT symbol, fast, slow, side, bar_time FROM last_signals"
-        )
-    }
-    conn.execute("DELETE FROM last_signals")
-    for key, side in section.items():
-        symbol, fast, slow = split_signal_key(str(key), f"last_signals.{key}")
-        kept = stored.get(str(key), (None, None))
+    # The strategy's section was written twice per change: as a key_state row and as the
+    # last_signals table (one more page per fill commit), and only the row was read back.
+    # The row stays the one copy; the table goes (every signal, with its bar time, is in
+    # the signals table). A store holding only table rows keeps them as the section.
+    present = conn.execute("SELECT 1 FROM key_state WHERE key = 'last_signals'").fetchone()
+    rows = conn.execute(
+        "SELECT symbol, fast, slow, side, updated_at FROM last_signals ORDER BY updated_at"
+    ).fetchall()
+    if present is None and rows:
+        section = {f"{symbol}:{fast}:{slow}": side for symbol, fast, slow, side, _ in rows}
         conn.execute(
-            "INSERT INTO last_signals (symbol, fast, slow, side, bar_time, updated_at) "
-            "VALUES (?,?,?,?,?,?)",
-            (symbol, fast, slow, side, kept[1] if kept[0] == side else None, row[1]),
+            "INSERT INTO key_state (key, value, updated_at) VALUES ('last_signals', ?, ?)",
+            (json.dumps(section, separators=(",", ":")), rows[-1][4]),
         )
-    conn.execute("DELETE FROM key_state WHERE key = 'last_signals'")
+    conn.execute("DROP TABLE last_signals")
 
 
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.

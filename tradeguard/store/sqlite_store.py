@@ -21,7 +21,7 @@ from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
 from tradeguard.store.serialize import format_utc
 from tradeguard.store.sqlite_kit import Durability
-from tradeguard.store.statements import SELECT_LAST_SIGNALS, SELECT_SAMPLES
+from tradeguard.store.statements import SELECT_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ class SqliteStore(ReportQueries):
         self._clock: Clock = clock or SystemClock()
         self._mutex = threading.RLock()
         self._key_cache: dict[str, str] = {}
-        self._signal_cache: dict[str, str] | None = None
         self._session = session
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
@@ -180,7 +179,6 @@ class SqliteStore(ReportQueries):
                 try:
                     keys = conn.execute("SELECT key, value FROM key_state").fetchall()
                     windows = r.samples_from_rows(conn.execute(SELECT_SAMPLES).fetchall())
-                    signals = r.signals_from_rows(conn.execute(SELECT_LAST_SIGNALS).fetchall())
                     intents = conn.execute(
                         f"SELECT {r.INTENT_COLUMNS} FROM order_intents WHERE {OPEN_STATUS_SQL} "
                         "ORDER BY created_at, client_order_id"
@@ -196,10 +194,7 @@ class SqliteStore(ReportQueries):
             state = {str(key): r.section(self.path, str(key), value) for key, value in keys}
             if "breaker" in state:  # its sample windows are rows (engine/breaker_samples.py)
                 state["breaker"] = with_windows(state["breaker"], windows)
-            if signals:  # the section lives in its table (v5); empty reads as never written
-                state["last_signals"] = signals
             self._key_cache = {str(key): str(value) for key, value in keys}
-            self._signal_cache = dict(signals)
         return RecoveredState(
             state,
             [r.intent_from_row(row) for row in intents],
@@ -212,7 +207,7 @@ class SqliteStore(ReportQueries):
             return
         now = self._now_text()
         with self._mutex:
-            plan = plan_batch(batch, now, self._key_cache, self._signal_cache)
+            plan = plan_batch(batch, now, self._key_cache)
             conn = self._open_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -237,8 +232,6 @@ class SqliteStore(ReportQueries):
         if self._session:
             self.checkpoints.committed(conn, bool(batch.intents or batch.fills))
         self._key_cache.update(plan.key_texts)
-        if plan.signals is not None:
-            self._signal_cache = plan.signals
         if batch.daily_resets:  # the day rolled over: a bounded point for a move
             self._maybe_archive()
 
