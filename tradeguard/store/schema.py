@@ -270,7 +270,10 @@ def _migrate_to_v5(conn: sqlite3.Connection) -> None:
     # The row stays the one copy; the table goes (every signal, with its bar time, is in
     # the signals table). A store holding only table rows keeps them as the section.
     present = conn.execute("SELECT 1 FROM key_state WHERE key = 'last_signals'").fetchone()
-    rows = conn.execute(
+    table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'last_signals'"
+    ).fetchone()
+    rows = [] if table is None else conn.execute(
         "SELECT symbol, fast, slow, side, updated_at FROM last_signals ORDER BY updated_at"
     ).fetchall()
     if present is None and rows:
@@ -279,7 +282,7 @@ def _migrate_to_v5(conn: sqlite3.Connection) -> None:
             "INSERT INTO key_state (key, value, updated_at) VALUES ('last_signals', ?, ?)",
             (json.dumps(section, separators=(",", ":")), rows[-1][4]),
         )
-    conn.execute("DROP TABLE last_signals")
+    conn.execute("DROP TABLE IF EXISTS last_signals")  # a hand-built store may lack it
 
 
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
