@@ -1,4 +1,4 @@
-"""WAL checkpoints off the order path, and the last_signals table as the section's one copy."""
+"""WAL checkpoints off the order path, and the last_signals section as its one copy (v5)."""
 
 from __future__ import annotations
 
