@@ -6,7 +6,8 @@ tradeguard side: the month replay with the default SMA 10/30 strategy, wired as 
 replay` wires it (kill9 durability, fresh state directory); every SqliteStore.commit is timed
 (JSON encoding of the snapshot sections included, since it happens inside commit). The cost
 per order is the time of the commits that carry an intent or a fill, divided by the orders
-submitted; the time of all commits per order is shown too (signals, checkpoints, equity).
+submitted; the time of all commits per order is shown too (signals, checkpoints, equity),
+and the order commits that took 5 ms or more (a WAL checkpoint inside, or a disk stall).
 The engine's own work to build the batches (snapshot()) is outside commit and not counted.
 
 Floor, measured in the same run on the same disk: one raw-SQL transaction on a store of the
@@ -38,6 +39,9 @@ from engine.ports import Batch
 from tradeguard.store.sqlite_store import SqliteStore
 
 START = datetime(2022, 1, 1, tzinfo=UTC)
+# An order commit this slow ran a WAL checkpoint (about 20 ms per 1000 pages here) or met a
+# disk stall; checkpoints belong to order-free commits (tradeguard/store/wal.py).
+STALL_MS = 5.0
 
 FLOOR_SQL = (
     (
@@ -97,7 +101,7 @@ def timed_commits() -> Iterator[CommitTimes]:
     try:
         yield times
     finally:
-        SqliteStore.commit = original  # type: ignore[method-assign]
+        SqliteStore.commit = original  # type: ignore[method-assign,assignment]
 
 
 def floor_transactions(directory: Path, n: int) -> list[float]:
@@ -137,6 +141,7 @@ class MonthJournal:
     typical_us: float  # per order: sum over intent and fill commits of (count/order) x p50
     intent_p50_us: float
     fill_p50_us: float
+    stalls: int  # order-carrying commits of STALL_MS or more (a checkpoint inside, typically)
 
 
 def month_journal(items: list[FeedItem]) -> MonthJournal:
@@ -159,6 +164,7 @@ def month_journal(items: list[FeedItem]) -> MonthJournal:
         typical_us=(len(times.intent) * intent_p50 + len(times.fill) * fill_p50) / orders,
         intent_p50_us=intent_p50,
         fill_p50_us=fill_p50,
+        stalls=sum(1 for t in times.order if t * 1e3 >= STALL_MS),
     )
 
 
@@ -208,6 +214,7 @@ def print_table(
     typical = typical_us / p50
     i50 = statistics.median(m.intent_p50_us for m in months)
     f50 = statistics.median(m.fill_p50_us for m in months)
+    stalls = statistics.median(m.stalls for m in months)
     print(f"sqlite {version}; medians of {len(months)} runs; kill9 durability (WAL, NORMAL)")
     print(f"{'measurement':<58} {'value':>12}")
     print("-" * 71)
@@ -220,6 +227,7 @@ def print_table(
         ("tradeguard: order-carrying commit p50 / p99 (us)", f"{c50:,.1f} / {c99:,.1f}"),
         ("tradeguard: intent commit p50 / fill commit p50 (us)", f"{i50:,.1f} / {f50:,.1f}"),
         ("tradeguard: per order by medians (us)", f"{typical_us:,.1f}"),
+        (f"tradeguard: order-carrying commits of {STALL_MS:.0f} ms or more", f"{stalls:,.0f}"),
         ("tradeguard: all commits of the month per order (us)", f"{all_us:,.1f}"),
         ("  commits in the month", f"{commits:,}"),
         ("ratio: journal cost per order / floor mean", f"{ratio:.2f}x"),

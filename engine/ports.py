@@ -43,7 +43,7 @@ class InMemoryLastSignals:
 
     @staticmethod
     def key(symbol: str, fast: int, slow: int) -> str:
-        """Return the stable key used in snapshots and the last_signals table."""
+        """Return the stable key used in snapshots (the last_signals section)."""
         return f"{symbol}:{fast}:{slow}"
 
     def get_last_signal(self, symbol: str, fast: int, slow: int) -> Side | None:

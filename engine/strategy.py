@@ -80,8 +80,8 @@ class _Series:
 class Strategy(Protocol):
     """What the session needs from a strategy; built as `cls(config)` from `strategy.class`.
 
-    snapshot() is the strategy's durable memory (JSON-ready: "SYMBOL:fast:slow" -> side, as the
-    store's last_signals table keeps it) and restore() puts it back on restart; everything else
+    snapshot() is the strategy's durable memory (JSON-ready: "SYMBOL:fast:slow" -> side, the
+    store's last_signals section) and restore() puts it back on restart; everything else
     is rebuilt by warm() on the bars an earlier process already handled.
     """
 

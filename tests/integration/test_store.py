@@ -108,7 +108,8 @@ def test_every_table_round_trips_through_commit_and_reopen(tmp_path: Path) -> No
     for table in ("signals", "trades", "breaker_events", "issues", "denials", "skipped_bars"):
         assert counts[table] == 1, table
     assert counts["equity"] == counts["operator_actions"] == counts["daily_resets"] == 1
-    assert counts["last_signals"] == 2
+    assert "last_signals" not in counts  # the section is the one copy (schema v5)
+    assert reopened.load().state["last_signals"] == {"BTC:10:30": "BUY", "ETH:5:15": "SELL"}
     reopened.close()
 
 
@@ -212,19 +213,18 @@ def test_naive_time_in_an_event_is_refused_naming_the_field(store: SqliteStore) 
         store.commit(batch)
 
 
-def test_last_signals_table_mirrors_the_snapshot_section(store: SqliteStore) -> None:
+def test_last_signals_section_replaces_the_stored_one(store: SqliteStore) -> None:
     store.commit(full_batch())
     store.commit(Batch(state={"last_signals": {"BTC:10:30": "SELL"}}))
 
-    rows = store._fetch("SELECT symbol, fast, slow, side, bar_time FROM last_signals")
-
-    assert rows == [("BTC", 10, 30, "SELL", None)]
     assert store.load().state["last_signals"] == {"BTC:10:30": "SELL"}
 
 
 def test_malformed_last_signals_key_is_refused(store: SqliteStore) -> None:
     with pytest.raises(SerializationError, match="not 'SYMBOL:fast:slow'"):
         store.commit(Batch(state={"last_signals": {"BTC-10-30": "BUY"}}))
+    with pytest.raises(SerializationError, match="not BUY or SELL"):
+        store.commit(Batch(state={"last_signals": {"BTC:10:30": "HOLD"}}))
 
 
 def test_commands_are_pending_until_marked_done(store: SqliteStore, clock: SimulatedClock) -> None:

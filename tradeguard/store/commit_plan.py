@@ -1,9 +1,8 @@
 """One batch converted to the rows its transaction writes, before the transaction starts.
 
 Every value is converted (and refused with a SerializationError naming its path) here, so a
-batch that cannot be written faithfully writes nothing. Unchanged snapshot sections and an
-unchanged `last_signals` mirror cost no write: the plan compares against what the store last
-committed.
+batch that cannot be written faithfully writes nothing. Unchanged snapshot sections cost no
+write: the plan compares against what the store last committed.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from engine.model import Side
 from engine.ports import Batch
 from tradeguard.store import rows as r
 from tradeguard.store import statements as sql
-from tradeguard.store.serialize import format_utc, to_json_snapshot
+from tradeguard.store.serialize import to_json_snapshot
 
 
 @dataclass
@@ -29,7 +28,6 @@ class CommitPlan:
     # plain UPDATE (cheaper than an upsert that hits its conflict), a missing one the upsert.
     intent_updates: list[tuple[r.Row, r.Row]] = field(default_factory=list)
     key_texts: dict[str, str] = field(default_factory=dict)  # sections written, as stored
-    signals: dict[str, str] | None = None  # the last_signals mirror after this commit
 
     def execute(self, conn: Connection) -> None:
         """Run every statement of the plan on conn (inside the caller's transaction)."""
@@ -43,13 +41,10 @@ class CommitPlan:
                 conn.executemany(statement, rows)
 
 
-def plan_batch(
-    batch: Batch, now: str, committed: Mapping[str, str], signals: dict[str, str] | None
-) -> CommitPlan:
+def plan_batch(batch: Batch, now: str, committed: Mapping[str, str]) -> CommitPlan:
     """Convert the batch to rows; any value that cannot be written faithfully raises here.
 
-    committed holds the section texts last written, signals the last_signals mirror (None:
-    not written since the store was opened, so the mirror is rewritten whole).
+    committed holds the section texts last written (a section equal to its text is skipped).
     """
     plan = CommitPlan()
     try:
@@ -69,7 +64,7 @@ def plan_batch(
         if batch.commands_done:
             done = [(now, int(command_id)) for command_id in batch.commands_done]
             plan.statements.append((sql.DONE_COMMAND, done))
-        _plan_state(batch, now, plan, committed, signals)
+        _plan_state(batch, now, plan, committed)
     except SerializationError:
         raise
     except (TypeError, ValueError, AttributeError) as e:
@@ -90,10 +85,7 @@ def _plan_intents(batch: Batch, plan: CommitPlan) -> None:
         plan.statements.append((sql.UPSERT_INTENT, new))
 
 
-def _plan_state(
-    batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str],
-    signals: dict[str, str] | None,
-) -> None:
+def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str]) -> None:
     key_rows: list[r.Row] = []
     for key, section in batch.state.items():
         if not isinstance(key, str):
@@ -102,6 +94,8 @@ def _plan_state(
         if not isinstance(section, dict):
             message = f"state.{key}: a section must be an object, got {type(section).__name__}"
             raise SerializationError(message)
+        if key == "last_signals":
+            _check_last_signals(section)
         text = to_json_snapshot(section, f"state.{key}")
         if committed.get(key) != text:  # unchanged sections cost no write
             key_rows.append((key, text, now))
@@ -109,44 +103,15 @@ def _plan_state(
     if key_rows:
         flat = [value for row in key_rows for value in row]
         plan.statements.append((sql.upsert_keys(len(key_rows)), [tuple(flat)]))
-    if "last_signals" in batch.state:
-        _plan_last_signals(batch, now, plan, signals)
 
 
-_SIDES: dict[object, str] = {side: side.value for side in Side}  # a str or a Side: its text
+def _check_last_signals(section: dict[object, object]) -> None:
+    """Refuse a last_signals section that is not "SYM:fast:slow" -> BUY/SELL."""
+    for key, side in section.items():
+        r.split_signal_key(str(key), f"state.last_signals.{key}")
+        if side not in _SIDES:
+            message = f"state.last_signals.{key}: side {side!r} is not BUY or SELL"
+            raise SerializationError(message)
 
 
-def _plan_last_signals(
-    batch: Batch, now: str, plan: CommitPlan, signals: dict[str, str] | None
-) -> None:
-    section = batch.state["last_signals"]
-    if not isinstance(section, dict):
-        message = "state.last_signals: expected a dict of 'SYM:fast:slow' -> side"
-        raise SerializationError(message)
-    wanted = {str(k): _SIDES.get(v) or Side(v).value for k, v in section.items()}
-    before = signals or {}
-    changed = [
-        (key, side) for key, side in wanted.items()
-        if signals is None or before.get(key) != side
-    ]
-    bar_times = {
-        f"{s.symbol}:{s.periods[0]}:{s.periods[1]}": (Side(s.side).value, s.bar_time)
-        for s in batch.signals
-    } if changed else {}
-    upserts: list[r.Row] = []
-    for key, side in changed:
-        symbol, fast, slow = r.split_signal_key(key, f"state.last_signals.{key}")
-        seen = bar_times.get(key)
-        bar_time = seen[1] if seen is not None and seen[0] == side else None
-        when = None if bar_time is None else format_utc(bar_time, f"signals[{key}].bar_time")
-        upserts.append((symbol, fast, slow, side, when, now))
-    removed = [
-        r.split_signal_key(key, f"last_signals.{key}") for key in before if key not in wanted
-    ]
-    if signals is None:  # first write since open: mirror exactly
-        plan.statements.append(("DELETE FROM last_signals", [()]))
-    elif removed:
-        plan.statements.append((sql.DELETE_LAST_SIGNAL, removed))
-    if upserts:
-        plan.statements.append((sql.UPSERT_LAST_SIGNAL, upserts))
-    plan.signals = wanted
+_SIDES = frozenset({*Side, *(side.value for side in Side)})

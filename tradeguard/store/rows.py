@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from engine.breaker_samples import SAMPLE_KINDS, SampleRecord
-from engine.errors import SerializationError
+from engine.errors import SerializationError, StateSectionError
 from engine.events import (
     BarSkipped,
     BreakerTransitioned,
@@ -20,7 +21,7 @@ from engine.events import (
 )
 from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side
 from engine.ports import EquityPoint, OperatorCommand, PositionRecord
-from tradeguard.store.serialize import format_utc, parse_utc, to_json
+from tradeguard.store.serialize import format_utc, from_json, parse_utc, to_json
 
 Row = tuple[Any, ...]
 
@@ -270,3 +271,20 @@ def split_signal_key(key: str, path: str) -> tuple[str, int, int]:
         message = f"{path}: last_signals key {key!r} has an empty symbol"
         raise SerializationError(message)
     return symbol, fast, slow
+
+
+def section(store: Path, key: str, text: object) -> dict[str, Any]:
+    """Return one stored snapshot section; every section tradeguard writes is an object."""
+    try:
+        value = from_json(str(text))
+    except SerializationError as e:
+        message = f"state store {store}: section {key!r} is not valid JSON ({e})"
+        raise StateSectionError(message) from e
+    if not isinstance(value, dict):
+        message = (
+            f"state store {store}: section {key!r} holds a {type(value).__name__}, "
+            "not the object tradeguard writes; the store was altered: restore a backup "
+            "with `tradeguard state restore`"
+        )
+        raise StateSectionError(message)
+    return value

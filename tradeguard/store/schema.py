@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
@@ -150,10 +151,9 @@ CREATE TABLE commands (
 CREATE INDEX commands_pending ON commands (id) WHERE done_at IS NULL;
 """
 
-_TABLES_V1 = (
+_TABLES_V1 = (  # last_signals (v1 to v4) is dropped by v5
     "store_meta",
     "key_state",
-    "last_signals",
     "positions",
     "order_intents",
     "trades",
@@ -169,9 +169,7 @@ _TABLES_V1 = (
 )
 # Tables whose size does not grow with trading history: checked on every open. The whole-file
 # quick_check runs after an unclean shutdown (see docs/state.md for the figures).
-RECOVERY_TABLES = (
-    "store_meta", "key_state", "last_signals", "positions", "commands", "breaker_samples"
-)
+RECOVERY_TABLES = ("store_meta", "key_state", "positions", "commands", "breaker_samples")
 
 
 def _migrate_to_v1(conn: sqlite3.Connection) -> None:
@@ -266,9 +264,30 @@ def _migrate_to_v4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_to_v5(conn: sqlite3.Connection) -> None:
+    # The strategy's section was written twice per change: as a key_state row and as the
+    # last_signals table (one more page per fill commit), and only the row was read back.
+    # The row stays the one copy; the table goes (every signal, with its bar time, is in
+    # the signals table). A store holding only table rows keeps them as the section.
+    present = conn.execute("SELECT 1 FROM key_state WHERE key = 'last_signals'").fetchone()
+    table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'last_signals'"
+    ).fetchone()
+    rows = [] if table is None else conn.execute(
+        "SELECT symbol, fast, slow, side, updated_at FROM last_signals ORDER BY updated_at"
+    ).fetchall()
+    if present is None and rows:
+        section = {f"{symbol}:{fast}:{slow}": side for symbol, fast, slow, side, _ in rows}
+        conn.execute(
+            "INSERT INTO key_state (key, value, updated_at) VALUES ('last_signals', ?, ?)",
+            (json.dumps(section, separators=(",", ":")), rows[-1][4]),
+        )
+    conn.execute("DROP TABLE IF EXISTS last_signals")  # a hand-built store may lack it
+
+
 # Append-only: migration i (0-based) moves a store from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
-    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4
+    _migrate_to_v1, _migrate_to_v2, _migrate_to_v3, _migrate_to_v4, _migrate_to_v5
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -12,19 +12,14 @@ from typing import Any, Literal, Protocol
 
 from engine.breaker_samples import with_windows
 from engine.clock import Clock, SystemClock
-from engine.errors import (
-    SerializationError,
-    StateCorruptedError,
-    StateError,
-    StateSectionError,
-)
+from engine.errors import StateCorruptedError, StateError
 from engine.ports import Batch, OperatorCommand, RecoveredState
-from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union
+from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union, wal
 from tradeguard.store import rows as r
 from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
-from tradeguard.store.serialize import format_utc, from_json
+from tradeguard.store.serialize import format_utc
 from tradeguard.store.sqlite_kit import Durability
 from tradeguard.store.statements import SELECT_SAMPLES
 
@@ -64,10 +59,10 @@ class SqliteStore(ReportQueries):
         self._clock: Clock = clock or SystemClock()
         self._mutex = threading.RLock()
         self._key_cache: dict[str, str] = {}
-        self._signal_cache: dict[str, str] | None = None
         self._session = session
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
+        self.checkpoints = wal.Checkpointer(self.path)  # the session writer's, off the order path
         files.refuse_legacy_store(self.path)
         self.alert_hook: CommitHook | None = None  # set by the composition root
         if self.path.exists():
@@ -131,6 +126,7 @@ class SqliteStore(ReportQueries):
             sqlite_kit.set_pragmas(conn, self.path, self.durability, files.STORE_LABEL)
             migrate(conn, where=str(self.path))
             if self._session:
+                wal.Checkpointer.configure(conn)
                 seal.remove(self.path)  # written to from now on: the next open must verify
                 session_marker.write(conn, "open", self._now_text())
         except sqlite_kit.DB_ERRORS as e:
@@ -195,33 +191,15 @@ class SqliteStore(ReportQueries):
                     conn.execute("COMMIT")
             except sqlite_kit.DB_ERRORS as e:
                 raise files.database_error(self.path, "loading state", e) from e
-            state = {str(key): self._section(str(key), value) for key, value in keys}
+            state = {str(key): r.section(self.path, str(key), value) for key, value in keys}
             if "breaker" in state:  # its sample windows are rows (engine/breaker_samples.py)
                 state["breaker"] = with_windows(state["breaker"], windows)
             self._key_cache = {str(key): str(value) for key, value in keys}
-            signals = state.get("last_signals")
-            self._signal_cache = dict(signals) if isinstance(signals, dict) else None
         return RecoveredState(
             state,
             [r.intent_from_row(row) for row in intents],
             [r.position_from_row(row) for row in positions],
         )
-
-    def _section(self, key: str, text: object) -> dict[str, Any]:
-        """Return one stored snapshot section; every section tradeguard writes is an object."""
-        try:
-            value = from_json(str(text))
-        except SerializationError as e:
-            message = f"state store {self.path}: section {key!r} is not valid JSON ({e})"
-            raise StateSectionError(message) from e
-        if not isinstance(value, dict):
-            message = (
-                f"state store {self.path}: section {key!r} holds a {type(value).__name__}, "
-                "not the object tradeguard writes; the store was altered: restore a backup "
-                "with `tradeguard state restore`"
-            )
-            raise StateSectionError(message)
-        return value
 
     def commit(self, batch: Batch) -> None:
         """Write every change in batch in one transaction, or roll back and raise StateError."""
@@ -229,7 +207,7 @@ class SqliteStore(ReportQueries):
             return
         now = self._now_text()
         with self._mutex:
-            plan = plan_batch(batch, now, self._key_cache, self._signal_cache)
+            plan = plan_batch(batch, now, self._key_cache)
             conn = self._open_connection()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -248,12 +226,12 @@ class SqliteStore(ReportQueries):
                     raise files.corrupted(self.path, f"commit rolled back: {e}") from e
                 message = f"commit to state store {self.path} failed and was rolled back: {e}"
                 raise StateError(message) from e
-            self._committed(plan, batch)
+            self._committed(plan, batch, conn)
 
-    def _committed(self, plan: CommitPlan, batch: Batch) -> None:
+    def _committed(self, plan: CommitPlan, batch: Batch, conn: sqlite3.Connection) -> None:
+        if self._session:
+            self.checkpoints.committed(conn, bool(batch.intents or batch.fills))
         self._key_cache.update(plan.key_texts)
-        if plan.signals is not None:
-            self._signal_cache = plan.signals
         if batch.daily_resets:  # the day rolled over: a bounded point for a move
             self._maybe_archive()
 

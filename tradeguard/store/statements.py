@@ -41,14 +41,8 @@ def upsert_keys(rows: int) -> str:
     return UPSERT_KEY.replace("VALUES (?,?,?)", f"VALUES {values}")
 
 
-UPSERT_LAST_SIGNAL = (
-    "INSERT INTO last_signals (symbol, fast, slow, side, bar_time, updated_at) "
-    "VALUES (?,?,?,?,?,?) ON CONFLICT (symbol, fast, slow) DO UPDATE SET "
-    "side = excluded.side, bar_time = excluded.bar_time, updated_at = excluded.updated_at"
-)
 UPSERT_SAMPLE = "INSERT OR REPLACE INTO breaker_samples (id, seq, value) VALUES (?,?,?)"
 SELECT_SAMPLES = "SELECT id, seq, value FROM breaker_samples"
-DELETE_LAST_SIGNAL = "DELETE FROM last_signals WHERE symbol = ? AND fast = ? AND slow = ?"
 DONE_COMMAND = "UPDATE commands SET done_at = ? WHERE id = ? AND done_at IS NULL"
 APPENDS: dict[str, tuple[str, Any]] = {
     "signals": (
