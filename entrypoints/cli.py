@@ -140,7 +140,9 @@ def replay(
         faults=faults_file,
         seed=seed,
     )
-    settings.store.state_dir.mkdir(parents=True, exist_ok=True)
+    from tradeguard.store.files import ensure_private_dir
+
+    ensure_private_dir(settings.store.state_dir)  # a file in its place: exit 2 naming it
     from entrypoints.progress import ReplayProgress
     from entrypoints.signals import stop_on_signals
 

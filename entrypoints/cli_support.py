@@ -318,6 +318,9 @@ def existing_file(path: Path | None, option: str, what: str) -> Path | None:
 def require_state_dir(settings: Settings) -> Path:
     """Return the state directory; refuse commands aimed at one that does not exist."""
     state_dir = settings.store.state_dir
+    if state_dir.exists() and not state_dir.is_dir():
+        message = f"state directory {state_dir} is a file, not a directory; pass --state-dir"
+        raise UsageError(message)
     if not state_dir.is_dir():
         message = (
             f"state directory {state_dir} does not exist; run a session first or pass --state-dir"

@@ -55,7 +55,9 @@ def run_matrix_command(
 
     folder = scenarios_dir or default_scenarios_dir()
     load_scenarios(folder, scenario)  # a malformed scenario is refused before Prefect starts
-    settings.store.state_dir.mkdir(parents=True, exist_ok=True)
+    from tradeguard.store.files import ensure_private_dir
+
+    ensure_private_dir(settings.store.state_dir)  # a file in its place: exit 2 naming it
     started = time.perf_counter()
     with prefect_api(settings, log_level) as server:  # before prefect is imported
         result = _run_flow(server, settings, config_file, folder, scenario, gx_audit, as_json)
@@ -113,9 +115,10 @@ def _run_flow(
 
 def run_realtime(ctx: typer.Context, settings: Settings, hours: float, as_json: bool) -> int:
     """Run the real-time validation for `hours` of wall-clock time and print its verdict."""
+    from tradeguard.store.files import ensure_private_dir
     from tradeguard.validation_realtime import realtime_lines, realtime_validation
 
-    settings.store.state_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.store.state_dir)  # a file in its place: exit 2 naming it
     verdict = realtime_validation(app_of(ctx), hours)
     if as_json:
         typer.echo(dumps(verdict.to_json()))

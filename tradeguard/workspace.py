@@ -197,8 +197,16 @@ class SqliteWorkspace(NamedTuple):
                 "first or pass --state-dir"
             )
             raise ConfigurationError(message)
+        path = store_path(self.state_dir)
+        if path.is_dir():
+            # SqliteStore would take a directory for a state directory and nest a new store.
+            message = (
+                f"state store {path} is a directory, not a SQLite file; move it aside, then "
+                "run `tradeguard state restore` (or use a new --state-dir)"
+            )
+            raise StatePathError(message)
         return SqliteStore(
-            store_path(self.state_dir),
+            path,
             durability=self.durability,
             session=writer,
             # A session that trades verifies every page first (issue 8 §3).

@@ -165,3 +165,46 @@ def test_a_lost_paper_book_is_refused_not_started_as_a_new_account(
 
     _assert_refused(done, "put the venue's book back")
     assert not (state / BOOK).is_file() or _book_orders(state) == 0
+
+
+@pytest.mark.parametrize("command", ["replay", "status"])
+def test_a_state_store_that_is_a_directory_is_refused_not_nested(
+    traded: Path, tmp_path: Path, data_dir: Path, command: str
+) -> None:
+    # A directory in the store's place was taken for a state directory: a new, empty store
+    # was created inside it and the session traded with no memory of its past.
+    state = tmp_path / "state"
+    shutil.copytree(traded, state)
+    (state / "state.db").unlink()
+    (state / "state.db").mkdir()
+    orders = _book_orders(state)
+
+    if command == "replay":
+        done = _replay(state, data_dir / "btc-perp_ftx_1m.csv.gz", RESUMED)
+    else:
+        done = _cli(state, "status")
+
+    _assert_refused(done, "is a directory, not a SQLite file")
+    assert list((state / "state.db").iterdir()) == []
+    assert _book_orders(state) == orders
+
+
+@pytest.mark.parametrize("command", ["replay", "status", "validate"])
+def test_a_state_dir_that_is_a_file_is_named_as_such(
+    tmp_path: Path, data_dir: Path, command: str
+) -> None:
+    state = tmp_path / "state"
+    state.write_text("not a directory\n")
+    if command == "replay":
+        done = _replay(state, data_dir / "btc-usd_coinbase_1m.csv.gz",
+                       ("--start", "2016-10-07T00:00:00Z", "--end", "2016-10-07T01:00:00Z"))
+    elif command == "status":
+        done = _cli(state, "status")
+    else:
+        done = _cli(state, "validate", "--scenario", "calm-control")
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "not a directory" in last, last
+    assert state.read_text() == "not a directory\n"
