@@ -191,12 +191,8 @@ class SqliteWorkspace(NamedTuple):
         """Open the SQLite engine store of the directory."""
         from tradeguard.store.sqlite_store import SqliteStore
 
-        if not writer and not self.exists():
-            message = (
-                f"state directory {self.state_dir} holds no tradeguard state; run a session "
-                "first or pass --state-dir"
-            )
-            raise ConfigurationError(message)
+        if not writer:
+            require_existing(self)
         path = store_path(self.state_dir)
         if path.is_dir():
             # SqliteStore would take a directory for a state directory and nest a new store.

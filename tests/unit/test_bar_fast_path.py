@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bench.noop_strategy import NoSignals
 from engine.assembly import assemble
 from engine.broker import BrokerConfig, PaperBroker
 from engine.clock import SimulatedClock
@@ -65,15 +66,6 @@ class OneBuy:
     def restore(self, state: dict[str, str]) -> None:
         """Keep nothing."""
         del state
-
-
-class NoSignals(OneBuy):
-    """Fires nothing, ever."""
-
-    def update(self, bar: Bar) -> StrategyOutput:
-        """Fire nothing."""
-        del bar
-        return NO_OUTPUT
 
 
 class CountingVenue:

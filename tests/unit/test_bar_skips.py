@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bench.noop_strategy import NoSignals
 from engine.assembly import assemble
 from engine.breaker_samples import SampleRecord
 from engine.broker import BrokerConfig, PaperBroker
@@ -24,40 +25,11 @@ from engine.paper_book import InMemoryPaperBook
 from engine.ports import Batch, InMemoryStore, OperatorCommand
 from engine.session import PacedCommands, TradingSession
 from engine.session_state import SessionConfig, SessionProgress
-from engine.strategy import NO_OUTPUT, StrategyConfig, StrategyOutput
 from tests.unit.engine_harness import START, engine_config, items
+from tests.unit.test_bar_fast_path import flat_bars
 from tradeguard.store.polling import ASKS_PER_INTERVAL, ThrottledCommands
 
 MINUTE = timedelta(minutes=1)
-
-
-class NoSignals:
-    """Fires nothing, ever."""
-
-    def __init__(self, config: StrategyConfig) -> None:
-        del config
-
-    def update(self, bar: Bar) -> StrategyOutput:
-        """Fire nothing."""
-        del bar
-        return NO_OUTPUT
-
-    def warm(self, bar: Bar) -> None:
-        """Rebuild nothing."""
-        del bar
-
-    def snapshot(self) -> dict[str, str]:
-        """Return the (empty) durable memory."""
-        return {}
-
-    def restore(self, state: dict[str, str]) -> None:
-        """Keep nothing."""
-        del state
-
-
-def flat_bars(n: int, start: datetime = START) -> list[Bar]:
-    """Return n one-minute bars at a constant price (no loss, no signal)."""
-    return [Bar("TEST", start + i * MINUTE, 100.0, 100.5, 99.5, 100.0, 10.0) for i in range(n)]
 
 
 class WallLikeClock(SimulatedClock):
@@ -145,7 +117,7 @@ def test_a_gap_issue_is_committed_at_the_close_of_its_bar() -> None:
     # Two issues ALERT: the gap's issue comes alone, without a transition to carry it.
     breaker = CircuitConfig(alert_data_issues=2, throttle_data_issues=3, halt_data_issues=5)
     session = session_on(store, breaker=breaker)
-    bars = flat_bars(10) + flat_bars(10, START + 30 * MINUTE)  # 21 minutes: above 15
+    bars = flat_bars(10) + flat_bars(10, start=START + 30 * MINUTE)  # 21 minutes: above 15
     session.run(items(bars))
     (batch,) = [b for b in store.batches if b.issues]
     assert [i.issue_type for i in batch.issues] == ["DATA_FEED"] and not batch.transitions
