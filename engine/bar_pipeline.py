@@ -118,17 +118,13 @@ class BarPipeline:
         A bad or warm-up item returns None (skipped, or replayed into the indicators).
         """
         bar = item.bar
-        if bar is None or self._resume_cursors:
-            admitted = self.admit(item)
-            if admitted is None:
-                return None
-            bar, gap = admitted
-        else:
-            verdict = self._observe(bar)
-            if verdict.reason is not None:
-                self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
-                return None
-            gap = verdict.gap_seconds
+        if (bar is None or self._resume_cursors) and (self._held_back(item) or bar is None):
+            return None
+        verdict = self._observe(bar)
+        if verdict.reason is not None:
+            self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
+            return None
+        gap = verdict.gap_seconds
         self._advance_to(bar.ts + self._bar_delta)
         if gap is not None:
             self.report_gap(bar, gap)
@@ -140,22 +136,17 @@ class BarPipeline:
         return bar
 
     # ------------------------------------------------------------------ admission
-    def admit(self, item: FeedItem) -> tuple[Bar, float | None] | None:
-        """Return (bar, gap seconds or None) to trade on; warm on or skip the item otherwise."""
+    def _held_back(self, item: FeedItem) -> bool:
+        """Warm on an item at or before its symbol's resume cursor, skip an unparsable row."""
         if self._resume_cursors:
             resume = self._resume_cursors.get(item.symbol)
             if resume is not None and item.ts <= resume:
                 self._warm(item.bar)
-                return None
-        bar = item.bar
-        if bar is None:
+                return True
+        if item.bar is None:
             self._skip(item, None, UNPARSABLE, item.reason or "unparsable row")
-            return None
-        verdict = self._validator.observe(bar)
-        if verdict.reason is not None:
-            self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
-            return None
-        return bar, verdict.gap_seconds
+            return True
+        return False
 
     def _warm(self, bar: Bar | None) -> None:
         # Replays what an earlier run already processed: rebuild indicators, count nothing.
