@@ -45,9 +45,9 @@ def flatten_order_id(strategy_id: str, symbol: str, at: datetime) -> str:
 class OrderExecutionEngine(OrderSettlement):
     """Turn signals into orders through the breaker and risk gates, journaling every step.
 
-    The intent is committed (PENDING_SUBMIT, alone with its signal row) before the broker is
-    called, so a crash at any point leaves a record that recovery takes up by client_order_id
-    instead of resending.
+    The intent is committed (PENDING_SUBMIT, alone; its signal row rides with the next commit)
+    before the broker is called, so a crash at any point leaves a record that recovery takes
+    up by client_order_id instead of resending.
     The venue's answer rides along with the next commit (see OrderSettlement.acknowledge):
     two commits per filled order, the intent and the fill. Every step is committed through
     the journal it shares with the session; settlement of open orders is OrderSettlement's.
@@ -198,16 +198,19 @@ class OrderExecutionEngine(OrderSettlement):
     def _submit(
         self, request: OrderRequest, signal_record: SignalRecorded | None = None
     ) -> OrderIntent:
+        if signal_record is not None:
+            # The signal row rides with the next commit, as the sections do: a run that dies
+            # before it re-runs this bar and records the signal then, once.
+            self._journal.pending.signals.append(signal_record)
         held = self.held.get(request.client_order_id)
         if held is not None:
-            # Journaled (with its signal row) by a run that died before its next commit; the
-            # re-run of the bars has reached the moment it was sent.
+            # Journaled by a run that died before its next commit; the re-run of the bars
+            # has reached the moment it was sent.
             return self.resume_held(held, gated=request)
         intent = OrderIntent(request, OrderStatus.PENDING_SUBMIT, self._clock.now())
         self.count_submission(intent)
-        signals = [signal_record] if signal_record else []
-        # Durable before the broker call; the sections ride with the next commit.
-        self._journal.commit_rows(Batch(signals=signals, intents=[intent]))
+        # Durable before the broker call, alone (one row: SQLite's cheapest commit).
+        self._journal.commit_rows(Batch(intents=[intent]))
         return self.send(intent)
 
     def send(self, intent: OrderIntent) -> OrderIntent:

@@ -138,7 +138,7 @@ class EngineJournal:
         """Commit batch's own rows now: no pending events, no state sections.
 
         The intent before the broker call takes this path: what crash safety needs is the
-        intent (and its signal row); the snapshot sections that changed since the last commit
+        intent; its signal row and the snapshot sections that changed since the last commit
         are re-derived after a crash by re-running the bars from the stored cursor, and the
         intent's submission by `OrderSettlement.resume_held` (see docs/state.md).
         """

@@ -13,6 +13,7 @@ from engine.clock import SimulatedClock
 from engine.ports import Batch
 from tests.unit.engine_harness import START
 from tradeguard.store import schema
+from tradeguard.store import statements as sql
 from tradeguard.store.serialize import to_json
 from tradeguard.store.sqlite_store import SqliteStore
 
@@ -115,3 +116,20 @@ def test_a_version_3_store_recovers_the_same_windows_and_journals_on(tmp_path: P
     with SqliteStore(tmp_path) as store:
         commit(store, again)
     assert windows(restored(tmp_path)) == windows(again)
+
+
+def test_a_burst_larger_than_one_statement_is_written_whole(tmp_path: Path) -> None:
+    # A window bigger than the rows one sample statement carries (SAMPLE_ROWS_PER_STATEMENT).
+    config = CircuitConfig(metrics_window_size=300)
+    rng = random.Random(3)
+    breaker = CircuitBreaker(config, SimulatedClock(START))
+    feed(breaker, rng, 290)  # about 435 samples in one commit
+    burst = len(breaker.pending_samples())
+    assert burst > 2 * sql.SAMPLE_ROWS_PER_STATEMENT
+    with SqliteStore(tmp_path) as store:
+        commit(store, breaker)
+    with SqliteStore(tmp_path) as store:
+        section = store.load().state["breaker"]
+    again = CircuitBreaker.from_snapshot(config, SimulatedClock(START), section)
+    assert windows(again) == windows(breaker)
+    assert sample_rows(tmp_path) == burst

@@ -100,8 +100,11 @@ def test_a_buy_emitted_before_the_kill_is_not_emitted_or_ordered_again(
     assert dying.returncode == -signal.SIGKILL
     with sqlite3.connect(state_dir / "state.db") as db:
         (first,) = db.execute(
-            "SELECT client_order_id FROM signals WHERE outcome = 'ordered'"
+            "SELECT client_order_id FROM order_intents WHERE status = 'PENDING_SUBMIT'"
         ).fetchall()
+        # The intent is durable alone; its signal row rides with the next commit.
+        recorded = db.execute("SELECT COUNT(*) FROM signals WHERE outcome = 'ordered'")
+        assert recorded.fetchone()[0] == 0
     assert "-BUY-" in first[0]
     subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, timeout=120, check=True)
     with sqlite3.connect(state_dir / "state.db") as db:

@@ -412,3 +412,49 @@ def test_reader_store_does_not_touch_the_session_marker(tmp_path: Path) -> None:
     session.close()
 
     assert probe.verified == "full"
+
+
+def test_a_lone_intent_commits_without_an_open_transaction_and_fails_cleanly(
+    store: SqliteStore,
+) -> None:
+    writes: list[str] = []
+    store._conn.set_trace_callback(writes.append)  # type: ignore[union-attr]
+    store.commit(Batch(intents=[intent("c1", OrderStatus.PENDING_SUBMIT)]))
+    # One row is its own transaction: no BEGIN/COMMIT round trips around it.
+    assert [w.split()[0] for w in writes] == ["INSERT"]
+    assert [i.client_order_id for i in store.load().open_intents] == ["c1"]
+
+    # Another writer holds the lock: the lone statement fails as a commit does, leaves no
+    # transaction open, and the store commits again once the lock is gone.
+    store._conn.set_trace_callback(None)  # type: ignore[union-attr]
+    store._conn.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StateError, match="failed and was rolled back"):
+            store.commit(Batch(intents=[intent("c2", OrderStatus.PENDING_SUBMIT)]))
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert not store._conn.in_transaction  # type: ignore[union-attr]
+    store.commit(Batch(intents=[intent("c3", OrderStatus.PENDING_SUBMIT)]))
+    assert [i.client_order_id for i in store.load().open_intents] == ["c1", "c3"]
+
+
+def test_a_lone_row_with_alerts_to_derive_still_takes_a_transaction(store: SqliteStore) -> None:
+    written: list[str] = []
+
+    class Hook:
+        def writes_for(self, batch: Batch) -> bool:
+            return bool(batch.transitions)
+
+        def __call__(self, conn: sqlite3.Connection, batch: Batch, now: str) -> None:
+            written.append(now)
+            assert conn.in_transaction  # the alert rows join the event's transaction
+
+    store.alert_hook = Hook()
+    store.commit(Batch(intents=[intent("c1", OrderStatus.PENDING_SUBMIT)]))
+    assert written == []
+    event = BreakerTransitioned(T0, "CLOSED", "ALERT", "latency", 900.0, 500.0)
+    store.commit(Batch(transitions=[event]))
+    assert len(written) == 1

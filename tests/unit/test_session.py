@@ -234,14 +234,15 @@ def test_execution_commits_through_the_journal_without_a_session_behind_it() -> 
     # The intent is durable before the broker call; the acknowledgement rides along with the
     # next commit (recovery replays it from the venue's record after a crash).
     assert [b.intents[0].status for b in committed] == [OrderStatus.PENDING_SUBMIT]
-    # The intent commit carries the intent and its signal row only; the sections ride along
+    # The intent commit carries the intent only; its signal row and the sections ride along
     # with the next commit (a crash before it re-derives them: test_held_intents.py).
     assert committed[0].state == {}
-    assert [s.outcome for s in committed[0].signals] == ["ordered"]
+    assert committed[0].signals == []
     assert rig.store.intents[record.client_order_id].status is OrderStatus.PENDING_SUBMIT
     journal.commit(Batch())
     latest = rig.store.batches[-1]
     assert [i.status for i in latest.intents] == [OrderStatus.SUBMITTED]
+    assert [s.outcome for s in latest.signals] == ["ordered"]
     assert latest.state["execution"]["orders_submitted"] == 1
     assert latest.state["execution"]["unanswered"] == []
     assert rig.store.intents[record.client_order_id].status is OrderStatus.SUBMITTED

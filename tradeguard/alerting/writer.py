@@ -26,9 +26,13 @@ class OutboxWriter:
         self._window = window
         self.failures = 0
 
+    def writes_for(self, batch: Batch) -> bool:
+        """Return True when batch carries events alerts derive from (transitions, issues)."""
+        return bool(batch.transitions or batch.issues)
+
     def __call__(self, conn: sqlite3.Connection, batch: Batch, now: str) -> None:
         """Record the batch's alerts; a failure here loses the alert rows, never the batch."""
-        if not batch.transitions and not batch.issues:
+        if not self.writes_for(batch):
             return
         alerts = self._policy.derive(batch)
         if not alerts:

@@ -29,6 +29,13 @@ class CommitPlan:
     intent_updates: list[tuple[r.Row, r.Row]] = field(default_factory=list)
     key_texts: dict[str, str] = field(default_factory=dict)  # sections written, as stored
 
+    def lone_row(self) -> tuple[str, r.Row] | None:
+        """Return (statement, row) when the plan writes exactly one row, else None."""
+        if self.intent_updates or len(self.statements) != 1:
+            return None
+        statement, rows = self.statements[0]
+        return (statement, rows[0]) if len(rows) == 1 else None
+
     def execute(self, conn: Connection) -> None:
         """Run every statement of the plan on conn (inside the caller's transaction)."""
         for params, row in self.intent_updates:
@@ -60,7 +67,7 @@ def plan_batch(batch: Batch, now: str, committed: Mapping[str, str]) -> CommitPl
                 rows = [convert(item, f"{name}[{i}]") for i, item in enumerate(items)]
                 plan.statements.append((statement, rows))
         if batch.samples:
-            plan.statements.append((sql.UPSERT_SAMPLE, [r.sample_row(s) for s in batch.samples]))
+            _plan_samples(batch, plan)
         if batch.commands_done:
             done = [(now, int(command_id)) for command_id in batch.commands_done]
             plan.statements.append((sql.DONE_COMMAND, done))
@@ -83,6 +90,16 @@ def _plan_intents(batch: Batch, plan: CommitPlan) -> None:
             plan.intent_updates.append(((row[8], row[9], row[10], row[12], row[0]), row))
     if new:
         plan.statements.append((sql.UPSERT_INTENT, new))
+
+
+def _plan_samples(batch: Batch, plan: CommitPlan) -> None:
+    """Breaker samples as multi-row statements (a commit usually carries one or two)."""
+    rows = [r.sample_row(s) for s in batch.samples]
+    step = sql.SAMPLE_ROWS_PER_STATEMENT
+    for start in range(0, len(rows), step):
+        chunk = rows[start:start + step]
+        flat = tuple(value for row in chunk for value in row)
+        plan.statements.append((sql.upsert_samples(len(chunk)), [flat]))
 
 
 def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str]) -> None:

@@ -21,7 +21,7 @@ from engine.events import (
 )
 from engine.model import Fill, OrderIntent, OrderRequest, OrderStatus, Side
 from engine.ports import EquityPoint, OperatorCommand, PositionRecord
-from tradeguard.store.serialize import format_utc, from_json, parse_utc, to_json
+from tradeguard.store.serialize import format_utc, from_json, parse_utc, to_json, utc_text
 
 Row = tuple[Any, ...]
 
@@ -48,7 +48,7 @@ def _opt_num(value: Any, path: str, name: str) -> float | None:
 def _time(value: datetime, path: str, name: str) -> str:
     """Return format_utc(value); a plain UTC datetime (the engine's own) takes the short way."""
     if type(value) is datetime and value.tzinfo is UTC:
-        return value.isoformat(timespec="microseconds")
+        return utc_text(value)
     return format_utc(value, f"{path}.{name}")
 
 

@@ -42,6 +42,14 @@ def upsert_keys(rows: int) -> str:
 
 
 UPSERT_SAMPLE = "INSERT OR REPLACE INTO breaker_samples (id, seq, value) VALUES (?,?,?)"
+# Rows per multi-row sample statement: 3 parameters each, far below SQLite's variable limit.
+SAMPLE_ROWS_PER_STATEMENT = 128
+
+
+@cache
+def upsert_samples(rows: int) -> str:
+    """Return UPSERT_SAMPLE for `rows` samples in one statement (one call, not one per row)."""
+    return UPSERT_SAMPLE.replace("VALUES (?,?,?)", "VALUES " + ",".join(["(?,?,?)"] * rows))
 SELECT_SAMPLES = "SELECT id, seq, value FROM breaker_samples"
 DONE_COMMAND = "UPDATE commands SET done_at = ? WHERE id = ? AND done_at IS NULL"
 APPENDS: dict[str, tuple[str, Any]] = {
