@@ -176,3 +176,26 @@ def test_snapshot_fast_path_gives_the_same_text_and_still_refuses_nan() -> None:
     assert to_json_snapshot(stamp) == to_json(stamp)
     with pytest.raises(SerializationError, match=r"^state\.risk\.pnl"):
         to_json_snapshot({"pnl": float("nan")}, "state.risk")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_snapshot_refuses_non_finite_floats_that_orjson_would_write_as_null(bad: float) -> None:
+    from tradeguard.store.serialize import to_json_snapshot
+
+    for section in ({"pnl": bad}, {"pnl": bad, "since": None}, {"w": [1.0, {"x": bad}]}):
+        with pytest.raises(SerializationError, match=r"^state\.risk\."):
+            to_json_snapshot(section, "state.risk")
+
+
+def test_snapshot_text_reads_back_the_same_values() -> None:
+    from tradeguard.store.serialize import from_json, to_json_snapshot
+
+    section = {"tiny": 1e-05, "big": 1e22, "neg": -0.0, "name": "caf\u00e9 \u2028", "n": None,
+               "deep": {"b": [5e-324, 2**63 - 1], "a": True}}
+    text = to_json_snapshot(section)
+    assert from_json(text) == section
+    assert list(from_json(text)) == sorted(section)  # keys sorted: stable text
+    assert to_json_snapshot({"big": 2**70}) == to_json({"big": 2**70})  # beyond orjson's range
+    assert to_json_snapshot({"k": (1, 2)}) == to_json({"k": (1, 2)})
+    with pytest.raises(SerializationError, match="dict key of type int"):
+        to_json_snapshot({"k": {1: "x"}}, "state.x")

@@ -20,6 +20,7 @@ from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from engine.errors import SerializationError
@@ -78,26 +79,44 @@ def _refuse(value: Any) -> Any:
     raise TypeError(message)
 
 
-# json.dumps builds its C encoder anew on every call, which costs as much as encoding a small
-# section; snapshot sections are encoded on every commit, so the encoder is built once (same
-# output as to_json). Without a circular check: a cycle ends in RecursionError, and the
-# fallback to to_json names it.
-_SNAPSHOT_ENCODER: Callable[[Any, int], Any] | None = (
+# The strict encoder (NaN and infinities refused), built once: json.dumps builds its C encoder
+# anew on every call, which costs as much as encoding a small section. Same output as to_json.
+# Without a circular check: a cycle ends in RecursionError, and the fallback to to_json names it.
+_STRICT_ENCODER: Callable[[Any, int], Any] | None = (
     None if c_make_encoder is None
     else c_make_encoder(None, _refuse, encode_basestring_ascii, None, ":", ",", True, False, False)
+)
+# Everything but plain JSON data (times, dataclasses, numpy scalars, subclasses of the
+# primitives) goes to `default`, which refuses it, so to_json converts it or names it.
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 
 
 def to_json_snapshot(value: Any, path: str = "value") -> str:
     """Return to_json(value) for an engine snapshot section, fast when it is plain JSON data.
 
-    Engine snapshots are built of str/int/float/bool/None/list/dict already; encoding them
-    directly is an order of magnitude cheaper than the walk in to_json. Anything else (a
-    datetime, NaN, ...) falls back to to_json, which converts it or names the bad path.
+    Engine snapshots are built of str/int/float/bool/None/list/dict already, and sections are
+    encoded on every commit: orjson encodes them about six times faster than json's C
+    encoder, to the same values (the text may differ: 0.00001 for 1e-05, UTF-8 for \\u
+    escapes; the store compares texts only with its own). orjson writes NaN and infinities
+    as null, so
+    a text holding "null" anywhere is encoded again by the strict encoder, which refuses them.
+    Anything else (a datetime, a numpy scalar, ...) falls back to to_json, which converts it
+    or names the bad path.
     """
     try:
-        if _SNAPSHOT_ENCODER is not None:
-            return "".join(_SNAPSHOT_ENCODER(value, 0))
+        text = orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError included
+        return to_json(value, path)
+    if "null" not in text:
+        return text
+    try:
+        if _STRICT_ENCODER is not None:
+            return "".join(_STRICT_ENCODER(value, 0))
         return json.dumps(
             value, allow_nan=False, sort_keys=True, separators=(",", ":"), default=_refuse
         )
