@@ -1,8 +1,9 @@
 """Crash soak: replay real data in a subprocess, SIGKILL it again and again, compare outcomes.
 
 Each run is killed either at a failpoint (after an intent is journaled but before the broker
-call; after the venue booked the order but before the ack is seen; right after a journal
-commit) or by an external SIGKILL timer, then restarted with the same command until the data
+call; after the venue booked the order but before the ack is seen; after the paper venue
+committed a bar's fills but before the journal saw them; right after a journal commit) or by
+an external SIGKILL timer, then restarted with the same command until the data
 ends. The result is compared with an uninterrupted run of the same seed. The test suite runs
 a bounded version; `python bench/crash_soak.py --kills 500` is the long mode.
 """
@@ -67,12 +68,13 @@ def run_soak(
     while True:
         result.runs += 1
         point = rng.choices(
-            ["before_broker", "inside_broker", "after_commit", "timer"], [3, 3, 3, 1]
+            ["before_broker", "inside_broker", "venue_fill", "after_commit", "timer"],
+            [3, 3, 3, 3, 1],
         )[0]
         if result.kills >= kills_wanted:
             point = "none"
         run_env = dict(env)
-        if point in ("before_broker", "inside_broker"):
+        if point in ("before_broker", "inside_broker", "venue_fill"):
             run_env["TRADEGUARD_FAILPOINT"] = f"{point}:{rng.randint(1, 2)}"
         elif point == "after_commit":
             run_env["TRADEGUARD_FAILPOINT"] = f"after_commit:{rng.randint(1, 25)}"

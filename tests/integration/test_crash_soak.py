@@ -15,7 +15,7 @@ def test_fifty_kills_leave_the_same_result_as_an_uninterrupted_run(
 ) -> None:
     result = run_soak(data_dir / "btc-perp_ftx_1m.csv.gz", tmp_path, kills_wanted=50)
     assert result.kills >= 50
-    assert set(result.by_point) >= {"before_broker", "inside_broker", "after_commit"}
+    assert set(result.by_point) >= {"before_broker", "inside_broker", "venue_fill", "after_commit"}
     final, reference = result.final, result.reference
     assert final["integrity"] == "ok"
     assert final["duplicate_fill_rows"] == 0
