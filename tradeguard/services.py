@@ -333,8 +333,10 @@ def clean_state(app: App, older_than_seconds: float, dry_run: bool) -> CleanRepo
 def backup_state(app: App) -> Path:
     """Write an online backup of the state store and return its path."""
     state_dir = bootstrap.existing_state_dir(app.settings.store.state_dir)
+    # The directory, resolved once by hygiene: a state.db that is a directory is named as
+    # such there, not taken for a state directory holding another state.db.
     return hygiene.backup(
-        bootstrap.store_path(state_dir),
+        state_dir,
         state_dir / "backups",
         retention=app.settings.store.backup_retention,
         now=app.clock.now(),
@@ -345,9 +347,7 @@ def restore_state(app: App, source: Path | None, force: bool = False) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
     state_dir = _state_dir(app)
     # restore() itself refuses while a live session holds the state directory (unless force).
-    return hygiene.restore(
-        bootstrap.store_path(state_dir), source, backups_dir=state_dir / "backups", force=force
-    )
+    return hygiene.restore(state_dir, source, backups_dir=state_dir / "backups", force=force)
 
 
 def incident_timeline(

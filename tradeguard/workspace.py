@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from engine.errors import ConfigurationError, StatePathError
-from tradeguard.store.files import STORE_FILENAME, ensure_private_dir
+from tradeguard.store.files import STORE_FILENAME, directory_in_place_of_store, ensure_private_dir
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -196,11 +196,7 @@ class SqliteWorkspace(NamedTuple):
         path = store_path(self.state_dir)
         if path.is_dir():
             # SqliteStore would take a directory for a state directory and nest a new store.
-            message = (
-                f"state store {path} is a directory, not a SQLite file; move it aside, then "
-                "run `tradeguard state restore` (or use a new --state-dir)"
-            )
-            raise StatePathError(message)
+            raise directory_in_place_of_store(path)
         return SqliteStore(
             path,
             durability=self.durability,

@@ -167,7 +167,7 @@ def test_a_lost_paper_book_is_refused_not_started_as_a_new_account(
     assert not (state / BOOK).is_file() or _book_orders(state) == 0
 
 
-@pytest.mark.parametrize("command", ["replay", "status"])
+@pytest.mark.parametrize("command", ["replay", "status", "backup"])
 def test_a_state_store_that_is_a_directory_is_refused_not_nested(
     traded: Path, tmp_path: Path, data_dir: Path, command: str
 ) -> None:
@@ -181,12 +181,34 @@ def test_a_state_store_that_is_a_directory_is_refused_not_nested(
 
     if command == "replay":
         done = _replay(state, data_dir / "btc-perp_ftx_1m.csv.gz", RESUMED)
+    elif command == "backup":
+        done = _cli(state, "state", "backup")
     else:
         done = _cli(state, "status")
 
     _assert_refused(done, "is a directory, not a SQLite file")
     assert list((state / "state.db").iterdir()) == []
     assert _book_orders(state) == orders
+
+
+def test_restore_sets_a_directory_in_the_stores_place_aside_and_restores_the_backup(
+    traded: Path, tmp_path: Path
+) -> None:
+    # The remedy the refusal names: the backup goes in state.db's place, the directory is
+    # kept beside it (never nested into, never deleted).
+    state = tmp_path / "state"
+    shutil.copytree(traded, state)
+    assert _cli(state, "state", "backup").returncode == 0
+    (state / "state.db").unlink()
+    (state / "state.db").mkdir()
+    (state / "state.db" / "note.txt").write_text("operator's\n")
+
+    restored = _cli(state, "state", "restore")
+    assert restored.returncode == 0, restored.stderr
+    assert (state / "state.db").is_file()
+    (aside,) = state.glob("state.db.corrupt-*")
+    assert (aside / "note.txt").read_text() == "operator's\n"
+    assert _cli(state, "status").returncode == 0
 
 
 @pytest.mark.parametrize("command", ["replay", "status", "validate"])

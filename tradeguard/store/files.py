@@ -39,6 +39,15 @@ def store_path(location: Path | str) -> Path:
     return path / STORE_FILENAME if names_directory(path) else path
 
 
+def directory_in_place_of_store(path: Path) -> StatePathError:
+    """Return the error for a store path that is a directory (opening it would nest a store)."""
+    message = (
+        f"state store {path} is a directory, not a SQLite file; move it aside, then run "
+        "`tradeguard state restore` (or use a new --state-dir)"
+    )
+    return StatePathError(message)
+
+
 def refuse_legacy_store(path: Path) -> None:
     """Refuse to start a new state.db beside a store written under the old file name.
 

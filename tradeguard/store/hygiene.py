@@ -158,6 +158,8 @@ def backup(
         message = f"retention must be at least 1, got {retention}"
         raise ValueError(message)
     store = files.store_path(store_path)
+    if store.is_dir():
+        raise files.directory_in_place_of_store(store)
     if not store.is_file():
         message = f"state store {store} does not exist: nothing to back up"
         raise StateError(message)
