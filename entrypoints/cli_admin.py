@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from tradeguard.settings_doc import FieldView
 
 state_app = typer.Typer(
-    cls=FullHelpGroup, help="Back up and restore the state store.", no_args_is_help=True
+    cls=FullHelpGroup, help="Back up, restore and archive the state store.",
+    no_args_is_help=True,
 )
 config_app = typer.Typer(
     cls=FullHelpGroup,
@@ -50,6 +51,23 @@ def state_backup(ctx: typer.Context) -> None:
     from tradeguard import services
 
     typer.echo(str(services.backup_state(app_of(ctx))))
+
+
+@state_app.command("archive")
+def state_archive(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Move the journal rows of state.db to history.db now (stop any running session first)."""
+    settings = settings_of(ctx)
+    require_state_dir(settings)
+    from tradeguard import services
+
+    move = services.archive_state(app_of(ctx))
+    if as_json:
+        typer.echo(dumps(None if move is None else {"epoch": move.epoch, "moved": move.moved}))
+    elif move is None:
+        typer.echo("nothing to archive: every journal row is in the history file already")
+    else:
+        tables = ", ".join(f"{table}={rows}" for table, rows in move.moved.items() if rows)
+        typer.echo(f"archived {move.rows} rows (epoch {move.epoch}): {tables or 'final intents'}")
 
 
 @state_app.command("restore")

@@ -91,7 +91,8 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "deploy": LazyCommand(
         _CLI, "top_commands",
         "Register the work pool and every deployment with their schedules."),
-    "state": LazyCommand(_ADMIN, "state_app", "Back up and restore the state store.", True),
+    "state": LazyCommand(
+        _ADMIN, "state_app", "Back up, restore and archive the state store.", True),
     "config": LazyCommand(
         _ADMIN, "config_app",
         "Show the effective configuration or write a commented template.", True),

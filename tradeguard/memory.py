@@ -94,6 +94,9 @@ class MemoryJournal(InMemoryStore):
         )
         return sorted(cid for cid, n in ordered.items() if n > 1)
 
+    def archive(self) -> None:
+        """Return None: memory keeps no history file, there is nothing to move."""
+
     def close(self) -> None:
         """Nothing to release."""
 

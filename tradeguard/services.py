@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from engine.feed import FeedItem
     from engine.session import SessionEnd
     from tradeguard.app import App
+    from tradeguard.store.archive import Move
     from tradeguard.store.lock import LockOwner
 
 __all__ = [
@@ -341,6 +342,21 @@ def backup_state(app: App) -> Path:
         retention=app.settings.store.backup_retention,
         now=app.clock.now(),
     )
+
+
+def archive_state(app: App) -> Move | None:
+    """Move every hot journal row and final intent to the history file now (no session runs).
+
+    The writer's open may already move (over the bound, as every session start does); this
+    then moves what is left, if anything.
+    """
+    require_existing(app.workspace)
+    with app.workspace.lock():
+        journal = app.workspace.open_journal(writer=True)
+        try:
+            return journal.archive()
+        finally:
+            journal.close()
 
 
 def restore_state(app: App, source: Path | None, force: bool = False) -> Path:

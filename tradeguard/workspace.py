@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from engine.ports import Batch, OperatorCommand, RecoveredState
     from tradeguard.alerting.runtime import SessionAlerting
     from tradeguard.settings import Settings
+    from tradeguard.store.archive import Move
     from tradeguard.store.invariants import JournalProblem
     from tradeguard.store.lock import LockOwner
 
@@ -78,6 +79,10 @@ class Journal(Protocol):
 
     def duplicate_client_order_ids(self) -> list[str]:
         """Return client order ids ordered, filled or journaled more than once."""
+        ...
+
+    def archive(self) -> Move | None:
+        """Move every journal row and final intent to the history now (writer only)."""
         ...
 
     def close(self) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 from entrypoints.cli import app
 from entrypoints.cli_support import parse_duration
 from tradeguard.data import symbol_of as default_symbol
+from tradeguard.store.sqlite_store import SqliteStore
 
 DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
@@ -68,6 +71,7 @@ def test_installed_console_script_prints_help_in_a_real_process() -> None:
         ["clean-state"],
         ["state", "backup"],
         ["state", "restore"],
+        ["state", "archive"],
         ["reconcile"],
         ["incident-report"],
         ["server"],
@@ -189,6 +193,7 @@ def test_bad_duration_is_a_usage_error_naming_the_option(runner: CliRunner, tmp_
         ["reset-daily"],
         ["clean-state", "--dry-run"],
         ["state", "backup"],
+        ["state", "archive"],
         ["reconcile"],
         ["incident-report"],
     ],
@@ -331,6 +336,56 @@ def test_backup_then_restore_round_trips_through_the_cli(runner: CliRunner, tmp_
     )
     assert restored.exit_code == 0, restored.output
     assert str(backup_path) in restored.stdout
+
+
+def test_state_archive_moves_the_journal_to_history_and_keeps_every_row_visible(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    _replay_json(runner, tmp_path / "state")
+    store = tmp_path / "state" / "state.db"
+
+    def hot_trades() -> int:
+        with closing(sqlite3.connect(store)) as db:
+            return int(db.execute("SELECT COUNT(*) FROM trades").fetchone()[0])
+
+    with SqliteStore(store, session=False) as reader:
+        trades = reader.trade_count()
+    assert trades > 1 and hot_trades() == trades
+
+    moved = runner.invoke(app, [*_state(tmp_path), "state", "archive", "--json"])
+    assert moved.exit_code == 0, moved.output
+    summary = json.loads(moved.stdout)
+    assert summary["epoch"] == 1 and summary["moved"]["trades"] == trades
+    assert hot_trades() <= 1  # the highest archived row stays as the id sentinel
+    with SqliteStore(store, session=False) as reader:
+        assert reader.trade_count() == trades  # reads span both files
+        assert reader.integrity_check() == "ok"
+
+    again = runner.invoke(app, [*_state(tmp_path), "state", "archive"])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("nothing to archive")
+    assert runner.invoke(app, [*_state(tmp_path), "status"]).exit_code == 0
+
+
+def test_state_archive_refuses_while_a_session_holds_the_state_directory(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    _replay_json(runner, tmp_path / "state")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom tradeguard.store.lock import StateDirLock\n"
+         "with StateDirLock(sys.argv[1]):\n    print('locked', flush=True)\n"
+         "    sys.stdin.readline()\n", str(tmp_path / "state")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = runner.invoke(app, [*_state(tmp_path), "state", "archive"])
+    finally:
+        holder.communicate("\n", timeout=30)
+    _assert_usage_error(result, "is in use by", "stop that session")
+    archived = runner.invoke(app, [*_state(tmp_path), "state", "archive", "--json"])
+    assert json.loads(archived.stdout)["epoch"] == 1  # nothing was moved while it was held
 
 
 def test_restore_from_a_missing_backup_names_the_file(runner: CliRunner, tmp_path: Path) -> None:
