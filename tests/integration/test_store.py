@@ -227,6 +227,20 @@ def test_malformed_last_signals_key_is_refused(store: SqliteStore) -> None:
         store.commit(Batch(state={"last_signals": {"BTC:10:30": "HOLD"}}))
 
 
+def test_a_last_signals_key_is_checked_as_written_not_as_its_str_shows_it(
+    store: SqliteStore,
+) -> None:
+    class Disguised(str):
+        def __str__(self) -> str:
+            return "BTC:10:30"
+
+    # The encoder writes a str subclass's own characters ("garbage"); a check of str(key)
+    # would pass a key the store then holds and every later load trips over.
+    with pytest.raises(SerializationError, match="not 'SYMBOL:fast:slow'"):
+        store.commit(Batch(state={"last_signals": {Disguised("garbage"): "BUY"}}))
+    assert "last_signals" not in store.load().state
+
+
 def test_commands_are_pending_until_marked_done(store: SqliteStore, clock: SimulatedClock) -> None:
     first = store.enqueue_command("halt", "maintenance", "alice", T0)
     second = store.enqueue_command("resume", "done", "alice", T0 + timedelta(minutes=5))
