@@ -455,6 +455,26 @@ def test_a_lone_intent_commits_without_an_open_transaction_and_fails_cleanly(
     assert [i.client_order_id for i in store.load().open_intents] == ["c1", "c3"]
 
 
+def test_a_lone_intent_on_a_connection_left_in_a_transaction_fails_closed(
+    store: SqliteStore,
+) -> None:
+    # Whatever left the connection inside a transaction, a lone statement would join it and
+    # report success with nothing durable before the broker call; BEGIN refuses instead.
+    conn = store._conn
+    assert conn is not None
+    conn.execute("BEGIN")
+    with pytest.raises(StateError, match="failed and was rolled back"):
+        store.commit(Batch(intents=[intent("c1", OrderStatus.PENDING_SUBMIT)]))
+    assert not conn.in_transaction
+    other = sqlite3.connect(store.path)
+    try:
+        assert other.execute("SELECT COUNT(*) FROM order_intents").fetchone() == (0,)
+    finally:
+        other.close()
+    store.commit(Batch(intents=[intent("c2", OrderStatus.PENDING_SUBMIT)]))
+    assert [i.client_order_id for i in store.load().open_intents] == ["c2"]
+
+
 def test_a_lone_row_with_alerts_to_derive_still_takes_a_transaction(store: SqliteStore) -> None:
     written: list[str] = []
 
