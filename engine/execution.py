@@ -88,6 +88,13 @@ class OrderExecutionEngine(OrderSettlement):
         """Gate a signal and, if allowed, journal and send its order; return what happened."""
         now = self._clock.now()
         cid = client_order_id(self._strategy.strategy_id, signal)
+        if cid in self.taken_up:
+            # Ordered by a run that died before this row's commit, and taken up by recovery
+            # already (its position is in exposure() now): the row it lost, once.
+            self.taken_up.discard(cid)
+            record = self._signal_record(signal, now, "ordered", "", cid)
+            self._journal.pending.signals.append(record)
+            return record
         wanted = target_order(signal, self.exposure(signal.symbol), self._strategy)
         if wanted is None:
             record = self._signal_record(signal, now, "at_target", "position already at target")

@@ -61,6 +61,9 @@ class OrderSettlement(ABC):
         # (resume_held), so every effect lands in the same order and at the same time; one
         # the clock has already passed (a live restart) is taken up by recovery.
         self.held: dict[str, OrderIntent] = {i.client_order_id: i for i in held}
+        # Held intents taken up before the re-run asked for them again (release_held): the
+        # lost run died before their signal row's commit, which the re-run's signal makes.
+        self.taken_up: set[str] = set()
 
     def count_submission(self, intent: OrderIntent) -> None:
         """Follow a journaled intent and count it as submitted (risk rate windows, counters)."""
@@ -104,6 +107,7 @@ class OrderSettlement(ABC):
         for intent in list(self.held.values()):
             created = intent.request.created_at
             if created < now or (reached and created == now):
+                self.taken_up.add(intent.client_order_id)
                 self.resume_held(intent)
 
     # ------------------------------------------------------------------ acknowledgement

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,38 @@ def test_a_buy_emitted_before_the_kill_is_not_emitted_or_ordered_again(
     assert sorted(o[0] for o in outcomes) == ["ordered"]
     assert intents == [("FILLED",)]
     assert booked == 1
+
+
+def test_a_signal_whose_held_intent_recovery_took_up_keeps_its_ordered_row(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # The 20th order (SELL at 06:48) comes one bar after the 19th, whose fill is committed at
+    # 06:48's open: the stored clock is already at the 20th intent's moment, so recovery
+    # takes the held intent up before the re-run reaches its bar. The re-run's signal then
+    # finds the position at target; its row must still be the one ordered row, as in an
+    # uninterrupted run (not lost, not an at_target row beside the order).
+    window = ("--start", "2022-01-01T00:00:00Z", "--end", "2022-01-01T12:00:00Z")
+    cid = "sma-BTC-PERP-SELL-20220101T064800Z-10x30"
+
+    def replay(state_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
+                   "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *window, "--json"]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, timeout=120)
+
+    def rows(state_dir: Path) -> list[tuple[str, str | None]]:
+        with closing(sqlite3.connect(state_dir / "state.db")) as db:
+            return db.execute(
+                "SELECT outcome, client_order_id FROM signals WHERE bar_time LIKE "
+                "'2022-01-01T06:48%' ORDER BY id"
+            ).fetchall()
+
+    reference, state_dir = tmp_path / "reference", tmp_path / "state"
+    replay(reference, ENV).check_returncode()
+    assert rows(reference) == [("ordered", cid)]
+    dying = replay(state_dir, {**ENV, "TRADEGUARD_FAILPOINT": "before_broker:20"})
+    assert dying.returncode == -signal.SIGKILL
+    with closing(sqlite3.connect(state_dir / "state.db")) as db:
+        held = db.execute("SELECT status FROM order_intents WHERE client_order_id = ?", (cid,))
+        assert held.fetchall() == [("PENDING_SUBMIT",)]
+    replay(state_dir, ENV).check_returncode()
+    assert rows(state_dir) == [("ordered", cid)]

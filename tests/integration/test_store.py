@@ -227,6 +227,20 @@ def test_malformed_last_signals_key_is_refused(store: SqliteStore) -> None:
         store.commit(Batch(state={"last_signals": {"BTC:10:30": "HOLD"}}))
 
 
+def test_a_last_signals_key_is_checked_as_written_not_as_its_str_shows_it(
+    store: SqliteStore,
+) -> None:
+    class Disguised(str):
+        def __str__(self) -> str:
+            return "BTC:10:30"
+
+    # The encoder writes a str subclass's own characters ("garbage"); a check of str(key)
+    # would pass a key the store then holds and every later load trips over.
+    with pytest.raises(SerializationError, match="not 'SYMBOL:fast:slow'"):
+        store.commit(Batch(state={"last_signals": {Disguised("garbage"): "BUY"}}))
+    assert "last_signals" not in store.load().state
+
+
 def test_commands_are_pending_until_marked_done(store: SqliteStore, clock: SimulatedClock) -> None:
     first = store.enqueue_command("halt", "maintenance", "alice", T0)
     second = store.enqueue_command("resume", "done", "alice", T0 + timedelta(minutes=5))
@@ -439,6 +453,26 @@ def test_a_lone_intent_commits_without_an_open_transaction_and_fails_cleanly(
     assert not store._conn.in_transaction  # type: ignore[union-attr]
     store.commit(Batch(intents=[intent("c3", OrderStatus.PENDING_SUBMIT)]))
     assert [i.client_order_id for i in store.load().open_intents] == ["c1", "c3"]
+
+
+def test_a_lone_intent_on_a_connection_left_in_a_transaction_fails_closed(
+    store: SqliteStore,
+) -> None:
+    # Whatever left the connection inside a transaction, a lone statement would join it and
+    # report success with nothing durable before the broker call; BEGIN refuses instead.
+    conn = store._conn
+    assert conn is not None
+    conn.execute("BEGIN")
+    with pytest.raises(StateError, match="failed and was rolled back"):
+        store.commit(Batch(intents=[intent("c1", OrderStatus.PENDING_SUBMIT)]))
+    assert not conn.in_transaction
+    other = sqlite3.connect(store.path)
+    try:
+        assert other.execute("SELECT COUNT(*) FROM order_intents").fetchone() == (0,)
+    finally:
+        other.close()
+    store.commit(Batch(intents=[intent("c2", OrderStatus.PENDING_SUBMIT)]))
+    assert [i.client_order_id for i in store.load().open_intents] == ["c2"]
 
 
 def test_a_lone_row_with_alerts_to_derive_still_takes_a_transaction(store: SqliteStore) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import StateCorruptedError
+from engine.errors import StateCorruptedError, StateError, StatePathError
 from engine.ports import Batch
 from tradeguard.analytics.refresh import RefreshResult, refresh
 from tradeguard.store import archive, hygiene, union
@@ -208,6 +208,28 @@ def test_backup_and_restore_carry_both_files(tmp_path: Path) -> None:
         assert _epochs(state) == (1, 1)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("how", ["missing", "directory"])
+def test_backup_of_an_archived_store_without_its_history_file_is_refused(
+    tmp_path: Path, how: str
+) -> None:
+    # `state archive` moves the journal out of state.db on demand: a backup of the hot file
+    # alone would lack every archived row, and restore refuses such a set. The backup says
+    # so now, naming the history file, instead of reporting success.
+    state = tmp_path / "s"
+    store = SqliteStore(state, archive_rows=10**9)
+    journal_round(store, 0)
+    store.archive()
+    store.close()
+    history = state / "history.db"
+    history.unlink()
+    if how == "directory":
+        history.mkdir()
+    refused = StatePathError if how == "directory" else StateError
+    with pytest.raises(refused, match=r"history\.db"):
+        hygiene.backup(state / "state.db", state / "backups", 3, _now())
+    assert not list((state / "backups").glob("state-*"))  # no backup set, not even a part
 
 
 def test_a_move_between_the_two_backup_copies_heals_to_no_loss(tmp_path: Path) -> None:

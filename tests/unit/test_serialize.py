@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -199,3 +200,40 @@ def test_snapshot_text_reads_back_the_same_values() -> None:
     assert to_json_snapshot({"k": (1, 2)}) == to_json({"k": (1, 2)})
     with pytest.raises(SerializationError, match="dict key of type int"):
         to_json_snapshot({"k": {1: "x"}}, "state.x")
+
+
+def _nested(depth: int) -> dict[str, object]:
+    inner: list[object] = []
+    root = inner
+    for _ in range(depth - 1):
+        deeper: list[object] = []
+        inner.append(deeper)
+        inner = deeper
+    return {"w": root}
+
+
+def test_nesting_too_deep_to_write_is_refused_naming_the_path_not_a_recursion_error() -> None:
+    from tradeguard.store.serialize import to_json_snapshot
+
+    assert from_json(to_json_snapshot(_nested(100), "state.x")) == _nested(100)
+    # Past orjson's 254 levels the section goes to to_json, whose walk ends in the
+    # interpreter's recursion limit: a SerializationError naming the section, as for any
+    # value that cannot be written, not a RecursionError escaping the commit.
+    for depth in (400, 5000):
+        with pytest.raises(SerializationError, match=r"^state\.risk: nested too deeply"):
+            to_json_snapshot(_nested(depth), "state.risk")
+        with pytest.raises(SerializationError, match=r"^risk: nested too deeply"):
+            to_json(_nested(depth), "risk")
+
+
+def test_snapshot_and_to_json_write_a_uuid_alike_whatever_else_the_section_holds() -> None:
+    from tradeguard.store.serialize import to_json_snapshot
+
+    # orjson writes a UUID itself; the strict path (taken when the text holds null) must
+    # agree, or a section is written or refused depending on an unrelated None beside it.
+    order = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    alone = to_json_snapshot({"id": order}, "state.x")
+    beside_none = to_json_snapshot({"id": order, "since": None}, "state.x")
+    assert from_json(alone) == {"id": str(order)}
+    assert from_json(beside_none) == {"id": str(order), "since": None}
+    assert to_json({"id": order}) == alone

@@ -125,7 +125,9 @@ def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str
 def _check_last_signals(section: dict[object, object]) -> None:
     """Refuse a last_signals section that is not "SYM:fast:slow" -> BUY/SELL."""
     for key, side in section.items():
-        r.split_signal_key(str(key), f"state.last_signals.{key}")
+        # What the encoder writes: a str subclass's own characters, not what its str() shows.
+        name = str.__str__(key) if isinstance(key, str) else str(key)
+        r.split_signal_key(name, f"state.last_signals.{name}")
         if side not in _SIDES:
             message = f"state.last_signals.{key}: side {side!r} is not BUY or SELL"
             raise SerializationError(message)

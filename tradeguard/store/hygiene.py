@@ -168,11 +168,15 @@ def backup(
     final = target_dir / f"{store.stem}-{_stamp(now)}.db"
     tmp = final.with_name(f"{final.name}.tmp")
     history = history_path(store)
+    if history.exists() and not history.is_file():
+        files.check_header(history, files.HISTORY_LABEL)  # names it: not a regular file
     history_tmp = history_path(final).with_name(f"{history_path(final).name}.tmp")
     try:
         _verified_copy(store, tmp, files.STORE_LABEL)
         if history.is_file():
             _verified_copy(history, history_tmp, files.HISTORY_LABEL)
+        _refuse_incomplete(store, tmp, history_tmp)
+        if history_tmp.exists():
             history_tmp.rename(history_path(final))
         tmp.rename(final)  # last: a backup set is complete once its hot file is in place
         files.fsync_dir(target_dir)
@@ -182,6 +186,19 @@ def backup(
     log.info("state_backup_written store=%s backup=%s", store, final)
     _rotate(target_dir, store.stem, retention)
     return final
+
+
+def _refuse_incomplete(store: Path, hot_copy: Path, history_copy: Path) -> None:
+    """Refuse a backup set without the rows archived from the store (history missing or behind).
+
+    Restore would refuse such a set (latest_good_backup skips it): better said now.
+    """
+    verdict = _epochs_check(hot_copy, history_copy)
+    if verdict != "ok":
+        history = history_path(store).name
+        detail = verdict.replace(history_copy.name, history).replace(hot_copy.name, store.name)
+        message = f"cannot back up {store}: {detail}"
+        raise StateError(message)
 
 
 def _verified_copy(source: Path, tmp: Path, what: str) -> None:

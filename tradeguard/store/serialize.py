@@ -1,7 +1,7 @@
 """The one JSON serializer for everything written to the state store.
 
 It converts the value types the engine and its inputs actually carry (tz-aware datetimes and
-pandas Timestamps, dates, Decimal, Enum, dataclasses, pydantic models, numpy scalars, nested
+pandas Timestamps, dates, Decimal, UUID, Enum, dataclasses, pydantic models, numpy scalars, nested
 lists/tuples/dicts) and refuses anything it cannot write faithfully, naming the path inside the
 value (``details.fills[2].ts: naive datetime``), instead of writing a broken or empty file the
 way the seed-000 state manager did.
@@ -19,6 +19,7 @@ from enum import Enum
 from functools import lru_cache
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
+from uuid import UUID
 
 import orjson
 from pydantic import BaseModel
@@ -61,12 +62,20 @@ def parse_utc(text: str) -> datetime:
 
 def to_jsonable(value: Any, path: str = "value") -> Any:
     """Return value converted to JSON-ready primitives, or raise SerializationError."""
-    return _convert(value, path, set())
+    try:
+        return _convert(value, path, set())
+    except RecursionError as e:
+        raise _too_deep(path) from e
+
+
+def _too_deep(path: str) -> SerializationError:
+    message = f"{path}: nested too deeply to write (beyond the interpreter's recursion limit)"
+    return SerializationError(message)
 
 
 def to_json(value: Any, path: str = "value") -> str:
     """Return compact, key-sorted JSON for value; refuse NaN/inf, naive times, unknown types."""
-    plain = _convert(value, path, set())
+    plain = to_jsonable(value, path)
     try:
         return json.dumps(plain, allow_nan=False, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as e:  # pragma: no cover - _convert already vetted value
@@ -110,7 +119,8 @@ def to_json_snapshot(value: Any, path: str = "value") -> str:
     """
     try:
         text = orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS).decode()
-    except TypeError:  # orjson.JSONEncodeError included
+    except TypeError:  # orjson.JSONEncodeError included (also nesting past 254 levels)
+        # Not the strict encoder: it would write a non-str key as text ({1: x} as {"1": x}).
         return to_json(value, path)
     if "null" not in text:
         return text
@@ -176,6 +186,8 @@ def _convert_scalar(value: Any, path: str) -> Any:
         return format_utc(value, path)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, UUID):  # as orjson writes it in to_json_snapshot
+        return str(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
             message = f"{path}: non-finite Decimal {value}"

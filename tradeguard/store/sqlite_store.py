@@ -216,7 +216,9 @@ class SqliteStore(ReportQueries):
             hook = self.alert_hook
             if hook is not None and not hook.writes_for(batch):
                 hook = None
-            lone = plan.lone_row() if hook is None else None
+            # A connection left inside a transaction takes BEGIN below, which refuses: a lone
+            # statement would join that transaction and nothing would be durable.
+            lone = plan.lone_row() if hook is None and not conn.in_transaction else None
             try:
                 if lone is not None:
                     # One row (the intent before the broker call): SQLite runs a lone
