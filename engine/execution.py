@@ -98,7 +98,7 @@ class OrderExecutionEngine(OrderSettlement):
         wanted = target_order(signal, self.exposure(signal.symbol), self._strategy)
         if wanted is None:
             record = self._signal_record(signal, now, "at_target", "position already at target")
-            self._journal.commit(Batch(signals=[record]))
+            self._journal.note_decision(record)
             return record
         side, quantity, reduce_only = wanted
         request = OrderRequest(
@@ -114,7 +114,7 @@ class OrderExecutionEngine(OrderSettlement):
         gated = self._gate(request)
         if isinstance(gated, OrderDenied):
             record = self._signal_record(signal, now, "denied", gated.reason, cid)
-            self._journal.commit(Batch(signals=[record], denials=[gated]))
+            self._journal.note_decision(record, gated)
             return record
         record = self._signal_record(signal, now, "ordered", "", cid)
         self._submit(gated, signal_record=record)
@@ -139,7 +139,7 @@ class OrderExecutionEngine(OrderSettlement):
         )
         gated = self._gate(request)
         if isinstance(gated, OrderDenied):
-            self._journal.commit(Batch(denials=[gated]))
+            self._journal.note_decision(None, gated)
             return None
         return self._submit(gated)
 

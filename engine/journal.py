@@ -15,7 +15,13 @@ from typing import Any, Protocol
 
 from engine.breaker_samples import SampleRecord
 from engine.clock import Clock
-from engine.events import BreakerTransitioned, IssueReported, OperatorActed
+from engine.events import (
+    BreakerTransitioned,
+    IssueReported,
+    OperatorActed,
+    OrderDenied,
+    SignalRecorded,
+)
 from engine.model import OrderIntent
 from engine.ports import Batch, EngineStore
 from engine.session_state import SessionProgress
@@ -77,7 +83,8 @@ class EngineJournal:
     """Pending events plus the atomic commit that writes them with the state snapshot."""
 
     __slots__ = (
-        "_intents_waited", "_listeners", "_pending", "_state", "_store", "_written", "flush_due"
+        "_close_due", "_intents_waited", "_listeners", "_pending", "_state", "_store", "_written",
+        "flush_due",
     )
 
     def __init__(
@@ -91,6 +98,8 @@ class EngineJournal:
         self._written: dict[str, Any] = {}
         # True once noted intents have waited through one flush (one bar) without a commit.
         self._intents_waited = False
+        # True once a decision row (note_decision) waits for this bar's close.
+        self._close_due = False
         # False when flush_if_pending has nothing to do: no event or intent noted since it
         # last found none (the bar path reads this flag instead of calling it on every bar).
         self.flush_due = False
@@ -113,12 +122,14 @@ class EngineJournal:
         pending = self._pending
         self._pending = Batch()
         self._intents_waited = False
+        self._close_due = False
         if pending.intents:
             batch.intents = _latest(pending.intents + batch.intents)
         batch.transitions.extend(pending.transitions)
         batch.issues.extend(pending.issues)
         batch.operator_actions.extend(pending.operator_actions)
         batch.signals.extend(pending.signals)
+        batch.denials.extend(pending.denials)
         batch.equity.extend(pending.equity)
         changed = self._changed(self._state.snapshot(clean_shutdown))
         batch.state = changed
@@ -164,6 +175,22 @@ class EngineJournal:
         self._pending.intents.append(intent)
         self.flush_due = True
 
+    def note_decision(
+        self, signal: SignalRecorded | None, denial: OrderDenied | None = None
+    ) -> None:
+        """Journal a signal that placed no order (at target, denied) at this bar's close.
+
+        Not now: a commit in the middle of a bar would store the strategy's memory of the
+        whole bar while the cursor still points at the bar before, and the re-run of the bar
+        after a crash would take the signals not handled yet for ones already handled.
+        """
+        if signal is not None:
+            self._pending.signals.append(signal)
+        if denial is not None:
+            self._pending.denials.append(denial)
+        self._close_due = True
+        self.flush_due = True
+
     def note_transition(self, event: BreakerTransitioned) -> None:
         """Journal a breaker transition with the next commit (at this bar's close at latest)."""
         self._pending.transitions.append(event)
@@ -188,7 +215,7 @@ class EngineJournal:
         """
         pending = self._pending
         # Signals without an order and equity points ride along with the next commit.
-        if pending.transitions or pending.issues or pending.operator_actions:
+        if pending.transitions or pending.issues or pending.operator_actions or self._close_due:
             self.commit(Batch())
         elif pending.intents:
             if self._intents_waited:

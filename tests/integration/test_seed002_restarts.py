@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -162,3 +163,61 @@ def test_a_signal_whose_held_intent_recovery_took_up_keeps_its_ordered_row(
         assert held.fetchall() == [("PENDING_SUBMIT",)]
     replay(state_dir, ENV).check_returncode()
     assert rows(state_dir) == [("ordered", cid)]
+
+
+FOUR_PAIRS = {
+    "TRADEGUARD_STRATEGY__PAIRS": "[[2,5],[3,7],[4,9],[5,11]]",
+    "TRADEGUARD_STRATEGY__CONFIDENCE_SCALE_PCT": "0.0001",
+    "TRADEGUARD_RISK__MAX_DAILY_TRADES": "1000",
+}
+
+
+def _replay_summary(
+    state_dir: Path, data: Path, window: tuple[str, str], env: dict[str, str]
+) -> dict[str, object]:
+    command = [
+        sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
+        "--data", str(data), "--start", window[0], "--end", window[1], "--json",
+    ]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=True)
+    summary: dict[str, object] = json.loads(done.stdout)
+    return summary
+
+
+@pytest.mark.parametrize(
+    ("pairs", "kill", "end"),
+    [(False, 1, "2022-01-21T06:00:00Z"), (True, 8, "2022-01-21T03:00:00Z"),
+     (True, 3, "2022-01-21T03:00:00Z")],
+)
+def test_a_kill_after_a_mid_bar_decision_neither_suppresses_nor_loses_the_bars_signals(
+    tmp_path: Path, data_dir: Path, pairs: bool, kill: int, end: str
+) -> None:
+    # An at-target or denied signal used to commit at once, with the strategy's memory of
+    # the whole bar while the cursor still pointed at the bar before: the re-run after a
+    # kill took the bar's other signals for repeats (suppressed rows; with several pairs,
+    # orders never placed). Such rows now wait for the bar's close.
+    env = {**ENV, **(FOUR_PAIRS if pairs else {})}
+    data, window = data_dir / "btc-perp_ftx_1m.csv.gz", ("2022-01-21T00:00:00Z", end)
+    reference = _replay_summary(tmp_path / "reference", data, window, env)
+    state_dir = tmp_path / "state"
+    command = [
+        sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
+        "--data", str(data), "--start", window[0], "--end", window[1], "--json",
+    ]
+    dying = subprocess.run(command, cwd=REPO, env={**env, "TRADEGUARD_FAILPOINT":
+                           f"after_commit:{kill}"}, capture_output=True, timeout=300)
+    assert dying.returncode == -signal.SIGKILL
+    resumed = _replay_summary(state_dir, data, window, env)
+    for key in ("signals", "signals_suppressed", "orders_submitted", "orders_filled",
+                "trades_executed", "daily_pnl", "fees", "orders_denied", "positions"):
+        assert resumed[key] == reference[key], key
+    with closing(sqlite3.connect(state_dir / "state.db")) as db:
+        outcomes = db.execute(
+            "SELECT outcome, COUNT(*) FROM signals GROUP BY outcome ORDER BY outcome"
+        ).fetchall()
+    with closing(sqlite3.connect(tmp_path / "reference" / "state.db")) as db:
+        expected = db.execute(
+            "SELECT outcome, COUNT(*) FROM signals GROUP BY outcome ORDER BY outcome"
+        ).fetchall()
+    assert outcomes == expected

@@ -88,9 +88,14 @@ def test_breaker_denial_is_an_event_and_a_signal_in_halt_is_denied_not_sent() ->
     assert rig.store.state["execution"]["orders_submitted"] == 0
     # The one order path: a signal through the gates, denied by the breaker and journaled.
     signal = Signal("TEST", Side.BUY, 1.0, clock.now(), (10, 30))
+    before = len(rig.store.batches)
     record = session._execution.handle_signal(signal, 100.0)
     assert record.outcome == "denied" and record.reason.startswith("halt:")
+    # Journaled at the bar's close, not in the middle of the bar (see note_decision).
+    assert len(rig.store.batches) == before
+    session._journal.flush_if_pending()
     assert rig.store.batches[-1].denials[0].check == "breaker"
+    assert [s.outcome for s in rig.store.batches[-1].signals] == ["denied"]
     assert record.client_order_id not in rig.store.intents
     # The denial carries the breaker state that refused it (seed 001's OPEN exception, as data).
     assert rig.store.batches[-1].denials[0].reason.startswith("halt:")
