@@ -135,19 +135,21 @@ class BarPipeline:
         # Bar fields are read once: a NamedTuple's attribute read is not a cheap one.
         symbol, ts = bar.symbol, bar.ts
         verdict = self._observe(bar)
-        if verdict is GOOD:  # (by identity) the validator's verdict on a good bar, no gap
-            self._advance_to(ts + self._bar_delta)
-        elif not self._admit(item, bar, verdict):
+        # GOOD (by identity) is the validator's verdict on a good bar without a gap.
+        if verdict is not GOOD and verdict.reason is not None:
+            self._skip(item, ts, verdict.kind or UNPARSABLE, verdict.reason)
             return None
-        # On the usual bar (breaker CLOSED, nothing held or open, a quiet venue, before the
-        # risk day's end) every step of _before_mark would do nothing: one test skips them.
+        self._advance_to(ts + self._bar_delta)
+        # On the usual bar (no gap, breaker CLOSED, nothing held or open, a quiet venue) the
+        # steps of _before_mark would do nothing but read the clock and maybe roll the day.
         breaker = self._breaker
         execution = self._execution
         venue = self._quiet_venue
-        now = self._now()
-        if (not breaker.closed or execution.held or execution.open_intents or venue is None
-                or not venue.quiet or now >= self._day_ends):
-            now = self._before_mark(bar)
+        if (verdict is not GOOD or not breaker.closed or execution.held
+                or execution.open_intents or venue is None or not venue.quiet):
+            now = self._before_mark(bar, verdict)
+        elif (now := self._now()) >= self._day_ends:
+            self._new_day(now)
         # Mark to market and track the loss window.
         equity = self._revalue(symbol, bar.close)
         window = self._loss_window
@@ -185,16 +187,6 @@ class BarPipeline:
             self._skip(item, None, UNPARSABLE, item.reason or "unparsable row")
             return True
         return False
-
-    def _admit(self, item: FeedItem, bar: Bar, verdict: BarCheck) -> bool:
-        """Skip a bad bar (False); move the clock to a good one's close, report its gap."""
-        if verdict.reason is not None:
-            self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
-            return False
-        self._advance_to(bar.ts + self._bar_delta)
-        if verdict.gap_seconds is not None:
-            self.report_gap(bar, verdict.gap_seconds)
-        return True
 
     def _warm(self, bar: Bar | None) -> None:
         # Replays what an earlier run already processed: rebuild indicators, count nothing.
@@ -263,8 +255,12 @@ class BarPipeline:
         self._journal.commit(Batch(skipped_bars=[skipped]))
 
     # ------------------------------------------------------------------ one good bar
-    def _before_mark(self, bar: Bar) -> datetime:
-        """Apply due cooldowns, release held intents, settle, roll the day, follow up; now."""
+    def _before_mark(self, bar: Bar, verdict: BarCheck) -> datetime:
+        """Report a gap, apply due cooldowns, release held intents, settle, roll the day,
+        follow up open orders (each when it has work); return the clock read after settling.
+        """
+        if verdict.gap_seconds is not None:
+            self.report_gap(bar, verdict.gap_seconds)
         if not self._breaker.closed:  # CLOSED has no cooldown: tick() would find nothing due
             self._tick()
         execution = self._execution
