@@ -90,6 +90,9 @@ class BarPipeline:
         self.counters = progress.counters
         self.cursors: dict[str, datetime] = progress.cursors
         self._loss_window = progress.loss_window
+        # The newest level's equity (the window's last point; only _track_loss adds points):
+        # compared on every bar without indexing the deque.
+        self._level = self._loss_window[-1][1] if self._loss_window else None
         # Bars at or before these cursors were fully processed by an earlier run: warm-up only.
         self._resume_cursors = dict(self.cursors)
         # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
@@ -152,11 +155,10 @@ class BarPipeline:
             self._new_day(now)
         # Mark to market and track the loss window.
         equity = self._revalue(symbol, bar.close)
-        window = self._loss_window
-        if window and window[-1][1] == equity:
+        if equity == self._level:
             # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
             # between trades) stays in the window as the peak it is.
-            window[-1] = (now, equity)
+            self._loss_window[-1] = (now, equity)
         else:
             self._track_loss(equity, now)
         # Gate on the breaker state (SHUTDOWN: no trade, no cursor), then trade.
@@ -342,6 +344,7 @@ class BarPipeline:
         while window and window[-1][1] <= equity:
             window.pop()
         window.append((now, equity))
+        self._level = equity
         horizon = now - self._loss_span
         while window[0][0] < horizon:
             window.popleft()
