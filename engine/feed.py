@@ -111,8 +111,8 @@ GOOD: Final = BarCheck(None, None)
 class _LastGood:
     """A symbol's last good bar: its time, and the price range allowed on its next bar.
 
-    A mutable record per symbol (one dict lookup per bar, updated in place): the per-bar fast
-    path reads and writes slots instead of building a tuple and storing it in two dicts.
+    Mutable and slotted, one per symbol: the per-bar fast path does one dict lookup and updates
+    the record in place (no tuple built, no dict written per bar).
     """
 
     __slots__ = ("above", "below", "ceiling", "close", "floor", "ts")
