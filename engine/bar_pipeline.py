@@ -11,7 +11,7 @@ polled) the bar skips settlement, which would fill, poll and book nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,9 +21,17 @@ from engine.clock import Clock
 from engine.errors import BrokerError
 from engine.events import BarSkipped
 from engine.execution import OrderExecutionEngine
-from engine.feed import PRICE_BAND, UNPARSABLE, BarValidator, FeedConfig, FeedItem
+from engine.feed import (
+    GOOD,
+    PRICE_BAND,
+    UNPARSABLE,
+    BarCheck,
+    BarValidator,
+    FeedConfig,
+    FeedItem,
+)
 from engine.journal import EngineJournal
-from engine.model import Bar, Signal
+from engine.model import Bar
 from engine.portfolio import Portfolio
 from engine.ports import Batch, EngineStore, EquityPoint
 from engine.risk import RiskManager
@@ -33,7 +41,7 @@ from engine.session_state import (
     SessionProgress,
     WarmupSized,
 )
-from engine.strategy import Strategy
+from engine.strategy import NO_OUTPUT, Strategy, StrategyOutput
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +90,9 @@ class BarPipeline:
         self.counters = progress.counters
         self.cursors: dict[str, datetime] = progress.cursors
         self._loss_window = progress.loss_window
+        # The newest level's equity (the window's last point; only _track_loss adds points):
+        # compared on every bar without indexing the deque.
+        self._level = self._loss_window[-1][1] if self._loss_window else None
         # Bars at or before these cursors were fully processed by an earlier run: warm-up only.
         self._resume_cursors = dict(self.cursors)
         # A live clock bounds a symbol's first bar; in a replay the stream's own time does.
@@ -96,7 +107,8 @@ class BarPipeline:
         # A lower bound of the risk day's end (it only moves later): before it, no roll.
         self._day_ends = risk.next_boundary
         self._revalue = portfolio.revalue
-        self._update = strategy.update
+        # Swapped for _update_cold while a symbol re-warms after a gap (no per-bar test).
+        self._update: Callable[[Bar], StrategyOutput] = strategy.update
         self._flush = journal.flush_if_pending
         # Bars each symbol still needs after a gap before its strategy may trade again.
         self._cold: dict[str, int] = {}
@@ -113,24 +125,54 @@ class BarPipeline:
     def step(self, item: FeedItem) -> Bar | None:
         """Admit one item and handle it at its close; return the bar when it was traded on.
 
-        The clock moves to the bar's close, the breaker applies the cooldowns due by then,
-        on_bar handles the bar and the breaker events or intents it noted are committed.
-        A bad or warm-up item returns None (skipped, or replayed into the indicators).
+        The per-bar hot path, its steps inlined in order rather than one call each: the clock
+        moves to the bar's close, then (_before_mark, on a bar where one has work) the breaker
+        applies the cooldowns due by then, fills settle, the risk day rolls, open orders are
+        followed up; then mark to market, apply the breaker state, trade, close the bar
+        (cursor, equity point) and commit the breaker events or intents noted. A bad or
+        warm-up item returns None (skipped, or replayed into the indicators).
         """
         bar = item.bar
         if (bar is None or self._resume_cursors) and (self._held_back(item) or bar is None):
             return None
+        # Bar fields are read once: a NamedTuple's attribute read is not a cheap one.
+        symbol, ts = bar.symbol, bar.ts
         verdict = self._observe(bar)
-        if verdict.reason is not None:
-            self._skip(item, bar.ts, verdict.kind or UNPARSABLE, verdict.reason)
+        # GOOD (by identity) is the validator's verdict on a good bar without a gap.
+        if verdict is not GOOD and verdict.reason is not None:
+            self._skip(item, ts, verdict.kind or UNPARSABLE, verdict.reason)
             return None
-        gap = verdict.gap_seconds
-        self._advance_to(bar.ts + self._bar_delta)
-        if gap is not None:
-            self.report_gap(bar, gap)
-        if not self._breaker.closed:  # CLOSED has no cooldown: tick() would find nothing due
-            self._tick()
-        self.on_bar(bar)
+        self._advance_to(ts + self._bar_delta)
+        # On the usual bar (no gap, breaker CLOSED, nothing held or open, a quiet venue) the
+        # steps of _before_mark would do nothing but read the clock and maybe roll the day.
+        breaker = self._breaker
+        execution = self._execution
+        venue = self._quiet_venue
+        if (verdict is not GOOD or not breaker.closed or execution.held
+                or execution.open_intents or venue is None or not venue.quiet):
+            now = self._before_mark(bar, verdict)
+        elif (now := self._now()) >= self._day_ends:
+            self._new_day(now)
+        # Mark to market and track the loss window.
+        equity = self._revalue(symbol, bar.close)
+        if equity == self._level:
+            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
+            # between trades) stays in the window as the peak it is.
+            self._loss_window[-1] = (now, equity)
+        else:
+            self._track_loss(equity, now)
+        # Gate on the breaker state (SHUTDOWN: no trade, no cursor), then trade.
+        if breaker.closed or self._may_trade():
+            # strategy.update, or _update_cold while a symbol re-warms after a gap.
+            output = self._update(bar)
+            if output is not NO_OUTPUT:  # the shared "nothing fired" (cheaper than unpacking)
+                self._act(bar, output)
+            # Close the bar: cursor, equity point when due.
+            counters = self.counters
+            counters.bars += 1
+            self.cursors[symbol] = ts
+            if counters.bars % self._equity_every == 0:
+                self.record_equity()
         if self._journal.flush_due:  # breaker events or an intent noted (journal.note_*)
             self._flush()
         return bar
@@ -173,6 +215,7 @@ class BarPipeline:
         """Make the symbol's strategy rebuild its indicators on fresh bars after a gap."""
         if self._warmup is not None:
             self._cold[symbol] = self._warmup(symbol)
+            self._update = self._update_cold
 
     def _still_cold(self, symbol: str) -> bool:
         """Count one fresh bar of a cold symbol; return True while it may not trade."""
@@ -181,9 +224,18 @@ class BarPipeline:
             return False
         if left == 1:
             del self._cold[symbol]
+            if not self._cold:
+                self._update = self._strategy.update  # no symbol is cold: the direct call
         else:
             self._cold[symbol] = left - 1
         return True
+
+    def _update_cold(self, bar: Bar) -> StrategyOutput:
+        """Feed the strategy while some symbol is cold: a cold symbol's bars only warm it."""
+        if self._still_cold(bar.symbol):
+            self._strategy.warm(bar)  # indicators from before a gap are not traded on
+            return NO_OUTPUT
+        return self._strategy.update(bar)
 
     def _skip(self, item: FeedItem, bar_time: datetime | None, kind: str, reason: str) -> None:
         symbol = item.symbol
@@ -205,11 +257,14 @@ class BarPipeline:
         self._journal.commit(Batch(skipped_bars=[skipped]))
 
     # ------------------------------------------------------------------ one good bar
-    def on_bar(self, bar: Bar) -> None:
-        """Handle one good bar, the clock at its close: settle, mark, gate, trade, record.
-
-        The per-bar hot path: its steps are inlined here, in order, rather than one call each.
+    def _before_mark(self, bar: Bar, verdict: BarCheck) -> datetime:
+        """Report a gap, apply due cooldowns, release held intents, settle, roll the day,
+        follow up open orders (each when it has work); return the clock read after settling.
         """
+        if verdict.gap_seconds is not None:
+            self.report_gap(bar, verdict.gap_seconds)
+        if not self._breaker.closed:  # CLOSED has no cooldown: tick() would find nothing due
+            self._tick()
         execution = self._execution
         if execution.held:
             execution.release_held()
@@ -224,30 +279,7 @@ class BarPipeline:
             self._new_day(now)
         if execution.open_intents:
             execution.follow_up()
-        # Mark to market and track the loss window.
-        equity = self._revalue(bar.symbol, bar.close)
-        window = self._loss_window
-        if window and window[-1][1] == equity:
-            # Same level as the newest point: keep it fresh so a long plateau (e.g. flat
-            # between trades) stays in the window as the peak it is.
-            window[-1] = (now, equity)
-        else:
-            self._track_loss(equity, now)
-        # Gate on the breaker state, then trade.
-        if not self._breaker.closed and not self._may_trade():
-            return
-        if self._cold and self._still_cold(bar.symbol):
-            self._strategy.warm(bar)  # indicators from before a gap are not traded on
-        else:
-            signals, suppressed = self._update(bar)
-            if suppressed or signals:
-                self._act(bar, signals, suppressed)
-        # Close the bar: cursor, equity point when due (step commits waiting breaker events).
-        counters = self.counters
-        counters.bars += 1
-        self.cursors[bar.symbol] = bar.ts
-        if counters.bars % self._equity_every == 0:
-            self.record_equity()
+        return now
 
     def _new_day(self, now: datetime) -> None:
         """Roll the risk day if its end has come (and commit the reset at once)."""
@@ -284,8 +316,9 @@ class BarPipeline:
             self._flatten_all()
         return True
 
-    def _act(self, bar: Bar, signals: Sequence[Signal], suppressed: Sequence[Signal]) -> None:
+    def _act(self, bar: Bar, output: StrategyOutput) -> None:
         """Journal the suppressed duplicates, then journal (dry run) or order each signal."""
+        signals, suppressed = output
         execution = self._execution
         pending = self._journal.pending
         for duplicate in suppressed:
@@ -311,6 +344,7 @@ class BarPipeline:
         while window and window[-1][1] <= equity:
             window.pop()
         window.append((now, equity))
+        self._level = equity
         horizon = now - self._loss_span
         while window[0][0] < horizon:
             window.popleft()

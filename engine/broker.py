@@ -79,6 +79,9 @@ class Broker(Protocol):
 class PaperBroker:
     """Simulated venue: books orders, fills them on later bars, injects planned faults."""
 
+    # True when no order rests and no fill waits to be polled (kept by _note_quiet).
+    quiet: bool
+
     def __init__(
         self,
         config: BrokerConfig,
@@ -102,6 +105,7 @@ class PaperBroker:
         self._cursors: dict[str, datetime] = book.cursors()
         self._unpolled: list[Fill] = []
         self._announced: set[datetime] = set()
+        self._note_quiet()
 
     # -- client calls -------------------------------------------------------------------------
 
@@ -150,6 +154,7 @@ class PaperBroker:
         cancelled = replace(order, status=OrderStatus.CANCELLED, reason="cancelled by client")
         self._book.update_order(cancelled)
         self._pending.get(order.symbol, {}).pop(client_order_id, None)
+        self._note_quiet()
         return BrokerAck(
             client_order_id, OrderStatus.CANCELLED, order.broker_order_id, latency, cancelled.reason
         )
@@ -183,15 +188,19 @@ class PaperBroker:
         if window is not None and window.outage:
             return []  # like a dropped fill stream: delivered once the venue is reachable again
         fills, self._unpolled = self._unpolled, []
+        self._note_quiet()
         return fills
 
     # -- venue side ---------------------------------------------------------------------------
 
-    @property
-    def quiet(self) -> bool:
-        """Return True when no order rests and no fill waits: on_bar and poll_fills yield none."""
+    def _note_quiet(self) -> None:
+        """Set `quiet`: True when no order rests and no fill waits (on_bar, poll_fills yield none).
+
+        The session reads it on every bar, so it is a plain attribute (a property costs a
+        call per bar), set again after every change of the resting orders or unpolled fills.
+        """
         pending = self._pending  # symbol -> resting orders; emptied per symbol, not removed
-        return not self._unpolled and not (pending and any(pending.values()))
+        self.quiet = not self._unpolled and not (pending and any(pending.values()))
 
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Fill pending orders of the bar symbol at its open; idempotent per (symbol, ts).
@@ -219,6 +228,7 @@ class PaperBroker:
             log.debug("paper_order_cancelled cid=%s reason=%s", gone.client_order_id, gone.reason)
         fills = [trade.fill for trade in booking.trades]
         self._unpolled.extend(fills)
+        self._note_quiet()
         return fills
 
     # -- helpers ------------------------------------------------------------------------------
@@ -247,6 +257,7 @@ class PaperBroker:
             ).ack()
         booked = self._book_new(order, now, latency, OrderStatus.SUBMITTED, "", answered)
         self._pending.setdefault(order.symbol, {})[order.client_order_id] = booked
+        self._note_quiet()
         return booked.ack()
 
     def _book_new(

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from engine.feed_config import FeedConfig as FeedConfig  # re-exported
 from engine.model import Bar
@@ -104,12 +104,27 @@ class BarCheck:
         return self.reason is None
 
 
-_GOOD = BarCheck(None, None)
-# A symbol without a last good close (first bar, restored validator) has no band yet.
-_UNBOUNDED = (0.0, _INF, 0.0, 1.0, 1.0)
-# The fast path's view of such a symbol: an empty range, so the bar is judged (and its close
-# anchors the configured band) the slow way.
-_NOT_ANCHORED = (_INF, 0.0, 0.0, 1.0, 1.0)
+# The one verdict on a good bar without a gap: the bar path tests for it by identity.
+GOOD: Final = BarCheck(None, None)
+
+
+class _LastGood:
+    """A symbol's last good bar: its time, and the price range allowed on its next bar.
+
+    Mutable and slotted, one per symbol: the per-bar fast path does one dict lookup and updates
+    the record in place (no tuple built, no dict written per bar).
+    """
+
+    __slots__ = ("above", "below", "ceiling", "close", "floor", "ts")
+
+    def __init__(self, ts: datetime) -> None:
+        self.ts = ts
+        # No close yet (first bar, restored validator): no band, and an empty range for the
+        # fast path, so the next bar is judged (and anchors the band) the slow way.
+        self.close: float | None = None
+        self.floor = _INF
+        self.ceiling = 0.0
+        self.below = self.above = 1.0
 
 
 class BarValidator:
@@ -121,7 +136,7 @@ class BarValidator:
 
     __slots__ = (
         "_config", "_last", "_max_future", "_max_gap", "_max_price", "_max_volume", "_min_price",
-        "_near", "_now", "_range",
+        "_near", "_now",
     )
 
     def __init__(self, config: FeedConfig, now: Callable[[], datetime] | None = None) -> None:
@@ -135,10 +150,7 @@ class BarValidator:
         self._min_price = config.min_price
         self._max_volume = config.max_volume
         self._now = now
-        self._last: dict[str, datetime] = {}
-        # Per symbol: (lowest, highest) price allowed on the next bar, the last good close, and
-        # the band's factors (1 - band, 1 + band).
-        self._range: dict[str, tuple[float, float, float, float, float]] = {}
+        self._last: dict[str, _LastGood] = {}
 
     def check(self, bar: Bar) -> str | None:
         """Return why bar is bad, or None when it is good; does not change state."""
@@ -149,29 +161,39 @@ class BarValidator:
         last = self._last.get(bar.symbol)
         if last is None or bar.ts.tzinfo is None:
             return None
-        seconds = (bar.ts - last).total_seconds()
+        seconds = (bar.ts - last.ts).total_seconds()
         return seconds if seconds > self._max_gap else None
 
     def accept(self, bar: Bar) -> None:
         """Record bar as the last good bar of its symbol."""
-        self._last[bar.symbol] = bar.ts
-        self._anchor(bar.symbol, bar.close)
+        last = self._last.get(bar.symbol)
+        if last is None:
+            last = self._last[bar.symbol] = _LastGood(bar.ts)
+        last.ts = bar.ts
+        if last.close is None:
+            band = self._config.band_pct(bar.symbol) / 100.0
+            last.below, last.above = 1.0 - band, 1.0 + band
+        close = last.close = bar.close
+        last.floor, last.ceiling = close * last.below, close * last.above
 
     def observe(self, bar: Bar) -> BarCheck:
         """Check bar, measure its gap, and record it when good (the per-bar hot path)."""
         symbol, ts, o, h, low, c, v = bar
-        if (self._min_price <= low <= o <= h <= self._max_price and low <= c <= h
+        last = self._last.get(symbol)
+        if (last is not None
+                and self._min_price <= low <= o <= h <= self._max_price and low <= c <= h
                 and 0.0 <= v <= self._max_volume
                 and ts.tzinfo is not None):
-            last = self._last.get(symbol)
+            previous = last.ts
             # Within whole seconds of max_gap_seconds: no gap for sure (the rest is judged).
             # ts < _LATEST: the documented time bound holds on the fast path too.
-            if last is not None and last < ts < _LATEST and ts - last <= self._near:
-                floor, ceiling, _, below, above = self._range.get(symbol, _NOT_ANCHORED)
-                if floor <= low and h <= ceiling:
-                    self._last[symbol] = ts
-                    self._range[symbol] = (c * below, c * above, c, below, above)
-                    return _GOOD
+            if (previous < ts < _LATEST and ts - previous <= self._near
+                    and last.floor <= low and h <= last.ceiling):
+                last.ts = ts
+                last.close = c
+                last.floor = c * last.below
+                last.ceiling = c * last.above
+                return GOOD
         verdict = self._judge(bar)
         if verdict.reason is None:
             self.accept(bar)
@@ -179,26 +201,22 @@ class BarValidator:
 
     def last_good(self, symbol: str) -> datetime | None:
         """Return the time of the last good bar of symbol."""
-        return self._last.get(symbol)
+        last = self._last.get(symbol)
+        return None if last is None else last.ts
 
     def snapshot(self) -> dict[str, str]:
         """Return the last good bar time per symbol, JSON-ready."""
-        return {symbol: ts.isoformat() for symbol, ts in self._last.items()}
+        return {symbol: last.ts.isoformat() for symbol, last in self._last.items()}
 
     @classmethod
     def from_snapshot(cls, config: FeedConfig, data: dict[str, str]) -> BarValidator:
         """Rebuild a validator from snapshot() (times only: the first bars re-anchor bands)."""
         validator = cls(config)
         for symbol, text in data.items():
-            validator._last[symbol] = parse_bar_time(text)
+            validator._last[symbol] = _LastGood(parse_bar_time(text))
         return validator
 
     # ------------------------------------------------------------------ slow path
-    def _anchor(self, symbol: str, close: float) -> None:
-        band = self._config.band_pct(symbol) / 100.0
-        below, above = 1.0 - band, 1.0 + band
-        self._range[symbol] = (close * below, close * above, close, below, above)
-
     def _judge(self, bar: Bar) -> BarCheck:
         """Return the full verdict on a bar without changing state."""
         problem = _value_problem(bar, self._min_price, self._max_price, self._max_volume)
@@ -208,9 +226,10 @@ class BarValidator:
         if not _EARLIEST <= ts < _LATEST:
             reason = f"{ts.isoformat()} is outside [{_EARLIEST.year}, {_LATEST.year})"
             return BarCheck(reason, None, OUT_OF_RANGE)
-        last = self._last.get(bar.symbol)
-        if last is None:
+        record = self._last.get(bar.symbol)
+        if record is None:
             return self._judge_first(bar)
+        last = record.ts
         if ts == last:
             return BarCheck(f"duplicate timestamp {ts.isoformat()}", None, DUPLICATE)
         if ts < last:
@@ -221,30 +240,34 @@ class BarValidator:
             return _far_future(ts, last, "the last good bar of " + bar.symbol, self._max_future)
         if seconds > self._max_gap:
             return BarCheck(None, seconds)
-        return self._judge_band(bar)
+        return _judge_band(bar, record)
 
     def _judge_first(self, bar: Bar) -> BarCheck:
         ts = bar.ts
         # The stream's time: its latest good bar (a symbol's first bar is rare: no hot path).
-        stream = max(self._last.values(), default=None)
+        stream = max((last.ts for last in self._last.values()), default=None)
         if stream is not None and (ts - stream).total_seconds() > self._max_future:
             return _far_future(ts, stream, "the stream's latest bar", self._max_future)
         if self._now is not None:
             now = self._now()
             if (ts - now).total_seconds() > self._max_future:
                 return _far_future(ts, now, "the clock", self._max_future)
-        return _GOOD
+        return GOOD
 
-    def _judge_band(self, bar: Bar) -> BarCheck:
-        floor, ceiling, close, _, above = self._range.get(bar.symbol, _UNBOUNDED)
-        if floor <= bar.low and bar.high <= ceiling:
-            return _GOOD
-        band = above - 1.0
-        worst = bar.high if bar.high > ceiling else bar.low
-        move = (worst - close) / close * 100.0
-        reason = (f"{'high' if worst == bar.high else 'low'} {worst:g} is {move:+.4g}% from the "
-                  f"last good close {close:g} (band {band * 100.0:g}%)")
-        return BarCheck(reason, None, PRICE_BAND)
+
+def _judge_band(bar: Bar, last: _LastGood) -> BarCheck:
+    close = last.close
+    if close is None:  # no good close since the validator was restored: no band yet
+        return GOOD
+    floor, ceiling = last.floor, last.ceiling
+    if floor <= bar.low and bar.high <= ceiling:
+        return GOOD
+    band = last.above - 1.0
+    worst = bar.high if bar.high > ceiling else bar.low
+    move = (worst - close) / close * 100.0
+    reason = (f"{'high' if worst == bar.high else 'low'} {worst:g} is {move:+.4g}% from the "
+              f"last good close {close:g} (band {band * 100.0:g}%)")
+    return BarCheck(reason, None, PRICE_BAND)
 
 
 def _far_future(ts: datetime, reference: datetime, what: str, limit: float) -> BarCheck:

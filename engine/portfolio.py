@@ -145,9 +145,11 @@ class Portfolio:
         marks = self._marks
         marks[symbol] = price
         value = self._cash
-        for held in self._positions.values():
-            if held.quantity != 0.0:
-                value += held.quantity * marks.get(held.symbol, held.average_price)
+        positions = self._positions
+        if positions:  # never traded: no loop to set up (this runs on every bar)
+            for held in positions.values():
+                if held.quantity != 0.0:
+                    value += held.quantity * marks.get(held.symbol, held.average_price)
         return value
 
     def last_price(self, symbol: str) -> float | None:

@@ -20,7 +20,7 @@ from engine.events import BreakerTransitioned, IssueReported, OperatorActed
 from engine.execution import OrderExecutionEngine
 from engine.feed import FeedConfig, FeedItem
 from engine.journal import EngineJournal
-from engine.model import OrderIntent
+from engine.model import Bar, OrderIntent
 from engine.portfolio import Portfolio
 from engine.ports import Batch, EngineStore, OperatorCommand
 from engine.risk import RiskManager
@@ -194,7 +194,9 @@ class TradingSession:
         bars = self._bars
         step = bars.step
         checkpoint_every = self._config.checkpoint_every_bars
-        last: datetime | None = None
+        # The last bar traded on; its time is read once, at the end (a NamedTuple field read
+        # per bar is not free).
+        last: Bar | None = None
         since_checkpoint = 0
         tick = 0
         next_poll = self._config.command_poll_every_bars
@@ -207,7 +209,7 @@ class TradingSession:
             bar = step(item)
             if bar is None:
                 continue
-            last = bar.ts
+            last = bar
             if (stop := bars.stop) is not None:
                 return self._finish(True, stop, last)
             since_checkpoint += 1
@@ -271,7 +273,7 @@ class TradingSession:
         """Return how many order intents are still open (no final answer from the venue)."""
         return len(self._execution.open_intents)
 
-    def _finish(self, stopped: bool, reason: str, last: datetime | None) -> SessionEnd:
+    def _finish(self, stopped: bool, reason: str, last: Bar | None) -> SessionEnd:
         if last is not None:
             # Orders the venue ended on the last bar are settled now, not left looking open.
             self._execution.follow_up()
@@ -279,4 +281,4 @@ class TradingSession:
         self._bars.record_equity()
         self.commit(Batch(), clean_shutdown=True)
         log.info("session_end stopped_by_breaker=%s reason=%s", stopped, reason)
-        return SessionEnd(stopped, reason, last)
+        return SessionEnd(stopped, reason, None if last is None else last.ts)

@@ -131,6 +131,27 @@ def test_the_venue_is_quiet_only_without_resting_orders_and_unpolled_fills() -> 
     assert broker.quiet
 
 
+def test_the_venue_is_quiet_again_once_its_only_resting_order_is_cancelled() -> None:
+    clock = SimulatedClock(START)
+    broker = PaperBroker(BrokerConfig(), clock, InMemoryPaperBook())
+    broker.place_order(request("a"))
+    broker.place_order(request("b"))
+    broker.cancel_order("a")
+    assert not broker.quiet  # "b" still rests
+    broker.cancel_order("b")
+    assert broker.quiet
+    assert broker.on_bar(flat_bars(2)[1]) == [] and broker.poll_fills() == []
+
+
+def test_a_restarted_venue_with_a_resting_order_in_its_book_is_not_quiet() -> None:
+    clock = SimulatedClock(START)
+    book = InMemoryPaperBook()
+    PaperBroker(BrokerConfig(), clock, book).place_order(request("a"))
+    restarted = PaperBroker(BrokerConfig(), clock, book)
+    assert not restarted.quiet
+    assert [f.client_order_id for f in restarted.on_bar(flat_bars(2)[1])] == ["a"]
+
+
 def test_a_fill_on_the_bar_after_the_order_opened_is_booked_on_that_bar() -> None:
     session, store, paper, _ = start()
     bars = flat_bars(SIGNAL_BAR + 20)

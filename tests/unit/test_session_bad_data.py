@@ -120,6 +120,25 @@ def test_after_a_gap_the_symbol_trades_only_on_a_full_slow_window_of_fresh_bars(
     assert min(s.bar_time for s in post) >= resume + 30 * MINUTE  # 30 = the slow window
 
 
+def test_every_gap_rewarms_the_symbol_and_trading_resumes_after_each() -> None:
+    rig = Rig()
+    first = wave_bars(200)
+    second_start = first[-1].ts + timedelta(hours=7)
+    second = wave_bars(200, start=second_start, period=40)
+    third_start = second[-1].ts + timedelta(hours=7)
+    third = wave_bars(200, start=third_start, period=40)
+    session, _, _ = rig.start()
+
+    session.run(items(first + second + third))
+
+    for resume, end in ((second_start, third_start), (third_start, None)):
+        post = [s.bar_time for s in signals_of(rig)
+                if s.bar_time >= resume and (end is None or s.bar_time < end)]
+        assert post, "the fresh bars cross: trading must resume"
+        assert min(post) >= resume + 30 * MINUTE  # 30 = the slow window
+    assert session.counters.bars == 600  # a cold bar still counts (it only warms)
+
+
 def test_a_restart_inside_the_rewarm_window_trades_exactly_like_one_run() -> None:
     before = wave_bars(200)
     resume = before[-1].ts + timedelta(hours=7)
