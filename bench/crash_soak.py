@@ -35,13 +35,18 @@ timeout_rate = 0.25
 
 @dataclass
 class SoakResult:
-    """What the soak observed."""
+    """What the soak observed: one final outcome per episode, all to equal the reference."""
 
     kills: int = 0
     runs: int = 0
     by_point: dict[str, int] = field(default_factory=dict)
-    final: dict[str, Any] = field(default_factory=dict)
+    finals: list[dict[str, Any]] = field(default_factory=list)
     reference: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """Return the last episode's outcome."""
+        return self.finals[-1]
 
 
 def replay_command(data: Path, state_dir: Path, faults: Path, seed: int) -> list[str]:
@@ -57,14 +62,34 @@ def run_soak(
     data: Path, work: Path, kills_wanted: int, seed: int = 5, rng_seed: int = 2024,
     timeout: float = 120.0,
 ) -> SoakResult:
-    """Kill and restart until the data ends with at least kills_wanted kills, then compare."""
+    """Kill and restart until kills_wanted kills, then compare every episode's outcome.
+
+    An episode replays the window into a fresh state directory until a run ends normally.
+    A failpoint a run never reaches (the data ended first) ends its episode early: the next
+    episode starts over, so the soak always gets its kills.
+    """
     rng = random.Random(rng_seed)
     faults = work / "faults.toml"
     faults.write_text(FAULTS)
     result = SoakResult()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    state = work / "soak"
-    command = replay_command(data, state, faults, seed)
+    while not result.finals or result.kills < kills_wanted:
+        state = work / f"soak-{len(result.finals)}"
+        _episode(result, replay_command(data, state, faults, seed), env, rng, kills_wanted,
+                 timeout)
+        result.finals.append(outcome(state))
+    reference = work / "reference"
+    subprocess.run(replay_command(data, reference, faults, seed), env=env, cwd=REPO,
+                   check=True, capture_output=True, timeout=timeout)
+    result.reference = outcome(reference)
+    return result
+
+
+def _episode(
+    result: SoakResult, command: list[str], env: dict[str, str], rng: random.Random,
+    kills_wanted: int, timeout: float,
+) -> None:
+    """Run the command, killing it at random points, until one run ends normally."""
     while True:
         result.runs += 1
         point = rng.choices(
@@ -87,18 +112,12 @@ def run_soak(
             proc.send_signal(signal.SIGKILL)
             proc.communicate()
         if proc.returncode == 0:
-            break
+            return
         if proc.returncode != -signal.SIGKILL:
             message = f"replay exited {proc.returncode} (not a kill) on run {result.runs}"
             raise RuntimeError(message)
         result.kills += 1
         result.by_point[point] = result.by_point.get(point, 0) + 1
-    result.final = outcome(state)
-    reference = work / "reference"
-    subprocess.run(replay_command(data, reference, faults, seed), env=env, cwd=REPO,
-                   check=True, capture_output=True, timeout=timeout)
-    result.reference = outcome(reference)
-    return result
 
 
 def main() -> None:
@@ -113,9 +132,11 @@ def main() -> None:
     data = find_data_dir(REPO) / "btc-perp_ftx_1m.csv.gz"
     with tempfile.TemporaryDirectory() as tmp:
         result = run_soak(data, Path(tmp), args.kills, seed=args.seed)
-    same = {k: result.final[k] == result.reference[k] for k in result.final}
-    print(f"runs={result.runs} kills={result.kills} by_point={result.by_point}")
-    print(f"fills={len(result.final['fills'])} equal_to_uninterrupted={same}")
+    print(f"runs={result.runs} kills={result.kills} episodes={len(result.finals)} "
+          f"by_point={result.by_point}")
+    for final in result.finals:
+        same = {k: final[k] == result.reference[k] for k in final}
+        print(f"fills={len(final['fills'])} equal_to_uninterrupted={same}")
 
 
 if __name__ == "__main__":
