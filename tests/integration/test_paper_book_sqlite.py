@@ -242,7 +242,7 @@ def test_a_version_3_book_gains_the_answered_column_with_every_old_order_answere
         old = book.get_order("old")
         version = book._db.execute("PRAGMA user_version").fetchone()[0]
 
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
     assert old is not None and old.answered
     ack = old.view().ack
     assert ack is not None and ack.status is OrderStatus.REJECTED and ack.latency_ms == 20.0
@@ -271,3 +271,27 @@ def test_the_venue_keeps_the_answer_it_gave_and_that_a_timed_out_submit_got_none
     assert (filled.ack.status, filled.ack.latency_ms) == (OrderStatus.SUBMITTED, 35.0)
     assert unanswered is not None and unanswered.status is OrderStatus.SUBMITTED
     assert unanswered.ack is None
+
+
+def test_a_version_4_book_loses_the_status_index_and_still_lists_its_pending_orders(
+    tmp_path: Path,
+) -> None:
+    with SqlitePaperBook(tmp_path) as book:
+        book.add_order(paper_order("done", OrderStatus.REJECTED))
+        book.add_order(paper_order("working"))
+        path = book.path
+    db = sqlite3.connect(path)
+    db.execute("CREATE INDEX orders_by_status ON orders (status)")
+    db.execute("PRAGMA user_version = 4")
+    db.commit()
+    db.close()
+
+    with SqlitePaperBook(tmp_path) as book:
+        pending = [order.client_order_id for order in book.pending_orders()]
+        indexes = {row[0] for row in book._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders'")}
+        version = book._db.execute("PRAGMA user_version").fetchone()[0]
+
+    assert version == SCHEMA_VERSION == 5
+    assert pending == ["working"]
+    assert "orders_by_status" not in indexes
