@@ -112,7 +112,7 @@ class Portfolio:
         )
         realized = gross - fee
         self._positions[fill.symbol] = Position(
-            fill.symbol, new_qty, new_avg, held.realized_pnl + realized
+            held.symbol, new_qty, new_avg, held.realized_pnl + realized
         )
         self._cash -= signed * price + fee
         self._marks.setdefault(fill.symbol, price)
