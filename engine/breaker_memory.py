@@ -295,11 +295,14 @@ def _restore_seqs(memory: BreakerMemory, seqs: Any) -> None:
 def check_finite(value: float, name: str, minimum: float | None = None,
                   strict: bool = False) -> None:
     """Raise ValueError naming `name` unless value is finite and within the bound."""
-    low = minimum is not None and (value <= minimum if strict else value < minimum)
-    if not math.isfinite(value) or low:
-        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
-        message = f"{name} must be a finite number{bound} (got {value!r})"
-        raise ValueError(message)
+    # Called for every loss, latency and slippage report: the passing case returns first.
+    if math.isfinite(value) and (
+        minimum is None or (value > minimum if strict else value >= minimum)
+    ):
+        return
+    bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum}"
+    message = f"{name} must be a finite number{bound} (got {value!r})"
+    raise ValueError(message)
 
 
 def prune(window: deque[datetime], cutoff: datetime) -> None:

@@ -121,13 +121,15 @@ class PaperBroker:
         invalid = _invalid_reason(order)
         if invalid:
             return self._book_new(order, now, latency, _REJECTED, invalid).ack()
-        if window is not None and window.unfunded:
+        if window is None:
+            return self._accept(order, now, latency)  # no fault window: nothing to draw
+        if window.unfunded:
             return self._book_new(order, now, latency, _REJECTED, INSUFFICIENT_FUNDS).ack()
         draw = unit_draw(self._seed, cid, "outcome")
-        if window is not None and draw < window.reject_rate:
+        if draw < window.reject_rate:
             reason = "rejected by venue (injected fault)"
             return self._book_new(order, now, latency, _REJECTED, reason).ack()
-        if window is not None and draw < window.reject_rate + window.timeout_rate:
+        if draw < window.reject_rate + window.timeout_rate:
             reached = (
                 unit_draw(self._seed, cid, "timeout_reached")
                 < self._config.timeout_executes_fraction
@@ -289,7 +291,9 @@ class PaperBroker:
         """Return True when an exposure-increasing order costs more than unreserved cash."""
         if order.reduce_only:
             return False
-        position = self._book.positions().get(order.symbol, 0.0)
+        position = self._book.position(order.symbol)
+        if abs(position) <= _EPSILON:
+            position = 0.0  # as positions() reports it: dust is no position
         if order.side.sign * position < 0:
             return False  # closes (part of) a position: never refused for funds
         fee_factor = 1.0 + self._config.fee_pct / 100.0

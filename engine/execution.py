@@ -284,7 +284,19 @@ class OrderExecutionEngine(OrderSettlement):
             return request
         pct = self._risk.config.price_collar_pct / 100.0
         collar = request.reference_price * (1.0 + request.side.sign * pct)
-        return replace(request, collar_price=collar)
+        # Every field given: a constructor call, several times cheaper than replace().
+        return OrderRequest(
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            reference_price=request.reference_price,
+            created_at=request.created_at,
+            reduce_only=request.reduce_only,
+            limit_price=request.limit_price,
+            confidence=request.confidence,
+            collar_price=collar,
+        )
 
     def suppressed_record(self, signal: Signal) -> SignalRecorded:
         """Return the journal record of a duplicate signal the strategy suppressed."""

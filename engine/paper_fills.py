@@ -8,7 +8,7 @@ written or changed here. Each order sees the account as the orders before it on 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from engine.faults import FaultPlan
 from engine.model import Bar, Fill, OrderStatus
@@ -82,13 +82,7 @@ class FillRules:
         opening = not order.reduce_only and sign * position >= 0
         if opening and notional + fee > account.cash + _EPSILON:
             return _cancelled(order, f"{INSUFFICIENT_FUNDS} at fill")
-        filled = replace(
-            order,
-            status=OrderStatus.FILLED,
-            filled_quantity=quantity,
-            average_price=price,
-            reason=reason,
-        )
+        filled = order.ended(OrderStatus.FILLED, reason, quantity, price)
         fill = Fill(
             fill_id=f"{order.client_order_id}-1",
             client_order_id=order.client_order_id,
@@ -123,4 +117,4 @@ class _Account:
 
 
 def _cancelled(order: PaperOrder, reason: str) -> PaperOrder:
-    return replace(order, status=OrderStatus.CANCELLED, reason=reason)
+    return order.ended(OrderStatus.CANCELLED, reason, order.filled_quantity, order.average_price)

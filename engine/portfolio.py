@@ -17,7 +17,7 @@ none yet, so unrealized P&L and equity are always defined for held symbols.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -111,11 +111,8 @@ class Portfolio:
             held.quantity, held.average_price, signed, price
         )
         realized = gross - fee
-        self._positions[fill.symbol] = replace(
-            held,
-            quantity=new_qty,
-            average_price=new_avg,
-            realized_pnl=held.realized_pnl + realized,
+        self._positions[fill.symbol] = Position(
+            held.symbol, new_qty, new_avg, held.realized_pnl + realized
         )
         self._cash -= signed * price + fee
         self._marks.setdefault(fill.symbol, price)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import struct
 import sys
 from array import array
 from collections import Counter, deque
@@ -117,12 +118,14 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def pack_window(window: deque[tuple[datetime, float]]) -> str:
     """Return a (time, equity) window as one short string."""
-    times = array("q", [(t - _EPOCH) // _MICROSECOND for t, _ in window])
-    values = array("d", [e for _, e in window])
-    if sys.byteorder != "little":  # pragma: no cover - the stored form is little-endian
-        times.byteswap()
-        values.byteswap()
-    return _PACKED_WINDOW + base64.b64encode(times.tobytes() + values.tobytes()).decode("ascii")
+    count = len(window)
+    # One struct.pack, little-endian whatever the machine: the times, then the equities.
+    raw = struct.pack(
+        f"<{count}q{count}d",
+        *[(t - _EPOCH) // _MICROSECOND for t, _ in window],
+        *[e for _, e in window],
+    )
+    return _PACKED_WINDOW + base64.b64encode(raw).decode("ascii")
 
 
 def unpack_window(value: Any) -> deque[tuple[datetime, float]]:

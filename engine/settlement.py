@@ -123,8 +123,8 @@ class OrderSettlement(ABC):
         if ack.accepted:
             self._breaker.report_api_latency(ack.latency_ms)
             self._breaker.report_order_success()
-            submitted = replace(intent, status=OrderStatus.SUBMITTED, updated_at=now,
-                                broker_order_id=ack.broker_order_id, reason=ack.reason)
+            submitted = OrderIntent(intent.request, OrderStatus.SUBMITTED, now,
+                                    ack.broker_order_id, ack.reason)
             if ack.status is OrderStatus.FILLED:
                 # A filled ack (e.g. the venue's stored answer for a known client id) is only
                 # final once its fills are booked: book them from the venue, exactly once.
@@ -356,4 +356,6 @@ class OrderSettlement(ABC):
             self._risk.record_fill(0.0)  # its trades moved the day's P&L as they were booked
         self.stats.orders_filled += 1
         self.stats.trades_executed += 1
-        return replace(intent, status=OrderStatus.FILLED, updated_at=self._clock.now())
+        # Every field given: a constructor call, several times cheaper than replace().
+        return OrderIntent(intent.request, OrderStatus.FILLED, self._clock.now(),
+                           intent.broker_order_id, intent.reason)

@@ -242,7 +242,7 @@ def test_a_version_3_book_gains_the_answered_column_with_every_old_order_answere
         old = book.get_order("old")
         version = book._db.execute("PRAGMA user_version").fetchone()[0]
 
-    assert version == SCHEMA_VERSION == 4
+    assert version == SCHEMA_VERSION == 5
     assert old is not None and old.answered
     ack = old.view().ack
     assert ack is not None and ack.status is OrderStatus.REJECTED and ack.latency_ms == 20.0
@@ -271,3 +271,73 @@ def test_the_venue_keeps_the_answer_it_gave_and_that_a_timed_out_submit_got_none
     assert (filled.ack.status, filled.ack.latency_ms) == (OrderStatus.SUBMITTED, 35.0)
     assert unanswered is not None and unanswered.status is OrderStatus.SUBMITTED
     assert unanswered.ack is None
+
+
+def test_a_version_4_book_is_rebuilt_leaner_and_keeps_every_order_and_fill(
+    tmp_path: Path,
+) -> None:
+    with SqlitePaperBook(tmp_path) as book:
+        book.add_order(paper_order("done", OrderStatus.REJECTED))
+        book.add_order(paper_order("filled"))
+        book.add_order(paper_order("working"))
+        filled = replace(paper_order("filled"), status=OrderStatus.FILLED, filled_quantity=0.5,
+                         average_price=120.0)
+        fill = Fill("filled-1", "filled", "BTC", Side.SELL, 0.5, 120.0, 0.06, T0 + MINUTE)
+        book.book_bar(one_fill(filled, fill, 59.94, -0.5))
+        path = book.path
+    db = sqlite3.connect(path)
+    before = {table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+              for table in ("orders", "fills")}
+    _make_version_4(db)
+    db.close()
+
+    with SqlitePaperBook(tmp_path) as book:
+        pending = [order.client_order_id for order in book.pending_orders()]
+        after = {table: book._db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                 for table in ("orders", "fills")}
+        schema = " ".join(row[0] for row in book._db.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"))
+        version = book._db.execute("PRAGMA user_version").fetchone()[0]
+        book.add_order(paper_order("next"))
+        seq = book._db.execute("SELECT seq FROM orders WHERE client_order_id = 'next'").fetchone()
+        stray = Fill("stray-1", "never-booked", "BTC", Side.BUY, 1.0, 1.0, 0.0, T0 + MINUTE)
+        with pytest.raises(StateError):  # the foreign key still refuses a fill of no order
+            book.book_bar(one_fill(paper_order("never-booked"), stray, 0.0, 0.0))
+
+    assert version == SCHEMA_VERSION == 5
+    assert [tuple(row) for row in after["orders"]] == before["orders"]
+    assert [tuple(row) for row in after["fills"]] == before["fills"]
+    assert pending == ["working"]
+    assert seq is not None and seq[0] == 4
+    assert "orders_by_status" not in schema and "AUTOINCREMENT" not in schema
+    assert "WITHOUT ROWID" in schema
+
+
+def _make_version_4(db: sqlite3.Connection) -> None:
+    """Turn a current book back into the version 4 layout, rows kept."""
+    db.executescript("""
+        PRAGMA foreign_keys = OFF;
+        BEGIN;
+        CREATE TABLE orders_v4 (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            client_order_id TEXT NOT NULL UNIQUE, broker_order_id TEXT NOT NULL,
+            symbol TEXT NOT NULL, side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+            quantity REAL NOT NULL, reference_price REAL NOT NULL, placed_at TEXT NOT NULL,
+            status TEXT NOT NULL, latency_ms REAL NOT NULL, reduce_only INTEGER NOT NULL,
+            limit_price REAL, reason TEXT NOT NULL, filled_quantity REAL NOT NULL,
+            average_price REAL, collar_price REAL, answered INTEGER NOT NULL DEFAULT 1);
+        INSERT INTO orders_v4 SELECT * FROM orders;
+        DROP TABLE orders;
+        ALTER TABLE orders_v4 RENAME TO orders;
+        CREATE INDEX orders_by_status ON orders (status);
+        CREATE TABLE fills_v4 (fill_id TEXT PRIMARY KEY,
+            client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+            symbol TEXT NOT NULL, side TEXT NOT NULL, quantity REAL NOT NULL,
+            price REAL NOT NULL, fee REAL NOT NULL, ts TEXT NOT NULL);
+        INSERT INTO fills_v4 SELECT * FROM fills;
+        DROP TABLE fills;
+        ALTER TABLE fills_v4 RENAME TO fills;
+        CREATE INDEX fills_by_order ON fills (client_order_id);
+        CREATE INDEX fills_by_ts ON fills (ts);
+        PRAGMA user_version = 4;
+        COMMIT;
+    """)

@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from engine.errors import StateError
 from engine.model import BrokerOrder, Fill, OrderStatus
 from engine.paper_book import BarBooking, PaperOrder
 from tradeguard.adapters.paper_book_schema import (
+    ADD_CASH,
     ADD_POSITION,
     FILENAME,
     FILL_COLUMNS,
@@ -114,11 +114,9 @@ class SqlitePaperBook:
     ) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         # The caller holds self._lock, so the mirror changes with the commit, not between.
-        with sqlite_kit.transaction(self._db, self.path, WHAT) as db:
-            yield db
+        return sqlite_kit.transaction(self._db, self.path, WHAT)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock, sqlite_kit.translated(self.path, "reading", WHAT):
@@ -163,16 +161,14 @@ class SqlitePaperBook:
         """Record a bar's fills, order changes, cash, positions and cursor in one transaction."""
         with self._lock:
             with self._tx() as db:
-                if booking.trades:
-                    db.executemany(INSERT_FILL, [fill_row(t.fill) for t in booking.trades])
-                    db.executemany(
-                        "UPDATE account SET cash = cash + ? WHERE id = 1",
-                        [(t.cash_delta,) for t in booking.trades],
-                    )
-                    db.executemany(
-                        ADD_POSITION, [(t.fill.symbol, t.position_delta) for t in booking.trades]
-                    )
-                for order in (*(t.order for t in booking.trades), *booking.cancelled):
+                # One execute per row: a bar settles one order or two, where executemany's
+                # argument lists cost more than they save.
+                for trade in booking.trades:
+                    db.execute(INSERT_FILL, fill_row(trade.fill))
+                    db.execute(ADD_CASH, (trade.cash_delta,))
+                    db.execute(ADD_POSITION, (trade.fill.symbol, trade.position_delta))
+                    _update(db, trade.order)
+                for order in booking.cancelled:
                     _update(db, order)
                 db.execute(SET_CURSOR, (booking.symbol, booking.ts.isoformat()))
             self._mirror.apply(booking)
