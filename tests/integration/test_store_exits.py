@@ -27,6 +27,8 @@ from tradeguard.store.files import LEGACY_STORE_FILENAME, STORE_FILENAME
 from tradeguard.store.lock import LOCK_FILENAME, StateDirLock, is_locked_by_live_process
 from tradeguard.store.sqlite_store import SqliteStore
 
+REPO = Path(__file__).resolve().parents[2]
+
 CLI = Path(sys.executable).parent / "tradeguard"
 
 
@@ -218,3 +220,23 @@ def test_lock_body_is_json_with_host_pid_and_start(tmp_path: Path) -> None:
         body = json.loads((tmp_path / LOCK_FILENAME).read_text())
 
     assert set(body) == {"pid", "hostname", "started_at"}
+
+
+def test_a_store_locked_by_another_process_ends_the_replay_with_one_error_line(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # The commit fails on the lock, and the alert outbox's drain at the end meets the same
+    # lock: it is logged, not raised over the commit's error as a traceback.
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.locked_store_child", "--state-dir",
+         str(tmp_path / "s"), "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"),
+         "--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T06:00:00Z", "--json"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: commit to state store"), lines[-1]
+    assert "database is locked" in lines[-1]
+    assert any("alert_drain_failed" in line for line in lines)

@@ -239,7 +239,25 @@ class DeliveryWorker:
         self._run("escalate", step)
 
     def drain(self, timeout: float) -> int:
-        """Flush held-back counts, wait until nothing is due or timeout; return pending left."""
+        """Flush held-back counts, wait until nothing is due or timeout; return pending left.
+
+        Runs as the session ends, maybe while it ends on a store error: a store it cannot
+        use now (locked by another process, gone) is logged, never raised over that error;
+        what stays in the outbox goes out with the next session or `tradeguard alerts`.
+        Returns -1 when the outbox could not be read.
+        """
+        try:
+            left = self._drain(timeout)
+        except sqlite3.Error as e:
+            log.warning("alert_drain_failed store=%s error=%s", self._config.db_path, e)
+            return -1
+        finally:
+            self.stop()
+        if left:
+            log.warning("alert_drain_incomplete pending=%d", left)
+        return left
+
+    def _drain(self, timeout: float) -> int:
         conn = connect(self._config.db_path)
         try:
             _flush(conn, self._config, format_utc(self._clock.now()))
@@ -247,13 +265,9 @@ class DeliveryWorker:
             while time.monotonic() < deadline and _busy(conn, self._config.channels,
                                                          format_utc(self._clock.now())):
                 time.sleep(POLL_SECONDS)
-            left = _open_count(conn, self._config.channels)
+            return _open_count(conn, self._config.channels)
         finally:
             conn.close()
-            self.stop()
-        if left:
-            log.warning("alert_drain_incomplete pending=%d", left)
-        return left
 
     def stop(self) -> None:
         """Stop the threads; a send in flight ends within its channel timeouts (daemon)."""
