@@ -386,3 +386,34 @@ def test_moves_happen_at_the_day_rollover_and_the_close_once_over_the_bound(
     assert _epochs(state) == (2, 2)
     assert _seen(state) == _expected(2)
     assert _hot_rows(state, "trades") == 1
+
+
+def test_readers_refuse_a_missing_history_file_the_store_moved_rows_to(tmp_path: Path) -> None:
+    # Without the check, every reader showed the hot rows only: part of the journal, as if
+    # it were all of it (the writer's open already refused: "behind").
+    from tradeguard.scenarios.drill import outcome
+
+    state = tmp_path / "s"
+    with SqliteStore(state, archive_rows=10**9) as store:
+        journal_round(store, 0)
+        reads_before = store.trade_count()
+    fresh = tmp_path / "fresh"  # never archived: no history file is fine
+    with SqliteStore(fresh, archive_rows=10**9) as store:
+        journal_round(store, 0)
+    (fresh / "history.db").unlink(missing_ok=True)
+    for side in ("-wal", "-shm"):
+        (fresh / f"history.db{side}").unlink(missing_ok=True)
+    with SqliteStore(fresh, session=False) as reader:
+        assert reader.trade_count() == reads_before
+
+    assert _child(state, 1, "move") == 0
+    for name in ("history.db", "history.db-wal", "history.db-shm"):
+        (state / name).unlink(missing_ok=True)
+    with SqliteStore(state, session=False) as reader, pytest.raises(
+        StateCorruptedError, match=r"history\.db is missing, but the state store moved"
+    ):
+        reader.trade_count()
+    with pytest.raises(StateCorruptedError, match="is missing"):
+        outcome(state)
+    with pytest.raises(StateCorruptedError, match="is missing"):
+        refresh(state / "state.db", tmp_path / "analytics.duckdb", bot="b")

@@ -129,6 +129,8 @@ class _Journal:
     def attach_history(self, history: Path) -> None:
         """See state.db and history.db as one journal (TEMP VIEWs named like the tables)."""
         if not history.exists():
+            epoch = self.rows(union.EPOCH_SQL)
+            union.refuse_lost_history(epoch[0] if epoch else None, history)
             return
         self.cursor.execute(union.attach_statement(history))
         union.check_binding(self.rows(union.BINDING_SQL)[0], history)

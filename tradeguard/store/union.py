@@ -18,10 +18,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from engine.errors import StateCorruptedError
 from tradeguard.store import files, sqlite_kit
 from tradeguard.store.archive import (
     APPEND_TABLES,
+    EPOCH_KEY,
     HISTORY_ID_KEY,
     HISTORY_LABEL,
     INTENTS,
@@ -117,9 +120,31 @@ def view_statements(columns_of: Callable[[str], Sequence[str]]) -> list[str]:
     return statements
 
 
+EPOCH_SQL = f"SELECT value FROM main.store_meta WHERE key = '{EPOCH_KEY}'"
+
+
+def refuse_lost_history(epoch_row: Sequence[Any] | None, history: Path) -> None:
+    """Refuse a missing history file when the store's epoch (EPOCH_SQL) says rows moved there.
+
+    Reading on would silently show part of the journal.
+    """
+    if epoch_row is not None and int(epoch_row[0]) > 0:
+        message = (
+            f"history file {history} is missing, but the state store moved journal rows there "
+            f"{int(epoch_row[0])} time(s): reading on would show part of the journal. Put it "
+            "back, or run `tradeguard state restore` to restore the latest good backup set."
+        )
+        raise StateCorruptedError(message)
+
+
 def attach_views(conn: sqlite3.Connection, history: Path) -> bool:
-    """Attach history read-only and create the TEMP VIEWs; False when there is no history file."""
+    """Attach history read-only and create the TEMP VIEWs; False when there is no history file.
+
+    A store that records archive moves and has no history file lost those rows: reading on
+    would silently show part of the journal, so it is refused.
+    """
     if not history.exists():
+        refuse_lost_history(conn.execute(EPOCH_SQL).fetchone(), history)
         return False
     files.check_header(history, HISTORY_LABEL)
     conn.execute(attach_statement(history))
