@@ -350,10 +350,14 @@ def archive_state(app: App) -> Move | None:
     The writer's open may already move (over the bound, as every session start does); this
     then moves what is left, if anything.
     """
+    from tradeguard.store.sqlite_store import SqliteStore
+
     require_existing(app.workspace)
     with app.workspace.lock():
         journal = app.workspace.open_journal(writer=True)
         try:
+            if app.failpoint is not None and isinstance(journal, SqliteStore):
+                journal.failpoint = app.failpoint.reach  # the move's crash drills
             return journal.archive()
         finally:
             journal.close()

@@ -444,3 +444,25 @@ def test_halt_on_a_stopped_replay_is_audited_at_wall_clock_time(
     assert stamps, "the halt left no audit record"
     # Stored at millisecond precision: allow the truncation below `before`.
     assert all(before - timedelta(seconds=1) <= at <= after for at in stamps), stamps
+
+
+@pytest.mark.parametrize("point", ["archive_history_committed", "archive_hot_committed"])
+def test_a_state_archive_killed_mid_move_is_finished_by_the_next_open(
+    runner: CliRunner, tmp_path: Path, point: str
+) -> None:
+    _replay_json(runner, tmp_path / "state")
+    with SqliteStore(tmp_path / "state", session=False) as reader:
+        trades = reader.trade_count()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
+    dying = subprocess.run(
+        [sys.executable, "-m", "tradeguard", *_state(tmp_path), "state", "archive"],
+        env={**env, "TRADEGUARD_FAILPOINT": f"{point}:1",
+             "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert dying.returncode == -9, dying.stderr
+    again = runner.invoke(app, [*_state(tmp_path), "state", "archive"])
+    assert again.exit_code == 0, again.output
+    with SqliteStore(tmp_path / "state", session=False) as reader:
+        assert reader.trade_count() == trades  # every row once: none lost, none twice
+        assert reader.integrity_check() == "ok"
