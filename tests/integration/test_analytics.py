@@ -340,3 +340,16 @@ def test_refresh_never_writes_the_state_store(month: Path) -> None:
     elsewhere = month.parent.parent / "elsewhere.duckdb"
     assert analytics.refresh(month, elsewhere).new_rows["trades"] > 0
     assert digest() == before
+
+
+def test_an_analytics_file_that_cannot_be_opened_is_a_state_error_naming_it(
+    month: Path, tmp_path: Path
+) -> None:
+    from engine.errors import StateError
+
+    blocked = tmp_path / "analytics.duckdb"
+    blocked.mkdir()  # what a read-only disk or a misplaced directory does to duckdb.connect
+    with pytest.raises(StateError, match=r"cannot open the analytics database .*analytics\.duckdb"):
+        analytics.refresh(month, blocked)
+    with pytest.raises(StateError, match="cannot open the analytics database"):
+        analytics.run_query(blocked, "daily-pnl")

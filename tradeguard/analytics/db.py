@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 
+from engine.errors import StateError
+
 ANALYTICS_FILE = "analytics.duckdb"
 
 
@@ -16,6 +18,10 @@ def analytics_path(store_file: Path) -> Path:
 
 def connect(db_file: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the analytics database with UTC as the session time zone (days are UTC days)."""
-    conn = duckdb.connect(str(db_file), read_only=read_only)
+    try:
+        conn = duckdb.connect(str(db_file), read_only=read_only)
+    except duckdb.Error as e:  # a read-only disk, a directory in its place, a foreign file
+        message = f"cannot open the analytics database {db_file}: {e}"
+        raise StateError(message) from e
     conn.execute("SET TimeZone = 'UTC'")
     return conn
