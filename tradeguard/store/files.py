@@ -42,8 +42,8 @@ def store_path(location: Path | str) -> Path:
 def directory_in_place_of_store(path: Path) -> StatePathError:
     """Return the error for a store path that is a directory (opening it would nest a store)."""
     message = (
-        f"state store {path} is a directory, not a SQLite file; move it aside, then run "
-        "`tradeguard state restore` (or use a new --state-dir)"
+        f"state store {path} is a directory, not a SQLite file; run `tradeguard state "
+        "restore` (it sets the directory aside, contents kept) or use a new --state-dir"
     )
     return StatePathError(message)
 
