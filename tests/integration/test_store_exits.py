@@ -16,6 +16,7 @@ import pytest
 
 from engine.errors import (
     StateCorruptedError,
+    StateError,
     StatePathError,
     StateSectionError,
     TradeguardError,
@@ -240,3 +241,21 @@ def test_a_store_locked_by_another_process_ends_the_replay_with_one_error_line(
     assert lines[-1].startswith("error: commit to state store"), lines[-1]
     assert "database is locked" in lines[-1]
     assert any("alert_drain_failed" in line for line in lines)
+
+
+def test_a_full_disk_while_a_store_is_created_is_named_and_leaves_no_file(tmp_path: Path) -> None:
+    # The error names the full disk and no temporary file or -wal/-shm stays behind. (A real
+    # full disk, a small tmpfs, also made SQLite roll back by itself, and a second ROLLBACK
+    # replaced the cause with "cannot rollback"; max_page_count fills the file without that.)
+    from tradeguard.store import sqlite_kit
+    from tradeguard.store.schema import migrate
+
+    target = tmp_path / "state.db"
+
+    def initialise(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA max_page_count=4")  # the disk fills after four pages
+        migrate(conn, where=str(target))
+
+    with pytest.raises(StateError, match="database or disk is full"):
+        sqlite_kit.create_database(target, initialise, "state store")
+    assert list(tmp_path.iterdir()) == []

@@ -120,6 +120,15 @@ def create_private_file(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    """Flush a file's contents to disk (before it is linked into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(directory: Path) -> None:
     """Flush a directory entry change (rename, link, unlink) to disk."""
     fd = os.open(directory, os.O_RDONLY)

@@ -69,8 +69,15 @@ def create_database(
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             initialise(conn)
+            # close() would checkpoint too, but swallows a failure (a full disk): the file
+            # linked into place would then be truncated, and refused as damaged ever after.
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                message = "the new file's checkpoint was blocked"
+                raise sqlite3.OperationalError(message)
         finally:
             conn.close()
+        files.fsync_file(tmp)
         files.chmod_private(tmp)
         try:
             os.link(tmp, path)
@@ -83,7 +90,8 @@ def create_database(
     except DB_ERRORS as e:
         raise files.database_error(path, "creating the file", e, what) from e
     finally:
-        tmp.unlink(missing_ok=True)
+        for leftover in (tmp, *(Path(f"{tmp}{s}") for s in files.SIDECARS)):
+            leftover.unlink(missing_ok=True)
     log.info("database_created path=%s kind=%s", path, what.replace(" ", "_"))
 
 
@@ -138,7 +146,10 @@ def migrate(
             slot.write(conn, version + 1)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk): keep the error that did it.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
         log.info("schema_migrated path=%s from=%d to=%d", where, version, version + 1)
     return version
