@@ -31,9 +31,9 @@ from engine.feed import (
     FeedItem,
 )
 from engine.journal import EngineJournal
-from engine.model import Bar
+from engine.model import Bar, Signal
 from engine.portfolio import Portfolio
-from engine.ports import Batch, EngineStore, EquityPoint
+from engine.ports import Batch, EngineStore, EquityPoint, InMemoryLastSignals
 from engine.risk import RiskManager
 from engine.session_state import (
     MarketSimulator,
@@ -324,12 +324,21 @@ class BarPipeline:
         for duplicate in suppressed:
             self.counters.signals_suppressed += 1
             pending.signals.append(execution.suppressed_record(duplicate))
-        for signal in signals:
-            self.counters.signals += 1
-            if self._dry_run:
+        if self._dry_run:
+            for signal in signals:
+                self.counters.signals += 1
                 pending.signals.append(execution.dry_run_record(signal))
-            else:
+            return
+        in_flight = self._journal.signals_in_flight
+        in_flight.update(_signal_key(signal) for signal in signals)
+        try:
+            for signal in signals:
+                self.counters.signals += 1
+                # Handled from here on: a commit its handling makes records its outcome.
+                in_flight.discard(_signal_key(signal))
                 execution.handle_signal(signal, bar.close)
+        finally:
+            in_flight.clear()
 
     def _flatten_all(self) -> None:
         for symbol, position in self._portfolio.positions().items():
@@ -361,3 +370,9 @@ class BarPipeline:
             daily_pnl=self._risk.daily_pnl,
         )
         self._journal.pending.equity.append(point)
+
+
+def _signal_key(signal: Signal) -> str:
+    """Return the signal's key in the strategy's last_signals section."""
+    fast, slow = signal.periods
+    return InMemoryLastSignals.key(signal.symbol, fast, slow)

@@ -9,7 +9,7 @@ session: the snapshot is read from the components through `EngineState`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,8 +65,17 @@ class EngineState:
     strategy: Snapshotting
     clock: Clock
 
-    def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
-        """Return every state section the store keeps, JSON-ready."""
+    def snapshot(
+        self, clean_shutdown: bool = False, unhandled: Set[str] = frozenset()
+    ) -> dict[str, Any]:
+        """Return every state section the store keeps, JSON-ready.
+
+        unhandled: last_signals keys of this bar's signals not handled yet, left out of the
+        strategy's section (see EngineJournal.signals_in_flight).
+        """
+        last_signals = self.strategy.snapshot()
+        if unhandled:
+            last_signals = {k: v for k, v in last_signals.items() if k not in unhandled}
         return {
             "session": self.progress.snapshot(clean_shutdown),
             "breaker": self.breaker.snapshot(windows=False),
@@ -74,7 +83,7 @@ class EngineState:
             "portfolio": self.portfolio.snapshot(),
             "execution": self.execution.snapshot(),
             # The strategy's section keeps the store's historical name (a table of its own).
-            "last_signals": self.strategy.snapshot(),
+            "last_signals": last_signals,
             "clock": {"now": self.clock.now().isoformat(), "simulated": self.clock.simulated},
         }
 
@@ -84,7 +93,7 @@ class EngineJournal:
 
     __slots__ = (
         "_close_due", "_intents_waited", "_listeners", "_pending", "_state", "_store", "_written",
-        "flush_due",
+        "flush_due", "signals_in_flight",
     )
 
     def __init__(
@@ -100,6 +109,11 @@ class EngineJournal:
         self._intents_waited = False
         # True once a decision row (note_decision) waits for this bar's close.
         self._close_due = False
+        # last_signals keys of the bar's signals not handled yet. The strategy remembers
+        # every signal of a bar before the first is handled; a commit in the middle of the
+        # bar (a venue's rejection) leaves these out, so the re-run of the bar after a kill
+        # fires them again instead of taking them for repeats (and never ordering them).
+        self.signals_in_flight: set[str] = set()
         # False when flush_if_pending has nothing to do: no event or intent noted since it
         # last found none (the bar path reads this flag instead of calling it on every bar).
         self.flush_due = False
@@ -115,7 +129,7 @@ class EngineJournal:
 
     def snapshot(self, clean_shutdown: bool = False) -> dict[str, Any]:
         """Return every state section the store keeps, JSON-ready."""
-        return self._state.snapshot(clean_shutdown)
+        return self._state.snapshot(clean_shutdown, self.signals_in_flight)
 
     def commit(self, batch: Batch, clean_shutdown: bool = False) -> None:
         """Merge pending events into batch, attach the snapshot and commit atomically."""
@@ -131,7 +145,7 @@ class EngineJournal:
         batch.signals.extend(pending.signals)
         batch.denials.extend(pending.denials)
         batch.equity.extend(pending.equity)
-        changed = self._changed(self._state.snapshot(clean_shutdown))
+        changed = self._changed(self._state.snapshot(clean_shutdown, self.signals_in_flight))
         batch.state = changed
         samples = self._state.breaker.pending_samples()
         batch.samples.extend(samples)

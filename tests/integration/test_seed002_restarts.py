@@ -19,6 +19,7 @@ from engine.model import Side
 from engine.risk import OrderRisk
 from tradeguard import bootstrap
 from tradeguard.settings import load_settings
+from tradeguard.store.sqlite_store import SqliteStore
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -221,3 +222,43 @@ def test_a_kill_after_a_mid_bar_decision_neither_suppresses_nor_loses_the_bars_s
             "SELECT outcome, COUNT(*) FROM signals GROUP BY outcome ORDER BY outcome"
         ).fetchall()
     assert outcomes == expected
+
+
+@pytest.mark.parametrize("kill", [9, 10, 11])
+def test_a_kill_after_a_mid_bar_rejection_commit_forgets_none_of_the_bars_signals(
+    tmp_path: Path, data_dir: Path, kill: int
+) -> None:
+    # Four pairs signal on the same bars; the venue rejects or leaves unanswered (faults) an
+    # order mid-bar, and that commit carries the sections. The strategy remembered the whole
+    # bar's signals before the first was handled: a kill right after that commit made the
+    # re-run take the signals not yet handled for repeats, and they were never decided.
+    faults = tmp_path / "faults.toml"
+    faults.write_text('[[fault]]\nstart = "2022-01-01T00:00:00Z"\nend = "2022-02-01T00:00:00Z"\n'
+                      "reject_rate = 0.3\ntimeout_rate = 0.3\n")
+    env = {**ENV, **FOUR_PAIRS}
+    data = data_dir / "btc-perp_ftx_1m.csv.gz"
+    window = ("2022-01-21T00:00:00Z", "2022-01-21T03:00:00Z")
+    extra = ("--faults", str(faults), "--seed", "3")
+
+    def command(state_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "tradeguard", "--state-dir", str(state_dir), "replay",
+                "--data", str(data), "--start", window[0], "--end", window[1], "--json", *extra]
+
+    subprocess.run(command(tmp_path / "reference"), cwd=REPO, env=env, capture_output=True,
+                   timeout=300, check=True)
+    dying = subprocess.run(command(tmp_path / "state"), cwd=REPO, env={
+        **env, "TRADEGUARD_FAILPOINT": f"after_commit:{kill}"}, capture_output=True, timeout=300)
+    assert dying.returncode == -signal.SIGKILL
+    subprocess.run(command(tmp_path / "state"), cwd=REPO, env=env, capture_output=True,
+                   timeout=300, check=True)
+
+    def decided(state_dir: Path) -> set[tuple[str, int, int]]:
+        with closing(sqlite3.connect(state_dir / "state.db")) as db:
+            rows = db.execute("SELECT bar_time, fast, slow FROM signals "
+                              "WHERE outcome != 'suppressed'").fetchall()
+        return {(str(t), int(f), int(s)) for t, f, s in rows}
+
+    assert decided(tmp_path / "reference") <= decided(tmp_path / "state")
+    with SqliteStore(tmp_path / "state", session=False) as reader:
+        assert reader.duplicate_client_order_ids() == []
+        assert reader.integrity_check() == "ok"
