@@ -97,9 +97,13 @@ def _plan_samples(batch: Batch, plan: CommitPlan) -> None:
     rows = [r.sample_row(s) for s in batch.samples]
     step = sql.SAMPLE_ROWS_PER_STATEMENT
     for start in range(0, len(rows), step):
-        chunk = rows[start:start + step]
-        flat = tuple(value for row in chunk for value in row)
-        plan.statements.append((sql.upsert_samples(len(chunk)), [flat]))
+        plan.statements.append(_one_statement(sql.UPSERT_SAMPLE, rows[start:start + step]))
+
+
+def _one_statement(statement: str, rows: list[r.Row]) -> tuple[str, list[r.Row]]:
+    """Return statement for all rows at once and its one flattened parameter row."""
+    flat = tuple(value for row in rows for value in row)
+    return sql.multi_row(statement, len(rows)), [flat]
 
 
 def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str]) -> None:
@@ -118,8 +122,7 @@ def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str
             key_rows.append((key, text, now))
             plan.key_texts[key] = text
     if key_rows:
-        flat = [value for row in key_rows for value in row]
-        plan.statements.append((sql.upsert_keys(len(key_rows)), [tuple(flat)]))
+        plan.statements.append(_one_statement(sql.UPSERT_KEY, key_rows))
 
 
 def _check_last_signals(section: dict[object, object]) -> None:

@@ -112,8 +112,8 @@ def to_json_snapshot(value: Any, path: str = "value") -> str:
     encoded on every commit: orjson encodes them about six times faster than json's C
     encoder, to the same values (the text may differ: 0.00001 for 1e-05, UTF-8 for \\u
     escapes; the store compares texts only with its own). orjson writes NaN and infinities
-    as null, so
-    a text holding "null" anywhere is encoded again by the strict encoder, which refuses them.
+    as null, so a text holding "null" anywhere is encoded again by the strict encoder, which
+    refuses them.
     Anything else (a datetime, a numpy scalar, ...) falls back to to_json, which converts it
     or names the bad path.
     """

@@ -32,24 +32,21 @@ UPSERT_KEY = (
     "INSERT INTO key_state (key, value, updated_at) VALUES (?,?,?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
 )
-
-
-@cache
-def upsert_keys(rows: int) -> str:
-    """Return UPSERT_KEY for `rows` sections in one statement (a third cheaper than one each)."""
-    values = ",".join(["(?,?,?)"] * rows)
-    return UPSERT_KEY.replace("VALUES (?,?,?)", f"VALUES {values}")
-
-
 UPSERT_SAMPLE = "INSERT OR REPLACE INTO breaker_samples (id, seq, value) VALUES (?,?,?)"
 # Rows per multi-row sample statement: 3 parameters each, far below SQLite's variable limit.
 SAMPLE_ROWS_PER_STATEMENT = 128
 
 
 @cache
-def upsert_samples(rows: int) -> str:
-    """Return UPSERT_SAMPLE for `rows` samples in one statement (one call, not one per row)."""
-    return UPSERT_SAMPLE.replace("VALUES (?,?,?)", "VALUES " + ",".join(["(?,?,?)"] * rows))
+def multi_row(statement: str, rows: int) -> str:
+    """Return a one-row `VALUES (?,...)` statement for `rows` rows (one call, not one each).
+
+    The key_state upsert of a commit's sections costs about a third less this way.
+    """
+    one = "(" + ",".join("?" * statement.count("?")) + ")"
+    return statement.replace(f"VALUES {one}", "VALUES " + ",".join([one] * rows), 1)
+
+
 SELECT_SAMPLES = "SELECT id, seq, value FROM breaker_samples"
 DONE_COMMAND = "UPDATE commands SET done_at = ? WHERE id = ? AND done_at IS NULL"
 APPENDS: dict[str, tuple[str, Any]] = {
