@@ -13,6 +13,12 @@ The engine's own work to build the batches (snapshot()) is outside commit and no
 Floor, measured in the same run on the same disk: one raw-SQL transaction on a store of the
 same schema (WAL, synchronous=NORMAL) inserting the intent, the acknowledgement update, the
 fill row and the position upsert. Medians of N month runs; figures, not asserts.
+
+Design floor: the statements and rows of the month's own order-carrying commits (as the store
+planned them), replayed by raw sqlite3 on a fresh store in a tight loop, the way the floor
+runs: what tradeguard's two commits per order cost with no Python conversion or bookkeeping
+at all. Its ratio to the floor is the least the journal cost per order could reach while it
+writes what it writes; the WAL frames (pages) written per order show why.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +42,8 @@ from bench.bench_store import percentiles
 from bench.month_replay import load_month, month_path, replay_month
 from engine.feed import FeedItem
 from engine.ports import Batch
+from tradeguard.store import sqlite_store
+from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.sqlite_store import SqliteStore
 
 START = datetime(2022, 1, 1, tzinfo=UTC)
@@ -77,15 +85,23 @@ class CommitTimes:
     other: list[float] = field(default_factory=list)
     intent: list[float] = field(default_factory=list)  # order commits without a fill
     fill: list[float] = field(default_factory=list)  # order commits with a fill
+    plans: list[CommitPlan] = field(default_factory=list)  # of the order commits, in order
 
 
 @contextmanager
 def timed_commits() -> Iterator[CommitTimes]:
-    """Wrap SqliteStore.commit with a timer for the duration of the block."""
+    """Wrap SqliteStore.commit with a timer (and keep its order commits' plans) in the block."""
     times = CommitTimes()
     original: Callable[[SqliteStore, Batch], None] = SqliteStore.commit
+    planner = plan_batch
+    planned: list[CommitPlan] = []
+
+    def plan(batch: Batch, now: str, committed: Mapping[str, str]) -> CommitPlan:
+        planned.append(planner(batch, now, committed))
+        return planned[-1]
 
     def commit(self: SqliteStore, batch: Batch) -> None:
+        planned.clear()
         began = time.perf_counter()
         try:
             original(self, batch)
@@ -96,12 +112,16 @@ def timed_commits() -> Iterator[CommitTimes]:
                 times.fill.append(elapsed)
             elif batch.intents:
                 times.intent.append(elapsed)
+            if (batch.intents or batch.fills) and planned:
+                times.plans.append(planned[-1])
 
     SqliteStore.commit = commit  # type: ignore[method-assign]
+    sqlite_store.plan_batch = plan  # type: ignore[attr-defined]
     try:
         yield times
     finally:
         SqliteStore.commit = original  # type: ignore[method-assign,assignment]
+        sqlite_store.plan_batch = planner  # type: ignore[attr-defined]
 
 
 def floor_transactions(directory: Path, n: int) -> list[float]:
@@ -126,6 +146,79 @@ def floor_transactions(directory: Path, n: int) -> list[float]:
     return out
 
 
+def _raw_store(directory: Path, name: str, *, checkpoints: bool) -> sqlite3.Connection:
+    """Return a raw connection to a fresh store of tradeguard's schema (WAL, NORMAL)."""
+    path = directory / name
+    SqliteStore(path, "kill9").close()  # the real schema, then raw SQL only
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    if not checkpoints:  # the WAL keeps every frame, so its length counts the pages written
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+
+
+def _replay_plan(conn: sqlite3.Connection, plan: CommitPlan) -> None:
+    """Run one planned commit as SqliteStore.commit runs it, without the store around it."""
+    lone = plan.lone_row()
+    if lone is not None:
+        conn.execute(*lone)
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    plan.execute(conn)
+    conn.execute("COMMIT")
+
+
+def design_floor(directory: Path, plans: list[CommitPlan]) -> tuple[list[float], list[float]]:
+    """Time the month's order commits replayed by raw sqlite3 (their SQL and nothing else).
+
+    Returns the durations of the lone-statement commits (intents) and of the others.
+    """
+    conn = _raw_store(directory, "design.sqlite", checkpoints=True)
+    lone: list[float] = []
+    other: list[float] = []
+    try:
+        for plan in plans:
+            began = time.perf_counter()
+            _replay_plan(conn, plan)
+            (lone if plan.lone_row() is not None else other).append(time.perf_counter() - began)
+    finally:
+        conn.close()
+    return lone, other
+
+
+def _wal_frames(conn: sqlite3.Connection) -> float:
+    """Return the frames in the WAL of conn's database (checkpoints off: it only grows)."""
+    name = str(conn.execute("PRAGMA database_list").fetchone()[2])
+    page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    wal = Path(f"{name}-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    return max(0, size - 32) / (page + 24)  # a 32-byte header, then a 24-byte one per frame
+
+
+def frames_per_order(directory: Path, plans: list[CommitPlan], orders: int) -> tuple[float, float]:
+    """Return WAL frames written per order by the floor and by the month's order commits."""
+    floor = _raw_store(directory, "floor-frames.sqlite", checkpoints=False)
+    design = _raw_store(directory, "design-frames.sqlite", checkpoints=False)
+    try:
+        start = _wal_frames(floor)
+        for i in range(orders):
+            ts = (START + timedelta(minutes=i)).isoformat(timespec="microseconds")
+            floor.execute("BEGIN IMMEDIATE")
+            for statement, params in FLOOR_SQL:
+                floor.execute(statement, params(i, ts))
+            floor.execute("COMMIT")
+        floor_frames = (_wal_frames(floor) - start) / max(1, orders)
+        start = _wal_frames(design)
+        for plan in plans:
+            _replay_plan(design, plan)
+        design_frames = (_wal_frames(design) - start) / max(1, orders)
+    finally:
+        floor.close()
+        design.close()
+    return floor_frames, design_frames
+
+
 @dataclass(frozen=True)
 class MonthJournal:
     """Journal figures of one month replay with orders."""
@@ -142,6 +235,10 @@ class MonthJournal:
     intent_p50_us: float
     fill_p50_us: float
     stalls: int  # order-carrying commits of STALL_MS or more (a checkpoint inside, typically)
+    design_us: float  # the order commits' SQL replayed raw, per order (mean)
+    design_typical_us: float  # the same by medians (as typical_us)
+    floor_frames: float  # WAL frames per order: the floor's one transaction
+    design_frames: float  # WAL frames per order: the month's order commits
 
 
 def month_journal(items: list[FeedItem]) -> MonthJournal:
@@ -152,6 +249,9 @@ def month_journal(items: list[FeedItem]) -> MonthJournal:
     p50, p99 = percentiles(times.order) if times.order else (0.0, 0.0)
     intent_p50 = percentiles(times.intent)[0] if times.intent else 0.0
     fill_p50 = percentiles(times.fill)[0] if times.fill else 0.0
+    with tempfile.TemporaryDirectory(prefix="tg-design-") as tmp:
+        lone, other = design_floor(Path(tmp), times.plans)
+        floor_frames, design_frames = frames_per_order(Path(tmp), times.plans, orders)
     return MonthJournal(
         orders=run.orders,
         order_commits=len(times.order),
@@ -165,6 +265,10 @@ def month_journal(items: list[FeedItem]) -> MonthJournal:
         intent_p50_us=intent_p50,
         fill_p50_us=fill_p50,
         stalls=sum(1 for t in times.order if t * 1e3 >= STALL_MS),
+        design_us=(sum(lone) + sum(other)) / orders * 1e6,
+        design_typical_us=sum(len(d) * percentiles(d)[0] for d in (lone, other) if d) / orders,
+        floor_frames=floor_frames,
+        design_frames=design_frames,
     )
 
 
@@ -215,6 +319,10 @@ def print_table(
     i50 = statistics.median(m.intent_p50_us for m in months)
     f50 = statistics.median(m.fill_p50_us for m in months)
     stalls = statistics.median(m.stalls for m in months)
+    design_us = statistics.median(m.design_us for m in months)
+    design_typical = statistics.median(m.design_typical_us for m in months)
+    floor_frames = statistics.median(m.floor_frames for m in months)
+    design_frames = statistics.median(m.design_frames for m in months)
     print(f"sqlite {version}; medians of {len(months)} runs; kill9 durability (WAL, NORMAL)")
     print(f"{'measurement':<58} {'value':>12}")
     print("-" * 71)
@@ -232,6 +340,10 @@ def print_table(
         ("  commits in the month", f"{commits:,}"),
         ("ratio: journal cost per order / floor mean", f"{ratio:.2f}x"),
         ("ratio by medians: per order by medians / floor p50", f"{typical:.2f}x"),
+        ("design floor: the order commits' SQL replayed raw (us/order)", f"{design_us:,.1f}"),
+        ("ratio: design floor / floor mean", f"{design_us / mean:.2f}x"),
+        ("ratio by medians: design floor / floor p50", f"{design_typical / p50:.2f}x"),
+        ("WAL frames per order: floor / tradeguard", f"{floor_frames:.1f} / {design_frames:.1f}"),
     ]
     for name, value in rows:
         print(f"{name:<58} {value:>12}")
