@@ -96,7 +96,7 @@ def timed_commits() -> Iterator[CommitTimes]:
     planner = plan_batch
     planned: list[CommitPlan] = []
 
-    def plan(batch: Batch, now: str, committed: Mapping[str, str]) -> CommitPlan:
+    def plan(batch: Batch, now: Callable[[], str], committed: Mapping[str, str]) -> CommitPlan:
         planned.append(planner(batch, now, committed))
         return planned[-1]
 

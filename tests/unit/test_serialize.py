@@ -237,3 +237,18 @@ def test_snapshot_and_to_json_write_a_uuid_alike_whatever_else_the_section_holds
     assert from_json(alone) == {"id": str(order)}
     assert from_json(beside_none) == {"id": str(order), "since": None}
     assert to_json({"id": order}) == alone
+
+
+def test_snapshot_with_nulls_is_read_back_and_refused_only_for_non_finite_floats() -> None:
+    from tradeguard.store.serialize import from_json, to_json_snapshot
+
+    # A text holding null is checked by reading it back: Nones pass, a NaN or an infinity
+    # that orjson wrote as null does not, wherever it hides (in a tuple too, which reads
+    # back as a list and so takes the strict encoder).
+    section = {"since": None, "w": (1.5, None), "reason": "null and void", "x": [None, {}]}
+    assert from_json(to_json_snapshot(section, "state.x")) == {
+        "since": None, "w": [1.5, None], "reason": "null and void", "x": [None, {}]
+    }
+    for bad in ({"since": None, "w": (float("nan"),)}, {"a": None, "b": [[float("-inf")]]}):
+        with pytest.raises(SerializationError, match=r"^state\.x\.\w"):
+            to_json_snapshot(bad, "state.x")

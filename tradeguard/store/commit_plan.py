@@ -7,7 +7,7 @@ write: the plan compares against what the store last committed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from sqlite3 import Connection
 
@@ -48,9 +48,13 @@ class CommitPlan:
                 conn.executemany(statement, rows)
 
 
-def plan_batch(batch: Batch, now: str, committed: Mapping[str, str]) -> CommitPlan:
+def plan_batch(
+    batch: Batch, now: Callable[[], str], committed: Mapping[str, str]
+) -> CommitPlan:
     """Convert the batch to rows; any value that cannot be written faithfully raises here.
 
+    now returns the commit's time as stored; it is asked only by rows that record it (a
+    section written, a command done), so an intent's commit does not read the clock.
     committed holds the section texts last written (a section equal to its text is skipped).
     """
     plan = CommitPlan()
@@ -69,7 +73,8 @@ def plan_batch(batch: Batch, now: str, committed: Mapping[str, str]) -> CommitPl
         if batch.samples:
             _plan_samples(batch, plan)
         if batch.commands_done:
-            done = [(now, int(command_id)) for command_id in batch.commands_done]
+            stamp = now()
+            done = [(stamp, int(command_id)) for command_id in batch.commands_done]
             plan.statements.append((sql.DONE_COMMAND, done))
         _plan_state(batch, now, plan, committed)
     except SerializationError:
@@ -106,8 +111,11 @@ def _one_statement(statement: str, rows: list[r.Row]) -> tuple[str, list[r.Row]]
     return sql.multi_row(statement, len(rows)), [flat]
 
 
-def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str, str]) -> None:
+def _plan_state(
+    batch: Batch, now: Callable[[], str], plan: CommitPlan, committed: Mapping[str, str]
+) -> None:
     key_rows: list[r.Row] = []
+    stamp = ""
     for key, section in batch.state.items():
         if not isinstance(key, str):
             message = f"state: section name {key!r} is not a string"
@@ -119,7 +127,8 @@ def _plan_state(batch: Batch, now: str, plan: CommitPlan, committed: Mapping[str
             _check_last_signals(section)
         text = to_json_snapshot(section, f"state.{key}")
         if committed.get(key) != text:  # unchanged sections cost no write
-            key_rows.append((key, text, now))
+            stamp = stamp or now()
+            key_rows.append((key, text, stamp))
             plan.key_texts[key] = text
     if key_rows:
         plan.statements.append(_one_statement(sql.UPSERT_KEY, key_rows))

@@ -112,8 +112,10 @@ def to_json_snapshot(value: Any, path: str = "value") -> str:
     encoded on every commit: orjson encodes them about six times faster than json's C
     encoder, to the same values (the text may differ: 0.00001 for 1e-05, UTF-8 for \\u
     escapes; the store compares texts only with its own). orjson writes NaN and infinities
-    as null, so a text holding "null" anywhere is encoded again by the strict encoder, which
-    refuses them.
+    as null, so a text holding "null" anywhere is read back: equal to value, its nulls are
+    value's Nones (None never equals a float); else (a NaN, an infinity, or a tuple read
+    back as a list) it is encoded again by the strict encoder, which refuses non-finite
+    floats. Reading back costs about a third of encoding again.
     Anything else (a datetime, a numpy scalar, ...) falls back to to_json, which converts it
     or names the bad path.
     """
@@ -122,7 +124,7 @@ def to_json_snapshot(value: Any, path: str = "value") -> str:
     except TypeError:  # orjson.JSONEncodeError included (also nesting past 254 levels)
         # Not the strict encoder: it would write a non-str key as text ({1: x} as {"1": x}).
         return to_json(value, path)
-    if "null" not in text:
+    if "null" not in text or orjson.loads(text) == value:
         return text
     try:
         if _STRICT_ENCODER is not None:

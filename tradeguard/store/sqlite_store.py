@@ -209,9 +209,8 @@ class SqliteStore(ReportQueries):
         """Write every change in batch in one transaction, or roll back and raise StateError."""
         if batch.is_empty():
             return
-        now = self._now_text()
         with self._mutex:
-            plan = plan_batch(batch, now, self._key_cache)
+            plan = plan_batch(batch, self._now_text, self._key_cache)
             conn = self._open_connection()
             hook = self.alert_hook
             if hook is not None and not hook.writes_for(batch):
@@ -229,7 +228,7 @@ class SqliteStore(ReportQueries):
                     conn.execute("BEGIN IMMEDIATE")
                     plan.execute(conn)
                     if hook is not None:  # alerts commit with their engine event
-                        hook(conn, batch, now)
+                        hook(conn, batch, self._now_text())
                     conn.execute("COMMIT")
             except BaseException as e:
                 if conn.in_transaction:
