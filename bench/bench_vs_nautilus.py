@@ -178,8 +178,8 @@ def median_figure(
     )
 
 
-def measure(data: Path, repeat: int) -> dict[str, Figure]:
-    """Alternate tradeguard and NautilusTrader runs; return the medians per measurement."""
+def measure(data: Path, repeat: int) -> tuple[dict[str, Figure], int]:
+    """Alternate tradeguard and NautilusTrader runs; return the medians and the bar count."""
     items = load_month(data)
     rates: dict[str, list[float]] = {}
     orders: dict[str, list[int]] = {}
@@ -212,9 +212,10 @@ def measure(data: Path, repeat: int) -> dict[str, Figure]:
         keep_nautilus("sma")
         mib, seconds, count = cli_replay_rss(data)
         keep("tg-cli", len(items) / seconds, count, mib)
-    return {
+    figures = {
         key: median_figure(rates[key], orders[key], rss.get(key), cpu.get(key)) for key in rates
     }
+    return figures, len(items)
 
 
 def verdict(ok: bool) -> str:
@@ -230,7 +231,7 @@ def _cpu_row(tg: Figure, nt: Figure) -> tuple[str, str, str]:
     return f"{tg.cpu_bars_per_second:,.0f}", f"{nt.cpu_bars_per_second:,.0f}", f"{ratio:.2f}x"
 
 
-def print_table(figures: dict[str, Figure], version: str, repeat: int) -> None:
+def print_table(figures: dict[str, Figure], version: str, repeat: int, bars: int) -> None:
     """Print measurement | tradeguard | NautilusTrader | ratio | target."""
     tg_noop, nt_noop, tg_dry = figures["tg-noop"], figures["nt-noop"], figures["tg-dry"]
     tg_sma, nt_sma = figures["tg-sma"], figures["nt-sma"]
@@ -264,6 +265,24 @@ def print_table(figures: dict[str, Figure], version: str, repeat: int) -> None:
     ]
     for name, tg, nt, ratio, target in rows:
         print(f"{name:<46} {tg:>14} {nt:>16} {ratio:>7}  {target}")
+    print_budget(figures, bars)
+
+
+def print_budget(figures: dict[str, Figure], bars: int) -> None:
+    """Print what orders cost tradeguard per order and what the 5x target leaves them.
+
+    An order's cost is the month's time with orders less its time without signals, spread
+    over the orders; the budget is the same difference with the time 5x NautilusTrader
+    allows. Every order writes durably before and after its broker call (docs/state.md),
+    so bench_journal.py's design floor (the order commits' SQL alone) is a least cost.
+    """
+    tg_noop, tg_sma, nt_sma = figures["tg-noop"], figures["tg-sma"], figures["nt-sma"]
+    orders = max(1, tg_sma.orders)
+    base = bars / tg_noop.bars_per_second
+    spent = (bars / tg_sma.bars_per_second - base) / orders * 1e6
+    budget = (bars / (5 * nt_sma.bars_per_second) - base) / orders * 1e6
+    print(f"{'per order: tradeguard (with orders - no signals) (us)':<62} {spent:>10,.0f}")
+    print(f"{'per order: what the 5x target leaves, same subtraction (us)':<62} {budget:>10,.0f}")
 
 
 def main() -> int:
@@ -277,11 +296,11 @@ def main() -> int:
     data = month_path()
     try:
         version = ensure_nautilus()
-        figures = measure(data, max(1, args.repeat))
+        figures, bars = measure(data, max(1, args.repeat))
     except SkipBenchError as e:
         print(f"skipped: NautilusTrader {NAUTILUS_SPEC} unavailable: {e}")
         return 0
-    print_table(figures, version, max(1, args.repeat))
+    print_table(figures, version, max(1, args.repeat), bars)
     return 0
 
 

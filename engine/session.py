@@ -278,7 +278,10 @@ class TradingSession:
             # Orders the venue ended on the last bar are settled now, not left looking open.
             self._execution.follow_up()
         self._execution.report_open()
-        self._bars.record_equity()
+        if last is not None:
+            # The closing equity point. A run that saw no bar (a finished replay run again)
+            # would repeat the point its last run closed with, at the same instant.
+            self._bars.record_equity()
         self.commit(Batch(), clean_shutdown=True)
         log.info("session_end stopped_by_breaker=%s reason=%s", stopped, reason)
         return SessionEnd(stopped, reason, None if last is None else last.ts)

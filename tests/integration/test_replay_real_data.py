@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -202,3 +203,22 @@ def test_a_day_of_rejects_shuts_down_exits_zero_and_only_reset_resumes(
     assert reset.returncode == 0, reset.stderr
     resumed = json.loads(run(*replay_cmd).stdout)
     assert resumed["bars"] > bars_at_stop
+
+
+def test_a_finished_replay_run_again_adds_no_equity_point(tmp_path: Path, data_dir: Path) -> None:
+    # The second run sees no new bar: it must not repeat the closing equity point of the
+    # first (two rows at one instant doubled that point in the equity curve).
+    spec = DataSpec(data_dir / "btc-usd_coinbase_1m.csv.gz", "BTC-USD")
+    first = replay(tmp_path / "s", spec, CALM)
+    again = replay(tmp_path / "s", spec, CALM)
+    assert first["bars"] == 1419
+    assert again["last_bar"] is None  # no bar left to replay
+    db = sqlite3.connect(tmp_path / "s" / "state.db")
+    try:
+        rows = db.execute("SELECT at, COUNT(*) FROM equity GROUP BY at").fetchall()
+    finally:
+        db.close()
+    assert rows, "the first run records its equity curve"
+    assert [at for at, count in rows if count > 1] == []
+    assert max(at for at, _ in rows) == (CALM + timedelta(days=1)).isoformat(
+        timespec="microseconds")
