@@ -65,9 +65,6 @@ def run_soak(
     """Kill and restart until kills_wanted kills, then compare every episode's outcome.
 
     An episode replays the window into a fresh state directory until a run ends normally.
-    Known difference (docs/state.md, "Decisions that place no order"): a kill right after a
-    mid-bar commit of an unanswered submit lets the restart's recovery settle that order
-    before the re-run reaches the next bar, which can move a later flatten by a few bars.
     A failpoint a run never reaches (the data ended first) ends its episode early: the next
     episode starts over, so the soak always gets its kills.
     """

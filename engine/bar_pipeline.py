@@ -278,7 +278,7 @@ class BarPipeline:
         if now >= self._day_ends:
             self._new_day(now)
         if execution.open_intents:
-            execution.follow_up()
+            execution.follow_up(placed_before=now)
         return now
 
     def _new_day(self, now: datetime) -> None:
@@ -322,6 +322,8 @@ class BarPipeline:
         execution = self._execution
         pending = self._journal.pending
         for duplicate in suppressed:
+            if execution.ordered_before(duplicate):
+                continue  # handled and journaled by the run a crash ended: not a repeat
             self.counters.signals_suppressed += 1
             pending.signals.append(execution.suppressed_record(duplicate))
         if self._dry_run:

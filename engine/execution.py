@@ -298,6 +298,15 @@ class OrderExecutionEngine(OrderSettlement):
             collar_price=collar,
         )
 
+    def ordered_before(self, signal: Signal) -> bool:
+        """Return True when the journal holds this very signal's order.
+
+        Only a replay's re-run of the bar a crash interrupted meets that: the lost run ordered
+        the signal in this bar and stored the strategy's memory of it, so the re-run's strategy
+        takes it for a repeat. A true repeat's order id (the bar's own time) is never journaled.
+        """
+        return self._journal.intent_recorded(client_order_id(self._strategy.strategy_id, signal))
+
     def suppressed_record(self, signal: Signal) -> SignalRecorded:
         """Return the journal record of a duplicate signal the strategy suppressed."""
         return self._signal_record(

@@ -184,6 +184,10 @@ class EngineJournal:
         """Return True when the store has already booked this fill."""
         return self._store.fill_recorded(fill_id)
 
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return True when the store has already journaled this order's intent."""
+        return self._store.intent_recorded(client_order_id)
+
     def note_intent(self, intent: OrderIntent) -> None:
         """Let an intent's new status ride along with the next commit (one bar later at most)."""
         self._pending.intents.append(intent)

@@ -151,6 +151,10 @@ class EngineStore(Protocol):
         """Return True when a fill with this id is already journaled."""
         ...
 
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return True when an order intent with this client id is already journaled."""
+        ...
+
     def pending_commands(self) -> list[OperatorCommand]:
         """Return operator commands not yet applied, oldest first."""
         ...
@@ -195,6 +199,10 @@ class InMemoryStore:
     def fill_recorded(self, fill_id: str) -> bool:
         """Return True when the fill is already stored."""
         return fill_id in self.fills
+
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return True when the intent is already stored."""
+        return client_order_id in self.intents
 
     def pending_commands(self) -> list[OperatorCommand]:
         """Return queued commands."""

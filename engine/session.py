@@ -135,8 +135,15 @@ class TradingSession:
         self._journal.note_issue(issue)
 
     # ------------------------------------------------------------------ recovery
-    def recover(self, open_intents: Iterable[OrderIntent]) -> dict[str, int]:
-        """Report an unclean restart and settle every non-final intent before trading."""
+    def recover(
+        self, open_intents: Iterable[OrderIntent], *, rerun: bool = False
+    ) -> dict[str, int]:
+        """Report an unclean restart and settle every non-final intent before trading.
+
+        rerun: bars follow (a session, not `tradeguard reconcile`); a replay's answered order
+        placed at the restored moment is then left to the re-run's follow-up
+        (OrderSettlement.settles_at_start).
+        """
         outcome: Counter[str] = Counter()
         execution = self._execution
         # Answers the venue gave before the crash come first, as they did in the lost run.
@@ -151,6 +158,9 @@ class TradingSession:
             current = execution.open_intents.get(intent.client_order_id)
             if current is None:
                 continue  # settled by sync_with_venue or by its replayed answer already
+            if rerun and not execution.settles_at_start(current):
+                outcome["followed_up_by_the_re_run"] += 1
+                continue
             settled = execution.reconcile_intent(current, resend_missing=True)
             outcome[settled.status.value] += 1
         self._journal.flush_if_pending()

@@ -13,6 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from engine.broker import Broker
 from engine.circuit_breaker import CircuitBreaker
@@ -176,18 +177,24 @@ class OrderSettlement(ABC):
         return intent
 
     # ------------------------------------------------------------------ follow-up
-    def follow_up(self) -> None:
+    def follow_up(self, placed_before: datetime | None = None) -> None:
         """Ask the venue about every open order; settle the fills, cancels and rejects it tells.
 
         Runs every bar: an order the venue acknowledged can still die there (cancelled at fill
         for funds, no position to reduce, nothing within the price collar). Such an order is a
         failed order, reported to the breaker, and stops counting in exposure().
+        placed_before (a bar's moment) leaves out the orders placed at or after it: in a run
+        without a crash none is, since a bar follows up before it trades; a replay's re-run
+        of the bar a crash interrupted finds there the orders the lost run placed in it, which
+        the next bar follows up, as it did in the lost run (see OrderSettlement.settles_at_start).
         """
         if not self.open_intents:
             return
         for intent in list(self.open_intents.values()):
             if intent.status is OrderStatus.PENDING_SUBMIT:
                 continue  # only between journaling and the broker call, or settled at start
+            if placed_before is not None and intent.request.created_at >= placed_before:
+                continue
             try:
                 found = self._broker.get_order(intent.client_order_id)
             except BrokerError as e:
@@ -206,6 +213,22 @@ class OrderSettlement(ABC):
             log.log(logging.INFO if waiting else logging.WARNING, "orders_open count=%d cids=%s",
                     len(still), ",".join(f"{i.client_order_id}:{i.status.value}" for i in still))
         return still
+
+    def settles_at_start(self, intent: OrderIntent) -> bool:
+        """Return False for an answered order a replay's re-run places again before settling.
+
+        A replay restores its simulated clock to the stored snapshot's moment. An order placed
+        at that moment or after it (journaled in the middle of the bar a crash interrupted,
+        e.g. an unanswered submit, UNKNOWN) was followed up by the lost run at the next bar:
+        the re-run does the same (follow_up's placed_before), so until then the order counts
+        in exposure as it did, and a flatten or a later signal of the bar decides alike. A live
+        restart's clock has moved on: recovery settles every order at start.
+        """
+        return (
+            intent.status is OrderStatus.PENDING_SUBMIT
+            or not self._clock.simulated
+            or intent.request.created_at < self._clock.now()
+        )
 
     def reconcile_intent(self, intent: OrderIntent, *, resend_missing: bool) -> OrderIntent:
         """Settle a non-final intent with the broker's view; resend only if it never arrived."""

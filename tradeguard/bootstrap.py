@@ -219,6 +219,10 @@ class _OperatorStamps:
         """Return whether the inner journal has booked this fill."""
         return self._inner.fill_recorded(fill_id)
 
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return whether the inner journal has this order's intent."""
+        return self._inner.intent_recorded(client_order_id)
+
     def pending_commands(self) -> list[OperatorCommand]:
         """Return the operator commands waiting in the inner journal."""
         return self._inner.pending_commands()

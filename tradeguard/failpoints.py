@@ -138,6 +138,10 @@ class FailpointStore:
         """Ask the inner store whether the fill is journaled."""
         return self._inner.fill_recorded(fill_id)
 
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Ask the inner store whether the order's intent is journaled."""
+        return self._inner.intent_recorded(client_order_id)
+
     def pending_commands(self) -> list[OperatorCommand]:
         """Return the inner store's pending operator commands."""
         return self._inner.pending_commands()

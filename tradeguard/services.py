@@ -96,7 +96,7 @@ def run_session(
     try:
         if runtime.venue is not None:
             runtime.session.sync_with_venue(runtime.venue)
-        reconciled = runtime.session.recover(runtime.recovered.open_intents)
+        reconciled = runtime.session.recover(runtime.recovered.open_intents, rerun=True)
         end = _run_guarded(runtime, items, should_stop)
         summary = summarize(runtime, end, dict(sorted(reconciled.items())))
     finally:

@@ -92,7 +92,7 @@ def _segment(app: App, request: ReplayRequest, sleep: Sleep, tally: _Tally) -> i
         listeners=[tally.listener], app=app,
     )
     try:
-        runtime.session.recover(runtime.recovered.open_intents)
+        runtime.session.recover(runtime.recovered.open_intents, rerun=True)
         runtime.session.run(_paced(items, app, sleep, tally))
         bars = int(runtime.session.snapshot()["session"]["bars"])
     finally:

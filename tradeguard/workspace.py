@@ -45,6 +45,10 @@ class Journal(Protocol):
         """Return True when a fill with this id is already journaled."""
         ...
 
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return True when an order intent with this client id is already journaled."""
+        ...
+
     def pending_commands(self) -> list[OperatorCommand]:
         """Return operator commands not yet applied, oldest first."""
         ...

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.broker import Broker, BrokerConfig, PaperBroker
 from engine.clock import SimulatedClock
-from engine.model import Bar, Fill, OrderRequest, OrderStatus, Side
+from engine.model import Bar, Fill, OrderIntent, OrderRequest, OrderStatus, Side
 from engine.ports import Batch, EngineStore
 from engine.session_state import MarketSimulator
 from tradeguard.adapters.paper_book import SqlitePaperBook
@@ -51,5 +51,9 @@ def test_wrapped_stores_pass_every_port_call_to_the_sqlite_store(tmp_path: Path)
         inner.enqueue_command("halt", "drill", "ops", T0)
 
         assert store.fill_recorded("f1") and not store.fill_recorded("f2")
+        assert not store.intent_recorded("c1")  # a fill alone journals no intent
+        request = OrderRequest("c1", "BTC", Side.BUY, 1.0, 100.0, T0)
+        store.commit(Batch(intents=[OrderIntent(request, OrderStatus.FILLED, T0 + MINUTE)]))
+        assert store.intent_recorded("c1") and not store.intent_recorded("c2")
         assert store.load().state == {"risk": {"daily_trades": 1}}
         assert [c.action for c in store.pending_commands()] == ["halt"]

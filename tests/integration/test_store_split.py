@@ -101,6 +101,9 @@ def test_a_kill_between_the_moves_two_commits_converges(tmp_path: Path, point: s
         assert _hot_rows(state, "trades") == 1  # only the sentinel above the archive
         assert all(store.fill_recorded(f"f-r{r}-c{i}") for r in (0, 1) for i in range(ORDERS))
         assert not store.fill_recorded("f-never")
+        # Archived (final) intents are found in history, open ones in the hot file.
+        assert all(store.intent_recorded(f"r{r}-c{i}") for r in (0, 1) for i in range(ORDERS))
+        assert store.intent_recorded("r1-open") and not store.intent_recorded("r9-c0")
         assert len(store.load().open_intents) == 2  # both rounds' open orders stayed hot
         journal_round(store, 2)  # new rows get ids above everything archived
         assert _seen(state) == _expected(3)

@@ -77,5 +77,5 @@ class Rig:
         broker = PaperBroker(self.config.broker, clock, self.book, self.faults, seed=self.seed)
         session = assemble(self.config, clock=clock, store=self.store, broker=broker,
                            recovered=recovered, listeners=[self.events.append])
-        session.recover(recovered.open_intents)
+        session.recover(recovered.open_intents, rerun=True)  # bars follow, as in a session
         return session, broker, clock

@@ -350,11 +350,17 @@ class HistoryFile:
 
     def fill_recorded(self, fill_id: str) -> bool:
         """Return True when the history file holds a fill with this id."""
+        return self._holds("SELECT 1 FROM main.trades WHERE fill_id = ?", fill_id)
+
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return True when the history file holds the intent of this client order id."""
+        return self._holds(
+            f"SELECT 1 FROM main.{INTENTS} WHERE client_order_id = ?", client_order_id
+        )
+
+    def _holds(self, sql: str, key: str) -> bool:
         with sqlite_kit.translated(self.path, "reading", HISTORY_LABEL):
-            row = self.conn.execute(
-                "SELECT 1 FROM main.trades WHERE fill_id = ?", (fill_id,)
-            ).fetchone()
-        return row is not None
+            return self.conn.execute(sql, (key,)).fetchone() is not None
 
     def seal(self) -> bool:
         """Checkpoint the history WAL away and seal the file; False when readers held it."""

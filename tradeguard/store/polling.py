@@ -70,3 +70,7 @@ class ThrottledCommands:
     def fill_recorded(self, fill_id: str) -> bool:
         """Ask the inner store whether the fill is journaled."""
         return self._inner.fill_recorded(fill_id)
+
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Ask the inner store whether the order's intent is journaled."""
+        return self._inner.intent_recorded(client_order_id)

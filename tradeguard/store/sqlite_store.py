@@ -285,6 +285,16 @@ class SqliteStore(ReportQueries):
         with self._mutex:
             return self.history.fill_recorded(fill_id)
 
+    def intent_recorded(self, client_order_id: str) -> bool:
+        """Return True when the order's intent is already journaled (hot file, then history)."""
+        sql = "SELECT 1 FROM order_intents WHERE client_order_id = ?"
+        if self.history is None:
+            return bool(self._fetch(sql, (client_order_id,)))
+        if self._fetch_hot(sql, (client_order_id,)):
+            return True
+        with self._mutex:
+            return self.history.intent_recorded(client_order_id)
+
     def pending_commands(self) -> list[OperatorCommand]:
         """Return operator commands not yet applied, oldest first.
 
