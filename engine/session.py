@@ -284,9 +284,9 @@ class TradingSession:
         return len(self._execution.open_intents)
 
     def _finish(self, stopped: bool, reason: str, last: Bar | None) -> SessionEnd:
-        if last is not None:
-            # Orders the venue ended on the last bar are settled now, not left looking open.
-            self._execution.follow_up()
+        # Orders the venue ended on the last bar are settled now, not left looking open; so
+        # is an order a replay's recovery left to a re-run that found no bar to re-run.
+        self._execution.follow_up()
         self._execution.report_open()
         if last is not None:
             # The closing equity point. A run that saw no bar (a finished replay run again)

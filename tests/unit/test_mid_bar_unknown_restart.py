@@ -119,3 +119,21 @@ def test_only_a_replay_leaves_an_order_of_its_restored_moment_to_the_re_run() ->
     live_session, _, _ = live.start()
     live_session._execution._clock = SystemClock()  # a live restart: the clock moved on
     assert live_session._execution.settles_at_start(_unknown("now", datetime.now(UTC)))
+
+
+def test_a_restart_with_no_bar_left_still_settles_the_order_at_its_end() -> None:
+    # The data ended with the interrupted bar (or the operator restarts without new bars):
+    # no re-run follows the order up, so the run's end asks the venue, as recovery did.
+    rig = Rig(faults=FAULTS)
+    crashed, _, _ = rig.start()
+    kill_after_unknown_commit(rig, 1)
+    with pytest.raises(Crash):
+        crashed.run(items(wave_bars(900)))
+    del rig.store.commit
+    (cid,) = [c for c, i in rig.store.intents.items() if i.status is OrderStatus.UNKNOWN]
+    resumed, _, _ = rig.start()
+    assert cid in resumed._execution.open_intents
+    resumed.run(items([]))
+    # The venue had taken it (the answer was lost, not the order): known now, and committed.
+    assert rig.store.intents[cid].status is OrderStatus.SUBMITTED
+    assert rig.book.orders[cid].status is OrderStatus.SUBMITTED
