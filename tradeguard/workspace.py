@@ -202,6 +202,10 @@ class SqliteWorkspace(NamedTuple):
         if path.is_dir():
             # SqliteStore would take a directory for a state directory and nest a new store.
             raise directory_in_place_of_store(path)
+        from tradeguard.store.archive import history_path
+
+        # Readers too: an operator command is queued through a reader open.
+        self._refuse_outside(path, history_path(path))
         return SqliteStore(
             path,
             durability=self.durability,
@@ -215,6 +219,7 @@ class SqliteWorkspace(NamedTuple):
         from tradeguard.adapters.paper_book import SqlitePaperBook
 
         path = self.state_dir / BOOK_FILE
+        self._refuse_outside(path)
         if not must_exist:
             return SqlitePaperBook(path, durability=self.durability)
         book = SqlitePaperBook(path, durability=self.durability) if path.is_file() else None
@@ -228,6 +233,22 @@ class SqliteWorkspace(NamedTuple):
             )
             raise StatePathError(message)
         return book
+
+    def _refuse_outside(self, *paths: Path) -> None:
+        """Refuse a state file linked to another directory, which this directory's lock misses.
+
+        A session writing through such a link shares the file with whoever locks the
+        directory it lives in: two writers on one journal and book send duplicate orders.
+        """
+        home = self.state_dir.resolve()
+        for path in paths:
+            if path.is_symlink() and path.resolve().parent != home:
+                message = (
+                    f"{path} is a link to {path.resolve()}, outside the state directory its "
+                    f"lock guards; pass --state-dir {path.resolve().parent} instead, or move "
+                    "the file into place"
+                )
+                raise StatePathError(message)
 
     def session_alerting(
         self, settings: Settings, journal: Journal, stack: ExitStack
