@@ -367,7 +367,9 @@ def restore_state(app: App, source: Path | None, force: bool = False) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
     state_dir = _state_dir(app)
     # restore() itself refuses while a live session holds the state directory (unless force).
-    return hygiene.restore(state_dir, source, backups_dir=state_dir / "backups", force=force)
+    failpoint = app.failpoint.reach if app.failpoint is not None else None  # crash drills
+    return hygiene.restore(state_dir, source, backups_dir=state_dir / "backups", force=force,
+                           failpoint=failpoint)
 
 
 def incident_timeline(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from engine.errors import ConfigurationError, StatePathError
+from tradeguard.store import files
 from tradeguard.store.files import STORE_FILENAME, directory_in_place_of_store, ensure_private_dir
 
 if TYPE_CHECKING:
@@ -168,8 +169,9 @@ class SqliteWorkspace(NamedTuple):
         return self.state_dir
 
     def exists(self) -> bool:
-        """Return True when the directory holds a tradeguard store."""
-        return store_path(self.state_dir).exists()
+        """Return True when the directory holds a tradeguard store (or a restore cut short)."""
+        path = store_path(self.state_dir)
+        return path.exists() or files.restore_marker(path).exists()
 
     def child(self, name: str) -> SqliteWorkspace:
         """Return the workspace of a subdirectory."""

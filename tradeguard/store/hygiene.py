@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,6 +161,7 @@ def backup(
     store = files.store_path(store_path)
     if store.is_dir():
         raise files.directory_in_place_of_store(store)
+    files.refuse_interrupted_restore(store)
     if not store.is_file():
         message = f"state store {store} does not exist: nothing to back up"
         raise StateError(message)
@@ -324,6 +326,7 @@ def restore(
     backups_dir: Path | str | None = None,
     now: datetime | None = None,
     force: bool = False,
+    failpoint: Callable[[str], None] | None = None,
 ) -> Path:
     """Replace the store and its history file with a verified backup set; keep the old files.
 
@@ -332,7 +335,9 @@ def restore(
     current history file aside too, so the two files always come from one backup.
 
     Refuses (StateLockedError) while a live session holds the state directory; force takes
-    over a lock left on another host (see StateDirLock). Returns the backup restored.
+    over a lock left on another host (see StateDirLock). Returns the backup restored. A
+    restore cut short (kill, power loss) leaves `state.db.restoring`, which every open refuses
+    until a restore completes. failpoint: the crash drills (tradeguard.failpoints).
     """
     store = files.store_path(store_path)
     moment = now or datetime.now(UTC)
@@ -353,30 +358,47 @@ def restore(
             verdict = backup_check(chosen)
             if verdict != "ok":
                 raise files.corrupted(chosen, verdict)
-        kept = _replace(store, chosen, _stamp(moment))
+        kept = _replace(store, chosen, _stamp(moment), failpoint)
     log.warning("state_restored store=%s from=%s previous_kept_as=%s", store, chosen, kept)
     return chosen
 
 
-def _replace(store: Path, chosen: Path, stamp: str) -> Path | None:
-    """Copy the backup set next to the store, set the current files aside, move the copies in."""
+def _replace(
+    store: Path, chosen: Path, stamp: str, failpoint: Callable[[str], None] | None = None
+) -> Path | None:
+    """Copy the backup set next to the store, set the current files aside, move the copies in.
+
+    Between the set-aside and the last move the directory has no store: the marker written
+    first makes every open refuse it then (a fresh store would be started in its place).
+    """
     history = history_path(store)
     companion = history_path(chosen)
     tmp = store.with_name(f"{store.name}.restore.tmp")
     history_tmp = history.with_name(f"{history.name}.restore.tmp")
+    marker = files.restore_marker(store)
     for stale in (tmp, history_tmp):
         stale.unlink(missing_ok=True)
     try:
         _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
         if companion.exists():
             _copy_database(companion, history_tmp, "ro")
-        kept = _set_aside(store, stamp)
+        files.write_marker(marker, str(chosen.resolve()))
+        try:
+            kept = _set_aside(store, stamp)
+        except BaseException:
+            if store.exists():  # nothing was moved: the store is as it was
+                marker.unlink(missing_ok=True)
+            raise
         _set_aside(history, stamp)
         for sealed in (store, history):
             seal.remove(sealed)
+        if failpoint is not None:
+            failpoint("restore_set_aside")
         if companion.exists():
             history_tmp.rename(history)
         tmp.rename(store)
+        files.fsync_dir(store.parent)
+        marker.unlink()
         files.fsync_dir(store.parent)
     finally:
         tmp.unlink(missing_ok=True)
