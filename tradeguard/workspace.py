@@ -82,6 +82,10 @@ class Journal(Protocol):
         """Return client order ids ordered, filled or journaled more than once."""
         ...
 
+    def last_fill(self) -> tuple[str, str] | None:
+        """Return (fill_id, client_order_id) of the newest journaled fill, or None."""
+        ...
+
     def archive(self) -> Move | None:
         """Move every journal row and final intent to the history now (writer only)."""
         ...
