@@ -37,7 +37,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import ConfigurationError
 
@@ -172,6 +180,20 @@ class Scenario(_Strict):
             message = "end must be after start"
             raise ValueError(message)
         return self
+
+    @field_validator("data")
+    @classmethod
+    def _each_file_once(cls, data: list[DataRef]) -> list[DataRef]:
+        # Read twice, every bar of the second copy would be a duplicate timestamp reported to
+        # the breaker as a data-feed issue: the scenario would judge a breaker fed bad data.
+        seen: set[tuple[str, str]] = set()
+        for entry in data:
+            key = (entry.file, entry.resolved_symbol)
+            if key in seen:
+                message = f"{entry.file} is listed twice as {key[1]}: list each file once"
+                raise ValueError(message)
+            seen.add(key)
+        return data
 
 
 def default_scenarios_dir() -> Path:
