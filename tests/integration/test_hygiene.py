@@ -218,3 +218,21 @@ def test_backup_retention_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="retention"):
         backup(store.path, tmp_path / "b", 0, NOW)
     store.close()
+
+
+def test_rotation_keeps_the_backup_just_written_whatever_the_other_stamps_say(
+    tmp_path: Path,
+) -> None:
+    state, backups = tmp_path / "state", tmp_path / "state" / "backups"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": 1}}))
+    # A set stamped by a clock that ran ahead (or copied in): it sorts after every real one.
+    ahead = backup(store.path, backups, 1, NOW + timedelta(days=365))
+    store.commit(Batch(state={"counters": {"n": 2}}))
+
+    made = backup(store.path, backups, 1, NOW)
+    store.close()
+
+    assert made.is_file() and history_path(made).is_file()  # the path printed exists
+    assert not ahead.exists() and not history_path(ahead).exists()
+    assert quick_check_file(made) == "ok"

@@ -186,7 +186,7 @@ def backup(
         tmp.unlink(missing_ok=True)
         history_tmp.unlink(missing_ok=True)
     log.info("state_backup_written store=%s backup=%s", store, final)
-    _rotate(target_dir, store.stem, retention)
+    _rotate(target_dir, store.stem, retention, newest=final)
     return final
 
 
@@ -233,8 +233,14 @@ def _backups(backups_dir: Path, stem: str | None = None) -> list[Path]:
     return [path for _, _, path in sorted(found)]
 
 
-def _rotate(backups_dir: Path, stem: str, retention: int) -> None:
-    for old in _backups(backups_dir, stem)[:-retention]:
+def _rotate(backups_dir: Path, stem: str, retention: int, newest: Path) -> None:
+    """Keep the newest `retention` backup sets, the one just written always among them.
+
+    By stamp the one just written could sort older than a set stamped by a clock set ahead
+    (or a file copied in): rotation deleted it while `state backup` printed its path.
+    """
+    sets = [path for path in _backups(backups_dir, stem) if path != newest]
+    for old in [*sets, newest][:-retention]:
         _unlink_backup(old)
         log.info("state_backup_rotated removed=%s", old)
 
