@@ -237,3 +237,22 @@ def test_snapshot_and_to_json_write_a_uuid_alike_whatever_else_the_section_holds
     assert from_json(alone) == {"id": str(order)}
     assert from_json(beside_none) == {"id": str(order), "since": None}
     assert to_json({"id": order}) == alone
+
+
+def test_two_keys_written_as_one_text_are_refused_not_collapsed() -> None:
+    from tradeguard.store.serialize import to_json_snapshot
+
+    class Level(Enum):
+        HIGH = "high"
+
+    class Disguised(str):
+        __hash__ = object.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    # Both keys are written as "high": the JSON kept one value and silently lost the other.
+    for section in ({Level.HIGH: 1, "high": 2}, {"w": {Disguised("high"): 1, "high": 2}}):
+        for encode in (to_json_snapshot, to_json):
+            with pytest.raises(SerializationError, match=r"^state\.x\.(w\.)?high: two keys"):
+                encode(section, "state.x")
