@@ -236,3 +236,33 @@ def test_rotation_keeps_the_backup_just_written_whatever_the_other_stamps_say(
     assert made.is_file() and history_path(made).is_file()  # the path printed exists
     assert not ahead.exists() and not history_path(ahead).exists()
     assert quick_check_file(made) == "ok"
+
+
+def test_a_restore_stopped_after_setting_the_store_aside_leaves_it_refused_not_fresh(
+    tmp_path: Path,
+) -> None:
+    from engine.errors import StatePathError
+
+    state, backups = tmp_path / "state", tmp_path / "state" / "backups"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": 1}}))
+    made = backup(store.path, backups, 3, NOW)
+    store.commit(Batch(state={"counters": {"n": 2}}))
+    store.close()
+    # The history file cannot be set aside (its kept name is taken) after state.db was.
+    (state / "history.db.corrupt-20260105T130000000000Z").write_text("kept earlier")
+
+    with pytest.raises(StateError, match="refusing to overwrite a kept store"):
+        restore(store.path, now=NOW + timedelta(hours=1))
+
+    assert not store.path.exists()
+    with pytest.raises(StatePathError, match=r"did not finish .* state restore --from"):
+        SqliteStore(state)  # was: a fresh store, the breaker and the journal forgotten
+    assert not store.path.exists()
+    (state / "history.db.corrupt-20260105T130000000000Z").unlink()
+    assert restore(store.path, now=NOW + timedelta(hours=2)) == made
+    reopened = SqliteStore(state)
+    try:
+        assert reopened.load().state["counters"] == {"n": 1}
+    finally:
+        reopened.close()

@@ -59,9 +59,9 @@ def refuse_interrupted_restore(store: Path) -> None:
         source = ""
     again = f"tradeguard state restore --from {source}" if source else "tradeguard state restore"
     message = (
-        f"a state restore into {store.parent} was interrupted before {store.name} was back in "
-        f"place ({marker.name} is left): run `{again}` again (the files it set aside are "
-        "kept as *.corrupt-<time>)"
+        f"a state restore into {store.parent} did not finish (killed, or stopped by an error) "
+        f"before {store.name} was back in place ({marker.name} is left): fix what stopped it, "
+        f"then run `{again}` again (the files it set aside are kept as *.corrupt-<time>)"
     )
     raise StatePathError(message)
 
