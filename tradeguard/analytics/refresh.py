@@ -32,7 +32,7 @@ from tradeguard.analytics.schema import (
     table_spec,
 )
 from tradeguard.analytics.views import create_views
-from tradeguard.store import union
+from tradeguard.store import files, union
 from tradeguard.store.archive import history_path
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,9 @@ class _Journal:
             epoch = self.rows(union.EPOCH_SQL)
             union.refuse_lost_history(epoch[0] if epoch else None, history)
             return
+        # A directory, an empty or a truncated file: named as the journal readers name it,
+        # not as the SQLite error the attach below would give.
+        files.check_header(history, files.HISTORY_LABEL)
         self.cursor.execute(union.attach_statement(history))
         union.check_binding(self.rows(union.BINDING_SQL)[0], history)
         for statement in union.view_statements(self.main_columns):
