@@ -266,3 +266,19 @@ def test_a_restore_stopped_after_setting_the_store_aside_leaves_it_refused_not_f
         assert reopened.load().state["counters"] == {"n": 1}
     finally:
         reopened.close()
+
+
+def test_restore_from_the_store_itself_is_refused_and_keeps_both_files(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": 1}}))
+    store.close()
+    before = {p.name for p in state.iterdir()}
+
+    # It reported success, set history.db aside and dropped its copy (history_path of the
+    # source is the history file it had just moved): the next session was refused.
+    with pytest.raises(StateError, match="is the state store itself, not a backup"):
+        restore(store.path, source=store.path, now=NOW)
+
+    assert {p.name for p in state.iterdir()} - {".lock"} == before
+    assert (state / "history.db").is_file()

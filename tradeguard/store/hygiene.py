@@ -354,6 +354,12 @@ def restore(
             if chosen is None:
                 message = f"no backup passing quick_check next to {store}: cannot restore"
                 raise StateError(message)
+        elif chosen.resolve() == store.resolve():
+            message = (
+                f"{chosen} is the state store itself, not a backup: pass a backup "
+                f"({BACKUPS_DIRNAME}/{store.stem}-<stamp>.db), or omit --from for the latest"
+            )
+            raise StateError(message)
         elif chosen.stem.endswith(".history") or chosen.name == "history.db":
             message = (
                 f"{chosen} is the history copy of a backup set: pass the state backup beside "
@@ -382,11 +388,13 @@ def _replace(
     tmp = store.with_name(f"{store.name}.restore.tmp")
     history_tmp = history.with_name(f"{history.name}.restore.tmp")
     marker = files.restore_marker(store)
+    # Asked once: a companion that is the current history file is set aside below.
+    has_companion = companion.exists()
     for stale in (tmp, history_tmp):
         stale.unlink(missing_ok=True)
     try:
         _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
-        if companion.exists():
+        if has_companion:
             _copy_database(companion, history_tmp, "ro")
         files.write_marker(marker, str(chosen.resolve()))
         try:
@@ -400,7 +408,7 @@ def _replace(
             seal.remove(sealed)
         if failpoint is not None:
             failpoint("restore_set_aside")
-        if companion.exists():
+        if has_companion:
             history_tmp.rename(history)
         tmp.rename(store)
         files.fsync_dir(store.parent)
