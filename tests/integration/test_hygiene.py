@@ -282,3 +282,20 @@ def test_restore_from_the_store_itself_is_refused_and_keeps_both_files(tmp_path:
 
     assert {p.name for p in state.iterdir()} - {".lock"} == before
     assert (state / "history.db").is_file()
+
+
+def test_a_bad_backup_passed_with_from_is_named_as_a_backup_not_as_the_store(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    SqliteStore(state).close()
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"not a database at all" * 50)
+
+    with pytest.raises(StateCorruptedError) as caught:
+        restore(state / "state.db", source=bad, now=NOW)
+
+    # Was "state store notes.db failed its integrity check ... Run `tradeguard state restore`".
+    assert str(caught.value).startswith(f"backup {bad} cannot be restored (")
+    assert "state store" not in str(caught.value).split(";")[0]
+    assert not list(state.glob("*.corrupt-*"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.errors import StateError
+from engine.errors import StateCorruptedError, StateError
 from tradeguard.store import files, seal
 from tradeguard.store.archive import history_path
 from tradeguard.store.lock import (
@@ -369,7 +369,13 @@ def restore(
         else:
             verdict = backup_check(chosen)
             if verdict != "ok":
-                raise files.corrupted(chosen, verdict)
+                # Not the state store: its message and remedy ("run state restore") misled.
+                message = (
+                    f"backup {chosen} cannot be restored ({verdict}); the state store was "
+                    "left as it is: pass another backup with --from, or omit --from for the "
+                    "latest good one"
+                )
+                raise StateCorruptedError(message)
         kept = _replace(store, chosen, _stamp(moment), failpoint)
     log.warning("state_restored store=%s from=%s previous_kept_as=%s", store, chosen, kept)
     return chosen
