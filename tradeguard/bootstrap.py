@@ -168,7 +168,7 @@ def build_runtime(
         if hasattr(book, "close"):
             stack.callback(book.close)
         if must_exist:
-            _require_newest_fill(book, store, app.workspace.location)
+            require_newest_fill(book, store, app.workspace.location)
         if realtime is None:
             realtime = not recovered.state.get("clock", {}).get("simulated", True)
         wiring = _Wiring(app, seed, faults, first_bar, realtime, listeners)
@@ -179,7 +179,7 @@ def build_runtime(
     return runtime
 
 
-def _require_newest_fill(book: Any, journal: Journal, where: Path) -> None:
+def require_newest_fill(book: Any, journal: Journal, where: Path) -> None:
     """Refuse a paper book without the journal's newest fill: not the book it traded on.
 
     The venue commits a fill before the journal sees it, so the book always holds every
