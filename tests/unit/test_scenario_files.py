@@ -82,3 +82,22 @@ def test_a_data_file_listed_twice_under_one_symbol_is_refused(tmp_path: Path, ag
     path.write_text(GOOD.replace("[expect]", '[[data]]\nfile = "btc-perp_ftx_1m.csv.gz"\n'
                                              'symbol = "ALT"\n[expect]'))
     assert [d.resolved_symbol for d in load_scenario(path).data] == ["BTC-PERP", "ALT"]
+
+
+@pytest.mark.parametrize(("section", "named"), [
+    ("[settings.breker]\nhalt_cooldown_seconds = 60", "breker: not a settings group"),
+    ("[settings.breaker]\nhalt_cooldwn_seconds = 60", "breaker.halt_cooldwn_seconds: not a"),
+    ('[settings.store]\nstate_dir = "elsewhere"', "store: not a settings group"),
+])
+def test_a_typo_in_the_settings_overrides_is_a_malformed_file(
+    tmp_path: Path, section: str, named: str
+) -> None:
+    # It loaded, and the run failed the scenario after Prefect started (exit 1) instead of
+    # exit 2 naming the file before anything starts.
+    path = tmp_path / "typo.toml"
+    path.write_text(GOOD.replace("[expect]", f"{section}\n[expect]"))
+    with pytest.raises(ConfigurationError, match=f"{path}: settings: .*{named}"):
+        load_scenario(path)
+    path.write_text(GOOD.replace("[expect]", "[settings.breaker]\nhalt_cooldown_seconds = 60\n"
+                                             "[expect]"))
+    assert load_scenario(path).settings == {"breaker": {"halt_cooldown_seconds": 60}}

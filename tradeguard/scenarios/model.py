@@ -181,6 +181,23 @@ class Scenario(_Strict):
             raise ValueError(message)
         return self
 
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # A typo is a malformed file (exit 2 before Prefect starts), not a scenario that fails.
+        from tradeguard.settings import Settings  # imported on use: it loads every group
+
+        for group, fields in groups.items():
+            if group not in Settings.model_fields or group == "store":
+                message = f"{group}: not a settings group a scenario may set"
+                raise ValueError(message)
+            known = getattr(Settings.model_fields[group].annotation, "model_fields", None)
+            unknown = sorted(set(fields) - set(known)) if known is not None else []
+            if unknown:
+                message = f"{group}.{unknown[0]}: not a setting of the {group} group"
+                raise ValueError(message)
+        return groups
+
     @field_validator("data")
     @classmethod
     def _each_file_once(cls, data: list[DataRef]) -> list[DataRef]:
