@@ -189,6 +189,8 @@ def _refresh(
             duck.execute(statement)
         for spec, _ in specs.values():
             _ensure_table(duck, spec)
+        if db_file.resolve() == analytics_path(store_file).resolve():
+            _drop_other_bots(duck, bot)
         holdings = _load_holdings(duck, bot)
         new_rows = {
             name: _copy_appended(journal, duck, spec, bot, holdings)
@@ -211,6 +213,25 @@ def _refresh(
         duck.execute("ROLLBACK")
         raise
     return RefreshResult(bot, db_file, new_rows, upserted)
+
+
+def _drop_other_bots(duck: duckdb.DuckDBPyConnection, bot: str) -> None:
+    """Drop the rows of every other bot from the analytics file inside this state directory.
+
+    They are this journal's own rows under the directory's former name (the directory was
+    renamed, or copied with its analytics file): kept, every fill and P&L counted twice.
+    """
+    others = [r[0] for r in duck.execute("SELECT bot FROM bots WHERE bot <> ?", [bot]).fetchall()]
+    if not others:
+        return
+    tables = duck.execute(
+        "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+        "ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
+        "WHERE c.column_name = 'bot' AND t.table_type = 'BASE TABLE' AND t.table_schema = 'main'"
+    ).fetchall()
+    for (table,) in tables:
+        duck.execute(f'DELETE FROM "{table}" WHERE bot <> ?', [bot])
+    log.warning("analytics_stale_bots_dropped bot=%s dropped=%s", bot, ",".join(map(str, others)))
 
 
 def _ensure_table(duck: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
