@@ -220,6 +220,8 @@ def reconcile_report(app: App) -> ReconcileReport:
         return ReconcileReport(count, outcome, synced)
     runtime = _offline_runtime(app)
     try:
+        if runtime.venue is not None:  # another book's fills would be booked as this journal's
+            bootstrap.require_newest_fill(runtime.venue, runtime.store, app.workspace.location)
         synced = (
             runtime.session.sync_with_venue(runtime.venue)
             if runtime.venue is not None

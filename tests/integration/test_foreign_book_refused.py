@@ -106,3 +106,27 @@ def test_the_directorys_own_book_resumes(
     done = _resume(state, data_dir)
 
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_reconcile_refuses_a_book_that_is_not_the_journals(
+    killed: tuple[Path, Path], tmp_path: Path, data_dir: Path
+) -> None:
+    own, _ = killed
+    later = tmp_path / "later"  # a book whose fills all follow this journal's cursor
+    done = _cli(later, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"),
+                "--start", "2022-01-23T00:00:00Z", "--end", "2022-01-23T12:00:00Z")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _count(later / BOOK, "fills") > 0
+    state = tmp_path / "state"
+    shutil.copytree(own, state)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{state / BOOK}{suffix}").unlink(missing_ok=True)
+    shutil.copy2(later / BOOK, state / BOOK)
+    trades = _count(state / "state.db", "trades")
+
+    # It booked the other book's fills into this journal as adopted orders (exit 0).
+    refused = _cli(state, "reconcile")
+
+    assert refused.returncode == 2, (refused.returncode, refused.stderr[-3000:])
+    assert "lacks the journal's newest fill" in refused.stderr.strip().splitlines()[-1]
+    assert _count(state / "state.db", "trades") == trades
