@@ -299,3 +299,20 @@ def test_a_bad_backup_passed_with_from_is_named_as_a_backup_not_as_the_store(
     assert str(caught.value).startswith(f"backup {bad} cannot be restored (")
     assert "state store" not in str(caught.value).split(";")[0]
     assert not list(state.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    (b"", "the file is empty"),
+    (b"not sqlite" * 30, "does not start with a SQLite header"),
+])
+def test_backup_of_an_empty_or_foreign_store_names_it_as_damaged(
+    tmp_path: Path, body: bytes, named: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.db").write_bytes(body)
+
+    # An empty file was copied and then refused as "state.db: no such table: store_meta".
+    with pytest.raises(StateCorruptedError, match=named):
+        backup(state / "state.db", state / "backups", 3, NOW)
+    assert not (state / "backups").exists() or not list((state / "backups").iterdir())

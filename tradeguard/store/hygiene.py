@@ -165,6 +165,7 @@ def backup(
     if not store.is_file():
         message = f"state store {store} does not exist: nothing to back up"
         raise StateError(message)
+    files.check_header(store)  # empty or not SQLite: named as every open names it
     target_dir = Path(backups_dir)
     files.ensure_private_dir(target_dir)
     final = target_dir / f"{store.stem}-{_stamp(now)}.db"
