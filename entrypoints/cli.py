@@ -23,7 +23,7 @@ from entrypoints.cli_support import (
     echo_data,
     existing_file,
     os_user,
-    parse_data_spec,
+    parse_data_specs,
     parse_duration,
     parse_utc,
     render_rows,
@@ -130,7 +130,7 @@ def replay(
     from tradeguard.data import resolve_data_dir_or_none
 
     data_dir = resolve_data_dir_or_none(settings.replay.data_dir)
-    specs = [parse_data_spec(item, data_dir) for item in data]
+    specs = parse_data_specs(list(data), data_dir)
     faults_file = existing_file(faults, "--faults", "fault plan")
     services = _services()
     request = services.ReplayRequest(

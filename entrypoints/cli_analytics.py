@@ -120,12 +120,24 @@ def analytics(
         if missing:
             message = f"--combine: no state store at {', '.join(missing)}"
             raise UsageError(message)
+        _refuse_repeated(combine_dirs, stores)
     else:
         stores = [_store(ctx)]
     table = an.answer(stores, query, start, end)
     overview_screen = query is None and fmt == "table"
     text = an.as_key_values(table) if overview_screen else an.render(table, fmt)
     typer.echo(text, nl=False)
+
+
+def _refuse_repeated(dirs: list[Path], stores: list[Path]) -> None:
+    """Refuse one state store combined twice (under two spellings): its bot counted twice."""
+    seen: dict[Path, Path] = {}
+    for directory, store in zip(dirs, stores, strict=True):
+        key = store.resolve()
+        if key in seen:
+            message = f"--combine: {directory} is the same state directory as {seen[key]}"
+            raise UsageError(message)
+        seen[key] = directory
 
 
 def _echo_written(kind: str, written: WrittenReport) -> None:

@@ -301,6 +301,28 @@ def parse_data_spec(value: str, data_dir: Path | None) -> tuple[Path, str]:
     return path, symbol_of(path)
 
 
+def parse_data_specs(values: list[str], data_dir: Path | None) -> list[tuple[Path, str]]:
+    """Parse every --data PATH[:SYMBOL]; refuse a file given twice under the same symbol.
+
+    Its bars would all be read twice: every second copy skipped as a duplicate timestamp and
+    reported to the breaker as a data-feed issue, up to HALT, on data that is sound.
+    """
+    specs: list[tuple[Path, str]] = []
+    seen: dict[tuple[Path, str], str] = {}
+    for value in values:
+        path, symbol = parse_data_spec(value, data_dir)
+        key = (path.resolve(), symbol)
+        if key in seen:
+            message = (
+                f"--data: {value} names the same file and symbol ({symbol}) as {seen[key]}: "
+                "give each file once"
+            )
+            raise UsageError(message)
+        seen[key] = value
+        specs.append((path, symbol))
+    return specs
+
+
 def existing_file(path: Path | None, option: str, what: str) -> Path | None:
     """Return path if it names an existing file; refuse a missing one naming the option."""
     if path is None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.broker import Broker, PaperBroker
 from engine.clock import Clock, SimulatedClock, SystemClock
-from engine.errors import ConfigurationError, DataError
+from engine.errors import ConfigurationError, DataError, StatePathError
 from engine.feed import FeedItem, merge_sources
 from engine.ports import Batch, EngineStore, OperatorCommand, RecoveredState
 from tradeguard import failpoints
@@ -163,9 +163,12 @@ def build_runtime(
         recovered = store.load()
         # A trading run needs the book the journal traded on; operator commands on a stopped
         # session (realtime None) also serve live states, which have no paper book.
-        book = app.workspace.open_book(must_exist=realtime is not None and _traded(recovered))
+        must_exist = realtime is not None and _traded(recovered)
+        book = app.workspace.open_book(must_exist=must_exist)
         if hasattr(book, "close"):
             stack.callback(book.close)
+        if must_exist:
+            require_newest_fill(book, store, app.workspace.location)
         if realtime is None:
             realtime = not recovered.state.get("clock", {}).get("simulated", True)
         wiring = _Wiring(app, seed, faults, first_bar, realtime, listeners)
@@ -174,6 +177,30 @@ def build_runtime(
         stack.close()
         raise
     return runtime
+
+
+def require_newest_fill(book: Any, journal: Journal, where: Path) -> None:
+    """Refuse a paper book without the journal's newest fill: not the book it traded on.
+
+    The venue commits a fill before the journal sees it, so the book always holds every
+    journaled fill. One that lacks the newest was replaced, restored alone, copied from another
+    state directory or given another book's -wal: trading on would send orders against cash
+    and positions the journal never had (reduce-only orders with nothing to reduce).
+    """
+    newest = journal.last_fill()
+    if newest is None:
+        return
+    fill_id, client_order_id = newest
+    if any(fill.fill_id == fill_id for fill in book.fills_for(client_order_id)):
+        return
+    path = getattr(book, "path", where)
+    message = (
+        f"paper book {path} lacks the journal's newest fill {fill_id} (order "
+        f"{client_order_id}): it is not the book this journal traded on (replaced, restored "
+        "alone, copied from another state directory, or another book's -wal beside it); put "
+        "the venue's own book back, or start a new --state-dir"
+    )
+    raise StatePathError(message)
 
 
 def _traded(recovered: RecoveredState) -> bool:

@@ -7,7 +7,8 @@ paper venue's book committed a bar's fills, the journal has not seen them), `aft
 journal transaction just committed), `after_fill` (a transaction booking a fill just
 committed: between the trades of an order filled in several), and the two steps of an archive
 move of the state store (`archive_history_committed`: rows copied to history.db, not yet deleted
-from state.db; `archive_hot_committed`: both done, history not yet checkpointed and sealed).
+from state.db; `archive_hot_committed`: both done, history not yet checkpointed and sealed), and
+`restore_set_aside` (a `state restore` set the current files aside; the copies are not in place).
 Unset, nothing is wrapped and nothing is slower.
 """
 
@@ -32,6 +33,7 @@ POINTS = (
     "after_fill",
     "archive_history_committed",
     "archive_hot_committed",
+    "restore_set_aside",
 )
 
 

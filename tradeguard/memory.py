@@ -84,6 +84,11 @@ class MemoryJournal(InMemoryStore):
         """Return "ok": memory cannot be torn."""
         return "ok"
 
+    def last_fill(self) -> tuple[str, str] | None:
+        """Return (fill_id, client_order_id) of the newest committed fill, or None."""
+        fills = [fill for batch in self.batches for fill in batch.fills]
+        return (fills[-1].fill_id, fills[-1].client_order_id) if fills else None
+
     def duplicate_client_order_ids(self) -> list[str]:
         """Return client order ids that more than one signal says it ordered."""
         ordered = Counter(

@@ -220,6 +220,8 @@ def reconcile_report(app: App) -> ReconcileReport:
         return ReconcileReport(count, outcome, synced)
     runtime = _offline_runtime(app)
     try:
+        if runtime.venue is not None:  # another book's fills would be booked as this journal's
+            bootstrap.require_newest_fill(runtime.venue, runtime.store, app.workspace.location)
         synced = (
             runtime.session.sync_with_venue(runtime.venue)
             if runtime.venue is not None
@@ -367,7 +369,9 @@ def restore_state(app: App, source: Path | None, force: bool = False) -> Path:
     """Restore the latest good backup (or `source`) over the state store."""
     state_dir = _state_dir(app)
     # restore() itself refuses while a live session holds the state directory (unless force).
-    return hygiene.restore(state_dir, source, backups_dir=state_dir / "backups", force=force)
+    failpoint = app.failpoint.reach if app.failpoint is not None else None  # crash drills
+    return hygiene.restore(state_dir, source, backups_dir=state_dir / "backups", force=force,
+                           failpoint=failpoint)
 
 
 def incident_timeline(

@@ -110,7 +110,7 @@ class StoreConfig(BaseModel):
         None,
         pattern=(
             r"^(before_broker|inside_broker|venue_fill|after_commit|after_fill"
-            r"|archive_history_committed|archive_hot_committed):[1-9][0-9]*$"
+            r"|archive_history_committed|archive_hot_committed|restore_set_aside):[1-9][0-9]*$"
         ),
         description="Crash drill only: SIGKILL this process the n-th time it reaches <point> "
         f"(<point>:<n>; also read from ${FAILPOINT_ENV_VAR}). Unset in production.",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from engine.errors import ConfigurationError, StatePathError
+from tradeguard.store import files
 from tradeguard.store.files import STORE_FILENAME, directory_in_place_of_store, ensure_private_dir
 
 if TYPE_CHECKING:
@@ -83,6 +84,10 @@ class Journal(Protocol):
 
     def duplicate_client_order_ids(self) -> list[str]:
         """Return client order ids ordered, filled or journaled more than once."""
+        ...
+
+    def last_fill(self) -> tuple[str, str] | None:
+        """Return (fill_id, client_order_id) of the newest journaled fill, or None."""
         ...
 
     def archive(self) -> Move | None:
@@ -172,8 +177,9 @@ class SqliteWorkspace(NamedTuple):
         return self.state_dir
 
     def exists(self) -> bool:
-        """Return True when the directory holds a tradeguard store."""
-        return store_path(self.state_dir).exists()
+        """Return True when the directory holds a tradeguard store (or a restore cut short)."""
+        path = store_path(self.state_dir)
+        return path.exists() or files.restore_marker(path).exists()
 
     def child(self, name: str) -> SqliteWorkspace:
         """Return the workspace of a subdirectory."""
@@ -206,6 +212,10 @@ class SqliteWorkspace(NamedTuple):
         if path.is_dir():
             # SqliteStore would take a directory for a state directory and nest a new store.
             raise directory_in_place_of_store(path)
+        from tradeguard.store.archive import history_path
+
+        # Readers too: an operator command is queued through a reader open.
+        self._refuse_outside(path, history_path(path))
         return SqliteStore(
             path,
             durability=self.durability,
@@ -219,6 +229,7 @@ class SqliteWorkspace(NamedTuple):
         from tradeguard.adapters.paper_book import SqlitePaperBook
 
         path = self.state_dir / BOOK_FILE
+        self._refuse_outside(path)
         if not must_exist:
             return SqlitePaperBook(path, durability=self.durability)
         book = SqlitePaperBook(path, durability=self.durability) if path.is_file() else None
@@ -232,6 +243,22 @@ class SqliteWorkspace(NamedTuple):
             )
             raise StatePathError(message)
         return book
+
+    def _refuse_outside(self, *paths: Path) -> None:
+        """Refuse a state file linked to another directory, which this directory's lock misses.
+
+        A session writing through such a link shares the file with whoever locks the
+        directory it lives in: two writers on one journal and book send duplicate orders.
+        """
+        home = self.state_dir.resolve()
+        for path in paths:
+            if path.is_symlink() and path.resolve().parent != home:
+                message = (
+                    f"{path} is a link to {path.resolve()}, outside the state directory its "
+                    f"lock guards; pass --state-dir {path.resolve().parent} instead, or move "
+                    "the file into place"
+                )
+                raise StatePathError(message)
 
     def session_alerting(
         self, settings: Settings, journal: Journal, stack: ExitStack

@@ -218,3 +218,101 @@ def test_backup_retention_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="retention"):
         backup(store.path, tmp_path / "b", 0, NOW)
     store.close()
+
+
+def test_rotation_keeps_the_backup_just_written_whatever_the_other_stamps_say(
+    tmp_path: Path,
+) -> None:
+    state, backups = tmp_path / "state", tmp_path / "state" / "backups"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": 1}}))
+    # A set stamped by a clock that ran ahead (or copied in): it sorts after every real one.
+    ahead = backup(store.path, backups, 1, NOW + timedelta(days=365))
+    store.commit(Batch(state={"counters": {"n": 2}}))
+
+    made = backup(store.path, backups, 1, NOW)
+    store.close()
+
+    assert made.is_file() and history_path(made).is_file()  # the path printed exists
+    assert not ahead.exists() and not history_path(ahead).exists()
+    assert quick_check_file(made) == "ok"
+
+
+def test_a_restore_stopped_after_setting_the_store_aside_leaves_it_refused_not_fresh(
+    tmp_path: Path,
+) -> None:
+    from engine.errors import StatePathError
+
+    state, backups = tmp_path / "state", tmp_path / "state" / "backups"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": 1}}))
+    made = backup(store.path, backups, 3, NOW)
+    store.commit(Batch(state={"counters": {"n": 2}}))
+    store.close()
+    # The history file cannot be set aside (its kept name is taken) after state.db was.
+    (state / "history.db.corrupt-20260105T130000000000Z").write_text("kept earlier")
+
+    with pytest.raises(StateError, match="refusing to overwrite a kept store"):
+        restore(store.path, now=NOW + timedelta(hours=1))
+
+    assert not store.path.exists()
+    with pytest.raises(StatePathError, match=r"did not finish .* state restore --from"):
+        SqliteStore(state)  # was: a fresh store, the breaker and the journal forgotten
+    assert not store.path.exists()
+    (state / "history.db.corrupt-20260105T130000000000Z").unlink()
+    assert restore(store.path, now=NOW + timedelta(hours=2)) == made
+    reopened = SqliteStore(state)
+    try:
+        assert reopened.load().state["counters"] == {"n": 1}
+    finally:
+        reopened.close()
+
+
+def test_restore_from_the_store_itself_is_refused_and_keeps_both_files(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store = SqliteStore(state)
+    store.commit(Batch(state={"counters": {"n": 1}}))
+    store.close()
+    before = {p.name for p in state.iterdir()}
+
+    # It reported success, set history.db aside and dropped its copy (history_path of the
+    # source is the history file it had just moved): the next session was refused.
+    with pytest.raises(StateError, match="is the state store itself, not a backup"):
+        restore(store.path, source=store.path, now=NOW)
+
+    assert {p.name for p in state.iterdir()} - {".lock"} == before
+    assert (state / "history.db").is_file()
+
+
+def test_a_bad_backup_passed_with_from_is_named_as_a_backup_not_as_the_store(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    SqliteStore(state).close()
+    bad = tmp_path / "notes.db"
+    bad.write_bytes(b"not a database at all" * 50)
+
+    with pytest.raises(StateCorruptedError) as caught:
+        restore(state / "state.db", source=bad, now=NOW)
+
+    # Was "state store notes.db failed its integrity check ... Run `tradeguard state restore`".
+    assert str(caught.value).startswith(f"backup {bad} cannot be restored (")
+    assert "state store" not in str(caught.value).split(";")[0]
+    assert not list(state.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    (b"", "the file is empty"),
+    (b"not sqlite" * 30, "does not start with a SQLite header"),
+])
+def test_backup_of_an_empty_or_foreign_store_names_it_as_damaged(
+    tmp_path: Path, body: bytes, named: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.db").write_bytes(body)
+
+    # An empty file was copied and then refused as "state.db: no such table: store_meta".
+    with pytest.raises(StateCorruptedError, match=named):
+        backup(state / "state.db", state / "backups", 3, NOW)
+    assert not (state / "backups").exists() or not list((state / "backups").iterdir())

@@ -68,3 +68,36 @@ def test_invalid_toml_and_missing_directory_and_unknown_name(tmp_path: Path) -> 
     (tmp_path / "a.toml").write_text(GOOD)
     with pytest.raises(ConfigurationError, match="no scenario named 'b'"):
         load_scenarios(tmp_path, only="b")
+
+
+@pytest.mark.parametrize("again", ['file = "btc-perp_ftx_1m.csv.gz"',
+                                   'file = "btc-perp_ftx_1m.csv.gz"\nsymbol = "BTC-PERP"'])
+def test_a_data_file_listed_twice_under_one_symbol_is_refused(tmp_path: Path, again: str) -> None:
+    # Read twice, every bar of the second copy was a duplicate timestamp reported to the
+    # breaker as a data-feed issue: the scenario judged a breaker fed bad data.
+    path = tmp_path / "twice.toml"
+    path.write_text(GOOD.replace("[expect]", f"[[data]]\n{again}\n[expect]"))
+    with pytest.raises(ConfigurationError, match=r": data: .*listed twice as BTC-PERP"):
+        load_scenario(path)
+    path.write_text(GOOD.replace("[expect]", '[[data]]\nfile = "btc-perp_ftx_1m.csv.gz"\n'
+                                             'symbol = "ALT"\n[expect]'))
+    assert [d.resolved_symbol for d in load_scenario(path).data] == ["BTC-PERP", "ALT"]
+
+
+@pytest.mark.parametrize(("section", "named"), [
+    ("[settings.breker]\nhalt_cooldown_seconds = 60", "breker: not a settings group"),
+    ("[settings.breaker]\nhalt_cooldwn_seconds = 60", "breaker.halt_cooldwn_seconds: not a"),
+    ('[settings.store]\nstate_dir = "elsewhere"', "store: not a settings group"),
+])
+def test_a_typo_in_the_settings_overrides_is_a_malformed_file(
+    tmp_path: Path, section: str, named: str
+) -> None:
+    # It loaded, and the run failed the scenario after Prefect started (exit 1) instead of
+    # exit 2 naming the file before anything starts.
+    path = tmp_path / "typo.toml"
+    path.write_text(GOOD.replace("[expect]", f"{section}\n[expect]"))
+    with pytest.raises(ConfigurationError, match=f"{path}: settings: .*{named}"):
+        load_scenario(path)
+    path.write_text(GOOD.replace("[expect]", "[settings.breaker]\nhalt_cooldown_seconds = 60\n"
+                                             "[expect]"))
+    assert load_scenario(path).settings == {"breaker": {"halt_cooldown_seconds": 60}}

@@ -252,3 +252,22 @@ def test_snapshot_with_nulls_is_read_back_and_refused_only_for_non_finite_floats
     for bad in ({"since": None, "w": (float("nan"),)}, {"a": None, "b": [[float("-inf")]]}):
         with pytest.raises(SerializationError, match=r"^state\.x\.\w"):
             to_json_snapshot(bad, "state.x")
+
+
+def test_two_keys_written_as_one_text_are_refused_not_collapsed() -> None:
+    from tradeguard.store.serialize import to_json_snapshot
+
+    class Level(Enum):
+        HIGH = "high"
+
+    class Disguised(str):
+        __hash__ = object.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    # Both keys are written as "high": the JSON kept one value and silently lost the other.
+    for section in ({Level.HIGH: 1, "high": 2}, {"w": {Disguised("high"): 1, "high": 2}}):
+        for encode in (to_json_snapshot, to_json):
+            with pytest.raises(SerializationError, match=r"^state\.x\.(w\.)?high: two keys"):
+                encode(section, "state.x")

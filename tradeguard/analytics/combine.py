@@ -52,7 +52,7 @@ def combine(store_files: Sequence[Path], db_file: Path) -> CombineResult:
     conn = connect(db_file)
     try:
         for i, result in enumerate(refreshed):
-            conn.execute(f"ATTACH '{result.db_file}' AS src{i} (READ_ONLY)")
+            conn.execute(f"ATTACH {_literal(str(result.db_file))} AS src{i} (READ_ONLY)")
         _build(conn, labels)
     except duckdb.Error as e:
         message = f"cannot build the combined analytics file {db_file}: {e}"
@@ -62,6 +62,11 @@ def combine(store_files: Sequence[Path], db_file: Path) -> CombineResult:
     bots = dict(zip(labels, store_files, strict=True))
     log.info("analytics_combined file=%s bots=%s", db_file, ",".join(labels))
     return CombineResult(db_file, bots, refreshed)
+
+
+def _literal(text: str) -> str:
+    """Return text as a DuckDB string literal: a directory named "bob's bot" broke the SQL."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _build(conn: duckdb.DuckDBPyConnection, labels: list[str]) -> None:
@@ -78,7 +83,8 @@ def _build(conn: duckdb.DuckDBPyConnection, labels: list[str]) -> None:
     conn.execute("BEGIN TRANSACTION")
     for name, sources in sorted(tables.items()):
         union = " UNION ALL BY NAME ".join(
-            f"SELECT * REPLACE ('{labels[i]}' AS bot) FROM src{i}.main.\"{name}\"" for i in sources
+            f"SELECT * REPLACE ({_literal(labels[i])} AS bot) FROM src{i}.main.\"{name}\""
+            for i in sources
         )
         conn.execute(f'CREATE OR REPLACE TABLE "{name}" AS {union}')
     create_views(conn)

@@ -32,7 +32,7 @@ from tradeguard.analytics.schema import (
     table_spec,
 )
 from tradeguard.analytics.views import create_views
-from tradeguard.store import union
+from tradeguard.store import files, union
 from tradeguard.store.archive import history_path
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,9 @@ class _Journal:
             epoch = self.rows(union.EPOCH_SQL)
             union.refuse_lost_history(epoch[0] if epoch else None, history)
             return
+        # A directory, an empty or a truncated file: named as the journal readers name it,
+        # not as the SQLite error the attach below would give.
+        files.check_header(history, files.HISTORY_LABEL)
         self.cursor.execute(union.attach_statement(history))
         union.check_binding(self.rows(union.BINDING_SQL)[0], history)
         for statement in union.view_statements(self.main_columns):
@@ -186,6 +189,8 @@ def _refresh(
             duck.execute(statement)
         for spec, _ in specs.values():
             _ensure_table(duck, spec)
+        if db_file.resolve() == analytics_path(store_file).resolve():
+            _drop_other_bots(duck, bot)
         holdings = _load_holdings(duck, bot)
         new_rows = {
             name: _copy_appended(journal, duck, spec, bot, holdings)
@@ -208,6 +213,25 @@ def _refresh(
         duck.execute("ROLLBACK")
         raise
     return RefreshResult(bot, db_file, new_rows, upserted)
+
+
+def _drop_other_bots(duck: duckdb.DuckDBPyConnection, bot: str) -> None:
+    """Drop the rows of every other bot from the analytics file inside this state directory.
+
+    They are this journal's own rows under the directory's former name (the directory was
+    renamed, or copied with its analytics file): kept, every fill and P&L counted twice.
+    """
+    others = [r[0] for r in duck.execute("SELECT bot FROM bots WHERE bot <> ?", [bot]).fetchall()]
+    if not others:
+        return
+    tables = duck.execute(
+        "SELECT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
+        "ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
+        "WHERE c.column_name = 'bot' AND t.table_type = 'BASE TABLE' AND t.table_schema = 'main'"
+    ).fetchall()
+    for (table,) in tables:
+        duck.execute(f'DELETE FROM "{table}" WHERE bot <> ?', [bot])
+    log.warning("analytics_stale_bots_dropped bot=%s dropped=%s", bot, ",".join(map(str, others)))
 
 
 def _ensure_table(duck: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:

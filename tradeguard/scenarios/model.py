@@ -37,7 +37,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import ConfigurationError
 
@@ -172,6 +180,37 @@ class Scenario(_Strict):
             message = "end must be after start"
             raise ValueError(message)
         return self
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        # A typo is a malformed file (exit 2 before Prefect starts), not a scenario that fails.
+        from tradeguard.settings import Settings  # imported on use: it loads every group
+
+        for group, fields in groups.items():
+            if group not in Settings.model_fields or group == "store":
+                message = f"{group}: not a settings group a scenario may set"
+                raise ValueError(message)
+            known = getattr(Settings.model_fields[group].annotation, "model_fields", None)
+            unknown = sorted(set(fields) - set(known)) if known is not None else []
+            if unknown:
+                message = f"{group}.{unknown[0]}: not a setting of the {group} group"
+                raise ValueError(message)
+        return groups
+
+    @field_validator("data")
+    @classmethod
+    def _each_file_once(cls, data: list[DataRef]) -> list[DataRef]:
+        # Read twice, every bar of the second copy would be a duplicate timestamp reported to
+        # the breaker as a data-feed issue: the scenario would judge a breaker fed bad data.
+        seen: set[tuple[str, str]] = set()
+        for entry in data:
+            key = (entry.file, entry.resolved_symbol)
+            if key in seen:
+                message = f"{entry.file} is listed twice as {key[1]}: list each file once"
+                raise ValueError(message)
+            seen.add(key)
+        return data
 
 
 def default_scenarios_dir() -> Path:

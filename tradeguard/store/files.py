@@ -39,6 +39,44 @@ def store_path(location: Path | str) -> Path:
     return path / STORE_FILENAME if names_directory(path) else path
 
 
+def restore_marker(store: Path) -> Path:
+    """Return the file a restore keeps beside the store while the store is not in place."""
+    return store.with_name(f"{store.name}.restoring")
+
+
+def refuse_interrupted_restore(store: Path) -> None:
+    """Refuse a store whose restore was cut short (the files set aside, the copies not in place).
+
+    Opening on would start a fresh store in its place: the breaker state, the day's counters
+    and the journal gone, a HALT waiting for the operator forgotten.
+    """
+    marker = restore_marker(store)
+    if not marker.exists():
+        return
+    try:
+        source = marker.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        source = ""
+    again = f"tradeguard state restore --from {source}" if source else "tradeguard state restore"
+    message = (
+        f"a state restore into {store.parent} did not finish (killed, or stopped by an error) "
+        f"before {store.name} was back in place ({marker.name} is left): fix what stopped it, "
+        f"then run `{again}` again (the files it set aside are kept as *.corrupt-<time>)"
+    )
+    raise StatePathError(message)
+
+
+def write_marker(path: Path, text: str) -> None:
+    """Create path holding text, durable (file and directory entry) before returning."""
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, FILE_MODE)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+
+
 def directory_in_place_of_store(path: Path) -> StatePathError:
     """Return the error for a store path that is a directory (opening it would nest a store)."""
     message = (

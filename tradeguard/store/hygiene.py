@@ -9,11 +9,12 @@ import os
 import re
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from engine.errors import StateError
+from engine.errors import StateCorruptedError, StateError
 from tradeguard.store import files, seal
 from tradeguard.store.archive import history_path
 from tradeguard.store.lock import (
@@ -160,9 +161,11 @@ def backup(
     store = files.store_path(store_path)
     if store.is_dir():
         raise files.directory_in_place_of_store(store)
+    files.refuse_interrupted_restore(store)
     if not store.is_file():
         message = f"state store {store} does not exist: nothing to back up"
         raise StateError(message)
+    files.check_header(store)  # empty or not SQLite: named as every open names it
     target_dir = Path(backups_dir)
     files.ensure_private_dir(target_dir)
     final = target_dir / f"{store.stem}-{_stamp(now)}.db"
@@ -184,7 +187,7 @@ def backup(
         tmp.unlink(missing_ok=True)
         history_tmp.unlink(missing_ok=True)
     log.info("state_backup_written store=%s backup=%s", store, final)
-    _rotate(target_dir, store.stem, retention)
+    _rotate(target_dir, store.stem, retention, newest=final)
     return final
 
 
@@ -231,8 +234,14 @@ def _backups(backups_dir: Path, stem: str | None = None) -> list[Path]:
     return [path for _, _, path in sorted(found)]
 
 
-def _rotate(backups_dir: Path, stem: str, retention: int) -> None:
-    for old in _backups(backups_dir, stem)[:-retention]:
+def _rotate(backups_dir: Path, stem: str, retention: int, newest: Path) -> None:
+    """Keep the newest `retention` backup sets, the one just written always among them.
+
+    By stamp the one just written could sort older than a set stamped by a clock set ahead
+    (or a file copied in): rotation deleted it while `state backup` printed its path.
+    """
+    sets = [path for path in _backups(backups_dir, stem) if path != newest]
+    for old in [*sets, newest][:-retention]:
         _unlink_backup(old)
         log.info("state_backup_rotated removed=%s", old)
 
@@ -324,6 +333,7 @@ def restore(
     backups_dir: Path | str | None = None,
     now: datetime | None = None,
     force: bool = False,
+    failpoint: Callable[[str], None] | None = None,
 ) -> Path:
     """Replace the store and its history file with a verified backup set; keep the old files.
 
@@ -332,7 +342,9 @@ def restore(
     current history file aside too, so the two files always come from one backup.
 
     Refuses (StateLockedError) while a live session holds the state directory; force takes
-    over a lock left on another host (see StateDirLock). Returns the backup restored.
+    over a lock left on another host (see StateDirLock). Returns the backup restored. A
+    restore cut short (kill, power loss) leaves `state.db.restoring`, which every open refuses
+    until a restore completes. failpoint: the crash drills (tradeguard.failpoints).
     """
     store = files.store_path(store_path)
     moment = now or datetime.now(UTC)
@@ -343,6 +355,12 @@ def restore(
             if chosen is None:
                 message = f"no backup passing quick_check next to {store}: cannot restore"
                 raise StateError(message)
+        elif chosen.resolve() == store.resolve():
+            message = (
+                f"{chosen} is the state store itself, not a backup: pass a backup "
+                f"({BACKUPS_DIRNAME}/{store.stem}-<stamp>.db), or omit --from for the latest"
+            )
+            raise StateError(message)
         elif chosen.stem.endswith(".history") or chosen.name == "history.db":
             message = (
                 f"{chosen} is the history copy of a backup set: pass the state backup beside "
@@ -352,31 +370,56 @@ def restore(
         else:
             verdict = backup_check(chosen)
             if verdict != "ok":
-                raise files.corrupted(chosen, verdict)
-        kept = _replace(store, chosen, _stamp(moment))
+                # Not the state store: its message and remedy ("run state restore") misled.
+                message = (
+                    f"backup {chosen} cannot be restored ({verdict}); the state store was "
+                    "left as it is: pass another backup with --from, or omit --from for the "
+                    "latest good one"
+                )
+                raise StateCorruptedError(message)
+        kept = _replace(store, chosen, _stamp(moment), failpoint)
     log.warning("state_restored store=%s from=%s previous_kept_as=%s", store, chosen, kept)
     return chosen
 
 
-def _replace(store: Path, chosen: Path, stamp: str) -> Path | None:
-    """Copy the backup set next to the store, set the current files aside, move the copies in."""
+def _replace(
+    store: Path, chosen: Path, stamp: str, failpoint: Callable[[str], None] | None = None
+) -> Path | None:
+    """Copy the backup set next to the store, set the current files aside, move the copies in.
+
+    Between the set-aside and the last move the directory has no store: the marker written
+    first makes every open refuse it then (a fresh store would be started in its place).
+    """
     history = history_path(store)
     companion = history_path(chosen)
     tmp = store.with_name(f"{store.name}.restore.tmp")
     history_tmp = history.with_name(f"{history.name}.restore.tmp")
+    marker = files.restore_marker(store)
+    # Asked once: a companion that is the current history file is set aside below.
+    has_companion = companion.exists()
     for stale in (tmp, history_tmp):
         stale.unlink(missing_ok=True)
     try:
         _copy_database(chosen, tmp, "ro")  # copy first: never leave the store missing
-        if companion.exists():
+        if has_companion:
             _copy_database(companion, history_tmp, "ro")
-        kept = _set_aside(store, stamp)
+        files.write_marker(marker, str(chosen.resolve()))
+        try:
+            kept = _set_aside(store, stamp)
+        except BaseException:
+            if store.exists():  # nothing was moved: the store is as it was
+                marker.unlink(missing_ok=True)
+            raise
         _set_aside(history, stamp)
         for sealed in (store, history):
             seal.remove(sealed)
-        if companion.exists():
+        if failpoint is not None:
+            failpoint("restore_set_aside")
+        if has_companion:
             history_tmp.rename(history)
         tmp.rename(store)
+        files.fsync_dir(store.parent)
+        marker.unlink()
         files.fsync_dir(store.parent)
     finally:
         tmp.unlink(missing_ok=True)

@@ -115,6 +115,11 @@ class ReportQueries:
         )
         return [EquityPoint(parse_utc(r[0]), r[1], r[2], r[3]) for r in rows]
 
+    def last_fill(self) -> tuple[str, str] | None:
+        """Return (fill_id, client_order_id) of the newest journaled fill, or None."""
+        rows = self._fetch("SELECT fill_id, client_order_id FROM trades ORDER BY id DESC LIMIT 1")
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
     def trade_count(self) -> int:
         """Return the number of fills in the journal."""
         return int(self._fetch("SELECT COUNT(*) FROM trades")[0][0])

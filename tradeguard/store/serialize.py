@@ -240,6 +240,9 @@ def _convert_dict(value: dict[Any, Any], path: str, active: set[int]) -> dict[st
         else:
             message = f"{_child(path, repr(key))}: dict key of type {type(key).__name__} (str only)"
             raise SerializationError(message)
+        if name in out:  # e.g. an Enum key beside its value as text: one would be lost
+            message = f"{_child(path, name)}: two keys of this dict are written as {name!r}"
+            raise SerializationError(message)
         out[name] = _convert(item, _child(path, name), active)
     return out
 

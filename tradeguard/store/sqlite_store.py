@@ -67,6 +67,7 @@ class SqliteStore(ReportQueries):
         self._commands_version: int | None = None
         self.verified: str = ""  # which check ran on open: "full" or "recovery"
         self.checkpoints = wal.Checkpointer(self.path)  # the session writer's, off the order path
+        files.refuse_interrupted_restore(self.path)
         files.refuse_legacy_store(self.path)
         self.alert_hook: CommitHook | None = None  # set by the composition root
         if self.path.exists():

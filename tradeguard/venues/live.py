@@ -29,11 +29,11 @@ from engine.venue_sync import VenueLedger, VenueSyncResult
 from tradeguard import failpoints
 from tradeguard.adapters.paper_book import SqlitePaperBook
 from tradeguard.bootstrap import (
-    BOOK_FILE,
     engine_config,
     ensure_state_dir,
     failpoint_of,
     open_store,
+    require_newest_fill,
 )
 from tradeguard.settings import Settings
 from tradeguard.store.lock import StateDirLock
@@ -63,6 +63,7 @@ from tradeguard.venues.sync import (
     sync_account,
     write_live_marker,
 )
+from tradeguard.workspace import Journal, SqliteWorkspace
 
 __all__ = ["LiveRuntime", "build_live_runtime", "reconcile_live", "run_live",
            "with_warm_cursors"]
@@ -175,7 +176,7 @@ def build_live_runtime(
                                             pending_sync_from(state_dir))
         if plan is not None:  # until the sync is done (a kill in it reads from here again)
             write_live_marker(state_dir, venue.exchange, venue.symbols, plan.since)
-        broker, book = _broker(settings, venue, exchange, clock, paper, stack)
+        broker, book = _broker(settings, venue, exchange, clock, paper, stack, store)
         wrapped: Broker = broker
         journal: EngineStore = ThrottledCommands(store)
         failpoint = failpoint_of(settings)
@@ -273,14 +274,21 @@ def _state_clock(recovered: RecoveredState) -> Clock:
 
 
 def _broker(settings: Settings, venue: VenueConfig, exchange: Any, clock: Clock, paper: bool,
-            stack: ExitStack) -> tuple[Any, SqlitePaperBook | None]:
-    """Return the venue broker, and the paper book behind it in paper mode."""
+            stack: ExitStack, journal: Journal | None = None,
+            ) -> tuple[Any, SqlitePaperBook | None]:
+    """Return the venue broker, and the paper book behind it in paper mode.
+
+    In paper mode the book must hold the journal's newest fill (the book it traded on).
+    """
     if not paper:
         return CcxtBroker(exchange, clock, venue.symbols, collar_pct=venue.collar_pct,
                           history=timedelta(hours=venue.sync_lookback_hours)), None
-    book = SqlitePaperBook(settings.store.state_dir / BOOK_FILE,
-                           durability=settings.store.durability)
+    # Through the workspace: a book linked into another state directory is refused.
+    book: SqlitePaperBook = SqliteWorkspace(settings.store.state_dir,
+                                            settings.store.durability).open_book()
     stack.callback(book.close)
+    if journal is not None:
+        require_newest_fill(book, journal, settings.store.state_dir)
     return PaperVenue(PaperBroker(settings.broker, BarAlignedClock(clock), book), book), book
 
 
