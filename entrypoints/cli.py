@@ -346,6 +346,9 @@ def incident_report(
     """Print breaker events, orders and operator actions (default: the last incident)."""
     start_at = parse_utc(start, "--start")
     end_at = parse_utc(end, "--end")
+    if start_at is not None and end_at is not None and end_at <= start_at:
+        message = f"--end {end} must be after --start {start}"
+        raise UsageError(message)
     settings = settings_of(ctx)
     require_state_dir(settings)
     timeline = _services().incident_timeline(app_of(ctx), start_at, end_at)

@@ -58,6 +58,8 @@ def _usage_error(result: object, *needles: str) -> None:
         (["replay", "--data", str(FTX), "--start", "0001-01-01T00:00:00+05:00"], "--start"),
         (["incident-report", "--end", "9999-12-31T23:59:59-05:00"], "--end"),
         (["incident-report", "--start", "0001-01-01T00:00:00+05:00"], "--start"),
+        (["incident-report", "--start", "2022-01-21T12:00:00Z", "--end", "2022-01-21T09:00:00Z"],
+         "must be after --start"),
         (["data", "check", "--start", "0001-01-01T00:00:00+05:00"], "--start"),
         (["clean-state", "--older-than", "99999999999999d"], "--older-than"),
         (["replay", "--data", "/"], "not a regular file"),
