@@ -33,7 +33,7 @@ from tradeguard.contracts import (
     ValidationResult,
 )
 from tradeguard.requests import CleanReport, CommandReceipt, DataSpec, ReplayRequest
-from tradeguard.store import hygiene
+from tradeguard.store import clean, hygiene
 from tradeguard.venues.sync import read_live_marker, require_paper_state
 from tradeguard.workspace import require_existing
 
@@ -319,7 +319,7 @@ def _state_dir(app: App) -> Path:
 def clean_state(app: App, older_than_seconds: float, dry_run: bool) -> CleanReport:
     """Remove stale locks/temp files and rotate backups in the state dir."""
     state_dir = _state_dir(app)
-    result = hygiene.clean_state(
+    result = clean.clean_state(
         state_dir,
         older_than=timedelta(seconds=older_than_seconds),
         now=app.clock.now(),
@@ -328,7 +328,7 @@ def clean_state(app: App, older_than_seconds: float, dry_run: bool) -> CleanRepo
     keep = app.settings.store.backup_retention
     pruned = [
         *hygiene.prune_backups(state_dir / "backups", keep, dry_run),
-        *hygiene.prune_run_dirs(state_dir / "validation", keep, dry_run),
+        *clean.prune_run_dirs(state_dir / "validation", keep, dry_run),
     ]
     return CleanReport((*result.removed, *pruned), tuple(result.kept), dry_run)
 

@@ -16,9 +16,9 @@ import pytest
 from engine.errors import StateCorruptedError, StateError, StateLockedError
 from engine.ports import Batch
 from tradeguard.store.archive import history_path
+from tradeguard.store.clean import clean_state
 from tradeguard.store.hygiene import (
     backup,
-    clean_state,
     latest_good_backup,
     quick_check_file,
     restore,
