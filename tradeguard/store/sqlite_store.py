@@ -6,16 +6,18 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from engine.breaker_samples import with_windows
 from engine.clock import Clock, SystemClock
 from engine.errors import StateCorruptedError, StateError
-from engine.ports import Batch, OperatorCommand, RecoveredState
+from engine.ports import Batch, RecoveredState
 from tradeguard.store import archive, files, seal, session_marker, sqlite_kit, union, wal
 from tradeguard.store import rows as r
+from tradeguard.store.archive import HistoryFile
+from tradeguard.store.commands import CommandQueue
 from tradeguard.store.commit_plan import CommitPlan, plan_batch
 from tradeguard.store.queries import ReportQueries
 from tradeguard.store.schema import OPEN_STATUS_SQL, RECOVERY_TABLES, migrate
@@ -38,7 +40,7 @@ class CommitHook(Protocol):
         ...
 
 
-class SqliteStore(ReportQueries):
+class SqliteStore(CommandQueue, ReportQueries):
     """Durable EngineStore on one SQLite file in WAL mode; commit() is one transaction."""
 
     def __init__(
@@ -279,56 +281,28 @@ class SqliteStore(ReportQueries):
 
     def fill_recorded(self, fill_id: str) -> bool:
         """Return True when a fill with this id is already journaled (hot file, then history)."""
-        if self.history is None:
-            return bool(self._fetch("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)))
-        if self._fetch_hot("SELECT 1 FROM trades WHERE fill_id = ?", (fill_id,)):
-            return True
-        with self._mutex:
-            return self.history.fill_recorded(fill_id)
+        return self._journaled(
+            "SELECT 1 FROM trades WHERE fill_id = ?", fill_id, archive.HistoryFile.fill_recorded
+        )
 
     def intent_recorded(self, client_order_id: str) -> bool:
         """Return True when the order's intent is already journaled (hot file, then history)."""
-        sql = "SELECT 1 FROM order_intents WHERE client_order_id = ?"
-        if self.history is None:
-            return bool(self._fetch(sql, (client_order_id,)))
-        if self._fetch_hot(sql, (client_order_id,)):
+        return self._journaled(
+            "SELECT 1 FROM order_intents WHERE client_order_id = ?", client_order_id,
+            archive.HistoryFile.intent_recorded,
+        )
+
+    def _journaled(
+        self, sql: str, key: str, in_history: Callable[[HistoryFile, str], bool]
+    ) -> bool:
+        if self.history is None:  # a reader: the union of hot and history answers
+            return bool(self._fetch(sql, (key,)))
+        if self._fetch_hot(sql, (key,)):
             return True
         with self._mutex:
-            return self.history.intent_recorded(client_order_id)
-
-    def pending_commands(self) -> list[OperatorCommand]:
-        """Return operator commands not yet applied, oldest first.
-
-        Polled every bar, so it first asks SQLite whether another connection committed since
-        the last poll (`PRAGMA data_version`, a counter read without touching tables); only
-        then does it query the commands table.
-        """
-        version = self._open_connection().execute("PRAGMA data_version").fetchone()[0]
-        if version == self._commands_version:
-            return []
-        rows = self._fetch_hot(
-            "SELECT id, action, reason, who, requested_at FROM commands "
-            "WHERE done_at IS NULL ORDER BY id"
-        )
-        if not rows:
-            self._commands_version = version
-        return [r.command_from_row(row) for row in rows]
+            return in_history(self.history, key)
 
     # -- shell helpers ---------------------------------------------------------------------
-
-    def enqueue_command(self, action: str, reason: str, who: str, at: datetime) -> int:
-        """Queue an operator command for the running session; return its id."""
-        self._commands_version = None  # our own write does not move data_version
-        requested = format_utc(at, "at")
-        with self._mutex:
-            try:
-                cursor = self._open_connection().execute(
-                    "INSERT INTO commands (action, reason, who, requested_at) VALUES (?,?,?,?)",
-                    (action, reason, who, requested),
-                )
-            except sqlite_kit.DB_ERRORS as e:
-                raise files.database_error(self.path, "queueing a command", e) from e
-            return int(cursor.lastrowid or 0)
 
     def integrity_check(self) -> str:
         """Run the full PRAGMA integrity_check; return "ok" or the problems found."""
