@@ -8,26 +8,18 @@ quotes ("bob's bot" ended the literal: exit 2, Parser Error). One state director
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from entrypoints.cli import app
+from tests.integration.cli_env import FTX
 
-DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
-FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
 WINDOW = ["--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T06:00:00Z"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("TRADEGUARD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("TRADEGUARD_DATA_DIR", str(DATA_DIR))
+pytestmark = pytest.mark.usefixtures("fresh_cli_env")
 
 
 def _traded(runner: CliRunner, state: Path) -> None:

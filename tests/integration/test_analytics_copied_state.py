@@ -8,7 +8,6 @@ fill and P&L twice (and, combined with another bot, the doubled rows under one l
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -16,19 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from entrypoints.cli import app
+from tests.integration.cli_env import FTX
 
-DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
-FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
 WINDOW = ["--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T06:00:00Z"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("TRADEGUARD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("TRADEGUARD_DATA_DIR", str(DATA_DIR))
+pytestmark = pytest.mark.usefixtures("fresh_cli_env")
 
 
 def _performance(runner: CliRunner, state: Path) -> list[dict[str, object]]:

@@ -15,22 +15,15 @@ from typer.testing import CliRunner
 
 from entrypoints.cli import app
 from entrypoints.cli_support import parse_duration
+from tests.integration.cli_env import FTX
 from tradeguard.data import symbol_of as default_symbol
 from tradeguard.store.sqlite_store import SqliteStore
 
-DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
-FTX = DATA_DIR / "btc-perp_ftx_1m.csv.gz"
 # Three hours of the 2022-01-21 sell-off: enough bars for the SMA to trade, fast to replay.
 WINDOW = ["--start", "2022-01-21T19:00:00Z", "--end", "2022-01-21T22:00:00Z"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("TRADEGUARD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("TRADEGUARD_DATA_DIR", str(DATA_DIR))
+pytestmark = pytest.mark.usefixtures("fresh_cli_env")
 
 
 @pytest.fixture

@@ -7,32 +7,23 @@ order: exit 2, an `error:` line naming the way out, and the paper venue's book u
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.cli_env import run_cli
+
 FIRST = ("--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T12:00:00Z")
 RESUMED = ("--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T18:00:00Z")
 BOOK = "paper_broker.sqlite"
 
 
-def _cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
-    env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "tradeguard", "--state-dir", str(state), *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-
-
 def _replay(state: Path, data: Path, window: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    return _cli(state, "replay", "--data", str(data), *window, "--seed", "3", "--json")
+    return run_cli(state, "replay", "--data", str(data), *window, "--seed", "3", "--json")
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +128,8 @@ def test_status_of_an_edited_section_is_an_error_not_a_traceback(
     shutil.copytree(traded, state)
     _edit(state / "state.db", f"UPDATE key_state SET value = {edit}")
 
-    _assert_refused(_cli(state, "status"), "tradeguard state restore")
-    assert _cli(traded, "status").returncode == 0
+    _assert_refused(run_cli(state, "status"), "tradeguard state restore")
+    assert run_cli(traded, "status").returncode == 0
 
 
 def _lose_book(state: Path, how: str) -> None:
@@ -146,7 +137,7 @@ def _lose_book(state: Path, how: str) -> None:
     if how == "a directory in its place":
         (state / BOOK).mkdir()
     elif how == "recreated empty by an operator command":
-        assert _cli(state, "halt", "--reason", "book lost").returncode == 0
+        assert run_cli(state, "halt", "--reason", "book lost").returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -182,9 +173,9 @@ def test_a_state_store_that_is_a_directory_is_refused_not_nested(
     if command == "replay":
         done = _replay(state, data_dir / "btc-perp_ftx_1m.csv.gz", RESUMED)
     elif command == "backup":
-        done = _cli(state, "state", "backup")
+        done = run_cli(state, "state", "backup")
     else:
-        done = _cli(state, "status")
+        done = run_cli(state, "status")
 
     _assert_refused(done, "is a directory, not a SQLite file")
     assert list((state / "state.db").iterdir()) == []
@@ -198,17 +189,17 @@ def test_restore_sets_a_directory_in_the_stores_place_aside_and_restores_the_bac
     # kept beside it (never nested into, never deleted).
     state = tmp_path / "state"
     shutil.copytree(traded, state)
-    assert _cli(state, "state", "backup").returncode == 0
+    assert run_cli(state, "state", "backup").returncode == 0
     (state / "state.db").unlink()
     (state / "state.db").mkdir()
     (state / "state.db" / "note.txt").write_text("operator's\n")
 
-    restored = _cli(state, "state", "restore")
+    restored = run_cli(state, "state", "restore")
     assert restored.returncode == 0, restored.stderr
     assert (state / "state.db").is_file()
     (aside,) = state.glob("state.db.corrupt-*")
     assert (aside / "note.txt").read_text() == "operator's\n"
-    assert _cli(state, "status").returncode == 0
+    assert run_cli(state, "status").returncode == 0
 
 
 @pytest.mark.parametrize("command", ["replay", "status", "validate"])
@@ -221,9 +212,9 @@ def test_a_state_dir_that_is_a_file_is_named_as_such(
         done = _replay(state, data_dir / "btc-usd_coinbase_1m.csv.gz",
                        ("--start", "2016-10-07T00:00:00Z", "--end", "2016-10-07T01:00:00Z"))
     elif command == "status":
-        done = _cli(state, "status")
+        done = run_cli(state, "status")
     else:
-        done = _cli(state, "validate", "--scenario", "calm-control")
+        done = run_cli(state, "validate", "--scenario", "calm-control")
 
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr

@@ -10,34 +10,23 @@ book and the journal unchanged; the directory's own book (journal archived or no
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.cli_env import run_cli
+
 BOOK = "paper_broker.sqlite"
 DAY = ("--start", "2022-01-21T00:00:00Z", "--end", "2022-01-22T00:00:00Z")
 OTHER_DAY = ("--start", "2022-01-10T00:00:00Z", "--end", "2022-01-11T00:00:00Z")
 
 
-def _cli(state: Path, *args: str, failpoint: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
-    env["PYTHONPATH"] = str(REPO)
-    if failpoint:
-        env["TRADEGUARD_FAILPOINT"] = failpoint
-    command = [sys.executable, "-m", "tradeguard", "--state-dir", str(state), *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-
-
 def _killed_run(state: Path, data: Path, window: tuple[str, ...], nth: int) -> None:
-    done = _cli(state, "replay", "--data", str(data), *window, failpoint=f"after_commit:{nth}")
+    done = run_cli(state, "replay", "--data", str(data), *window, failpoint=f"after_commit:{nth}")
     assert done.returncode == -9, done.stderr[-2000:]
 
 
@@ -60,7 +49,7 @@ def killed(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Pa
 
 
 def _resume(state: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return _cli(state, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *DAY)
+    return run_cli(state, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *DAY)
 
 
 @pytest.mark.parametrize("swap", ["book", "wal"])
@@ -99,7 +88,7 @@ def test_the_directorys_own_book_resumes(
     state = tmp_path / "state"
     shutil.copytree(killed[0], state)
     if archived:  # the journal's fills (all but an open order's) read from history.db
-        moved = _cli(state, "state", "archive")
+        moved = run_cli(state, "state", "archive")
         assert moved.returncode == 0, moved.stderr[-2000:]
         assert _count(state / "history.db", "trades") > _count(state / "state.db", "trades")
 
@@ -113,7 +102,7 @@ def test_reconcile_refuses_a_book_that_is_not_the_journals(
 ) -> None:
     own, _ = killed
     later = tmp_path / "later"  # a book whose fills all follow this journal's cursor
-    done = _cli(later, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"),
+    done = run_cli(later, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"),
                 "--start", "2022-01-23T00:00:00Z", "--end", "2022-01-23T12:00:00Z")
     assert done.returncode == 0, done.stderr[-2000:]
     assert _count(later / BOOK, "fills") > 0
@@ -125,7 +114,7 @@ def test_reconcile_refuses_a_book_that_is_not_the_journals(
     trades = _count(state / "state.db", "trades")
 
     # It booked the other book's fills into this journal as adopted orders (exit 0).
-    refused = _cli(state, "reconcile")
+    refused = run_cli(state, "reconcile")
 
     assert refused.returncode == 2, (refused.returncode, refused.stderr[-3000:])
     assert "lacks the journal's newest fill" in refused.stderr.strip().splitlines()[-1]

@@ -8,28 +8,18 @@ once (duplicate orders). Writers refuse such a link, naming the directory to use
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.cli_env import run_cli
+
 FIRST = ("--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T06:00:00Z")
 NEXT = ("--start", "2022-01-21T00:00:00Z", "--end", "2022-01-21T12:00:00Z")
 BOOK = "paper_broker.sqlite"
-
-
-def _cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
-    env["PYTHONPATH"] = str(REPO)
-    command = [sys.executable, "-m", "tradeguard", "--state-dir", str(state), *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
 
 
 def _book_orders(state: Path) -> int:
@@ -46,7 +36,7 @@ def _queued_commands(state: Path) -> int:
 def traded(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """Return a state directory after a replay that traded."""
     state = tmp_path_factory.mktemp("linked") / "owner"
-    done = _cli(state, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *FIRST)
+    done = run_cli(state, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *FIRST)
     assert done.returncode == 0, done.stderr[-2000:]
     assert _book_orders(state) > 0
     return state
@@ -81,7 +71,7 @@ def test_state_file_linked_elsewhere_is_refused(
     store_bytes = (owner / "state.db").read_bytes()
     args = [a.replace("{data}", str(data_dir / "btc-perp_ftx_1m.csv.gz")) for a in command]
 
-    done = _cli(other, *args)
+    done = run_cli(other, *args)
 
     if linked == (BOOK,) and command[0] == "state":
         assert done.returncode == 0, done.stderr[-2000:]  # an archive never opens the book
@@ -105,7 +95,7 @@ def test_link_inside_the_state_directory_is_accepted(
     (owner / BOOK).symlink_to("book-real.sqlite")
     orders = _book_orders(owner)
 
-    done = _cli(owner, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *NEXT)
+    done = run_cli(owner, "replay", "--data", str(data_dir / "btc-perp_ftx_1m.csv.gz"), *NEXT)
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert _book_orders(owner) > orders

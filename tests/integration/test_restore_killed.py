@@ -10,29 +10,18 @@ once each.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.cli_env import run_cli
+
 BOOK = "paper_broker.sqlite"
 
 
-def _cli(state: Path, *args: str, failpoint: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEGUARD_")}
-    env["PYTHONPATH"] = str(REPO)
-    if failpoint:
-        env["TRADEGUARD_FAILPOINT"] = failpoint
-    command = [sys.executable, "-m", "tradeguard", "--state-dir", str(state), *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-
-
 def _replay(state: Path, data: Path, end: str) -> subprocess.CompletedProcess[str]:
-    return _cli(state, "replay", "--data", str(data), "--start", "2022-01-21T00:00:00Z",
+    return run_cli(state, "replay", "--data", str(data), "--start", "2022-01-21T00:00:00Z",
                 "--end", end, "--json")
 
 
@@ -55,25 +44,25 @@ def test_a_restore_killed_mid_way_is_refused_until_a_restore_completes(
     data = data_dir / "btc-perp_ftx_1m.csv.gz"
     state = tmp_path / "state"
     assert _replay(state, data, "2022-01-21T06:00:00Z").returncode == 0
-    backed = _cli(state, "state", "backup")
+    backed = run_cli(state, "state", "backup")
     assert backed.returncode == 0, backed.stderr[-2000:]
     assert _replay(state, data, "2022-01-21T12:00:00Z").returncode == 0
     orders_before = _book(state)
     assert orders_before[0] > 0
 
-    dying = _cli(state, "state", "restore", failpoint="restore_set_aside:1")
+    dying = run_cli(state, "state", "restore", failpoint="restore_set_aside:1")
 
     assert dying.returncode == -9, dying.stderr[-2000:]
     assert not (state / "state.db").exists()  # the window the marker guards
     for command in (("replay", "--data", str(data), "--end", "2022-01-21T18:00:00Z"),
                     ("status",), ("halt", "--reason", "drill"), ("state", "archive")):
-        last = _refused(_cli(state, *command))
+        last = _refused(run_cli(state, *command))
         assert last.startswith("error: a state restore into"), last
         assert "state restore --from" in last and "again" in last, last
     assert not (state / "state.db").exists()  # no fresh store started in its place
     assert _book(state) == orders_before  # nothing reached the venue
 
-    again = _cli(state, "state", "restore")
+    again = run_cli(state, "state", "restore")
     assert again.returncode == 0, again.stderr[-2000:]
     assert not (state / "state.db.restoring").exists()
     resumed = _replay(state, data, "2022-01-21T18:00:00Z")

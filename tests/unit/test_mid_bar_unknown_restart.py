@@ -21,28 +21,20 @@ from engine.model import OrderIntent, OrderRequest, OrderStatus, Side
 from engine.ports import Batch
 from engine.session import TradingSession
 from tests.unit.engine_harness import START, Rig, items, wave_bars
-from tests.unit.test_ack_replay import breaker_memory
+from tests.unit.test_held_intents import Crash
+from tests.unit.test_held_intents import figures as held_figures
 
 FAULTS = FaultPlan([FaultWindow(START, START + timedelta(days=2), timeout_rate=0.35)])
 
 
-class Crash(BaseException):
-    """Stands in for kill -9 (BaseException so no handler eats it)."""
-
-
 def figures(rig: Rig, session: TradingSession) -> dict[str, Any]:
-    """Return what must equal the uninterrupted run's."""
-    state = rig.store.state
+    """Return what must equal the uninterrupted run's: the held-intent figures but the open
+    orders, plus the signal counters and rows (nothing counted or journaled twice)."""
+    held = {k: v for k, v in held_figures(rig, session).items() if k != "open"}
     return {
-        "fills": sorted(rig.store.fills),
-        "book_fills": sorted(rig.book.fills),
-        "cash": state["portfolio"]["cash"],
-        "execution": state["execution"],
-        "risk": state["risk"],
-        "session": state["session"],  # signal counters: nothing counted twice
+        **held,
+        "session": rig.store.state["session"],
         "signals": [(r.bar_time, r.side, r.outcome) for b in rig.store.batches for r in b.signals],
-        "breaker": breaker_memory(session),
-        "intents": sorted((cid, i.status.value) for cid, i in rig.store.intents.items()),
     }
 
 
