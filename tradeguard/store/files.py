@@ -74,7 +74,7 @@ def write_marker(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    fsync_dir(path.parent)
+    fsync(path.parent)
 
 
 def directory_in_place_of_store(path: Path) -> StatePathError:
@@ -158,18 +158,9 @@ def create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    """Flush a file's contents to disk (before it is linked into place)."""
+def fsync(path: Path) -> None:
+    """Flush a file's contents, or a directory's entry changes (rename, link, unlink), to disk."""
     fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Flush a directory entry change (rename, link, unlink) to disk."""
-    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -97,7 +97,7 @@ def backup(
         if history_tmp.exists():
             history_tmp.rename(history_path(final))
         tmp.rename(final)  # last: a backup set is complete once its hot file is in place
-        files.fsync_dir(target_dir)
+        files.fsync(target_dir)
     finally:
         tmp.unlink(missing_ok=True)
         history_tmp.unlink(missing_ok=True)
@@ -319,9 +319,9 @@ def _replace(
         if has_companion:
             history_tmp.rename(history)
         tmp.rename(store)
-        files.fsync_dir(store.parent)
+        files.fsync(store.parent)
         marker.unlink()
-        files.fsync_dir(store.parent)
+        files.fsync(store.parent)
     finally:
         tmp.unlink(missing_ok=True)
         history_tmp.unlink(missing_ok=True)
@@ -339,5 +339,5 @@ def _set_aside(store: Path, stamp: str) -> Path | None:
     for suffix in ("", *files.SIDECARS):
         with contextlib.suppress(FileNotFoundError):
             Path(f"{store}{suffix}").rename(f"{kept}{suffix}")
-    files.fsync_dir(store.parent)
+    files.fsync(store.parent)
     return kept

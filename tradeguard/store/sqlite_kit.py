@@ -77,7 +77,7 @@ def create_database(
                 raise sqlite3.OperationalError(message)
         finally:
             conn.close()
-        files.fsync_file(tmp)
+        files.fsync(tmp)
         files.chmod_private(tmp)
         try:
             os.link(tmp, path)
@@ -86,7 +86,7 @@ def create_database(
         except OSError:  # filesystems without hard links
             if not path.exists():
                 tmp.rename(path)
-        files.fsync_dir(path.parent)
+        files.fsync(path.parent)
     except DB_ERRORS as e:
         raise files.database_error(path, "creating the file", e, what) from e
     finally:
